@@ -1,0 +1,117 @@
+# tcpxfer: tcpput and tcpget.  `make demo`, `make check`, `make install`.
+# Every entry point first runs `deps`, which installs missing Debian
+# packages with apt-get, so a fresh Debian 12 with gcc and make suffices.
+
+VERSION   = 0.1.0
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+bindir   ?= $(PREFIX)/bin
+mandir   ?= $(PREFIX)/share/man
+BUILD    ?= build
+CC       ?= cc
+PKGS      = zlib libsodium libdeflate
+DEB_PKGS  = pkg-config zlib1g-dev libsodium-dev libdeflate-dev libcriterion-dev coreutils groff-base
+SAN       = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wformat=2 -Wvla -Wpointer-arith
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DTCPX_VERSION_STRING='"$(VERSION)"' \
+           -Iinclude $(WARN) $(CFLAGS) $(EXTRA_CFLAGS) \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
+TEST_LIBS = $(shell pkg-config --libs criterion 2>/dev/null)
+
+PURE = error frame proto digest chunk names sender receiver
+IO   = store source net ui session
+LIB_OBJS = $(PURE:%=$(BUILD)/%.o) $(IO:%=$(BUILD)/%.o)
+UNIT_TESTS = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/test_*.c))
+HELPERS = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/helper_*.c))
+
+.PHONY: all deps tools check check-run unit integration asan demo bench \
+        install uninstall clean fuzz valgrind man-lint
+
+all: deps
+	@$(MAKE) --no-print-directory tools
+
+tools: $(BUILD)/tcpput $(BUILD)/tcpget
+
+# Installs what is missing; silent when everything is there.
+deps:
+	@missing=""; \
+	command -v pkg-config >/dev/null || missing="$(DEB_PKGS)"; \
+	pkg-config --exists $(PKGS) criterion 2>/dev/null || missing="$(DEB_PKGS)"; \
+	command -v b2sum >/dev/null || missing="$$missing coreutils"; \
+	command -v groff >/dev/null || missing="$$missing groff-base"; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing $(DEB_PKGS)"; \
+		if [ "$$(id -u)" != 0 ]; then echo "deps: run as root or install: $(DEB_PKGS)" >&2; exit 1; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(DEB_PKGS) >/dev/null; \
+	fi
+
+$(BUILD)/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libtcpx.a: $(LIB_OBJS)
+	ar rcs $@ $^
+
+$(BUILD)/tcpput: $(BUILD)/tcpput.o $(BUILD)/libtcpx.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tcpget: $(BUILD)/tcpget.o $(BUILD)/libtcpx.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/test_%: tests/test_%.c tests/testutil.h $(BUILD)/libtcpx.a
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libtcpx.a $(LDLIBS) $(TEST_LIBS)
+
+$(BUILD)/helper_%: tests/helper_%.c $(BUILD)/libtcpx.a
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libtcpx.a $(LDLIBS)
+
+$(BUILD):
+	mkdir -p $@
+
+# The whole suite, then the whole suite again under ASan + UBSan.
+check: deps
+	@$(MAKE) --no-print-directory check-run
+	@$(MAKE) --no-print-directory check-run BUILD=build-asan EXTRA_CFLAGS="$(SAN)" CFLAGS="-O1 -g"
+	@$(MAKE) --no-print-directory man-lint
+	@echo "check: all passed (normal and sanitizer builds)"
+
+check-run: tools $(UNIT_TESTS) $(HELPERS)
+	@$(MAKE) --no-print-directory unit integration
+
+unit: $(UNIT_TESTS)
+	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t --jobs 2; done
+
+integration: tools $(HELPERS)
+	@bash tests/integration.sh $(BUILD)
+
+asan: deps
+	@$(MAKE) --no-print-directory check-run BUILD=build-asan EXTRA_CFLAGS="$(SAN)" CFLAGS="-O1 -g"
+
+man-lint:
+	@set -e; for m in man/*.[15]; do \
+		out=$$(LC_ALL=C.UTF-8 groff -ww -z -t -man $$m 2>&1); \
+		if [ -n "$$out" ]; then echo "$$m: $$out"; exit 1; fi; done; \
+	echo "man-lint: man pages render without warnings"
+
+demo: all
+	@bash samples/demo.sh $(BUILD)
+
+bench: all
+	@bash bench/run.sh $(BENCH_ARGS)
+
+install: all
+	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man5
+	install -m 0755 $(BUILD)/tcpput $(BUILD)/tcpget $(DESTDIR)$(bindir)/
+	install -m 0644 man/tcpput.1 man/tcpget.1 $(DESTDIR)$(mandir)/man1/
+	install -m 0644 man/tcpxfer.5 $(DESTDIR)$(mandir)/man5/
+
+uninstall:
+	rm -f $(DESTDIR)$(bindir)/tcpput $(DESTDIR)$(bindir)/tcpget \
+	      $(DESTDIR)$(mandir)/man1/tcpput.1 $(DESTDIR)$(mandir)/man1/tcpget.1 \
+	      $(DESTDIR)$(mandir)/man5/tcpxfer.5
+
+clean:
+	rm -rf build build-asan build-fuzz

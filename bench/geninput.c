@@ -1,0 +1,247 @@
+/*
+ * geninput: the benchmark's input data, generated once per run of run.sh.
+ *
+ *   geninput random FILE BYTES SEED        incompressible bytes (xoshiro256**)
+ *   geninput text FILE BYTES SEED          log-like text lines (compressible)
+ *   geninput tree DIR COUNT SIZE SEED      COUNT files of SIZE random bytes in
+ *                                          one flat directory, unique names
+ *
+ * A generator in C rather than head -c /dev/urandom and a shell loop: it
+ * writes a GiB in about a second and 10,000 files without 10,000 forks, so
+ * the benchmark spends its time budget on the transfers.  The data are a
+ * function of the seed, so runs are comparable.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define GEN_BUF (1u << 20)
+
+static uint64_t state[4];
+
+static uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+static uint64_t next(void)
+{
+	uint64_t *s = state;
+	uint64_t r = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
+	return r;
+}
+
+static void seed(uint64_t x)
+{
+	for (int i = 0; i < 4; i++) {   /* splitmix64 */
+		uint64_t z = (x += UINT64_C(0x9e3779b97f4a7c15));
+		z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+		z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+		state[i] = z ^ (z >> 31);
+	}
+}
+
+static uint32_t below(uint32_t n)
+{
+	return (uint32_t)((next() >> 32) % n);
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static void fill_random(uint8_t *p, size_t n)
+{
+	while (n >= 8) {
+		uint64_t v = next();
+		memcpy(p, &v, 8);
+		p += 8;
+		n -= 8;
+	}
+	if (n) {
+		uint64_t v = next();
+		memcpy(p, &v, n);
+	}
+}
+
+static int open_out(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		fprintf(stderr, "geninput: %s: %s\n", path, strerror(errno));
+	return fd;
+}
+
+static int gen_random(const char *path, unsigned long long bytes)
+{
+	static uint8_t buf[GEN_BUF];
+	int fd = open_out(path);
+	if (fd < 0)
+		return 1;
+	while (bytes > 0) {
+		size_t n = bytes < sizeof buf ? (size_t)bytes : sizeof buf;
+		fill_random(buf, n);
+		if (write_all(fd, buf, n) < 0)
+			goto fail;
+		bytes -= n;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	return 0;
+fail:
+	fprintf(stderr, "geninput: %s: %s\n", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return 1;
+}
+
+static const char *hosts[] = { "web-01", "web-02", "web-03", "web-07", "api-11",
+			       "api-12", "db-primary", "cache-3" };
+static const char *procs[] = { "nginx", "app", "sshd", "cron", "kernel", "postgres" };
+static const char *levels[] = { "INFO", "INFO", "INFO", "INFO", "DEBUG", "WARN", "ERROR" };
+static const char *methods[] = { "GET", "GET", "GET", "POST", "PUT", "DELETE" };
+static const char *paths[] = { "/api/v2/items", "/api/v2/users", "/static/app.js",
+			       "/login", "/api/v2/orders", "/healthz", "/metrics",
+			       "/api/v2/search" };
+static const char *agents[] = { "Mozilla/5.0 (X11; Linux x86_64) Firefox/132.0",
+				"curl/8.5.0", "Go-http-client/1.1",
+				"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) Safari/605.1.15",
+				"python-requests/2.31.0" };
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static int gen_text(const char *path, unsigned long long bytes)
+{
+	static char buf[GEN_BUF + 1024];
+	int fd = open_out(path);
+	if (fd < 0)
+		return 1;
+	size_t used = 0;
+	uint64_t t_us = UINT64_C(1732500000) * 1000000;
+	uint32_t request = (uint32_t)next();
+	uint32_t clients[256];
+	/* A few hundred clients that come back, as in a real access log. */
+	for (size_t i = 0; i < N(clients); i++)
+		clients[i] = (uint32_t)next();
+	while (bytes > 0) {
+		t_us += below(5000);
+		uint64_t sec = t_us / 1000000;
+		unsigned hh = (unsigned)(sec / 3600 % 24), mm = (unsigned)(sec / 60 % 60),
+			 ss = (unsigned)(sec % 60);
+		unsigned day = 25 + (unsigned)(sec / 86400 % 5);
+		uint32_t client = clients[below(N(clients))];
+		int n = snprintf(buf + used, 1024,
+			"2024-11-%02uT%02u:%02u:%02u.%06uZ %s %s[%u]: %s %u.%u.%u.%u \"%s %s/%u?page=%u HTTP/1.1\" %u %u \"%s\" rt=%u.%03u req=%08x\n",
+			day, hh, mm, ss, (unsigned)(t_us % 1000000),
+			hosts[below(N(hosts))], procs[below(N(procs))], 1000 + below(200),
+			levels[below(N(levels))], 10, client >> 16 & 3, client >> 8 & 255, client & 255,
+			methods[below(N(methods))], paths[below(N(paths))], below(100000),
+			below(20), below(8) ? 200 : 404, below(60000),
+			agents[below(N(agents))], below(2), below(1000), request++);
+		if (n < 0)
+			goto fail;
+		size_t len = (size_t)n;
+		if (len > bytes)
+			len = (size_t)bytes;
+		used += len;
+		bytes -= len;
+		if (used >= GEN_BUF || bytes == 0) {
+			if (write_all(fd, (uint8_t *)buf, used) < 0)
+				goto fail;
+			used = 0;
+		}
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		goto fail;
+	}
+	return 0;
+fail:
+	fprintf(stderr, "geninput: %s: %s\n", path, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return 1;
+}
+
+static int gen_tree(const char *dir, unsigned long count, unsigned long size)
+{
+	uint8_t *buf = malloc(size ? size : 1);
+	char path[4096];
+	if (!buf)
+		return 1;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "geninput: %s: %s\n", dir, strerror(errno));
+		free(buf);
+		return 1;
+	}
+	for (unsigned long i = 0; i < count; i++) {
+		snprintf(path, sizeof path, "%s/f%06lu", dir, i);
+		fill_random(buf, size);
+		int fd = open_out(path);
+		if (fd < 0 || write_all(fd, buf, size) < 0 || close(fd) < 0) {
+			fprintf(stderr, "geninput: %s: %s\n", path, strerror(errno));
+			free(buf);
+			return 1;
+		}
+	}
+	free(buf);
+	return 0;
+}
+
+static unsigned long long num(const char *s)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end) {
+		fprintf(stderr, "geninput: bad number: %s\n", s);
+		exit(64);
+	}
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 5 && strcmp(argv[1], "random") == 0) {
+		seed(num(argv[4]));
+		return gen_random(argv[2], num(argv[3]));
+	}
+	if (argc == 5 && strcmp(argv[1], "text") == 0) {
+		seed(num(argv[4]));
+		return gen_text(argv[2], num(argv[3]));
+	}
+	if (argc == 6 && strcmp(argv[1], "tree") == 0) {
+		seed(num(argv[5]));
+		return gen_tree(argv[2], (unsigned long)num(argv[3]),
+				(unsigned long)num(argv[4]));
+	}
+	fputs("usage: geninput random FILE BYTES SEED\n"
+	      "       geninput text FILE BYTES SEED\n"
+	      "       geninput tree DIR COUNT SIZE SEED\n", stderr);
+	return 64;
+}

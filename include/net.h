@@ -1,0 +1,55 @@
+/*
+ * net: sockets.  Resolving and connecting (every address of a name, in
+ * order, each with a timeout), listening (IPv6 and IPv4 unless narrowed),
+ * and the one full-write helper every caller uses (short writes, EINTR and
+ * EAGAIN handled here, bounded by a timeout).  Errors: -TCPX_E_* with errno
+ * kept; human-readable text through net_strerror().
+ */
+#ifndef TCPX_NET_H
+#define TCPX_NET_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#define TCPX_DEFAULT_PORT "20180"
+#define NET_ADDR_MAX 96         /* "[v6 address%scope]:65535" */
+#define NET_LISTEN_MAX 4
+
+/* Splits "host", "host:port", "[v6]" or "[v6]:port" into malloc'ed strings.
+ * 0, or -TCPX_E_MALFORMED for a bad form. */
+int net_split_hostport(const char *arg, char **host, char **port);
+
+/*
+ * Connects to the first address of host:port that answers within
+ * timeout_ms; on success returns a blocking fd and writes the peer's
+ * address to peer.  On failure returns -TCPX_E_SYSTEM with errno from the
+ * last attempt (or -TCPX_E_MALFORMED and *gai_err set when resolving
+ * failed).  tried(), if not NULL, is told about each attempt.
+ */
+int net_connect(const char *host, const char *port, int timeout_ms,
+		char peer[NET_ADDR_MAX], int *gai_err,
+		void (*tried)(const char *addr, int err));
+
+/* Listens on bind_addr (NULL: all addresses, IPv6 and IPv4) and port;
+ * returns how many fds were put in fds (>0) or a negative code. */
+int net_listen(const char *bind_addr, const char *port, int fds[NET_LISTEN_MAX],
+	       int *gai_err);
+
+/* "1.2.3.4:20180" or "[::1]:20180". */
+void net_format_addr(const struct sockaddr *sa, socklen_t len,
+		     char out[NET_ADDR_MAX]);
+/* Port a listening or connected fd is bound to (0 on failure). */
+int net_local_port(int fd);
+
+/* Writes all n bytes, waiting at most timeout_ms (<0: forever) for the
+ * socket to take each part; 0, -TCPX_E_TIMEOUT or -TCPX_E_SYSTEM. */
+int net_write_full(int fd, const void *p, size_t n, int timeout_ms);
+/* One read, waiting at most timeout_ms; bytes read, 0 at EOF,
+ * -TCPX_E_TIMEOUT or -TCPX_E_SYSTEM. */
+ssize_t net_read_some(int fd, void *p, size_t n, int timeout_ms);
+
+/* A phrase for a connection failure's errno, e.g. "connection refused". */
+const char *net_strerror(int err);
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * proto: the payload layout of every TCPX message, sans I/O.
+ *
+ * Encoders write header + payload into a caller's buffer and return the
+ * total number of bytes; decoders take a frame's payload and validate every
+ * field (exact lengths, ranges, reserved bits) before filling a struct whose
+ * pointers refer to the payload.  Nothing here allocates.  The byte layouts
+ * are the contract in man/tcpxfer.5; change both together.
+ */
+#ifndef TCPX_PROTO_H
+#define TCPX_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "frame.h"
+
+#define TCPX_MAGIC "TCPX"
+#define TCPX_VERSION 1u
+#define TCPX_HELLO_LEN 16u
+#define TCPX_HELLO_MAX 256u         /* HELLO may grow; extra bytes ignored */
+#define TCPX_CAP_ZLIB (UINT64_C(1) << 0)
+#define TCPX_CAPS_V1 TCPX_CAP_ZLIB
+#define TCPX_NAME_MAX 4096u         /* bytes of a relative name */
+#define TCPX_FILE_FIXED_LEN 30u
+#define TCPX_DIGEST_LEN 64u
+#define TCPX_MSG_MAX 1024u          /* bytes of a RESULT/ERROR message */
+#define TCPX_RESULT_FIXED_LEN 72u
+#define TCPX_ERROR_FIXED_LEN 4u
+#define TCPX_ENCODING_RAW 0u
+#define TCPX_ENCODING_ZLIB 1u
+#define TCPX_MODE_MASK 07777u
+
+struct tcpx_hello {
+	uint16_t version_min;
+	uint16_t version_max;
+	uint64_t caps;
+};
+
+struct tcpx_file_meta {
+	uint32_t id;
+	uint64_t size;
+	uint32_t mode;           /* permission bits, <= 07777 */
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;     /* < 1e9 */
+	uint16_t name_len;
+	const uint8_t *name;     /* not NUL-terminated */
+};
+
+struct tcpx_data {
+	uint8_t encoding;        /* TCPX_ENCODING_* */
+	uint32_t raw_len;        /* 1..TCPX_CHUNK_MAX */
+	uint32_t data_len;
+	const uint8_t *data;
+};
+
+struct tcpx_result {
+	uint32_t id;
+	uint16_t code;           /* 0 = accepted */
+	const uint8_t *digest;   /* TCPX_DIGEST_LEN bytes */
+	uint16_t msg_len;
+	const uint8_t *msg;
+};
+
+struct tcpx_error {
+	uint16_t code;
+	uint16_t msg_len;
+	const uint8_t *msg;
+};
+
+/* Encoders: out must hold TCPX_FRAME_HEADER_LEN + the payload; they return
+ * the frame's total length.  Messages longer than TCPX_MSG_MAX are cut. */
+size_t proto_encode_hello(uint8_t *out, const struct tcpx_hello *h);
+size_t proto_encode_file(uint8_t *out, const struct tcpx_file_meta *m);
+/* Writes the frame header and the 8-byte DATA header; the caller puts
+ * data_len bytes of chunk data right after (at out + 16). */
+size_t proto_encode_data_header(uint8_t *out, uint8_t encoding,
+				uint32_t raw_len, uint32_t data_len);
+size_t proto_encode_end(uint8_t *out, const uint8_t digest[TCPX_DIGEST_LEN]);
+size_t proto_encode_empty(uint8_t *out, uint8_t type); /* ABORT, BYE */
+size_t proto_encode_result(uint8_t *out, uint32_t id, uint16_t code,
+			   const uint8_t *digest, const char *msg);
+size_t proto_encode_error(uint8_t *out, uint16_t code, const char *msg);
+
+/* Decoders: 0 or -TCPX_E_MALFORMED / -TCPX_E_BAD_MAGIC. */
+int proto_decode_hello(const struct tcpx_frame *f, struct tcpx_hello *h);
+int proto_decode_file(const struct tcpx_frame *f, struct tcpx_file_meta *m);
+int proto_decode_data(const struct tcpx_frame *f, struct tcpx_data *d);
+int proto_decode_end(const struct tcpx_frame *f, const uint8_t **digest);
+int proto_decode_empty(const struct tcpx_frame *f);
+int proto_decode_result(const struct tcpx_frame *f, struct tcpx_result *r);
+int proto_decode_error(const struct tcpx_frame *f, struct tcpx_error *e);
+
+/* Largest frame any encoder above writes (a full DATA frame). */
+#define TCPX_FRAME_BUF_MAX (TCPX_FRAME_HEADER_LEN + TCPX_MAX_PAYLOAD)
+
+#endif

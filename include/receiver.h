@@ -1,0 +1,84 @@
+/*
+ * receiver: the receiving side of a TCPX session as a pure state machine.
+ *
+ * Bytes from the sender go into its frame_reader; each receiver_next() call
+ * validates at most one frame (order, layout, limits, names, sizes), inflates
+ * it within the declared bound, hashes file data, and returns one event for
+ * the caller to act on (open a temporary file, write bytes, commit or
+ * discard).  Replies (HELLO, RESULT, BYE, ERROR) are queued in its output
+ * buffer.  The caller reports what the disk did with receiver_file_fail()
+ * and receiver_file_done(); the state machine keeps exactly one RESULT per
+ * file, in file order.  It never touches a socket or a file, so it is
+ * unit-tested and fuzzed on bytes alone.
+ *
+ * Memory: one allocation at receiver_new(), about 800 KiB, independent of
+ * file sizes and counts.  Event pointers stay valid until the next call.
+ */
+#ifndef TCPX_RECEIVER_H
+#define TCPX_RECEIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "frame.h"
+#include "proto.h"
+
+enum receiver_event_type {
+	REV_NONE = 0,     /* need more input */
+	REV_HELLO,        /* handshake done, our HELLO queued */
+	REV_FILE,         /* a file starts: open its temporary file */
+	REV_REFUSED,      /* a file was refused before it started (logged only;
+			     its RESULT is queued) */
+	REV_DATA,         /* write data[0..len) to the current file */
+	REV_END,          /* the file is complete: code 0 = digest matched;
+			     commit or discard, then receiver_file_done() */
+	REV_ABORTED,      /* sender gave the current file up: discard it */
+	REV_SKIPPED,      /* a refused/failed file's data ended (nothing to do) */
+	REV_BYE,          /* session over, BYE queued: flush and close */
+	REV_FATAL,        /* protocol violation: ERROR queued: discard, close */
+	REV_PEER_ERROR,   /* sender sent ERROR: discard, close */
+};
+
+struct receiver_event {
+	enum receiver_event_type type;
+	struct tcpx_file_meta meta;   /* REV_FILE, REV_REFUSED */
+	const uint8_t *data;          /* REV_DATA */
+	size_t len;                   /* REV_DATA */
+	int code;                     /* REV_END, REV_REFUSED, REV_FATAL,
+					 REV_PEER_ERROR */
+	const uint8_t *digest;        /* REV_END: what we computed */
+	const char *msg;              /* REV_REFUSED/FATAL: static reason */
+	const uint8_t *peer_msg;      /* REV_PEER_ERROR */
+	size_t peer_msg_len;
+};
+
+struct receiver_config {
+	uint64_t caps;          /* capabilities offered (TCPX_CAPS_V1) */
+	uint64_t max_size;      /* largest file accepted; 0 = no limit */
+	uint32_t max_files;     /* files per connection; 0 = no limit */
+};
+
+struct tcpx_receiver;
+
+struct tcpx_receiver *receiver_new(const struct receiver_config *cfg);
+void receiver_free(struct tcpx_receiver *r);
+struct frame_reader *receiver_reader(struct tcpx_receiver *r);
+
+int receiver_next(struct tcpx_receiver *r, struct receiver_event *ev);
+
+/* The disk failed the current file (after REV_FILE or REV_DATA): its RESULT
+ * with this code is queued and the rest of its data is skipped. */
+void receiver_file_fail(struct tcpx_receiver *r, int code, const char *msg);
+/* After REV_END: the final verdict (0 = committed). */
+void receiver_file_done(struct tcpx_receiver *r, int code, const char *msg);
+/* Local fatal condition (timeout, shutdown): ERROR queued, session over. */
+void receiver_fail(struct tcpx_receiver *r, int code, const char *msg);
+/* 1 once the session is over (BYE, ERROR sent or received). */
+int receiver_finished(const struct tcpx_receiver *r);
+/* 1 while a file is open (between REV_FILE and REV_END/ABORTED/FATAL). */
+int receiver_in_file(const struct tcpx_receiver *r);
+
+void receiver_pending(const struct tcpx_receiver *r, const uint8_t **p,
+		      size_t *len);
+void receiver_sent(struct tcpx_receiver *r, size_t n);
+
+#endif

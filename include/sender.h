@@ -1,0 +1,93 @@
+/*
+ * sender: the sending side of a TCPX session as a pure state machine.
+ *
+ * It never touches a socket or a file.  The caller hands it file metadata
+ * and file bytes; it hashes them (BLAKE2b-512), compresses chunks that
+ * shrink, and queues the encoded frames in its output buffer, which the
+ * caller writes out.  Bytes from the receiver go into its frame_reader; each
+ * sender_next() call turns them into at most one event.  Files are
+ * pipelined: up to SENDER_WINDOW files may await their RESULT, and each
+ * RESULT is matched to its file and its digest compared with ours, so a
+ * "verified" event means both sides computed the same digest.
+ *
+ * Memory: one allocation at sender_new(), about 1.6 MiB, independent of
+ * file sizes and counts.
+ */
+#ifndef TCPX_SENDER_H
+#define TCPX_SENDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "frame.h"
+#include "proto.h"
+
+#define SENDER_WINDOW 1024u
+
+enum sender_event_type {
+	SEV_NONE = 0,      /* need more input */
+	SEV_HELLO,         /* handshake done: files may be sent now */
+	SEV_RESULT,        /* verdict on one file */
+	SEV_BYE,           /* receiver closed the session cleanly: all done */
+	SEV_PEER_ERROR,    /* receiver sent ERROR: session over */
+	SEV_PROTO_ERROR,   /* receiver broke the protocol: ERROR queued, over */
+};
+
+struct sender_event {
+	enum sender_event_type type;
+	uint64_t caps;           /* SEV_HELLO: negotiated capabilities */
+	uint32_t id;             /* SEV_RESULT: file id */
+	void *cookie;            /* SEV_RESULT: what sender_begin_file() got */
+	int code;                /* SEV_RESULT: 0 verified, else TCPX_E_*;
+				    errors: the code */
+	const uint8_t *digest;   /* SEV_RESULT, code 0: the agreed digest */
+	const uint8_t *msg;      /* receiver's message (may be empty) */
+	size_t msg_len;
+};
+
+enum sender_state {
+	SS_HANDSHAKE, SS_READY, SS_IN_FILE, SS_BYE_SENT, SS_DONE, SS_FAILED
+};
+
+struct tcpx_sender;
+
+/* want_caps: TCPX_CAP_* to ask for; level: zlib level 1..9, or 0 for none. */
+struct tcpx_sender *sender_new(uint64_t want_caps, int level);
+void sender_free(struct tcpx_sender *s);
+enum sender_state sender_state(const struct tcpx_sender *s);
+struct frame_reader *sender_reader(struct tcpx_sender *s);
+
+/* Output: bytes queued for the receiver. */
+void sender_pending(const struct tcpx_sender *s, const uint8_t **p, size_t *len);
+void sender_sent(struct tcpx_sender *s, size_t n);
+/* 1 if a whole DATA frame fits in the output buffer now. */
+int sender_has_room(const struct tcpx_sender *s);
+/* 1 if another file may start (ready, room, window not full). */
+int sender_can_begin(const struct tcpx_sender *s);
+/* Files sent whose RESULT has not arrived. */
+size_t sender_outstanding(const struct tcpx_sender *s);
+
+/* Processes buffered input; returns 0 and fills *ev (SEV_NONE: need more). */
+int sender_next(struct tcpx_sender *s, struct sender_event *ev);
+
+/* Starts a file (meta->id is assigned here and returned). */
+int sender_begin_file(struct tcpx_sender *s, struct tcpx_file_meta *meta,
+		      void *cookie);
+/* Where to read the next chunk of file data (up to *cap bytes), then
+ * sender_commit_chunk(n) hashes, compresses and frames it. */
+uint8_t *sender_chunk_buffer(struct tcpx_sender *s, size_t *cap);
+int sender_commit_chunk(struct tcpx_sender *s, size_t n);
+/* Ends the file: -TCPX_E_SIZE if fewer bytes than declared were given. */
+int sender_end_file(struct tcpx_sender *s);
+/* Gives the current file up (read error, file changed, refused early). */
+int sender_abort_file(struct tcpx_sender *s);
+/* 1 if the file in progress was already refused by the receiver. */
+int sender_current_refused(const struct tcpx_sender *s);
+/* No more files. */
+int sender_bye(struct tcpx_sender *s);
+/* Queues an ERROR frame and fails the session (local fatal condition). */
+void sender_fail(struct tcpx_sender *s, int code, const char *msg);
+
+/* Bytes of payload the compressor saved so far, and bytes framed. */
+uint64_t sender_wire_bytes(const struct tcpx_sender *s);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * ui: everything a person or a script sees.  The I/O loops never print:
+ * they hand transfer events to ui_event(), and this module decides what to
+ * show (per-file lines, log lines, later progress and JSON).  Errors follow
+ * one format, "PROG: OBJECT: what went wrong", one line each, on stderr.
+ * Remote text is escaped (names.h) before it is shown.  Thread-safe: lines
+ * from concurrent connections never interleave.
+ */
+#ifndef TCPX_UI_H
+#define TCPX_UI_H
+
+#include <stdint.h>
+
+enum ui_event_type {
+	UI_FILE_START,      /* a file begins (sender: sent FILE; receiver: got it) */
+	UI_FILE_PROGRESS,   /* bytes moved */
+	UI_FILE_DONE,       /* verified and stored */
+	UI_FILE_FAILED,     /* refused, failed, aborted */
+};
+
+struct ui_file {
+	const char *peer;          /* "1.2.3.4:20180" */
+	const uint8_t *name;       /* raw bytes, escaped by ui */
+	size_t name_len;
+	uint64_t size, done;       /* declared size, bytes moved so far */
+	const uint8_t *digest;     /* UI_FILE_DONE: 64 bytes */
+	double seconds;
+	uint64_t wire;             /* bytes on the wire for this file */
+	int code;                  /* UI_FILE_FAILED: TCPX_E_* */
+	const char *msg;           /* UI_FILE_FAILED: detail (local text) */
+	const uint8_t *peer_msg;   /* UI_FILE_FAILED: the peer's text */
+	size_t peer_msg_len;
+};
+
+enum ui_role { UI_SENDER, UI_RECEIVER };
+
+void ui_init(const char *prog, enum ui_role role);
+void ui_set_quiet(int quiet);
+void ui_set_verbose(int verbose);
+int ui_verbose_level(void);
+void ui_event(enum ui_event_type type, const struct ui_file *f);
+
+/* "PROG: OBJECT: message" on stderr; obj may be NULL. */
+void ui_error(const char *obj, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* An informational line on stdout unless quiet. */
+void ui_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A line on stderr with -v. */
+void ui_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* "1.5 MiB"; buf of 16 bytes. */
+const char *ui_human_size(uint64_t n, char buf[16]);
+/* Monotonic seconds. */
+double ui_now(void);
+
+#endif

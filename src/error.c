@@ -1,0 +1,42 @@
+/* error: the message table behind the one error convention (error.h). */
+#include "error.h"
+
+const char *tcpx_strerror(int code)
+{
+	if (code < 0)
+		code = -code;
+	switch (code) {
+	case TCPX_OK: return "success";
+	case TCPX_E_MALFORMED: return "malformed frame";
+	case TCPX_E_FRAME_TOO_LARGE: return "frame too large";
+	case TCPX_E_UNEXPECTED: return "unexpected frame";
+	case TCPX_E_BAD_MAGIC: return "not a TCPX peer (bad magic)";
+	case TCPX_E_VERSION: return "no common protocol version";
+	case TCPX_E_SIZE: return "data does not match the declared size";
+	case TCPX_E_DECOMPRESS: return "corrupt compressed data";
+	case TCPX_E_TIMEOUT: return "timed out";
+	case TCPX_E_BUSY: return "receiver busy";
+	case TCPX_E_SHUTDOWN: return "receiver shutting down";
+	case TCPX_E_TOO_MANY_FILES: return "too many files in one connection";
+	case TCPX_E_BAD_NAME: return "name refused";
+	case TCPX_E_EXISTS: return "file exists";
+	case TCPX_E_DIGEST: return "digest mismatch";
+	case TCPX_E_TOO_BIG: return "file too large";
+	case TCPX_E_NO_SPACE: return "no space left on receiver";
+	case TCPX_E_IO: return "i/o error on receiver";
+	case TCPX_E_ABORTED: return "aborted by sender";
+	case TCPX_E_DENIED: return "permission denied on receiver";
+	case TCPX_E_SYSTEM: return "system error";
+	case TCPX_E_NOMEM: return "out of memory";
+	case TCPX_E_CLOSED: return "connection closed by peer";
+	case TCPX_E_INTERNAL: return "internal error";
+	default: return "unknown error";
+	}
+}
+
+int tcpx_code_is_per_file(int code)
+{
+	if (code < 0)
+		code = -code;
+	return code >= 32 && code < 100;
+}

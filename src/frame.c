@@ -1,0 +1,113 @@
+/* frame: TCPX frame header and the receive buffer (frame.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bytes.h"
+#include "error.h"
+#include "frame.h"
+#include "proto.h"
+
+void frame_header_encode(uint8_t out[TCPX_FRAME_HEADER_LEN], uint8_t type,
+			 uint32_t length)
+{
+	out[0] = type;
+	out[1] = 0;
+	be16_store(out + 2, 0);
+	be32_store(out + 4, length);
+}
+
+uint32_t frame_max_payload(uint8_t type)
+{
+	switch (type) {
+	case TCPX_FRAME_HELLO: return TCPX_HELLO_MAX;
+	case TCPX_FRAME_FILE: return TCPX_FILE_FIXED_LEN + TCPX_NAME_MAX;
+	case TCPX_FRAME_DATA: return TCPX_MAX_PAYLOAD;
+	case TCPX_FRAME_END: return TCPX_DIGEST_LEN;
+	case TCPX_FRAME_ABORT: return 0;
+	case TCPX_FRAME_RESULT: return TCPX_RESULT_FIXED_LEN + TCPX_MSG_MAX;
+	case TCPX_FRAME_BYE: return 0;
+	case TCPX_FRAME_ERROR: return TCPX_ERROR_FIXED_LEN + TCPX_MSG_MAX;
+	default: return 0;
+	}
+}
+
+int frame_decode(const uint8_t *buf, size_t len, struct tcpx_frame *frame,
+		 size_t *consumed, size_t *need)
+{
+	*consumed = 0;
+	frame->payload = NULL;
+	if (len < TCPX_FRAME_HEADER_LEN) {
+		if (need)
+			*need = TCPX_FRAME_HEADER_LEN;
+		frame->type = 0;
+		frame->length = 0;
+		return 0;
+	}
+	frame->type = buf[0];
+	frame->length = be32_load(buf + 4);
+	/* Everything is judged on the header alone, before any payload is
+	 * awaited: a hostile length costs neither memory nor a wait. */
+	if (frame->type < TCPX_FRAME_HELLO || frame->type > TCPX_FRAME_ERROR)
+		return -TCPX_E_UNEXPECTED;
+	if (buf[1] != 0 || be16_load(buf + 2) != 0)
+		return -TCPX_E_MALFORMED;
+	if (frame->length > frame_max_payload(frame->type))
+		return -TCPX_E_FRAME_TOO_LARGE;
+	size_t total = TCPX_FRAME_HEADER_LEN + (size_t)frame->length;
+	if (need)
+		*need = total;
+	if (len < total)
+		return 0;
+	frame->payload = buf + TCPX_FRAME_HEADER_LEN;
+	*consumed = total;
+	return 1;
+}
+
+int frame_reader_init(struct frame_reader *fr)
+{
+	fr->start = fr->end = 0;
+	fr->buf = malloc(FRAME_READER_CAP);
+	return fr->buf ? 0 : -TCPX_E_NOMEM;
+}
+
+void frame_reader_free(struct frame_reader *fr)
+{
+	free(fr->buf);
+	fr->buf = NULL;
+}
+
+uint8_t *frame_reader_space(struct frame_reader *fr, size_t *cap)
+{
+	/* Move a partial frame to the front only when the tail is too short to
+	 * complete a maximal frame; most reads then need no memmove. */
+	if (fr->start == fr->end) {
+		fr->start = fr->end = 0;
+	} else if (FRAME_READER_CAP - fr->start <
+		   TCPX_FRAME_HEADER_LEN + TCPX_MAX_PAYLOAD) {
+		memmove(fr->buf, fr->buf + fr->start, fr->end - fr->start);
+		fr->end -= fr->start;
+		fr->start = 0;
+	}
+	*cap = FRAME_READER_CAP - fr->end;
+	return fr->buf + fr->end;
+}
+
+void frame_reader_commit(struct frame_reader *fr, size_t n)
+{
+	fr->end += n;
+}
+
+size_t frame_reader_buffered(const struct frame_reader *fr)
+{
+	return fr->end - fr->start;
+}
+
+int frame_reader_next(struct frame_reader *fr, struct tcpx_frame *frame)
+{
+	size_t consumed;
+	int rc = frame_decode(fr->buf + fr->start, fr->end - fr->start, frame,
+			      &consumed, NULL);
+	if (rc == 1)
+		fr->start += consumed;
+	return rc;
+}

@@ -1,0 +1,185 @@
+/* names: the gate for remote names, and escaping of remote text (names.h). */
+#include <stdio.h>
+#include <string.h>
+
+#include "error.h"
+#include "names.h"
+
+/* Length of the well-formed UTF-8 sequence at p (1..4), or 0 if invalid;
+ * *cp gets the code point. */
+static size_t utf8_decode(const uint8_t *p, size_t len, uint32_t *cp)
+{
+	uint8_t b = p[0];
+	size_t n;
+	uint32_t c, min;
+
+	if (b < 0x80) {
+		*cp = b;
+		return 1;
+	} else if ((b & 0xE0) == 0xC0) {
+		n = 2; c = b & 0x1F; min = 0x80;
+	} else if ((b & 0xF0) == 0xE0) {
+		n = 3; c = b & 0x0F; min = 0x800;
+	} else if ((b & 0xF8) == 0xF0) {
+		n = 4; c = b & 0x07; min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (len < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		c = c << 6 | (p[i] & 0x3F);
+	}
+	if (c < min || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+int utf8_valid(const uint8_t *p, size_t len)
+{
+	uint32_t cp;
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_decode(p + i, len - i, &cp);
+		if (!n)
+			return 0;
+		i += n;
+	}
+	return 1;
+}
+
+static int is_control(uint32_t cp)
+{
+	return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F);
+}
+
+static int refuse(const char **why, const char *reason)
+{
+	if (why)
+		*why = reason;
+	return -TCPX_E_BAD_NAME;
+}
+
+int name_validate(const uint8_t *name, size_t len, const char **why)
+{
+	size_t comp_start = 0, depth = 0;
+	uint32_t cp;
+
+	if (len == 0)
+		return refuse(why, "empty name");
+	if (len > 4096)
+		return refuse(why, "name too long");
+	if (name[0] == '/')
+		return refuse(why, "absolute name");
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_decode(name + i, len - i, &cp);
+		if (!n)
+			return refuse(why, "name is not valid UTF-8");
+		if (is_control(cp))
+			return refuse(why, "control character in name");
+		i += n;
+	}
+	/* Components: split on '/', judged one by one. */
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && name[i] != '/')
+			continue;
+		const uint8_t *c = name + comp_start;
+		size_t clen = i - comp_start;
+		if (clen == 0)
+			return refuse(why, "empty component in name");
+		if ((clen == 1 && c[0] == '.') ||
+		    (clen == 2 && c[0] == '.' && c[1] == '.'))
+			return refuse(why, "'.' or '..' in name");
+		if (clen > NAME_COMPONENT_MAX)
+			return refuse(why, "name component too long");
+		if (clen >= sizeof(NAME_TEMP_PREFIX) - 1 &&
+		    memcmp(c, NAME_TEMP_PREFIX, sizeof(NAME_TEMP_PREFIX) - 1) == 0)
+			return refuse(why, "name in the reserved .tcpx- namespace");
+		if (++depth > NAME_DEPTH_MAX)
+			return refuse(why, "name too deep");
+		comp_start = i + 1;
+	}
+	return 0;
+}
+
+/* Shared walk of both escapers: emit() appends one piece or reports that
+ * it does not fit, in which case "..." ends the output. */
+struct escbuf {
+	char *out;
+	size_t cap, len;
+	int full;
+};
+
+static void put(struct escbuf *b, const char *s, size_t n)
+{
+	if (b->full)
+		return;
+	if (b->len + n + 4 > b->cap) {	/* keep room for "..." + NUL */
+		size_t room = b->cap - b->len - 1;
+		memcpy(b->out + b->len, "...", room < 3 ? room : 3);
+		b->len += room < 3 ? room : 3;
+		b->full = 1;
+		return;
+	}
+	memcpy(b->out + b->len, s, n);
+	b->len += n;
+}
+
+static char *escape(const uint8_t *name, size_t len, char *out,
+		    size_t out_cap, int json)
+{
+	struct escbuf b = { out, out_cap, 0, 0 };
+	char tmp[16];
+	uint32_t cp;
+
+	if (out_cap == 0)
+		return out;
+	for (size_t i = 0; i < len && !b.full;) {
+		size_t n = utf8_decode(name + i, len - i, &cp);
+		if (n == 0) {
+			if (json)
+				put(&b, "\\ufffd", 6);
+			else {
+				snprintf(tmp, sizeof(tmp), "\\x%02x", name[i]);
+				put(&b, tmp, 4);
+			}
+			i++;
+			continue;
+		}
+		if (json && (cp == '"' || cp == '\\')) {
+			tmp[0] = '\\';
+			tmp[1] = (char)cp;
+			put(&b, tmp, 2);
+		} else if (!json && cp == '\\') {
+			put(&b, "\\\\", 2);
+		} else if (is_control(cp) ||
+			   (json && (cp == 0x2028 || cp == 0x2029))) {
+			if (json)
+				snprintf(tmp, sizeof(tmp), "\\u%04x", (unsigned)cp);
+			else if (cp < 0x80)
+				snprintf(tmp, sizeof(tmp), "\\x%02x", (unsigned)cp);
+			else	/* C1 control: show its two UTF-8 bytes */
+				snprintf(tmp, sizeof(tmp), "\\x%02x\\x%02x",
+					 name[i], name[i + 1]);
+			put(&b, tmp, strlen(tmp));
+		} else {
+			put(&b, (const char *)name + i, n);
+		}
+		i += n;
+	}
+	out[b.len < out_cap ? b.len : out_cap - 1] = '\0';
+	return out;
+}
+
+char *name_escape(const uint8_t *name, size_t len, char *out, size_t out_cap)
+{
+	return escape(name, len, out, out_cap, 0);
+}
+
+char *name_escape_json(const uint8_t *name, size_t len, char *out,
+		       size_t out_cap)
+{
+	return escape(name, len, out, out_cap, 1);
+}

@@ -1,0 +1,188 @@
+/* proto: payload layouts of every TCPX message (proto.h, man/tcpxfer.5). */
+#include <string.h>
+
+#include "bytes.h"
+#include "error.h"
+#include "proto.h"
+
+static uint16_t msg_length(const char *msg)
+{
+	size_t n = msg ? strlen(msg) : 0;
+	return (uint16_t)(n > TCPX_MSG_MAX ? TCPX_MSG_MAX : n);
+}
+
+size_t proto_encode_hello(uint8_t *out, const struct tcpx_hello *h)
+{
+	uint8_t *p = out + TCPX_FRAME_HEADER_LEN;
+	frame_header_encode(out, TCPX_FRAME_HELLO, TCPX_HELLO_LEN);
+	memcpy(p, TCPX_MAGIC, 4);
+	be16_store(p + 4, h->version_min);
+	be16_store(p + 6, h->version_max);
+	be64_store(p + 8, h->caps);
+	return TCPX_FRAME_HEADER_LEN + TCPX_HELLO_LEN;
+}
+
+size_t proto_encode_file(uint8_t *out, const struct tcpx_file_meta *m)
+{
+	uint8_t *p = out + TCPX_FRAME_HEADER_LEN;
+	uint32_t len = TCPX_FILE_FIXED_LEN + m->name_len;
+	frame_header_encode(out, TCPX_FRAME_FILE, len);
+	be32_store(p, m->id);
+	be64_store(p + 4, m->size);
+	be32_store(p + 12, m->mode);
+	be64_store(p + 16, (uint64_t)m->mtime_sec);
+	be32_store(p + 24, m->mtime_nsec);
+	be16_store(p + 28, m->name_len);
+	memcpy(p + TCPX_FILE_FIXED_LEN, m->name, m->name_len);
+	return TCPX_FRAME_HEADER_LEN + len;
+}
+
+size_t proto_encode_data_header(uint8_t *out, uint8_t encoding,
+				uint32_t raw_len, uint32_t data_len)
+{
+	uint8_t *p = out + TCPX_FRAME_HEADER_LEN;
+	frame_header_encode(out, TCPX_FRAME_DATA, TCPX_DATA_HEADER_LEN + data_len);
+	p[0] = encoding;
+	p[1] = p[2] = p[3] = 0;
+	be32_store(p + 4, raw_len);
+	return TCPX_FRAME_HEADER_LEN + TCPX_DATA_HEADER_LEN + data_len;
+}
+
+size_t proto_encode_end(uint8_t *out, const uint8_t digest[TCPX_DIGEST_LEN])
+{
+	frame_header_encode(out, TCPX_FRAME_END, TCPX_DIGEST_LEN);
+	memcpy(out + TCPX_FRAME_HEADER_LEN, digest, TCPX_DIGEST_LEN);
+	return TCPX_FRAME_HEADER_LEN + TCPX_DIGEST_LEN;
+}
+
+size_t proto_encode_empty(uint8_t *out, uint8_t type)
+{
+	frame_header_encode(out, type, 0);
+	return TCPX_FRAME_HEADER_LEN;
+}
+
+size_t proto_encode_result(uint8_t *out, uint32_t id, uint16_t code,
+			   const uint8_t *digest, const char *msg)
+{
+	uint8_t *p = out + TCPX_FRAME_HEADER_LEN;
+	uint16_t ml = msg_length(msg);
+	frame_header_encode(out, TCPX_FRAME_RESULT, TCPX_RESULT_FIXED_LEN + ml);
+	be32_store(p, id);
+	be16_store(p + 4, code);
+	be16_store(p + 6, ml);
+	if (digest)
+		memcpy(p + 8, digest, TCPX_DIGEST_LEN);
+	else
+		memset(p + 8, 0, TCPX_DIGEST_LEN);
+	if (ml)
+		memcpy(p + TCPX_RESULT_FIXED_LEN, msg, ml);
+	return TCPX_FRAME_HEADER_LEN + TCPX_RESULT_FIXED_LEN + ml;
+}
+
+size_t proto_encode_error(uint8_t *out, uint16_t code, const char *msg)
+{
+	uint8_t *p = out + TCPX_FRAME_HEADER_LEN;
+	uint16_t ml = msg_length(msg);
+	frame_header_encode(out, TCPX_FRAME_ERROR, TCPX_ERROR_FIXED_LEN + ml);
+	be16_store(p, code);
+	be16_store(p + 2, ml);
+	if (ml)
+		memcpy(p + TCPX_ERROR_FIXED_LEN, msg, ml);
+	return TCPX_FRAME_HEADER_LEN + TCPX_ERROR_FIXED_LEN + ml;
+}
+
+int proto_decode_hello(const struct tcpx_frame *f, struct tcpx_hello *h)
+{
+	const uint8_t *p = f->payload;
+	if (f->type != TCPX_FRAME_HELLO || f->length < TCPX_HELLO_LEN)
+		return -TCPX_E_MALFORMED;
+	if (memcmp(p, TCPX_MAGIC, 4) != 0)
+		return -TCPX_E_BAD_MAGIC;
+	h->version_min = be16_load(p + 4);
+	h->version_max = be16_load(p + 6);
+	h->caps = be64_load(p + 8);
+	if (h->version_min > h->version_max || h->version_min == 0)
+		return -TCPX_E_MALFORMED;
+	return 0;
+}
+
+int proto_decode_file(const struct tcpx_frame *f, struct tcpx_file_meta *m)
+{
+	const uint8_t *p = f->payload;
+	if (f->type != TCPX_FRAME_FILE || f->length < TCPX_FILE_FIXED_LEN)
+		return -TCPX_E_MALFORMED;
+	m->id = be32_load(p);
+	m->size = be64_load(p + 4);
+	m->mode = be32_load(p + 12);
+	m->mtime_sec = (int64_t)be64_load(p + 16);
+	m->mtime_nsec = be32_load(p + 24);
+	m->name_len = be16_load(p + 28);
+	m->name = p + TCPX_FILE_FIXED_LEN;
+	if (f->length != TCPX_FILE_FIXED_LEN + (uint32_t)m->name_len ||
+	    m->name_len == 0 || m->name_len > TCPX_NAME_MAX ||
+	    (m->mode & ~TCPX_MODE_MASK) != 0 || m->mtime_nsec >= 1000000000u)
+		return -TCPX_E_MALFORMED;
+	return 0;
+}
+
+int proto_decode_data(const struct tcpx_frame *f, struct tcpx_data *d)
+{
+	const uint8_t *p = f->payload;
+	if (f->type != TCPX_FRAME_DATA || f->length <= TCPX_DATA_HEADER_LEN)
+		return -TCPX_E_MALFORMED;
+	d->encoding = p[0];
+	d->raw_len = be32_load(p + 4);
+	d->data_len = f->length - TCPX_DATA_HEADER_LEN;
+	d->data = p + TCPX_DATA_HEADER_LEN;
+	if (p[1] || p[2] || p[3] || d->raw_len == 0 ||
+	    d->raw_len > TCPX_CHUNK_MAX)
+		return -TCPX_E_MALFORMED;
+	if (d->encoding == TCPX_ENCODING_RAW)
+		return d->data_len == d->raw_len ? 0 : -TCPX_E_MALFORMED;
+	if (d->encoding == TCPX_ENCODING_ZLIB)
+		return d->data_len <= TCPX_CHUNK_MAX ? 0 : -TCPX_E_MALFORMED;
+	return -TCPX_E_MALFORMED;
+}
+
+int proto_decode_end(const struct tcpx_frame *f, const uint8_t **digest)
+{
+	if (f->type != TCPX_FRAME_END || f->length != TCPX_DIGEST_LEN)
+		return -TCPX_E_MALFORMED;
+	*digest = f->payload;
+	return 0;
+}
+
+int proto_decode_empty(const struct tcpx_frame *f)
+{
+	return f->length == 0 ? 0 : -TCPX_E_MALFORMED;
+}
+
+int proto_decode_result(const struct tcpx_frame *f, struct tcpx_result *r)
+{
+	const uint8_t *p = f->payload;
+	if (f->type != TCPX_FRAME_RESULT || f->length < TCPX_RESULT_FIXED_LEN)
+		return -TCPX_E_MALFORMED;
+	r->id = be32_load(p);
+	r->code = be16_load(p + 4);
+	r->msg_len = be16_load(p + 6);
+	r->digest = p + 8;
+	r->msg = p + TCPX_RESULT_FIXED_LEN;
+	if (r->msg_len > TCPX_MSG_MAX ||
+	    f->length != TCPX_RESULT_FIXED_LEN + (uint32_t)r->msg_len)
+		return -TCPX_E_MALFORMED;
+	return 0;
+}
+
+int proto_decode_error(const struct tcpx_frame *f, struct tcpx_error *e)
+{
+	const uint8_t *p = f->payload;
+	if (f->type != TCPX_FRAME_ERROR || f->length < TCPX_ERROR_FIXED_LEN)
+		return -TCPX_E_MALFORMED;
+	e->code = be16_load(p);
+	e->msg_len = be16_load(p + 2);
+	e->msg = p + TCPX_ERROR_FIXED_LEN;
+	if (e->msg_len > TCPX_MSG_MAX ||
+	    f->length != TCPX_ERROR_FIXED_LEN + (uint32_t)e->msg_len)
+		return -TCPX_E_MALFORMED;
+	return 0;
+}

@@ -1,0 +1,340 @@
+/* receiver: the receiving side of a TCPX session, sans I/O (receiver.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunk.h"
+#include "digest.h"
+#include "error.h"
+#include "names.h"
+#include "receiver.h"
+
+/* Replies are small; 64 KiB batches the RESULTs of many small files into
+ * one write.  receiver_next() stops (REV_NONE) while less than one
+ * maximal reply fits, so the caller flushes before more is processed. */
+#define RECEIVER_OUT_CAP (64u * 1024u)
+#define REPLY_MAX (TCPX_FRAME_HEADER_LEN + TCPX_RESULT_FIXED_LEN + TCPX_MSG_MAX)
+
+enum receiver_state {
+	RS_HELLO,       /* waiting for the sender's HELLO */
+	RS_READY,       /* between files */
+	RS_IN_FILE,     /* receiving a file we accepted */
+	RS_SKIPPING,    /* a file whose RESULT was already sent */
+	RS_VERDICT,     /* END seen, waiting for receiver_file_done() */
+	RS_DONE,        /* BYE or ERROR: nothing more is read */
+};
+
+struct tcpx_receiver {
+	struct receiver_config cfg;
+	enum receiver_state state;
+	uint64_t caps;
+	struct frame_reader rd;
+	uint8_t out[RECEIVER_OUT_CAP];
+	size_t out_start, out_end;
+	uint8_t *inflated;
+	struct digest dg;
+	uint32_t last_id, files;
+	uint64_t cur_size, cur_recv;
+	uint8_t digest[DIGEST_LEN];
+};
+
+struct tcpx_receiver *receiver_new(const struct receiver_config *cfg)
+{
+	struct tcpx_receiver *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->cfg = *cfg;
+	r->inflated = malloc(TCPX_CHUNK_MAX);
+	if (!r->inflated || frame_reader_init(&r->rd) < 0) {
+		receiver_free(r);
+		return NULL;
+	}
+	r->state = RS_HELLO;
+	return r;
+}
+
+void receiver_free(struct tcpx_receiver *r)
+{
+	if (!r)
+		return;
+	frame_reader_free(&r->rd);
+	free(r->inflated);
+	free(r);
+}
+
+struct frame_reader *receiver_reader(struct tcpx_receiver *r)
+{
+	return &r->rd;
+}
+
+void receiver_pending(const struct tcpx_receiver *r, const uint8_t **p,
+		      size_t *len)
+{
+	*p = r->out + r->out_start;
+	*len = r->out_end - r->out_start;
+}
+
+void receiver_sent(struct tcpx_receiver *r, size_t n)
+{
+	r->out_start += n;
+	if (r->out_start == r->out_end)
+		r->out_start = r->out_end = 0;
+}
+
+static int out_room(const struct tcpx_receiver *r)
+{
+	if (r->out_start == r->out_end)
+		return 1;
+	return RECEIVER_OUT_CAP - r->out_end >= REPLY_MAX;
+}
+
+int receiver_finished(const struct tcpx_receiver *r)
+{
+	return r->state == RS_DONE;
+}
+
+int receiver_in_file(const struct tcpx_receiver *r)
+{
+	return r->state == RS_IN_FILE || r->state == RS_VERDICT;
+}
+
+static void queue_result(struct tcpx_receiver *r, int code,
+			 const uint8_t *digest, const char *msg)
+{
+	r->out_end += proto_encode_result(r->out + r->out_end, r->last_id,
+					  (uint16_t)code, digest, msg);
+}
+
+void receiver_fail(struct tcpx_receiver *r, int code, const char *msg)
+{
+	if (r->state == RS_DONE)
+		return;
+	if (RECEIVER_OUT_CAP - r->out_end >= REPLY_MAX)
+		r->out_end += proto_encode_error(r->out + r->out_end,
+						 (uint16_t)code, msg);
+	r->state = RS_DONE;
+}
+
+void receiver_file_fail(struct tcpx_receiver *r, int code, const char *msg)
+{
+	if (r->state != RS_IN_FILE)
+		return;
+	queue_result(r, code, NULL, msg);
+	r->state = RS_SKIPPING;
+}
+
+void receiver_file_done(struct tcpx_receiver *r, int code, const char *msg)
+{
+	if (r->state != RS_VERDICT)
+		return;
+	/* The digest goes back whenever we computed one, so the sender can
+	 * see what we saw even on a mismatch. */
+	queue_result(r, code, code == 0 || code == TCPX_E_DIGEST ?
+		     r->digest : NULL, msg);
+	r->state = RS_READY;
+}
+
+static int fatal(struct tcpx_receiver *r, struct receiver_event *ev, int code,
+		 const char *msg)
+{
+	receiver_fail(r, code, msg);
+	ev->type = REV_FATAL;
+	ev->code = code;
+	ev->msg = msg;
+	return 0;
+}
+
+static int type_allowed(enum receiver_state st, uint8_t type)
+{
+	switch (type) {
+	case TCPX_FRAME_ERROR:
+		return 1;
+	case TCPX_FRAME_HELLO:
+		return st == RS_HELLO;
+	case TCPX_FRAME_FILE:
+	case TCPX_FRAME_BYE:
+		return st == RS_READY;
+	case TCPX_FRAME_DATA:
+	case TCPX_FRAME_END:
+	case TCPX_FRAME_ABORT:
+		return st == RS_IN_FILE || st == RS_SKIPPING;
+	default:
+		return 0;
+	}
+}
+
+static int on_hello(struct tcpx_receiver *r, const struct tcpx_frame *f,
+		    struct receiver_event *ev)
+{
+	struct tcpx_hello h;
+	int rc = proto_decode_hello(f, &h);
+
+	if (rc == -TCPX_E_BAD_MAGIC)
+		return fatal(r, ev, TCPX_E_BAD_MAGIC, "not a TCPX peer (bad magic)");
+	if (rc < 0)
+		return fatal(r, ev, TCPX_E_MALFORMED, "malformed HELLO");
+	if (h.version_min > TCPX_VERSION || h.version_max < TCPX_VERSION)
+		return fatal(r, ev, TCPX_E_VERSION,
+			     "unsupported protocol version (this receiver speaks 1)");
+	h.version_min = h.version_max = TCPX_VERSION;
+	h.caps &= r->cfg.caps;
+	r->caps = h.caps;
+	r->out_end += proto_encode_hello(r->out + r->out_end, &h);
+	r->state = RS_READY;
+	ev->type = REV_HELLO;
+	return 0;
+}
+
+static int on_file(struct tcpx_receiver *r, const struct tcpx_frame *f,
+		   struct receiver_event *ev)
+{
+	const char *why = NULL;
+	int code = 0;
+
+	if (proto_decode_file(f, &ev->meta) < 0)
+		return fatal(r, ev, TCPX_E_MALFORMED, "malformed FILE");
+	if (ev->meta.id != r->last_id + 1)
+		return fatal(r, ev, TCPX_E_MALFORMED, "FILE id out of sequence");
+	if (r->cfg.max_files && r->files >= r->cfg.max_files)
+		return fatal(r, ev, TCPX_E_TOO_MANY_FILES,
+			     "too many files in one connection");
+	r->last_id = ev->meta.id;
+	r->files++;
+	r->cur_size = ev->meta.size;
+	r->cur_recv = 0;
+	if (name_validate(ev->meta.name, ev->meta.name_len, &why) < 0)
+		code = TCPX_E_BAD_NAME;
+	else if (r->cfg.max_size && ev->meta.size > r->cfg.max_size) {
+		code = TCPX_E_TOO_BIG;
+		why = "file larger than the receiver's --max-size";
+	}
+	if (code) {
+		queue_result(r, code, NULL, why);
+		r->state = RS_SKIPPING;
+		ev->type = REV_REFUSED;
+		ev->code = code;
+		ev->msg = why;
+		return 0;
+	}
+	digest_init(&r->dg);
+	r->state = RS_IN_FILE;
+	ev->type = REV_FILE;
+	return 0;
+}
+
+static int on_data(struct tcpx_receiver *r, const struct tcpx_frame *f,
+		   struct receiver_event *ev)
+{
+	struct tcpx_data d;
+
+	if (proto_decode_data(f, &d) < 0)
+		return fatal(r, ev, TCPX_E_MALFORMED, "malformed DATA");
+	if (d.encoding == TCPX_ENCODING_ZLIB && !(r->caps & TCPX_CAP_ZLIB))
+		return fatal(r, ev, TCPX_E_UNEXPECTED,
+			     "compressed DATA without the ZLIB capability");
+	if (d.raw_len > r->cur_size - r->cur_recv)
+		return fatal(r, ev, TCPX_E_SIZE, "more data than the declared size");
+	r->cur_recv += d.raw_len;
+	if (r->state == RS_SKIPPING)
+		return 1;       /* nothing to hand out: go on */
+	if (d.encoding == TCPX_ENCODING_ZLIB) {
+		if (chunk_inflate(d.data, d.data_len, r->inflated, d.raw_len) < 0)
+			return fatal(r, ev, TCPX_E_DECOMPRESS,
+				     "compressed chunk is corrupt or exceeds its declared length");
+		d.data = r->inflated;
+	}
+	digest_update(&r->dg, d.data, d.raw_len);
+	ev->type = REV_DATA;
+	ev->data = d.data;
+	ev->len = d.raw_len;
+	return 0;
+}
+
+static int on_end(struct tcpx_receiver *r, const struct tcpx_frame *f,
+		  struct receiver_event *ev)
+{
+	const uint8_t *theirs;
+
+	if (proto_decode_end(f, &theirs) < 0)
+		return fatal(r, ev, TCPX_E_MALFORMED, "malformed END");
+	if (r->cur_recv != r->cur_size)
+		return fatal(r, ev, TCPX_E_SIZE, "less data than the declared size");
+	if (r->state == RS_SKIPPING) {
+		r->state = RS_READY;
+		ev->type = REV_SKIPPED;
+		return 0;
+	}
+	digest_final(&r->dg, r->digest);
+	r->state = RS_VERDICT;
+	ev->type = REV_END;
+	ev->code = digest_equal(r->digest, theirs) ? 0 : TCPX_E_DIGEST;
+	ev->digest = r->digest;
+	return 0;
+}
+
+int receiver_next(struct tcpx_receiver *r, struct receiver_event *ev)
+{
+	struct tcpx_frame f;
+	struct tcpx_error e;
+	int rc;
+
+again:
+	memset(ev, 0, sizeof(*ev));
+	if (r->state == RS_DONE || r->state == RS_VERDICT || !out_room(r))
+		return 0;
+	rc = frame_reader_next(&r->rd, &f);
+	if (rc < 0)
+		return fatal(r, ev, -rc, tcpx_strerror(rc));
+	if (rc == 0) {
+		/* Judge the type as soon as the header is in, before waiting
+		 * for a payload that may never come. */
+		if (frame_reader_buffered(&r->rd) >= TCPX_FRAME_HEADER_LEN &&
+		    !type_allowed(r->state, f.type))
+			return fatal(r, ev, TCPX_E_UNEXPECTED,
+				     "unexpected frame type");
+		return 0;
+	}
+	if (!type_allowed(r->state, f.type))
+		return fatal(r, ev, TCPX_E_UNEXPECTED, "unexpected frame type");
+	switch (f.type) {
+	case TCPX_FRAME_HELLO:
+		return on_hello(r, &f, ev);
+	case TCPX_FRAME_FILE:
+		return on_file(r, &f, ev);
+	case TCPX_FRAME_DATA:
+		if (on_data(r, &f, ev) == 1)
+			goto again;
+		return 0;
+	case TCPX_FRAME_END:
+		return on_end(r, &f, ev);
+	case TCPX_FRAME_ABORT:
+		if (proto_decode_empty(&f) < 0)
+			return fatal(r, ev, TCPX_E_MALFORMED, "malformed ABORT");
+		if (r->state == RS_SKIPPING) {
+			ev->type = REV_SKIPPED;
+		} else {
+			queue_result(r, TCPX_E_ABORTED, NULL, "aborted by sender");
+			ev->type = REV_ABORTED;
+		}
+		r->state = RS_READY;
+		return 0;
+	case TCPX_FRAME_BYE:
+		if (proto_decode_empty(&f) < 0)
+			return fatal(r, ev, TCPX_E_MALFORMED, "malformed BYE");
+		r->out_end += proto_encode_empty(r->out + r->out_end, TCPX_FRAME_BYE);
+		r->state = RS_DONE;
+		ev->type = REV_BYE;
+		return 0;
+	case TCPX_FRAME_ERROR:
+		r->state = RS_DONE;
+		ev->type = REV_PEER_ERROR;
+		if (proto_decode_error(&f, &e) == 0) {
+			ev->code = e.code;
+			ev->peer_msg = e.msg;
+			ev->peer_msg_len = e.msg_len;
+		} else {
+			ev->code = TCPX_E_MALFORMED;
+		}
+		return 0;
+	}
+	return fatal(r, ev, TCPX_E_UNEXPECTED, "unexpected frame type");
+}

@@ -1,0 +1,380 @@
+/* sender: the sending side of a TCPX session, sans I/O (sender.h). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "chunk.h"
+#include "digest.h"
+#include "error.h"
+#include "sender.h"
+
+/* Two maximal frames: one being written out while the next is built. */
+#define SENDER_OUT_CAP (2u * TCPX_FRAME_BUF_MAX)
+#define DATA_OFFSET (TCPX_FRAME_HEADER_LEN + TCPX_DATA_HEADER_LEN)
+
+struct pending {
+	uint32_t id;
+	void *cookie;
+	uint8_t ended;          /* END sent: our digest is known */
+	uint8_t digest[DIGEST_LEN];
+};
+
+struct tcpx_sender {
+	enum sender_state state;
+	uint64_t want_caps, caps;
+	struct chunk_compressor *comp;     /* NULL: no compression */
+	struct frame_reader rd;
+	uint8_t *out;
+	size_t out_start, out_end;
+	uint8_t *scratch;                  /* file data awaiting compression */
+	struct digest dg;
+	uint32_t next_id;
+	uint64_t cur_size, cur_sent;
+	int cur_refused;
+	struct pending ring[SENDER_WINDOW];
+	size_t ring_head, ring_count;
+	uint64_t wire_bytes;
+};
+
+struct tcpx_sender *sender_new(uint64_t want_caps, int level)
+{
+	struct tcpx_sender *s = calloc(1, sizeof(*s));
+	struct tcpx_hello h = { TCPX_VERSION, TCPX_VERSION, 0 };
+
+	if (!s)
+		return NULL;
+	if (level > 0)
+		want_caps |= TCPX_CAP_ZLIB;
+	else
+		want_caps &= ~TCPX_CAP_ZLIB;
+	s->want_caps = want_caps;
+	s->next_id = 1;
+	s->out = malloc(SENDER_OUT_CAP);
+	if (!s->out || frame_reader_init(&s->rd) < 0)
+		goto fail;
+	if (level > 0) {
+		s->comp = chunk_compressor_new(level);
+		s->scratch = malloc(TCPX_CHUNK_MAX);
+		if (!s->comp || !s->scratch)
+			goto fail;
+	}
+	h.caps = want_caps;
+	s->out_end = proto_encode_hello(s->out, &h);
+	s->state = SS_HANDSHAKE;
+	return s;
+fail:
+	sender_free(s);
+	return NULL;
+}
+
+void sender_free(struct tcpx_sender *s)
+{
+	if (!s)
+		return;
+	frame_reader_free(&s->rd);
+	chunk_compressor_free(s->comp);
+	free(s->scratch);
+	free(s->out);
+	free(s);
+}
+
+enum sender_state sender_state(const struct tcpx_sender *s)
+{
+	return s->state;
+}
+
+struct frame_reader *sender_reader(struct tcpx_sender *s)
+{
+	return &s->rd;
+}
+
+void sender_pending(const struct tcpx_sender *s, const uint8_t **p, size_t *len)
+{
+	*p = s->out + s->out_start;
+	*len = s->out_end - s->out_start;
+}
+
+void sender_sent(struct tcpx_sender *s, size_t n)
+{
+	s->out_start += n;
+	if (s->out_start == s->out_end) {
+		s->out_start = s->out_end = 0;
+	} else if (SENDER_OUT_CAP - s->out_end < TCPX_FRAME_BUF_MAX) {
+		memmove(s->out, s->out + s->out_start, s->out_end - s->out_start);
+		s->out_end -= s->out_start;
+		s->out_start = 0;
+	}
+}
+
+int sender_has_room(const struct tcpx_sender *s)
+{
+	return SENDER_OUT_CAP - s->out_end >= TCPX_FRAME_BUF_MAX;
+}
+
+int sender_can_begin(const struct tcpx_sender *s)
+{
+	return s->state == SS_READY && sender_has_room(s) &&
+	       s->ring_count < SENDER_WINDOW;
+}
+
+size_t sender_outstanding(const struct tcpx_sender *s)
+{
+	return s->ring_count;
+}
+
+uint64_t sender_wire_bytes(const struct tcpx_sender *s)
+{
+	return s->wire_bytes;
+}
+
+static void queue(struct tcpx_sender *s, size_t n)
+{
+	s->out_end += n;
+	s->wire_bytes += n;
+}
+
+void sender_fail(struct tcpx_sender *s, int code, const char *msg)
+{
+	if (s->state == SS_FAILED || s->state == SS_DONE)
+		return;
+	/* An ERROR frame must not land inside a half-queued frame; the out
+	 * buffer only ever holds whole frames, so appending is safe. */
+	if (SENDER_OUT_CAP - s->out_end >= TCPX_FRAME_HEADER_LEN +
+	    TCPX_ERROR_FIXED_LEN + TCPX_MSG_MAX)
+		queue(s, proto_encode_error(s->out + s->out_end,
+					    (uint16_t)code, msg));
+	s->state = SS_FAILED;
+}
+
+static int proto_error(struct tcpx_sender *s, struct sender_event *ev,
+		       int code, const char *msg)
+{
+	sender_fail(s, code, msg);
+	ev->type = SEV_PROTO_ERROR;
+	ev->code = code;
+	ev->msg = (const uint8_t *)msg;
+	ev->msg_len = strlen(msg);
+	return 0;
+}
+
+static int type_allowed(const struct tcpx_sender *s, uint8_t type)
+{
+	if (type == TCPX_FRAME_ERROR)
+		return 1;
+	if (s->state == SS_HANDSHAKE)
+		return type == TCPX_FRAME_HELLO;
+	return type == TCPX_FRAME_RESULT || type == TCPX_FRAME_BYE;
+}
+
+static int on_result(struct tcpx_sender *s, const struct tcpx_frame *f,
+		     struct sender_event *ev)
+{
+	struct tcpx_result r;
+	struct pending *p;
+
+	if (proto_decode_result(f, &r) < 0)
+		return proto_error(s, ev, TCPX_E_MALFORMED, "malformed RESULT");
+	if (s->ring_count == 0)
+		return proto_error(s, ev, TCPX_E_UNEXPECTED,
+				   "RESULT for no file");
+	p = &s->ring[s->ring_head];
+	if (r.id != p->id)
+		return proto_error(s, ev, TCPX_E_UNEXPECTED,
+				   "RESULT out of order");
+	if (r.code == 0 && !p->ended)
+		return proto_error(s, ev, TCPX_E_UNEXPECTED,
+				   "RESULT accepted a file before its END");
+	ev->type = SEV_RESULT;
+	ev->id = r.id;
+	ev->cookie = p->cookie;
+	ev->code = r.code;
+	ev->msg = r.msg;
+	ev->msg_len = r.msg_len;
+	ev->digest = NULL;
+	if (r.code == 0) {
+		/* Both sides verify: the receiver's digest must be ours. */
+		if (digest_equal(r.digest, p->digest))
+			ev->digest = p->digest;
+		else
+			ev->code = TCPX_E_DIGEST;
+	} else if (s->state == SS_IN_FILE && !p->ended &&
+		   s->ring_count == 1) {
+		s->cur_refused = 1;     /* refused while we still send it */
+	}
+	s->ring_head = (s->ring_head + 1) % SENDER_WINDOW;
+	s->ring_count--;
+	return 0;
+}
+
+int sender_next(struct tcpx_sender *s, struct sender_event *ev)
+{
+	struct tcpx_frame f;
+	struct tcpx_hello h;
+	struct tcpx_error e;
+	int rc;
+
+	memset(ev, 0, sizeof(*ev));
+	if (s->state == SS_FAILED || s->state == SS_DONE)
+		return 0;
+	rc = frame_reader_next(&s->rd, &f);
+	if (rc < 0)
+		return proto_error(s, ev, -rc, tcpx_strerror(rc));
+	if (rc == 0) {
+		if (frame_reader_buffered(&s->rd) >= TCPX_FRAME_HEADER_LEN &&
+		    !type_allowed(s, f.type))
+			return proto_error(s, ev, TCPX_E_UNEXPECTED,
+					   "unexpected frame type");
+		return 0;
+	}
+	if (!type_allowed(s, f.type))
+		return proto_error(s, ev, TCPX_E_UNEXPECTED,
+				   "unexpected frame type");
+	switch (f.type) {
+	case TCPX_FRAME_HELLO:
+		rc = proto_decode_hello(&f, &h);
+		if (rc < 0)
+			return proto_error(s, ev, -rc, "bad HELLO from receiver");
+		if (h.version_min != TCPX_VERSION || h.version_max != TCPX_VERSION)
+			return proto_error(s, ev, TCPX_E_VERSION,
+					   "receiver chose a version we did not offer");
+		if (h.caps & ~s->want_caps)
+			return proto_error(s, ev, TCPX_E_UNEXPECTED,
+					   "receiver granted capabilities we did not ask for");
+		s->caps = h.caps;
+		if (!(s->caps & TCPX_CAP_ZLIB)) {
+			chunk_compressor_free(s->comp);
+			s->comp = NULL;
+		}
+		s->state = SS_READY;
+		ev->type = SEV_HELLO;
+		ev->caps = s->caps;
+		return 0;
+	case TCPX_FRAME_RESULT:
+		return on_result(s, &f, ev);
+	case TCPX_FRAME_BYE:
+		if (proto_decode_empty(&f) < 0)
+			return proto_error(s, ev, TCPX_E_MALFORMED, "malformed BYE");
+		if (s->state != SS_BYE_SENT || s->ring_count != 0)
+			return proto_error(s, ev, TCPX_E_UNEXPECTED,
+					   "BYE before all RESULTs");
+		s->state = SS_DONE;
+		ev->type = SEV_BYE;
+		return 0;
+	case TCPX_FRAME_ERROR:
+		ev->type = SEV_PEER_ERROR;
+		if (proto_decode_error(&f, &e) == 0) {
+			ev->code = e.code;
+			ev->msg = e.msg;
+			ev->msg_len = e.msg_len;
+		} else {
+			ev->code = TCPX_E_MALFORMED;
+		}
+		s->state = SS_FAILED;
+		return 0;
+	}
+	return proto_error(s, ev, TCPX_E_UNEXPECTED, "unexpected frame type");
+}
+
+int sender_begin_file(struct tcpx_sender *s, struct tcpx_file_meta *meta,
+		      void *cookie)
+{
+	struct pending *p;
+
+	if (!sender_can_begin(s))
+		return -TCPX_E_INTERNAL;
+	if (meta->name_len == 0 || meta->name_len > TCPX_NAME_MAX)
+		return -TCPX_E_BAD_NAME;
+	meta->id = s->next_id++;
+	meta->mode &= TCPX_MODE_MASK;
+	queue(s, proto_encode_file(s->out + s->out_end, meta));
+	p = &s->ring[(s->ring_head + s->ring_count) % SENDER_WINDOW];
+	p->id = meta->id;
+	p->cookie = cookie;
+	p->ended = 0;
+	s->ring_count++;
+	digest_init(&s->dg);
+	s->cur_size = meta->size;
+	s->cur_sent = 0;
+	s->cur_refused = 0;
+	s->state = SS_IN_FILE;
+	return 0;
+}
+
+uint8_t *sender_chunk_buffer(struct tcpx_sender *s, size_t *cap)
+{
+	*cap = TCPX_CHUNK_MAX;
+	if (s->state != SS_IN_FILE || !sender_has_room(s)) {
+		*cap = 0;
+		return NULL;
+	}
+	/* Raw chunks are read straight into their place in the frame. */
+	return s->comp ? s->scratch : s->out + s->out_end + DATA_OFFSET;
+}
+
+int sender_commit_chunk(struct tcpx_sender *s, size_t n)
+{
+	uint8_t *frame = s->out + s->out_end;
+	uint8_t *data = frame + DATA_OFFSET;
+	size_t clen = 0;
+
+	if (s->state != SS_IN_FILE || n == 0 || n > TCPX_CHUNK_MAX)
+		return -TCPX_E_INTERNAL;
+	if (n > s->cur_size - s->cur_sent)
+		return -TCPX_E_SIZE;
+	if (s->comp) {
+		digest_update(&s->dg, s->scratch, n);
+		clen = chunk_compress(s->comp, s->scratch, n, data, TCPX_CHUNK_MAX);
+		if (!clen)
+			memcpy(data, s->scratch, n);
+	} else {
+		digest_update(&s->dg, data, n);
+	}
+	queue(s, proto_encode_data_header(frame, clen ? TCPX_ENCODING_ZLIB :
+					  TCPX_ENCODING_RAW, (uint32_t)n,
+					  (uint32_t)(clen ? clen : n)));
+	s->cur_sent += n;
+	return 0;
+}
+
+static struct pending *current(struct tcpx_sender *s)
+{
+	return &s->ring[(s->ring_head + s->ring_count - 1) % SENDER_WINDOW];
+}
+
+int sender_end_file(struct tcpx_sender *s)
+{
+	if (s->state != SS_IN_FILE || !sender_has_room(s))
+		return -TCPX_E_INTERNAL;
+	if (s->cur_sent != s->cur_size)
+		return -TCPX_E_SIZE;
+	if (s->cur_refused) /* its RESULT came already: nothing to verify */
+		return sender_abort_file(s);
+	struct pending *p = current(s);
+	digest_final(&s->dg, p->digest);
+	p->ended = 1;
+	queue(s, proto_encode_end(s->out + s->out_end, p->digest));
+	s->state = SS_READY;
+	return 0;
+}
+
+int sender_abort_file(struct tcpx_sender *s)
+{
+	if (s->state != SS_IN_FILE || !sender_has_room(s))
+		return -TCPX_E_INTERNAL;
+	queue(s, proto_encode_empty(s->out + s->out_end, TCPX_FRAME_ABORT));
+	s->state = SS_READY;
+	return 0;
+}
+
+int sender_current_refused(const struct tcpx_sender *s)
+{
+	return s->state == SS_IN_FILE && s->cur_refused;
+}
+
+int sender_bye(struct tcpx_sender *s)
+{
+	if (s->state != SS_READY || !sender_has_room(s))
+		return -TCPX_E_INTERNAL;
+	queue(s, proto_encode_empty(s->out + s->out_end, TCPX_FRAME_BYE));
+	s->state = SS_BYE_SENT;
+	return 0;
+}

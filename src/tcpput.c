@@ -1,0 +1,141 @@
+/* tcpput: send files to a tcpget receiver.  Options and wiring only. */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "digest.h"
+#include "error.h"
+#include "net.h"
+#include "session.h"
+#include "ui.h"
+
+#define DEFAULT_LEVEL 1
+#define DEFAULT_TIMEOUT 60
+
+static const char usage_text[] =
+"usage: tcpput [OPTIONS] FILE... HOST[:PORT]\n"
+"Send files to a tcpget receiver over TCP; each is verified by BLAKE2b-512\n"
+"on both sides. HOST is a name, an IPv4 address or [IPv6]; PORT defaults\n"
+"to 20180.\n"
+"\n"
+"  -z, --compress[=LEVEL]  compress chunks with zlib (level 1-9, default 1);\n"
+"                          chunks that do not shrink are sent raw\n"
+"  -t, --timeout=SECONDS   give up when the receiver is silent this long\n"
+"                          (connecting included; default 60)\n"
+"  -q, --quiet             print errors only\n"
+"  -v, --verbose           also print addresses tried and session details\n"
+"  -h, --help              show this help\n"
+"  -V, --version           show version and library versions\n"
+"\n"
+"Exit status: 0 all files verified, 1 a file was refused by the receiver,\n"
+"2 usage, 3 a file could not be read, 4 digest mismatch, 5 connection\n"
+"failure, 6 protocol error (the largest applies).\n";
+
+static const struct option longopts[] = {
+	{ "compress", optional_argument, NULL, 'z' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage_error(const char *msg)
+{
+	ui_error(NULL, "%s", msg);
+	fprintf(stderr, "Try 'tcpput --help' for more information.\n");
+	exit(SEND_USAGE);
+}
+
+static long parse_number(const char *s, long lo, long hi, const char *what)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "%s must be a number from %ld to %ld",
+			 what, lo, hi);
+		usage_error(msg);
+	}
+	return v;
+}
+
+static void tried(const char *addr, int err)
+{
+	if (err)
+		ui_debug("connecting to %s: %s", addr, net_strerror(err));
+	else
+		ui_debug("connected to %s", addr);
+}
+
+int main(int argc, char **argv)
+{
+	struct send_options opt = { .level = 0, .timeout_ms = DEFAULT_TIMEOUT * 1000 };
+	char *host, *port, peer[NET_ADDR_MAX];
+	int c, fd, gai_err;
+
+	ui_init("tcpput", UI_SENDER);
+	while ((c = getopt_long(argc, argv, "z::t:qvhV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'z':
+			opt.level = optarg ? (int)parse_number(optarg, 1, 9,
+				"compression level") : DEFAULT_LEVEL;
+			break;
+		case 't':
+			opt.timeout_ms = (int)parse_number(optarg, 1, 86400,
+				"timeout") * 1000;
+			break;
+		case 'q': ui_set_quiet(1); break;
+		case 'v': ui_set_verbose(1); break;
+		case 'h': fputs(usage_text, stdout); return 0;
+		case 'V':
+			printf("tcpput %s (TCPX protocol 1; zlib %s, libsodium %s)\n",
+			       TCPX_VERSION_STRING, zlibVersion(),
+			       sodium_version_string());
+			return 0;
+		default:
+			fprintf(stderr, "Try 'tcpput --help' for more information.\n");
+			return SEND_USAGE;
+		}
+	}
+	if (argc - optind < 2)
+		usage_error("need at least one FILE and a HOST[:PORT]");
+	if (digest_global_init() < 0) {
+		ui_error(NULL, "cannot initialise libsodium");
+		return SEND_CONNECTION;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	const char *dest = argv[argc - 1];
+	if (net_split_hostport(dest, &host, &port) < 0) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "%.200s: not HOST, HOST:PORT or [IPv6]:PORT",
+			 dest);
+		usage_error(msg);
+	}
+	fd = net_connect(host, port, opt.timeout_ms, peer, &gai_err, tried);
+	if (fd < 0) {
+		if (gai_err)
+			ui_error(dest, "cannot resolve %s: %s", host,
+				 gai_strerror(gai_err));
+		else if (errno == ECONNREFUSED)
+			ui_error(dest, "connection refused: is tcpget running there?");
+		else
+			ui_error(dest, "%s", net_strerror(errno));
+		free(host);
+		free(port);
+		return SEND_CONNECTION;
+	}
+	int status = session_send(fd, peer, &opt, argv + optind, argc - optind - 1);
+	close(fd);
+	free(host);
+	free(port);
+	return status;
+}
