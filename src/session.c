@@ -38,6 +38,7 @@ struct send_ctx {
 	struct source_file src;
 	struct outgoing *cur;
 	uint64_t cur_sent;
+	uint64_t data_bytes;     /* file bytes framed, for -v */
 	int status;
 };
 
@@ -139,6 +140,7 @@ static void produce(struct send_ctx *c)
 			}
 			sender_commit_chunk(c->s, (size_t)got);
 			c->cur_sent += (uint64_t)got;
+			c->data_bytes += (uint64_t)got;
 			struct ui_file uf = { .peer = c->peer,
 				.name = (const uint8_t *)c->cur->name,
 				.name_len = strlen(c->cur->name),
@@ -284,6 +286,9 @@ int session_send(int fd, const char *peer, const struct send_options *opt,
 	}
 	if (c.src.fd >= 0)
 		source_close(&c.src);
+	ui_debug("%s: %llu bytes on the wire for %llu bytes of file data", peer,
+		 (unsigned long long)sender_wire_bytes(c.s),
+		 (unsigned long long)c.data_bytes);
 	for (int i = 0; i < n; i++) {
 		if (!c.files[i].settled && c.next > i) {
 			file_failed(&c, &c.files[i], TCPX_E_CLOSED,

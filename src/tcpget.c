@@ -266,6 +266,9 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* A file size limit (RLIMIT_FSIZE) must fail one file with EFBIG,
+	 * not kill the server. */
+	signal(SIGXFSZ, SIG_IGN);
 
 	for (int i = 0; i < nl; i++) {
 		struct sockaddr_storage ss;

@@ -1,0 +1,58 @@
+# tests/lib.sh: shared helpers of the shell test suites (sourced).
+# Every suite: `BIN` (build dir with tcpput/tcpget), a private temp dir,
+# pass/fail counters, a closing "SUITE: N passed, M failed" line, and a trap
+# that stops every process it started.
+
+set -u
+BIN=$(cd "${1:-build}" && pwd)
+T=$(mktemp -d "${TMPDIR:-/tmp}/tcpx-test.XXXXXX")
+PASSED=0
+FAILED=0
+PIDS=()
+
+cleanup() {
+	for p in "${PIDS[@]:-}"; do
+		[ -n "$p" ] && kill "$p" 2>/dev/null
+	done
+	wait 2>/dev/null
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+ok() { PASSED=$((PASSED + 1)); echo "ok   $*"; }
+bad() { FAILED=$((FAILED + 1)); echo "FAIL $*"; }
+# check NAME CMD...: passes if CMD succeeds
+check() { local n=$1; shift; if "$@"; then ok "$n"; else bad "$n"; fi; }
+
+finish() {
+	echo "$SUITE: $PASSED passed, $FAILED failed"
+	[ "$FAILED" -eq 0 ]
+	exit $?
+}
+
+# start_receiver DIR [ARGS...]: starts tcpget on a free loopback port; sets
+# RPID, RPORT, ROUT (stdout file), RERR (stderr file).
+start_receiver() {
+	local dir=$1; shift
+	ROUT=$(mktemp "$T/get-out.XXXXXX")
+	RERR=$(mktemp "$T/get-err.XXXXXX")
+	"$BIN/tcpget" -d "$dir" -p 0 -b 127.0.0.1 "$@" >"$ROUT" 2>"$RERR" &
+	RPID=$!
+	PIDS+=("$RPID")
+	RPORT=""
+	for _ in $(seq 1 100); do
+		RPORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\),.*/\1/p' "$ROUT" | head -n 1)
+		[ -n "$RPORT" ] && return 0
+		sleep 0.05
+	done
+	echo "tcpget did not start: $(cat "$RERR")" >&2
+	return 1
+}
+
+stop_receiver() {
+	kill -TERM "$RPID" 2>/dev/null
+	wait "$RPID" 2>/dev/null
+}
+
+# no_temp DIR: no temporary file anywhere below DIR
+no_temp() { [ -z "$(find "$1" -name '.tcpx-*' 2>/dev/null)" ]; }
