@@ -36,6 +36,11 @@ int net_connect(const char *host, const char *port, int timeout_ms,
 int net_listen(const char *bind_addr, const char *port, int fds[NET_LISTEN_MAX],
 	       int *gai_err);
 
+/* Listening sockets passed by systemd socket activation (LISTEN_PID is
+ * ours, LISTEN_FDS >= 1: fds 3, 4, ...); the variables are then unset so
+ * children do not inherit them.  Returns how many (0: not activated). */
+int net_activated(int fds[NET_LISTEN_MAX]);
+
 /* "1.2.3.4:20180" or "[::1]:20180". */
 void net_format_addr(const struct sockaddr *sa, socklen_t len,
 		     char out[NET_ADDR_MAX]);

@@ -37,8 +37,22 @@ enum ui_role { UI_SENDER, UI_RECEIVER };
 void ui_init(const char *prog, enum ui_role role);
 void ui_set_quiet(int quiet);
 void ui_set_verbose(int verbose);
+/* One JSON object per line on stdout per event, instead of text lines. */
+void ui_set_json(int json);
+/* Live progress on stderr: 1 forced on, 0 off; default on when stderr is
+ * a terminal and neither quiet nor JSON. */
+void ui_set_progress(int on);
 int ui_verbose_level(void);
 void ui_event(enum ui_event_type type, const struct ui_file *f);
+
+/* Sender: what the whole run will move, for overall progress and ETA. */
+void ui_batch_begin(unsigned files, uint64_t bytes);
+/* Sender: the closing summary line (text) or record (JSON). */
+void ui_batch_end(unsigned ok, unsigned failed, uint64_t bytes,
+		  uint64_t wire, double seconds, int status);
+/* Receiver start-up: one line per listening address. */
+void ui_listening(const char *addr, const char *dir, int max_clients,
+		  int timeout_s, uint64_t max_size, int activated);
 
 /* "PROG: OBJECT: message" on stderr; obj may be NULL. */
 void ui_error(const char *obj, const char *fmt, ...)

@@ -221,6 +221,30 @@ int net_listen(const char *bind_addr, const char *port, int fds[NET_LISTEN_MAX],
 	return n > 0 ? n : -TCPX_E_SYSTEM;
 }
 
+int net_activated(int fds[NET_LISTEN_MAX])
+{
+	const char *pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS");
+	char *end;
+	long n;
+
+	if (!pid || !nfds || strtol(pid, &end, 10) != (long)getpid() || *end)
+		return 0;
+	n = strtol(nfds, &end, 10);
+	if (*end || n < 1)
+		return 0;
+	if (n > NET_LISTEN_MAX)
+		n = NET_LISTEN_MAX;
+	for (int i = 0; i < n; i++) {
+		fds[i] = 3 + i;    /* SD_LISTEN_FDS_START */
+		fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+		set_nonblock(fds[i], 1);
+	}
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return (int)n;
+}
+
 static int wait_fd(int fd, short events, int timeout_ms)
 {
 	struct pollfd pfd = { .fd = fd, .events = events };

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -27,6 +28,7 @@ struct outgoing {
 	const char *name;
 	uint64_t size;
 	double t0;
+	uint64_t wire;          /* bytes framed for it (start: the counter) */
 	int settled;            /* RESULT seen, or failed locally */
 };
 
@@ -39,6 +41,7 @@ struct send_ctx {
 	struct outgoing *cur;
 	uint64_t cur_sent;
 	uint64_t data_bytes;     /* file bytes framed, for -v */
+	unsigned ok, failed;
 	int status;
 };
 
@@ -50,6 +53,7 @@ static void file_failed(struct send_ctx *c, struct outgoing *o, int code,
 			      .code = code, .msg = msg, .peer_msg = pmsg,
 			      .peer_msg_len = plen };
 	o->settled = 1;
+	c->failed++;
 	ui_event(UI_FILE_FAILED, &uf);
 }
 
@@ -84,6 +88,7 @@ static int begin_next(struct send_ctx *c)
 			c->status = worse(c->status, SEND_UNREADABLE);
 			continue;
 		}
+		o->wire = sender_wire_bytes(c->s);
 		sender_begin_file(c->s, &m, o);
 		o->t0 = ui_now();
 		c->cur = o;
@@ -108,6 +113,7 @@ static void end_current(struct send_ctx *c, int abort_it, const char *why)
 	} else {
 		sender_end_file(c->s);
 	}
+	c->cur->wire = sender_wire_bytes(c->s) - c->cur->wire;
 	c->cur = NULL;
 }
 
@@ -168,8 +174,9 @@ static void on_result(struct send_ctx *c, const struct sender_event *ev)
 		struct ui_file uf = { .peer = c->peer,
 			.name = (const uint8_t *)o->name, .name_len = strlen(o->name),
 			.size = o->size, .done = o->size, .digest = ev->digest,
-			.seconds = ui_now() - o->t0 };
+			.seconds = ui_now() - o->t0, .wire = o->wire };
 		o->settled = 1;
+		c->ok++;
 		ui_event(UI_FILE_DONE, &uf);
 		return;
 	}
@@ -229,8 +236,15 @@ int session_send(int fd, const char *peer, const struct send_options *opt,
 		sender_free(c.s);
 		return SEND_CONNECTION;
 	}
-	for (int i = 0; i < n; i++)
+	uint64_t total = 0;
+	for (int i = 0; i < n; i++) {
+		struct stat sb;
 		c.files[i].path = c.files[i].name = paths[i];
+		if (stat(paths[i], &sb) == 0 && S_ISREG(sb.st_mode))
+			total += (uint64_t)sb.st_size;
+	}
+	double t0 = ui_now();
+	ui_batch_begin((unsigned)n, total);
 
 	while (!ended) {
 		const uint8_t *out;
@@ -296,6 +310,8 @@ int session_send(int fd, const char *peer, const struct send_options *opt,
 			c.status = worse(c.status, SEND_CONNECTION);
 		}
 	}
+	ui_batch_end(c.ok, c.failed, c.data_bytes, sender_wire_bytes(c.s),
+		     ui_now() - t0, c.status);
 	sender_free(c.s);
 	free(c.files);
 	return c.status;

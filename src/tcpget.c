@@ -44,12 +44,14 @@ static const char usage_text[] =
 "  -t, --timeout=SECONDS   close connections idle this long (default 60)\n"
 "  -q, --quiet             print errors only\n"
 "  -v, --verbose           also log connections and sessions\n"
+"      --json              one JSON object per line per event on stdout\n"
 "  -h, --help              show this help\n"
 "  -V, --version           show version and library versions\n"
 "\n"
+"A listening socket passed by systemd (LISTEN_FDS) is used instead of -p/-b.\n"
 "Exit status: 0 stopped by SIGINT or SIGTERM, 1 could not start, 2 usage.\n";
 
-enum { OPT_OVERWRITE = 256, OPT_MAX_SIZE, OPT_MAX_CLIENTS };
+enum { OPT_OVERWRITE = 256, OPT_MAX_SIZE, OPT_MAX_CLIENTS, OPT_JSON };
 
 static const struct option longopts[] = {
 	{ "dir", required_argument, NULL, 'd' },
@@ -61,6 +63,7 @@ static const struct option longopts[] = {
 	{ "timeout", required_argument, NULL, 't' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
+	{ "json", no_argument, NULL, OPT_JSON },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -218,6 +221,7 @@ int main(int argc, char **argv)
 			break;
 		case 'q': ui_set_quiet(1); break;
 		case 'v': ui_set_verbose(1); break;
+		case OPT_JSON: ui_set_json(1); break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		case 'V':
 			printf("tcpget %s (TCPX protocol 1; zlib %s, libsodium %s)\n",
@@ -244,7 +248,9 @@ int main(int argc, char **argv)
 	if (stale > 0)
 		ui_info("removed %d temporary file%s left by an interrupted run",
 			stale, stale == 1 ? "" : "s");
-	nl = net_listen(bind_addr, port, lfds, &gai_err);
+	int activated = nl = net_activated(lfds);
+	if (!activated)
+		nl = net_listen(bind_addr, port, lfds, &gai_err);
 	if (nl < 0) {
 		if (gai_err)
 			ui_error(bind_addr, "cannot resolve: %s", gai_strerror(gai_err));
@@ -276,8 +282,9 @@ int main(int argc, char **argv)
 		char addr[NET_ADDR_MAX];
 		getsockname(lfds[i], (struct sockaddr *)&ss, &len);
 		net_format_addr((struct sockaddr *)&ss, len, addr);
-		ui_info("listening on %s, storing in %s (max %d clients, timeout %d s)",
-			addr, dir, srv.max_clients, srv.serve.timeout_ms / 1000);
+		ui_listening(addr, dir, srv.max_clients,
+			     srv.serve.timeout_ms / 1000, srv.serve.max_size,
+			     activated);
 	}
 
 	for (;;) {

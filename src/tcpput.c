@@ -29,7 +29,11 @@ static const char usage_text[] =
 "  -t, --timeout=SECONDS   give up when the receiver is silent this long\n"
 "                          (connecting included; default 60)\n"
 "  -q, --quiet             print errors only\n"
-"  -v, --verbose           also print addresses tried and session details\n"
+"  -v, --verbose           also print addresses tried, the negotiated\n"
+"                          session and per-file timings\n"
+"      --progress          show progress even when stderr is not a terminal\n"
+"      --no-progress       never show progress\n"
+"      --json              one JSON object per line per event on stdout\n"
 "  -h, --help              show this help\n"
 "  -V, --version           show version and library versions\n"
 "\n"
@@ -42,6 +46,9 @@ static const struct option longopts[] = {
 	{ "timeout", required_argument, NULL, 't' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
+	{ "progress", no_argument, NULL, 'P' },
+	{ "no-progress", no_argument, NULL, 'N' },
+	{ "json", no_argument, NULL, 'J' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -95,6 +102,9 @@ int main(int argc, char **argv)
 			break;
 		case 'q': ui_set_quiet(1); break;
 		case 'v': ui_set_verbose(1); break;
+		case 'P': ui_set_progress(1); break;
+		case 'N': ui_set_progress(0); break;
+		case 'J': ui_set_json(1); break;
 		case 'h': fputs(usage_text, stdout); return 0;
 		case 'V':
 			printf("tcpput %s (TCPX protocol 1; zlib %s, libsodium %s)\n",
