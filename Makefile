@@ -84,8 +84,12 @@ check-run: tools $(UNIT_TESTS) $(HELPERS)
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t --jobs 2; done
 
+SUITES = integration hostile faults load usability
+
 integration: tools $(HELPERS)
-	@bash tests/integration.sh $(BUILD)
+	@set -e; for s in $(SUITES); do \
+		if [ -f tests/$$s.sh ]; then echo "== tests/$$s.sh $(BUILD)"; \
+		bash tests/$$s.sh $(BUILD); fi; done
 
 asan: deps
 	@$(MAKE) --no-print-directory check-run BUILD=build-asan EXTRA_CFLAGS="$(SAN)" CFLAGS="-O1 -g"
@@ -115,3 +119,6 @@ uninstall:
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+# libFuzzer targets (tests/fuzz/): fuzz-build, fuzz, fuzz-smoke.
+-include tests/fuzz/fuzz.mk

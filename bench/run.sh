@@ -137,7 +137,7 @@ note() { NOTES+=("$*"); log "$*"; }
 
 # --------------------------------------------------------------- cleanup
 #
-# Every background process goes into PIDS; at exit each one and its
+# Every background process goes into LIVE until reaped; at exit each one and its
 # descendants (found through /proc, by pid) get SIGTERM, then SIGKILL.
 
 declare -A LIVE=()              # pids started in the background, not yet waited for
@@ -269,17 +269,6 @@ wait_listen() {
 		fi
 		kill -0 "$pid" 2>/dev/null || return 1
 		sleep 0.01
-	done
-	return 1
-}
-
-# The direct child of PID (the tool under /usr/bin/time or timeout).
-child_of() {
-	local c="" i
-	for ((i = 0; i < 200; i++)); do
-		c=$(cat /proc/"$1"/task/*/children 2>/dev/null | awk '{ print $1; exit }')
-		[[ -n $c ]] && { echo "$c"; return 0; }
-		sleep 0.005
 	done
 	return 1
 }
@@ -443,7 +432,7 @@ EOF
 #
 # Per "workload|contender": run times in microseconds, wire bytes, notes.
 
-declare -A TIMES=() UP=() FAILS=() ROWNOTE=()
+declare -A TIMES=() UP=() DOWN=() FAILS=()
 declare -A RSS_PUT=() RSS_GET=()
 declare -A META=()              # workload -> "bytes files"
 declare -a ORDER=()             # workload|contender in report order
@@ -461,6 +450,7 @@ record() {                      # key rep
 	fi
 	TIMES[$key]+="$LAST_US "
 	[[ -n $WIRE_UP ]] && UP[$key]+="$WIRE_UP "
+	[[ -n $WIRE_DOWN ]] && DOWN[$key]+="$WIRE_DOWN "
 	local w=${key%%|*}
 	if [[ -n $LAST_RSS_PUT ]] && ((LAST_RSS_PUT > ${RSS_PUT[$w]:-0})); then RSS_PUT[$w]=$LAST_RSS_PUT; fi
 	if [[ -n $LAST_RSS_GET ]] && ((LAST_RSS_GET > ${RSS_GET[$w]:-0})); then RSS_GET[$w]=$LAST_RSS_GET; fi
@@ -537,7 +527,7 @@ run_tcpx() {
 	LAST_RSS_PUT=$(rss_of "$WORK/put.rss")
 	LAST_RSS_GET=$(rss_of "$WORK/get.rss")
 	if [[ $rc -ne 0 ]]; then
-		LAST_ERR="tcpput exit $rc: $(tail -n 1 "$WORK/put.err")"
+		LAST_ERR="tcpput exit $rc: $(tail -n 1 "$WORK/put.err"); tcpget said: $(tail -n 2 "$WORK/get.err" | tr '\n' ' ')"
 		return 1
 	fi
 	[[ $grc -eq 0 ]] || log "note: tcpget exited $grc after SIGTERM: $(tail -n 1 "$WORK/get.err")"
@@ -585,7 +575,7 @@ run_nc_file() {
 	target=$port
 	if [[ -n $relay ]]; then
 		# shellcheck disable=SC2086
-		start_relay $relay "$port" || { LAST_ERR="relay"; kill_tree TERM "$lpid"; return 1; }
+		start_relay $relay "$port" || { LAST_ERR="relay"; kill_tree TERM "$lpid"; reap "$lpid"; return 1; }
 		target=$RELAY_PORT
 	fi
 	# shellcheck disable=SC2086
@@ -620,7 +610,7 @@ run_tarnc() {
 	target=$port
 	if [[ -n $relay ]]; then
 		# shellcheck disable=SC2086
-		start_relay $relay "$port" || { LAST_ERR="relay"; kill_tree TERM "$lpid"; return 1; }
+		start_relay $relay "$port" || { LAST_ERR="relay"; kill_tree TERM "$lpid"; reap "$lpid"; return 1; }
 		target=$RELAY_PORT
 	fi
 	prime "$dir"
@@ -831,6 +821,7 @@ run_workload() {                # workload contender...
 
 med_of() { local k=$1; [[ -n ${TIMES[$k]:-} ]] && median ${TIMES[$k]}; }
 up_of() { local k=$1; [[ -n ${UP[$k]:-} ]] && median ${UP[$k]}; }
+down_of() { local k=$1; [[ -n ${DOWN[$k]:-} ]] && median ${DOWN[$k]}; }
 
 # "1.234 s (0.85x)": the contender's median and tcpx's ratio to it.
 cell() {                        # key tcpx_median
@@ -889,7 +880,7 @@ report() {
 	echo
 	echo "| # | workload | tcpx | rsync daemon | nc or tar\\|nc | scp | BLAKE2b bound | tcpx peak RSS put / get |"
 	echo "|---|---|---|---|---|---|---|---|"
-	local t rss w
+	local t w
 	rss_cell() { local p=${RSS_PUT[$1]:-} g=${RSS_GET[$1]:-}; echo "${p:+$(mib_of_kib "$p") MiB}${p:-?} / ${g:+$(mib_of_kib "$g") MiB}${g:-?}"; }
 	if wants random; then
 		t=$(med_of "random|tcpx") || t=""
@@ -924,15 +915,16 @@ report() {
 	if wants text || wants slow; then
 		echo "## Bytes on the wire (sender to receiver, counted by bench/relay; median)"
 		echo
-		echo "| workload | contender | wire bytes | of input |"
-		echo "|---|---|---|---|"
-		local k u
+		echo "| workload | contender | wire bytes | of input | back (receiver to sender) |"
+		echo "|---|---|---|---|---|"
+		local k u d
 		for k in "text|tcpx-z" "text|rsync-z" "slow|tcpx" "slow|tcpx-z" "slow|rsync-z"; do
 			[[ -n ${LABEL[$k]:-} ]] || continue
 			u=$(up_of "$k") || u=""
-			echo "| ${k%%|*} | ${LABEL[$k]} | ${u:-?} (${u:+$(human_bytes "$u")}) | ${u:+$(awk -v a="$u" -v b="$((TEXT_MIB * 1048576))" 'BEGIN { printf "%.1f%%", 100 * a / b }')} |"
+			d=$(down_of "$k") || d=""
+			echo "| ${k%%|*} | ${LABEL[$k]} | ${u:-?}${u:+ ($(human_bytes "$u"))} | ${u:+$(awk -v a="$u" -v b="$((TEXT_MIB * 1048576))" 'BEGIN { printf "%.1f%%", 100 * a / b }')} | ${d:-?} |"
 		done
-		echo "| text | \`gzip -1\` output size (no transfer) | $GZIP1_BYTES ($(human_bytes "$GZIP1_BYTES")) | $(awk -v a="$GZIP1_BYTES" -v b="$((TEXT_MIB * 1048576))" 'BEGIN { printf "%.1f%%", 100 * a / b }') |"
+		echo "| text | \`gzip -1\` output size (no transfer) | $GZIP1_BYTES ($(human_bytes "$GZIP1_BYTES")) | $(awk -v a="$GZIP1_BYTES" -v b="$((TEXT_MIB * 1048576))" 'BEGIN { printf "%.1f%%", 100 * a / b }') | |"
 		echo
 	fi
 
