@@ -34,6 +34,7 @@ struct store {
 struct store_file {
 	int fd;                 /* the temporary file, -1 when none */
 	int parentfd;           /* its directory */
+	int own_parent;         /* parentfd is ours to close (not st->dirfd) */
 	char tmpname[32];
 	char final[256];        /* last component of the name */
 	uint32_t mode;

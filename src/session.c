@@ -117,8 +117,8 @@ static void end_current(struct send_ctx *c, int abort_it, const char *why)
 	c->cur = NULL;
 }
 
-/* Fills the output buffer with as much as it holds: one chunk, or frame
- * headers of as many small files as fit. */
+/* Fills the output buffer with as much as it holds: two full chunks, or
+ * the frames of as many small files as fit, so one send() carries them. */
 static void produce(struct send_ctx *c)
 {
 	while (sender_has_room(c->s)) {
@@ -152,7 +152,6 @@ static void produce(struct send_ctx *c)
 				.name_len = strlen(c->cur->name),
 				.size = c->cur->size, .done = c->cur_sent };
 			ui_event(UI_FILE_PROGRESS, &uf);
-			return;     /* one chunk, then let the socket have it */
 		} else if (st == SS_READY) {
 			if (sender_can_begin(c->s) && begin_next(c))
 				continue;

@@ -8,6 +8,8 @@
 #include "error.h"
 #include "source.h"
 
+#define READAHEAD_HINT_MIN (1u << 20)
+
 int source_open(const char *path, struct source_file *f)
 {
 	struct stat sb;
@@ -30,9 +32,9 @@ int source_open(const char *path, struct source_file *f)
 	f->mode = (uint32_t)sb.st_mode & 07777;
 	f->mtime_sec = sb.st_mtim.tv_sec;
 	f->mtime_nsec = (uint32_t)sb.st_mtim.tv_nsec;
-#ifdef POSIX_FADV_SEQUENTIAL
-	posix_fadvise(f->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-#endif
+	/* Read-ahead hint: worth a system call only for large files. */
+	if (f->size >= READAHEAD_HINT_MIN)
+		posix_fadvise(f->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	return 0;
 fail:;
 	int saved = errno;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -128,6 +129,25 @@ int store_clean_stale(struct store *st)
 	return clean_dir(st->dirfd, 0);
 }
 
+/* ".tcpx-<random 8 hex><counter 8 hex>.part": unpredictable across runs,
+ * unique within one, and O_EXCL catches anything else.  One getrandom()
+ * per process rather than one per file. */
+static uint32_t temp_prefix;
+static _Atomic uint32_t temp_counter;
+static pthread_once_t temp_once = PTHREAD_ONCE_INIT;
+
+static void temp_prefix_init(void)
+{
+	randombytes_buf(&temp_prefix, sizeof(temp_prefix));
+}
+
+static void temp_name(char *out, size_t cap)
+{
+	pthread_once(&temp_once, temp_prefix_init);
+	snprintf(out, cap, NAME_TEMP_PREFIX "%08x%08x.part", (unsigned)temp_prefix,
+		 (unsigned)++temp_counter);
+}
+
 /* Opens the directory that will hold name's last component, creating the
  * missing ones; the last component goes to f->final. */
 static int open_parent(struct store *st, const uint8_t *name, size_t len,
@@ -148,8 +168,9 @@ static int open_parent(struct store *st, const uint8_t *name, size_t len,
 		start = i + 1;
 		if (i == len) {
 			memcpy(f->final, comp, clen + 1);
-			f->parentfd = cur == st->dirfd ? dup(cur) : cur;
-			return f->parentfd < 0 ? errno_code(errno) : 0;
+			f->parentfd = cur;
+			f->own_parent = cur != st->dirfd;
+			return 0;
 		}
 		next = open_beneath(cur, comp, O_RDONLY | O_DIRECTORY, 0);
 		if (next < 0 && errno == ENOENT) {
@@ -177,7 +198,6 @@ int store_begin(struct store *st, const uint8_t *name, size_t len,
 {
 	struct stat sb;
 	struct statvfs vfs;
-	uint8_t rnd[8];
 	int rc;
 
 	memset(f, 0, sizeof(*f));
@@ -199,10 +219,7 @@ int store_begin(struct store *st, const uint8_t *name, size_t len,
 		rc = -TCPX_E_NO_SPACE;
 		goto fail;
 	}
-	randombytes_buf(rnd, sizeof(rnd));
-	snprintf(f->tmpname, sizeof(f->tmpname),
-		 NAME_TEMP_PREFIX "%02x%02x%02x%02x%02x%02x%02x%02x.part",
-		 rnd[0], rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+	temp_name(f->tmpname, sizeof(f->tmpname));
 	f->fd = open_beneath(f->parentfd, f->tmpname,
 			     O_WRONLY | O_CREAT | O_EXCL, 0600);
 	if (f->fd < 0) {
@@ -211,7 +228,8 @@ int store_begin(struct store *st, const uint8_t *name, size_t len,
 	}
 	return 0;
 fail:
-	close(f->parentfd);
+	if (f->own_parent)
+		close(f->parentfd);
 	f->parentfd = -1;
 	return rc;
 }
@@ -236,9 +254,10 @@ static void close_file(struct store_file *f)
 {
 	if (f->fd >= 0)
 		close(f->fd);
-	if (f->parentfd >= 0)
+	if (f->parentfd >= 0 && f->own_parent)
 		close(f->parentfd);
 	f->fd = f->parentfd = -1;
+	f->own_parent = 0;
 }
 
 int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
