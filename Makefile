@@ -7,10 +7,13 @@ PREFIX   ?= /usr/local
 DESTDIR  ?=
 bindir   ?= $(PREFIX)/bin
 mandir   ?= $(PREFIX)/share/man
+datadir  ?= $(PREFIX)/share
+bashcompdir ?= $(datadir)/bash-completion/completions
 BUILD    ?= build
 CC       ?= cc
 PKGS      = zlib libsodium libdeflate
-DEB_PKGS  = pkg-config zlib1g-dev libsodium-dev libdeflate-dev libcriterion-dev coreutils groff-base
+DEB_PKGS  = pkg-config zlib1g-dev libsodium-dev libdeflate-dev libcriterion-dev coreutils groff-base \
+            jq mandoc
 SAN       = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -43,6 +46,8 @@ deps:
 	pkg-config --exists $(PKGS) criterion 2>/dev/null || missing="$(DEB_PKGS)"; \
 	command -v b2sum >/dev/null || missing="$$missing coreutils"; \
 	command -v groff >/dev/null || missing="$$missing groff-base"; \
+	command -v jq >/dev/null || missing="$$missing jq"; \
+	command -v mandoc >/dev/null || missing="$$missing mandoc"; \
 	if [ -n "$$missing" ]; then \
 		echo "deps: installing $(DEB_PKGS)"; \
 		if [ "$$(id -u)" != 0 ]; then echo "deps: run as root or install: $(DEB_PKGS)" >&2; exit 1; fi; \
@@ -97,7 +102,9 @@ asan: deps
 man-lint:
 	@set -e; for m in man/*.[15]; do \
 		out=$$(LC_ALL=C.UTF-8 groff -ww -z -t -man $$m 2>&1); \
-		if [ -n "$$out" ]; then echo "$$m: $$out"; exit 1; fi; done; \
+		if [ -n "$$out" ]; then echo "$$m: $$out"; exit 1; fi; \
+		if command -v mandoc >/dev/null; then \
+			mandoc -T lint $$m || exit 1; fi; done; \
 	echo "man-lint: man pages render without warnings"
 
 demo: all
@@ -111,11 +118,15 @@ install: all
 	install -m 0755 $(BUILD)/tcpput $(BUILD)/tcpget $(DESTDIR)$(bindir)/
 	install -m 0644 man/tcpput.1 man/tcpget.1 $(DESTDIR)$(mandir)/man1/
 	install -m 0644 man/tcpxfer.5 $(DESTDIR)$(mandir)/man5/
+	install -d $(DESTDIR)$(bashcompdir)
+	install -m 0644 samples/completion/tcpput samples/completion/tcpget \
+		$(DESTDIR)$(bashcompdir)/
 
 uninstall:
 	rm -f $(DESTDIR)$(bindir)/tcpput $(DESTDIR)$(bindir)/tcpget \
 	      $(DESTDIR)$(mandir)/man1/tcpput.1 $(DESTDIR)$(mandir)/man1/tcpget.1 \
-	      $(DESTDIR)$(mandir)/man5/tcpxfer.5
+	      $(DESTDIR)$(mandir)/man5/tcpxfer.5 \
+	      $(DESTDIR)$(bashcompdir)/tcpput $(DESTDIR)$(bashcompdir)/tcpget
 
 clean:
 	rm -rf build build-asan build-fuzz

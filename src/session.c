@@ -368,6 +368,7 @@ static int serve_event(struct serve_ctx *c, struct receiver_event *ev)
 		return 0;
 	case REV_FILE:
 		remember(c, &ev->meta);
+		log_file(c, UI_FILE_START, 0, NULL, NULL);
 		rc = store_begin(c->st, ev->meta.name, ev->meta.name_len,
 				 ev->meta.mode, ev->meta.size, &c->f);
 		if (rc < 0) {
@@ -418,7 +419,10 @@ static int serve_event(struct serve_ctx *c, struct receiver_event *ev)
 		return 1;
 	case REV_FATAL:
 		store_abort(&c->f);
-		ui_error(c->peer, "%s: %s", tcpx_strerror(ev->code), ev->msg);
+		if (strcmp(ev->msg, tcpx_strerror(ev->code)) == 0)
+			ui_error(c->peer, "%s", ev->msg);
+		else
+			ui_error(c->peer, "%s: %s", tcpx_strerror(ev->code), ev->msg);
 		return 1;
 	case REV_PEER_ERROR: {
 		char m[4 * TCPX_MSG_MAX + 4];

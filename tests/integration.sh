@@ -33,7 +33,7 @@ for f in one empty b262143 b262144 b262145 b524288 b524289; do
 	cmp -s "$SRC/$f" "$D/$f" || { all=0; echo "  differs: $f"; }
 done
 check "several files: all identical" [ $all -eq 1 ]
-check "empty file arrives empty" [ -f "$D/empty" ] && [ ! -s "$D/empty" ]
+check "empty file arrives empty" holds '[ -f "$D/empty" ] && [ ! -s "$D/empty" ]'
 
 "$PUT" -q "$SRC/large" "localhost:$RPORT"; rc=$?
 check "large file by host name: exit 0" [ $rc -eq 0 ]
@@ -46,17 +46,15 @@ start_receiver "$D2"
 err=$("$PUT" -q -v -z "$SRC/text.txt" "127.0.0.1:$RPORT" 2>&1 >/dev/null); rc=$?
 size=$(stat -c %s "$SRC/text.txt")
 wire=$(sed -n 's/.*: \([0-9]*\) bytes on the wire.*/\1/p' <<<"$err")
-check "-z text: exit 0 and identical" [ $rc -eq 0 ] && cmp -s "$SRC/text.txt" "$D2/text.txt"
-check "-z text: wire bytes below a quarter of the size ($wire of $size)" \
-	[ -n "$wire" ] && [ "$wire" -lt $((size / 4)) ]
+check "-z text: exit 0 and identical" holds '[ $rc -eq 0 ] && cmp -s "$SRC/text.txt" "$D2/text.txt"'
+check "-z text: wire bytes below a quarter of the size ($wire of $size)" holds ' [ -n "$wire" ] && [ "$wire" -lt $((size / 4)) ]'
 rm -f "$D2/text.txt"
 err=$("$PUT" -q -v "$SRC/text.txt" "127.0.0.1:$RPORT" 2>&1 >/dev/null)
 wire=$(sed -n 's/.*: \([0-9]*\) bytes on the wire.*/\1/p' <<<"$err")
-check "no -z: text goes raw ($wire >= $size)" [ -n "$wire" ] && [ "$wire" -ge "$size" ]
+check "no -z: text goes raw ($wire >= $size)" holds '[ -n "$wire" ] && [ "$wire" -ge "$size" ]'
 err=$("$PUT" -q -v -z9 "$SRC/b524288" "127.0.0.1:$RPORT" 2>&1 >/dev/null); rc=$?
 wire=$(sed -n 's/.*: \([0-9]*\) bytes on the wire.*/\1/p' <<<"$err")
-check "-z9 random data: sent raw, tiny overhead ($wire)" [ $rc -eq 0 ] && \
-	[ "$wire" -lt $((524288 + 1024)) ] && cmp -s "$SRC/b524288" "$D2/b524288"
+check "-z9 random data: sent raw, tiny overhead ($wire)" holds '[ $rc -eq 0 ] && [ "$wire" -lt $((524288 + 1024)) ] && cmp -s "$SRC/b524288" "$D2/b524288"'
 check "-z: the received text decodes the same as the source" cmp -s "$SRC/text.txt" "$D2/text.txt"
 
 # --- concurrency ------------------------------------------------------
@@ -97,7 +95,7 @@ check "unreadable file: exit 3" [ $rc -eq 3 ]
 check "unreadable file: names it" grep -q "tcpput: $T/nonexistent: No such file" <<<"$err"
 check "unreadable file: the other file still arrives" cmp -s "$SRC/hello.txt" "$D3/hello.txt"
 err=$("$PUT" "$SRC" "127.0.0.1:$RPORT" 2>&1); rc=$?
-check "directory argument: exit 3, clear message" [ $rc -eq 3 ] && grep -q "is a directory" <<<"$err"
+check "directory argument: exit 3, clear message" holds '[ $rc -eq 3 ] && grep -q "is a directory" <<<"$err"'
 
 # a port with nobody listening: one a receiver just gave back
 SAVE=("$RPID" "$RPORT" "$ROUT" "$RERR")
@@ -105,8 +103,7 @@ start_receiver "$T/dead"; deadport=$RPORT; stop_receiver
 RPID=${SAVE[0]} RPORT=${SAVE[1]} ROUT=${SAVE[2]} RERR=${SAVE[3]}
 err=$("$PUT" "$SRC/hello.txt" "127.0.0.1:$deadport" 2>&1); rc=$?
 check "connection refused: exit 5" [ $rc -eq 5 ]
-check "connection refused: one clear line with a hint" \
-	[ "$(wc -l <<<"$err")" -eq 1 ] && grep -q "connection refused: is tcpget running there?" <<<"$err"
+check "connection refused: one clear line with a hint" holds ' [ "$(wc -l <<<"$err")" -eq 1 ] && grep -q "connection refused: is tcpget running there?" <<<"$err"'
 
 "$PUT" "$SRC/hello.txt" >/dev/null 2>&1; check "usage: one argument -> exit 2" [ $? -eq 2 ]
 "$PUT" -z10 "$SRC/hello.txt" "127.0.0.1:$RPORT" >/dev/null 2>&1; check "usage: -z10 -> exit 2" [ $? -eq 2 ]
@@ -125,9 +122,9 @@ D4=$T/d4
 start_receiver "$D4" --overwrite --max-size 1000000
 printf 'old\n' >"$D4/keep.txt"
 "$PUT" -q "$SRC/keep.txt" "127.0.0.1:$RPORT"; rc=$?
-check "--overwrite: replaced" [ $rc -eq 0 ] && grep -qx replacement "$D4/keep.txt"
+check "--overwrite: replaced" holds '[ $rc -eq 0 ] && grep -qx replacement "$D4/keep.txt"'
 err=$("$PUT" "$SRC/b524288" "$SRC/large" "127.0.0.1:$RPORT" 2>&1 >/dev/null); rc=$?
-check "--max-size: big file refused, exit 1" [ $rc -eq 1 ] && grep -q "large: file too large" <<<"$err"
+check "--max-size: big file refused, exit 1" holds '[ $rc -eq 1 ] && grep -q "large: file too large" <<<"$err"'
 check "--max-size: small file in the same run accepted" cmp -s "$SRC/b524288" "$D4/b524288"
 check "--max-size: nothing under the refused name" [ ! -e "$D4/large" ]
 kill -TERM "$RPID"; wait "$RPID"; rc=$?

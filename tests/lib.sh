@@ -23,6 +23,8 @@ ok() { PASSED=$((PASSED + 1)); echo "ok   $*"; }
 bad() { FAILED=$((FAILED + 1)); echo "FAIL $*"; }
 # check NAME CMD...: passes if CMD succeeds
 check() { local n=$1; shift; if "$@"; then ok "$n"; else bad "$n"; fi; }
+# holds EXPR: for check, when the condition has several parts (a && b)
+holds() { eval "$1"; }
 
 finish() {
 	echo "$SUITE: $PASSED passed, $FAILED failed"
