@@ -51,6 +51,8 @@ enum sender_state {
 struct tcpx_sender;
 
 /* want_caps: TCPX_CAP_* to ask for; level: zlib level 1..9, or 0 for none. */
+/* 1 if the session negotiated compression (chunks should be compressed). */
+int sender_compressing(const struct tcpx_sender *s);
 struct tcpx_sender *sender_new(uint64_t want_caps, int level);
 void sender_free(struct tcpx_sender *s);
 enum sender_state sender_state(const struct tcpx_sender *s);
@@ -76,6 +78,11 @@ int sender_begin_file(struct tcpx_sender *s, struct tcpx_file_meta *meta,
  * sender_commit_chunk(n) hashes, compresses and frames it. */
 uint8_t *sender_chunk_buffer(struct tcpx_sender *s, size_t *cap);
 int sender_commit_chunk(struct tcpx_sender *s, size_t n);
+/* Frames a chunk the caller compressed itself (on worker threads, say):
+ * raw[0..n) is hashed; comp[0..clen) is sent as zlib, or raw when clen is
+ * 0.  Same checks as sender_commit_chunk(). */
+int sender_commit_prepared(struct tcpx_sender *s, const uint8_t *raw,
+			   size_t n, const uint8_t *comp, size_t clen);
 /* Ends the file: -TCPX_E_SIZE if fewer bytes than declared were given. */
 int sender_end_file(struct tcpx_sender *s);
 /* Gives the current file up (read error, file changed, refused early). */

@@ -104,33 +104,48 @@ int name_validate(const uint8_t *name, size_t len, const char **why)
 	return 0;
 }
 
-/* Shared walk of both escapers: emit() appends one piece or reports that
- * it does not fit, in which case "..." ends the output. */
+/* Shared walk of both escapers: put() appends one piece (a character or
+ * an escape sequence) whole or not at all.  When a piece does not fit,
+ * the output ends in "...", backing up over the last pieces (never into
+ * the middle of one) to make room for it.  An exact fit is not cut. */
+#define ESC_MARKS 4
+
 struct escbuf {
 	char *out;
 	size_t cap, len;
 	int full;
+	size_t marks[ESC_MARKS];   /* offsets where the last pieces began */
+	int nmarks;
 };
 
 static void put(struct escbuf *b, const char *s, size_t n)
 {
 	if (b->full)
 		return;
-	if (b->len + n + 4 > b->cap) {	/* keep room for "..." + NUL */
-		size_t room = b->cap - b->len - 1;
-		memcpy(b->out + b->len, "...", room < 3 ? room : 3);
-		b->len += room < 3 ? room : 3;
-		b->full = 1;
+	if (b->len + n + 1 <= b->cap) {
+		if (b->nmarks == ESC_MARKS) {
+			memmove(b->marks, b->marks + 1, sizeof(b->marks[0]) *
+				(ESC_MARKS - 1));
+			b->nmarks--;
+		}
+		b->marks[b->nmarks++] = b->len;
+		memcpy(b->out + b->len, s, n);
+		b->len += n;
 		return;
 	}
-	memcpy(b->out + b->len, s, n);
-	b->len += n;
+	b->full = 1;
+	while (b->len + 4 > b->cap && b->nmarks > 0)
+		b->len = b->marks[--b->nmarks];
+	if (b->len + 4 <= b->cap) {
+		memcpy(b->out + b->len, "...", 3);
+		b->len += 3;
+	}
 }
 
 static char *escape(const uint8_t *name, size_t len, char *out,
 		    size_t out_cap, int json)
 {
-	struct escbuf b = { out, out_cap, 0, 0 };
+	struct escbuf b = { .out = out, .cap = out_cap };
 	char tmp[16];
 	uint32_t cp;
 

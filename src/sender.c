@@ -310,29 +310,58 @@ uint8_t *sender_chunk_buffer(struct tcpx_sender *s, size_t *cap)
 	return s->comp ? s->scratch : s->out + s->out_end + DATA_OFFSET;
 }
 
-int sender_commit_chunk(struct tcpx_sender *s, size_t n)
+int sender_compressing(const struct tcpx_sender *s)
+{
+	return s->comp != NULL;
+}
+
+/* Hashes raw, puts the chunk data (compressed or not) after a DATA header
+ * and queues the frame.  data may already sit in place (raw reads). */
+static int frame_chunk(struct tcpx_sender *s, const uint8_t *raw, size_t n,
+		       const uint8_t *comp, size_t clen)
 {
 	uint8_t *frame = s->out + s->out_end;
 	uint8_t *data = frame + DATA_OFFSET;
-	size_t clen = 0;
 
-	if (s->state != SS_IN_FILE || n == 0 || n > TCPX_CHUNK_MAX)
+	if (s->state != SS_IN_FILE || n == 0 || n > TCPX_CHUNK_MAX ||
+	    clen >= n || !sender_has_room(s))
 		return -TCPX_E_INTERNAL;
 	if (n > s->cur_size - s->cur_sent)
 		return -TCPX_E_SIZE;
-	if (s->comp) {
-		digest_update(&s->dg, s->scratch, n);
-		clen = chunk_compress(s->comp, s->scratch, n, data, TCPX_CHUNK_MAX);
-		if (!clen)
-			memcpy(data, s->scratch, n);
-	} else {
-		digest_update(&s->dg, data, n);
-	}
+	digest_update(&s->dg, raw, n);
+	if (clen && comp != data)
+		memcpy(data, comp, clen);
+	else if (!clen && raw != data)
+		memcpy(data, raw, n);
 	queue(s, proto_encode_data_header(frame, clen ? TCPX_ENCODING_ZLIB :
 					  TCPX_ENCODING_RAW, (uint32_t)n,
 					  (uint32_t)(clen ? clen : n)));
 	s->cur_sent += n;
 	return 0;
+}
+
+int sender_commit_prepared(struct tcpx_sender *s, const uint8_t *raw,
+			   size_t n, const uint8_t *comp, size_t clen)
+{
+	if (clen && !(s->caps & TCPX_CAP_ZLIB))
+		return -TCPX_E_INTERNAL;
+	return frame_chunk(s, raw, n, comp, clen);
+}
+
+int sender_commit_chunk(struct tcpx_sender *s, size_t n)
+{
+	uint8_t *data = s->out + s->out_end + DATA_OFFSET;
+	size_t clen = 0;
+
+	if (s->state != SS_IN_FILE || n == 0 || n > TCPX_CHUNK_MAX)
+		return -TCPX_E_INTERNAL;
+	if (!s->comp)   /* read straight into its place in the frame */
+		return frame_chunk(s, data, n, NULL, 0);
+	/* Compress straight into the frame, too; frame_chunk() then only
+	 * hashes and writes the header. */
+	if (n <= s->cur_size - s->cur_sent)
+		clen = chunk_compress(s->comp, s->scratch, n, data, TCPX_CHUNK_MAX);
+	return frame_chunk(s, s->scratch, n, clen ? data : NULL, clen);
 }
 
 static struct pending *current(struct tcpx_sender *s)

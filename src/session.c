@@ -15,6 +15,7 @@
 #include "session.h"
 #include "source.h"
 #include "ui.h"
+#include "zpool.h"
 
 static int worse(int a, int b)
 {
@@ -40,6 +41,9 @@ struct send_ctx {
 	struct source_file src;
 	struct outgoing *cur;
 	uint64_t cur_sent;
+	struct zpool *pool;      /* compression workers, with -z */
+	int cur_pooled;          /* the current file goes through the pool */
+	uint64_t cur_read;       /* pooled: bytes read so far (>= cur_sent) */
 	uint64_t data_bytes;     /* file bytes framed, for -v */
 	unsigned ok, failed;
 	int status;
@@ -93,6 +97,10 @@ static int begin_next(struct send_ctx *c)
 		o->t0 = ui_now();
 		c->cur = o;
 		c->cur_sent = 0;
+		c->cur_read = 0;
+		/* Workers pay off from the second chunk on. */
+		c->cur_pooled = c->pool && sender_compressing(c->s) &&
+				m.size > TCPX_CHUNK_MAX;
 		struct ui_file uf = { .peer = c->peer, .name = m.name,
 				      .name_len = m.name_len, .size = m.size };
 		ui_event(UI_FILE_START, &uf);
@@ -104,6 +112,9 @@ static int begin_next(struct send_ctx *c)
 static void end_current(struct send_ctx *c, int abort_it, const char *why)
 {
 	source_close(&c->src);
+	if (c->cur_pooled && zpool_pending(c->pool))
+		zpool_reset(c->pool);
+	c->cur_pooled = 0;
 	if (abort_it) {
 		sender_abort_file(c->s);
 		if (why) {
@@ -115,6 +126,51 @@ static void end_current(struct send_ctx *c, int abort_it, const char *why)
 	}
 	c->cur->wire = sender_wire_bytes(c->s) - c->cur->wire;
 	c->cur = NULL;
+}
+
+static void progress(struct send_ctx *c, size_t n)
+{
+	c->cur_sent += n;
+	c->data_bytes += n;
+	struct ui_file uf = { .peer = c->peer,
+		.name = (const uint8_t *)c->cur->name,
+		.name_len = strlen(c->cur->name),
+		.size = c->cur->size, .done = c->cur_sent };
+	ui_event(UI_FILE_PROGRESS, &uf);
+}
+
+/* The current file through the compression workers: frames what they
+ * finished, in order, and hands them more to read.  1 if the file ended
+ * (go on with the next), 0 to wait for the socket or the workers. */
+static int produce_pooled(struct send_ctx *c)
+{
+	const uint8_t *raw, *comp;
+	size_t n, clen;
+	uint8_t *buf;
+
+	while (sender_has_room(c->s) &&
+	       zpool_head(c->pool, &raw, &n, &comp, &clen)) {
+		sender_commit_prepared(c->s, raw, n, comp, clen);
+		zpool_pop(c->pool);
+		progress(c, n);
+	}
+	while (c->cur_read < c->cur->size && (buf = zpool_input(c->pool))) {
+		uint64_t left = c->cur->size - c->cur_read;
+		ssize_t got = source_read(&c->src, buf, left < TCPX_CHUNK_MAX ?
+					  (size_t)left : TCPX_CHUNK_MAX);
+		if (got <= 0) {
+			end_current(c, 1, got < 0 ? strerror(errno) :
+				    "file shrank while being sent");
+			return 1;
+		}
+		zpool_submit(c->pool, (size_t)got);
+		c->cur_read += (uint64_t)got;
+	}
+	if (c->cur_sent == c->cur->size && sender_has_room(c->s)) {
+		end_current(c, 0, NULL);
+		return 1;
+	}
+	return 0;
 }
 
 /* Fills the output buffer with as much as it holds: two full chunks, or
@@ -131,6 +187,11 @@ static void produce(struct send_ctx *c)
 				end_current(c, 1, NULL);
 				continue;
 			}
+			if (c->cur_pooled) {
+				if (produce_pooled(c))
+					continue;
+				return;
+			}
 			if (left == 0) {
 				end_current(c, 0, NULL);
 				continue;
@@ -145,13 +206,7 @@ static void produce(struct send_ctx *c)
 				continue;
 			}
 			sender_commit_chunk(c->s, (size_t)got);
-			c->cur_sent += (uint64_t)got;
-			c->data_bytes += (uint64_t)got;
-			struct ui_file uf = { .peer = c->peer,
-				.name = (const uint8_t *)c->cur->name,
-				.name_len = strlen(c->cur->name),
-				.size = c->cur->size, .done = c->cur_sent };
-			ui_event(UI_FILE_PROGRESS, &uf);
+			progress(c, (size_t)got);
 		} else if (st == SS_READY) {
 			if (sender_can_begin(c->s) && begin_next(c))
 				continue;
@@ -244,15 +299,28 @@ int session_send(int fd, const char *peer, const struct send_options *opt,
 	}
 	double t0 = ui_now();
 	ui_batch_begin((unsigned)n, total);
+	if (opt->level > 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		int workers = cpus < 1 ? 1 : cpus > 4 ? 4 : (int)cpus;
+		c.pool = zpool_new(opt->level, workers, 2 * workers);
+	}
 
 	while (!ended) {
 		const uint8_t *out;
 		size_t out_len, cap;
 		produce(&c);
 		sender_pending(c.s, &out, &out_len);
-		struct pollfd pfd = { .fd = fd, .events = POLLIN |
-				      (out_len ? POLLOUT : 0) };
-		int pr = poll(&pfd, 1, opt->timeout_ms);
+		struct pollfd pfds[2] = {
+			{ .fd = fd, .events = POLLIN | (out_len ? POLLOUT : 0) },
+			{ .fd = c.pool ? zpool_fd(c.pool) : -1, .events = POLLIN },
+		};
+		struct pollfd *pfd = &pfds[0];
+		int pr = poll(pfds, 2, opt->timeout_ms);
+		if (pfds[1].revents & POLLIN) {
+			zpool_ack(c.pool);
+			if (!(pfd->revents))
+				continue;   /* a chunk is ready: frame it */
+		}
 		if (pr < 0 && errno == EINTR)
 			continue;
 		if (pr <= 0) {
@@ -264,7 +332,7 @@ int session_send(int fd, const char *peer, const struct send_options *opt,
 			c.status = worse(c.status, SEND_CONNECTION);
 			break;
 		}
-		if (pfd.revents & POLLOUT) {
+		if (pfd->revents & POLLOUT) {
 			ssize_t w = send(fd, out, out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
 			if (w > 0)
 				sender_sent(c.s, (size_t)w);
@@ -274,7 +342,7 @@ int session_send(int fd, const char *peer, const struct send_options *opt,
 				break;
 			}
 		}
-		if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+		if (pfd->revents & (POLLIN | POLLHUP | POLLERR)) {
 			uint8_t *in = frame_reader_space(sender_reader(c.s), &cap);
 			ssize_t r = recv(fd, in, cap, MSG_DONTWAIT);
 			if (r > 0) {
@@ -311,6 +379,7 @@ int session_send(int fd, const char *peer, const struct send_options *opt,
 	}
 	ui_batch_end(c.ok, c.failed, c.data_bytes, sender_wire_bytes(c.s),
 		     ui_now() - t0, c.status);
+	zpool_free(c.pool);
 	sender_free(c.s);
 	free(c.files);
 	return c.status;
