@@ -23,7 +23,8 @@ void chunk_compressor_free(struct chunk_compressor *c);
 /*
  * Compresses in[0..len) into out (capacity out_cap).  Returns the compressed
  * length if it is smaller than len, or 0 if the chunk does not shrink (send
- * it raw).
+ * it raw); a chunk that would shrink by only a few bytes may also get 0,
+ * since libdeflate wants slack in its output bound.
  */
 size_t chunk_compress(struct chunk_compressor *c, const uint8_t *in,
 		      size_t len, uint8_t *out, size_t out_cap);
@@ -32,7 +33,7 @@ size_t chunk_compress(struct chunk_compressor *c, const uint8_t *in,
  * Inflates one zlib stream in[0..len) into out, which must hold raw_len
  * bytes.  Returns 0 if the stream is valid, complete, inflates to exactly
  * raw_len bytes and has no trailing bytes; -TCPX_E_DECOMPRESS otherwise
- * (including a stream that would inflate past raw_len).
+ * (including a stream that would inflate past raw_len), or -TCPX_E_NOMEM.
  */
 int chunk_inflate(const uint8_t *in, size_t len, uint8_t *out, size_t raw_len);
 

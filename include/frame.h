@@ -83,7 +83,8 @@ void frame_reader_commit(struct frame_reader *fr, size_t n);
 size_t frame_reader_buffered(const struct frame_reader *fr);
 /*
  * Like frame_decode() on the buffered bytes; on 1 the frame is consumed
- * (its payload stays valid until the next commit or next call).  On 0 with a
+ * (its payload stays valid until the next call to frame_reader_next(),
+ * frame_reader_space() or frame_reader_commit(): space() may move bytes).  On 0 with a
  * complete header, *frame still tells the type and length, so a state
  * machine can reject a frame type before its payload arrives.
  */

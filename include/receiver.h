@@ -12,7 +12,8 @@
  * unit-tested and fuzzed on bytes alone.
  *
  * Memory: one allocation at receiver_new(), about 800 KiB, independent of
- * file sizes and counts.  Event pointers stay valid until the next call.
+ * file sizes and counts.  Event pointers stay valid until the next call to
+ * receiver_next() or to the frame_reader functions.
  */
 #ifndef TCPX_RECEIVER_H
 #define TCPX_RECEIVER_H
@@ -74,7 +75,8 @@ void receiver_file_done(struct tcpx_receiver *r, int code, const char *msg);
 void receiver_fail(struct tcpx_receiver *r, int code, const char *msg);
 /* 1 once the session is over (BYE, ERROR sent or received). */
 int receiver_finished(const struct tcpx_receiver *r);
-/* 1 while a file is open (between REV_FILE and REV_END/ABORTED/FATAL). */
+/* 1 while a file is open: from REV_FILE until REV_ABORTED, REV_FATAL or
+ * the receiver_file_done() that answers its REV_END. */
 int receiver_in_file(const struct tcpx_receiver *r);
 
 void receiver_pending(const struct tcpx_receiver *r, const uint8_t **p,

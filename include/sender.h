@@ -51,7 +51,8 @@ enum sender_state {
 struct tcpx_sender;
 
 /* want_caps: TCPX_CAP_* to ask for; level: zlib level 1..9, or 0 for none. */
-/* 1 if the session negotiated compression (chunks should be compressed). */
+/* 1 if chunks are to be compressed: asked for at sender_new(), and, once
+ * the handshake is done, granted by the receiver. */
 int sender_compressing(const struct tcpx_sender *s);
 struct tcpx_sender *sender_new(uint64_t want_caps, int level);
 void sender_free(struct tcpx_sender *s);
@@ -71,7 +72,8 @@ size_t sender_outstanding(const struct tcpx_sender *s);
 /* Processes buffered input; returns 0 and fills *ev (SEV_NONE: need more). */
 int sender_next(struct tcpx_sender *s, struct sender_event *ev);
 
-/* Starts a file (meta->id is assigned here and returned). */
+/* Starts a file (meta->id is assigned here and returned); after 2^32 - 1
+ * files in one session, -TCPX_E_TOO_MANY_FILES. */
 int sender_begin_file(struct tcpx_sender *s, struct tcpx_file_meta *meta,
 		      void *cookie);
 /* Where to read the next chunk of file data (up to *cap bytes), then
@@ -94,7 +96,7 @@ int sender_bye(struct tcpx_sender *s);
 /* Queues an ERROR frame and fails the session (local fatal condition). */
 void sender_fail(struct tcpx_sender *s, int code, const char *msg);
 
-/* Bytes of payload the compressor saved so far, and bytes framed. */
+/* Bytes of frames queued so far after the sender's own HELLO. */
 uint64_t sender_wire_bytes(const struct tcpx_sender *s);
 
 #endif

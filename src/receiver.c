@@ -194,7 +194,8 @@ static int on_file(struct tcpx_receiver *r, const struct tcpx_frame *f,
 		return fatal(r, ev, TCPX_E_MALFORMED, "malformed FILE");
 	if (ev->meta.id != r->last_id + 1)
 		return fatal(r, ev, TCPX_E_MALFORMED, "FILE id out of sequence");
-	if (r->cfg.max_files && r->files >= r->cfg.max_files)
+	if ((r->cfg.max_files && r->files >= r->cfg.max_files) ||
+	    r->last_id == UINT32_MAX)
 		return fatal(r, ev, TCPX_E_TOO_MANY_FILES,
 			     "too many files in one connection");
 	r->last_id = ev->meta.id;

@@ -58,7 +58,7 @@ struct tcpx_sender *sender_new(uint64_t want_caps, int level)
 			goto fail;
 	}
 	h.caps = want_caps;
-	s->out_end = proto_encode_hello(s->out, &h);
+	s->out_end = proto_encode_hello(s->out, &h);   /* not in wire_bytes */
 	s->state = SS_HANDSHAKE;
 	return s;
 fail:
@@ -283,6 +283,8 @@ int sender_begin_file(struct tcpx_sender *s, struct tcpx_file_meta *meta,
 		return -TCPX_E_INTERNAL;
 	if (meta->name_len == 0 || meta->name_len > TCPX_NAME_MAX)
 		return -TCPX_E_BAD_NAME;
+	if (s->next_id == 0)    /* 2^32 - 1 files: ids never wrap */
+		return -TCPX_E_TOO_MANY_FILES;
 	meta->id = s->next_id++;
 	meta->mode &= TCPX_MODE_MASK;
 	queue(s, proto_encode_file(s->out + s->out_end, meta));
@@ -353,7 +355,9 @@ int sender_commit_chunk(struct tcpx_sender *s, size_t n)
 	uint8_t *data = s->out + s->out_end + DATA_OFFSET;
 	size_t clen = 0;
 
-	if (s->state != SS_IN_FILE || n == 0 || n > TCPX_CHUNK_MAX)
+	/* Room first: compression writes into the output buffer. */
+	if (s->state != SS_IN_FILE || n == 0 || n > TCPX_CHUNK_MAX ||
+	    !sender_has_room(s))
 		return -TCPX_E_INTERNAL;
 	if (!s->comp)   /* read straight into its place in the frame */
 		return frame_chunk(s, data, n, NULL, 0);

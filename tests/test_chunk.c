@@ -1,0 +1,426 @@
+/* Tests for src/chunk.c: per-chunk zlib streams, inflation bounded. */
+#include <libdeflate.h>
+#include <zlib.h>
+
+#include "chunk.h"
+#include "testutil.h"
+
+#define GUARD 65536u
+#define GUARD_BYTE 0xA5
+
+/* An output buffer of n bytes followed by a guard region. */
+static uint8_t *guarded(size_t n)
+{
+	uint8_t *p = malloc(n + GUARD);
+	cr_assert(p != NULL);
+	memset(p, 0, n);
+	memset(p + n, GUARD_BYTE, GUARD);
+	return p;
+}
+
+static void guard_intact(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < GUARD; i++)
+		if (p[n + i] != GUARD_BYTE)
+			cr_assert_fail("wrote %zu bytes past the %zu-byte buffer", i + 1, n);
+}
+
+static uint8_t *text(size_t n, uint32_t seed)
+{
+	uint8_t *p = malloc(n ? n : 1);
+	cr_assert(p != NULL);
+	tu_fill_text(seed, 0, p, n);
+	return p;
+}
+
+static uint8_t *noise(size_t n, uint32_t seed)
+{
+	uint8_t *p = malloc(n ? n : 1);
+	cr_assert(p != NULL);
+	tu_fill_random(seed, 0, p, n);
+	return p;
+}
+
+/* zlib's own compress2, the reference encoder */
+static uint8_t *zcompress(const uint8_t *in, size_t n, int level, size_t *out_len)
+{
+	uLongf cap = compressBound((uLong)n);
+	uint8_t *out = malloc(cap);
+	cr_assert(out != NULL);
+	cr_assert_eq(compress2(out, &cap, in, (uLong)n, level), Z_OK);
+	*out_len = cap;
+	return out;
+}
+
+static void round_trip(int level, size_t n, uint32_t seed)
+{
+	struct chunk_compressor *c = chunk_compressor_new(level);
+	uint8_t *in = text(n, seed);
+	uint8_t *z = guarded(TCPX_CHUNK_MAX);
+	uint8_t *back = guarded(n);
+	cr_assert(c != NULL);
+	size_t zl = chunk_compress(c, in, n, z, TCPX_CHUNK_MAX);
+	cr_assert(zl > 0 && zl < n, "level %d, %zu bytes: compressed to %zu", level, n, zl);
+	guard_intact(z, TCPX_CHUNK_MAX);
+	cr_assert_eq(chunk_inflate(z, zl, back, n), 0, "level %d, %zu bytes", level, n);
+	cr_assert(memcmp(in, back, n) == 0);
+	guard_intact(back, n);
+	/* plain zlib reads it too: a standard RFC 1950 stream */
+	uLongf ul = (uLongf)n;
+	memset(back, 0, n);
+	cr_assert_eq(uncompress(back, &ul, z, (uLong)zl), Z_OK);
+	cr_assert_eq(ul, (uLongf)n);
+	cr_assert(memcmp(in, back, n) == 0);
+	/* header: CM 8, no preset dictionary, FCHECK valid */
+	cr_assert_eq(z[0] & 0x0F, 8);
+	cr_assert_eq(z[1] & 0x20, 0, "FDICT set");
+	cr_assert_eq((z[0] * 256 + z[1]) % 31, 0);
+	chunk_compressor_free(c);
+	free(in);
+	free(z);
+	free(back);
+}
+
+Test(chunk, round_trip_level_1)
+{
+	round_trip(1, TCPX_CHUNK_MAX, 1);
+	round_trip(1, 1000, 2);
+	round_trip(1, 100, 3);
+}
+
+Test(chunk, round_trip_level_6)
+{
+	round_trip(6, TCPX_CHUNK_MAX, 4);
+	round_trip(6, 262143, 5);
+	round_trip(6, 4097, 6);
+}
+
+Test(chunk, round_trip_level_9)
+{
+	round_trip(9, TCPX_CHUNK_MAX, 7);
+	round_trip(9, 65536, 8);
+}
+
+Test(chunk, higher_level_not_larger_on_text)
+{
+	uint8_t *in = text(TCPX_CHUNK_MAX, 42);
+	uint8_t *z = malloc(TCPX_CHUNK_MAX);
+	size_t len[3];
+	int levels[3] = { 1, 6, 9 };
+	for (int i = 0; i < 3; i++) {
+		struct chunk_compressor *c = chunk_compressor_new(levels[i]);
+		len[i] = chunk_compress(c, in, TCPX_CHUNK_MAX, z, TCPX_CHUNK_MAX);
+		cr_assert(len[i] > 0);
+		chunk_compressor_free(c);
+	}
+	cr_assert(len[2] <= len[0], "level 9 %zu > level 1 %zu", len[2], len[0]);
+	free(in);
+	free(z);
+}
+
+Test(chunk, incompressible_returns_zero)
+{
+	struct chunk_compressor *c = chunk_compressor_new(6);
+	size_t sizes[] = { 1, 2, 10, 100, 4096, TCPX_CHUNK_MAX };
+	uint8_t *z = guarded(TCPX_CHUNK_MAX);
+	for (size_t i = 0; i < 6; i++) {
+		uint8_t *in = noise(sizes[i], (uint32_t)i + 100);
+		cr_assert_eq(chunk_compress(c, in, sizes[i], z, TCPX_CHUNK_MAX), 0u,
+			     "%zu random bytes", sizes[i]);
+		guard_intact(z, TCPX_CHUNK_MAX);
+		free(in);
+	}
+	/* an empty chunk never shrinks */
+	cr_assert_eq(chunk_compress(c, (const uint8_t *)"", 0, z, TCPX_CHUNK_MAX), 0u);
+	chunk_compressor_free(c);
+	free(z);
+}
+
+/* Output that fits but is not strictly smaller than the input: raw. */
+Test(chunk, not_strictly_smaller_returns_zero)
+{
+	struct chunk_compressor *c = chunk_compressor_new(9);
+	uint8_t z[64];
+	/* 3 bytes compress to 11: raw */
+	cr_assert_eq(chunk_compress(c, (const uint8_t *)"hi\n", 3, z, sizeof(z)), 0u);
+	chunk_compressor_free(c);
+}
+
+/* Compared with libdeflate itself on short strings, some of which
+ * compress to exactly their own length: a result is returned only when it
+ * is strictly smaller, and then it is libdeflate's stream.  (libdeflate
+ * needs a few bytes of slack in its output bound, so a chunk that would
+ * shrink by less than about 9 bytes comes back 0 and goes raw: allowed
+ * here, since sending raw is always valid; clear savings are not lost.) */
+Test(chunk, equal_size_is_not_smaller)
+{
+	struct libdeflate_compressor *ref = libdeflate_alloc_compressor(6);
+	struct chunk_compressor *c = chunk_compressor_new(6);
+	uint8_t in[64], want[256], got[256];
+	int equal = 0;
+	for (int n = 4; n <= 40; n++)
+		for (int rep = 1; rep <= 8; rep++) {
+			for (int i = 0; i < n; i++)
+				in[i] = (uint8_t)('a' + i % rep + i * 7 / n);
+			size_t w = libdeflate_zlib_compress(ref, in, (size_t)n, want, sizeof(want));
+			size_t g = chunk_compress(c, in, (size_t)n, got, sizeof(got));
+			cr_assert(w > 0);
+			if (w == (size_t)n)
+				equal++;
+			if (w >= (size_t)n) {
+				cr_assert_eq(g, 0u, "%d bytes compress to %zu, returned %zu",
+					     n, w, g);
+			} else if (g != 0 || w + 16 <= (size_t)n) {
+				cr_assert_eq(g, w, "%d bytes: %zu, libdeflate %zu", n, g, w);
+				cr_assert(memcmp(got, want, w) == 0);
+			}
+		}
+	cr_assert(equal > 0, "no string compressing to its own length was tried");
+	libdeflate_free_compressor(ref);
+	chunk_compressor_free(c);
+}
+
+/* A small out_cap is never overrun, and a result, if any, is valid. */
+Test(chunk, respects_out_cap)
+{
+	struct chunk_compressor *c = chunk_compressor_new(6);
+	uint8_t *in = text(10000, 9);
+	size_t caps[] = { 1, 5, 10, 20, 64, 200 };
+	for (size_t i = 0; i < 6; i++) {
+		uint8_t *z = guarded(caps[i]);
+		size_t zl = chunk_compress(c, in, 10000, z, caps[i]);
+		guard_intact(z, caps[i]);
+		cr_assert(zl <= caps[i]);
+		if (zl) {
+			uint8_t *back = guarded(10000);
+			cr_assert_eq(chunk_inflate(z, zl, back, 10000), 0);
+			cr_assert(memcmp(back, in, 10000) == 0);
+			free(back);
+		}
+		free(z);
+	}
+	chunk_compressor_free(c);
+	free(in);
+}
+
+Test(chunk, inflates_zlib_streams_at_any_level)
+{
+	uint8_t *in = text(TCPX_CHUNK_MAX, 11);
+	uint8_t *back = guarded(TCPX_CHUNK_MAX);
+	for (int level = 0; level <= 9; level++) {
+		size_t zl;
+		uint8_t *z = zcompress(in, TCPX_CHUNK_MAX, level, &zl);
+		memset(back, 0, TCPX_CHUNK_MAX);
+		cr_assert_eq(chunk_inflate(z, zl, back, TCPX_CHUNK_MAX), 0, "level %d", level);
+		cr_assert(memcmp(back, in, TCPX_CHUNK_MAX) == 0);
+		guard_intact(back, TCPX_CHUNK_MAX);
+		free(z);
+	}
+	/* the spec's 11-byte example stream of "hi\n" */
+	uint8_t ex[11], out3[3];
+	tu_hex_decode("78 9c cb c8 e4 02 00 02 17 00 dc", ex, sizeof(ex));
+	cr_assert_eq(chunk_inflate(ex, 11, out3, 3), 0);
+	cr_assert(memcmp(out3, "hi\n", 3) == 0);
+	free(in);
+	free(back);
+}
+
+Test(chunk, inflate_rejects_corruption_anywhere)
+{
+	size_t n = 5000, zl;
+	uint8_t *in = text(n, 12);
+	uint8_t *z = zcompress(in, n, 6, &zl);
+	uint8_t *back = guarded(n);
+	for (size_t i = 0; i < zl; i++) {
+		z[i] ^= 0xFF;
+		int rc = chunk_inflate(z, zl, back, n);
+		z[i] ^= 0xFF;
+		cr_assert_eq(rc, -TCPX_E_DECOMPRESS, "flipped byte %zu of %zu accepted", i, zl);
+		guard_intact(back, n);
+	}
+	cr_assert_eq(chunk_inflate(z, zl, back, n), 0);
+	free(in);
+	free(z);
+	free(back);
+}
+
+Test(chunk, inflate_rejects_adler_mismatch)
+{
+	size_t n = 3000, zl;
+	uint8_t *in = text(n, 13);
+	uint8_t *z = zcompress(in, n, 6, &zl);
+	uint8_t *back = guarded(n);
+	z[zl - 1] ^= 0x01;
+	cr_assert_eq(chunk_inflate(z, zl, back, n), -TCPX_E_DECOMPRESS);
+	free(in);
+	free(z);
+	free(back);
+}
+
+Test(chunk, inflate_rejects_truncated_stream)
+{
+	size_t n = 20000, zl;
+	uint8_t *in = text(n, 14);
+	uint8_t *z = zcompress(in, n, 6, &zl);
+	uint8_t *back = guarded(n);
+	for (size_t cut = 0; cut < zl; cut++) {
+		uint8_t *t = malloc(cut ? cut : 1);   /* exact size for ASan */
+		memcpy(t, z, cut);
+		cr_assert_eq(chunk_inflate(t, cut, back, n), -TCPX_E_DECOMPRESS,
+			     "stream cut to %zu of %zu bytes accepted", cut, zl);
+		free(t);
+	}
+	guard_intact(back, n);
+	free(in);
+	free(z);
+	free(back);
+}
+
+Test(chunk, inflate_rejects_trailing_bytes)
+{
+	size_t n = 4000, zl;
+	uint8_t *in = text(n, 15);
+	uint8_t *z = zcompress(in, n, 6, &zl);
+	uint8_t *t = malloc(2 * zl + 1);
+	uint8_t *back = guarded(n);
+	memcpy(t, z, zl);
+	t[zl] = 0;
+	cr_assert_eq(chunk_inflate(t, zl + 1, back, n), -TCPX_E_DECOMPRESS, "one NUL after");
+	/* a second whole stream after the first */
+	memcpy(t + zl, z, zl);
+	cr_assert_eq(chunk_inflate(t, 2 * zl, back, n), -TCPX_E_DECOMPRESS, "two streams");
+	cr_assert_eq(chunk_inflate(t, zl, back, n), 0);
+	free(in);
+	free(z);
+	free(t);
+	free(back);
+}
+
+Test(chunk, inflate_rejects_wrong_raw_len)
+{
+	size_t n = 4000, zl;
+	uint8_t *in = text(n, 16);
+	uint8_t *z = zcompress(in, n, 6, &zl);
+	/* declared shorter: must stop at the bound and fail */
+	for (size_t shorter = 1; shorter <= 3; shorter++) {
+		uint8_t *back = guarded(n - shorter);
+		cr_assert_eq(chunk_inflate(z, zl, back, n - shorter), -TCPX_E_DECOMPRESS,
+			     "raw_len %zu for %zu bytes", n - shorter, n);
+		guard_intact(back, n - shorter);
+		free(back);
+	}
+	/* declared longer: the stream ends early */
+	uint8_t *back = guarded(n + 1);
+	cr_assert_eq(chunk_inflate(z, zl, back, n + 1), -TCPX_E_DECOMPRESS);
+	guard_intact(back, n + 1);
+	free(back);
+	back = guarded(1);
+	cr_assert_eq(chunk_inflate(z, zl, back, 1), -TCPX_E_DECOMPRESS);
+	guard_intact(back, 1);
+	free(back);
+	free(in);
+	free(z);
+}
+
+Test(chunk, inflate_stops_a_decompression_bomb)
+{
+	size_t big = 10u << 20, zl;
+	uint8_t *zeros = calloc(big, 1);
+	cr_assert(zeros != NULL);
+	uint8_t *z = zcompress(zeros, big, 9, &zl);
+	free(zeros);
+	cr_assert(zl < TCPX_CHUNK_MAX, "bomb of %zu bytes does not fit a chunk", zl);
+	uint8_t *back = guarded(4096);
+	cr_assert_eq(chunk_inflate(z, zl, back, 4096), -TCPX_E_DECOMPRESS);
+	guard_intact(back, 4096);
+	/* and with the largest raw_len a chunk may declare */
+	free(back);
+	back = guarded(TCPX_CHUNK_MAX);
+	cr_assert_eq(chunk_inflate(z, zl, back, TCPX_CHUNK_MAX), -TCPX_E_DECOMPRESS);
+	guard_intact(back, TCPX_CHUNK_MAX);
+	free(back);
+	free(z);
+}
+
+Test(chunk, inflate_rejects_other_formats)
+{
+	size_t n = 1000;
+	uint8_t *in = text(n, 17);
+	uint8_t *back = guarded(n);
+	uint8_t z[2048];
+	z_stream zs;
+
+	/* raw deflate, no zlib header */
+	memset(&zs, 0, sizeof(zs));
+	cr_assert_eq(deflateInit2(&zs, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	zs.next_in = in;
+	zs.avail_in = (uInt)n;
+	zs.next_out = z;
+	zs.avail_out = sizeof(z);
+	cr_assert_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	size_t raw_len = sizeof(z) - zs.avail_out;
+	deflateEnd(&zs);
+	cr_assert_eq(chunk_inflate(z, raw_len, back, n), -TCPX_E_DECOMPRESS, "raw deflate");
+
+	/* gzip wrapper */
+	memset(&zs, 0, sizeof(zs));
+	cr_assert_eq(deflateInit2(&zs, 6, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+	zs.next_in = in;
+	zs.avail_in = (uInt)n;
+	zs.next_out = z;
+	zs.avail_out = sizeof(z);
+	cr_assert_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	size_t gz_len = sizeof(z) - zs.avail_out;
+	deflateEnd(&zs);
+	cr_assert_eq(chunk_inflate(z, gz_len, back, n), -TCPX_E_DECOMPRESS, "gzip");
+
+	/* zlib with a preset dictionary (FDICT): forbidden by the spec */
+	memset(&zs, 0, sizeof(zs));
+	cr_assert_eq(deflateInit(&zs, 6), Z_OK);
+	cr_assert_eq(deflateSetDictionary(&zs, (const Bytef *)"the quick brown fox", 19), Z_OK);
+	zs.next_in = in;
+	zs.avail_in = (uInt)n;
+	zs.next_out = z;
+	zs.avail_out = sizeof(z);
+	cr_assert_eq(deflate(&zs, Z_FINISH), Z_STREAM_END);
+	size_t dict_len = sizeof(z) - zs.avail_out;
+	deflateEnd(&zs);
+	cr_assert_neq(z[1] & 0x20, 0, "test stream should have FDICT");
+	cr_assert_eq(chunk_inflate(z, dict_len, back, n), -TCPX_E_DECOMPRESS, "FDICT");
+
+	/* nothing at all, and junk */
+	cr_assert_eq(chunk_inflate(z, 0, back, n), -TCPX_E_DECOMPRESS);
+	static const uint8_t junk[] = "definitely not zlib";
+	cr_assert_eq(chunk_inflate(junk, sizeof(junk), back, n), -TCPX_E_DECOMPRESS);
+	guard_intact(back, n);
+	free(in);
+	free(back);
+}
+
+/* Each chunk is independent: two compressors, any order, same bytes. */
+Test(chunk, chunks_are_independent)
+{
+	struct chunk_compressor *c = chunk_compressor_new(6);
+	uint8_t *a = text(50000, 20), *b = text(50000, 21);
+	uint8_t *za = malloc(TCPX_CHUNK_MAX), *zb = malloc(TCPX_CHUNK_MAX);
+	uint8_t *za2 = malloc(TCPX_CHUNK_MAX);
+	size_t la = chunk_compress(c, a, 50000, za, TCPX_CHUNK_MAX);
+	size_t lb = chunk_compress(c, b, 50000, zb, TCPX_CHUNK_MAX);
+	size_t la2 = chunk_compress(c, a, 50000, za2, TCPX_CHUNK_MAX);
+	cr_assert(la > 0 && lb > 0);
+	cr_assert_eq(la, la2, "compressing b in between changed a's stream");
+	cr_assert(memcmp(za, za2, la) == 0);
+	uint8_t *back = guarded(50000);
+	cr_assert_eq(chunk_inflate(zb, lb, back, 50000), 0);
+	cr_assert(memcmp(back, b, 50000) == 0);
+	cr_assert_eq(chunk_inflate(za, la, back, 50000), 0);
+	cr_assert(memcmp(back, a, 50000) == 0);
+	chunk_compressor_free(c);
+	chunk_compressor_free(NULL);
+	free(a);
+	free(b);
+	free(za);
+	free(zb);
+	free(za2);
+	free(back);
+}

@@ -1,0 +1,608 @@
+/* Tests for src/proto.c: every message layout, encoded and decoded. */
+#include "testutil.h"
+
+/* The worked example of man/tcpxfer.5 (EXAMPLE), byte for byte. */
+#define EX_HELLO "01 00 00 00 00 00 00 10 54 43 50 58 00 01 00 01" \
+		 "00 00 00 00 00 00 00 01"
+#define EX_FILE	 "02 00 00 00 00 00 00 23 00 00 00 01 00 00 00 00 00 00 00 03" \
+		 "00 00 01 a4 00 00 00 00 65 53 f1 00 00 00 00 00 00 05" \
+		 "61 2e 74 78 74"
+#define EX_DATA	 "03 00 00 00 00 00 00 0b 00 00 00 00 00 00 00 03 68 69 0a"
+#define EX_END	 "04 00 00 00 00 00 00 40" B2_HI
+#define EX_BYE	 "07 00 00 00 00 00 00 00"
+#define EX_RESULT_OK "06 00 00 00 00 00 00 48 00 00 00 01 00 00 00 00" B2_HI
+/* 32 zero bytes */
+#define ZERO32 "0000000000000000000000000000000000000000000000000000000000000000"
+#define EX_RESULT_EXISTS "06 00 00 00 00 00 00 4e 00 00 00 01 00 21 00 06" \
+		 ZERO32 ZERO32 \
+		 "65 78 69 73 74 73"
+#define EX_ERROR_BUSY "08 00 00 00 00 00 00 08 00 09 00 04 62 75 73 79"
+#define EX_DATA_ZLIB "03 00 00 00 00 00 00 13 01 00 00 00 00 00 00 03" \
+		 "78 9c cb c8 e4 02 00 02 17 00 dc"
+
+static uint8_t out[TCPX_FRAME_BUF_MAX + 64];
+
+static void expect_bytes(const uint8_t *got, size_t got_len, const char *hex)
+{
+	uint8_t want[2048];
+	size_t n = tu_hex_decode(hex, want, sizeof(want));
+	cr_assert_eq(got_len, n, "length %zu, want %zu", got_len, n);
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq(got[i], want[i], "byte %zu: %02x, want %02x", i,
+			     got[i], want[i]);
+}
+
+/* Decodes a whole encoded frame with frame_decode (so every encoder's
+ * output passes the header checks too). */
+static struct tcpx_frame as_frame(const uint8_t *p, size_t len)
+{
+	struct tcpx_frame f;
+	size_t consumed;
+	int rc = frame_decode(p, len, &f, &consumed, NULL);
+	cr_assert_eq(rc, 1, "encoded frame rejected: %d", rc);
+	cr_assert_eq(consumed, len);
+	return f;
+}
+
+/* A frame pointing at a hand-built payload (no frame_decode). */
+static struct tcpx_frame raw_frame(uint8_t type, const uint8_t *payload,
+				   size_t len)
+{
+	struct tcpx_frame f = { type, (uint32_t)len, payload };
+	return f;
+}
+
+/* ---- HELLO ------------------------------------------------------------- */
+
+Test(proto_hello, encode_matches_spec_example)
+{
+	struct tcpx_hello h = { 1, 1, TCPX_CAP_ZLIB };
+	size_t n = proto_encode_hello(out, &h);
+	cr_assert_eq(n, 24u);
+	expect_bytes(out, n, EX_HELLO);
+}
+
+Test(proto_hello, round_trip)
+{
+	struct tcpx_hello h = { 3, 0xFFFF, 0x8000000000000001u }, g;
+	size_t n = proto_encode_hello(out, &h);
+	struct tcpx_frame f = as_frame(out, n);
+	cr_assert_eq(proto_decode_hello(&f, &g), 0);
+	cr_assert_eq(g.version_min, 3);
+	cr_assert_eq(g.version_max, 0xFFFF);
+	cr_assert_eq(g.caps, 0x8000000000000001u);
+}
+
+Test(proto_hello, extension_bytes_ignored_up_to_256)
+{
+	for (size_t ext = 1; ext <= 240; ext += 239) {
+		struct tu_buf b = { 0 };
+		struct tcpx_hello g;
+		tu_put_hello_ext(&b, "TCPX", 1, 2, 5, ext);
+		memset(b.p + 24, 0xEE, ext);
+		struct tcpx_frame f = as_frame(b.p, b.len);
+		cr_assert_eq(proto_decode_hello(&f, &g), 0, "ext %zu", ext);
+		cr_assert_eq(g.version_min, 1);
+		cr_assert_eq(g.version_max, 2);
+		cr_assert_eq(g.caps, 5u);
+		tu_buf_free(&b);
+	}
+}
+
+Test(proto_hello, malformed)
+{
+	struct tcpx_hello g;
+	struct tu_buf b = { 0 };
+	tu_put_hello(&b, 1, 1, 0);
+	/* short payloads, all lengths 0..15 */
+	for (size_t n = 0; n < 16; n++) {
+		struct tcpx_frame f = raw_frame(TCPX_FRAME_HELLO, b.p + 8, n);
+		cr_assert_eq(proto_decode_hello(&f, &g), -TCPX_E_MALFORMED, "len %zu", n);
+	}
+	/* wrong frame type */
+	struct tcpx_frame f = raw_frame(TCPX_FRAME_FILE, b.p + 8, 16);
+	cr_assert_eq(proto_decode_hello(&f, &g), -TCPX_E_MALFORMED);
+	tu_buf_free(&b);
+
+	/* version_min 0; version_min > version_max */
+	uint16_t bad[][2] = { { 0, 1 }, { 0, 0 }, { 2, 1 }, { 0xFFFF, 1 } };
+	for (size_t i = 0; i < 4; i++) {
+		struct tu_buf c = { 0 };
+		tu_put_hello(&c, bad[i][0], bad[i][1], 0);
+		f = as_frame(c.p, c.len);
+		cr_assert_eq(proto_decode_hello(&f, &g), -TCPX_E_MALFORMED,
+			     "versions %u..%u", bad[i][0], bad[i][1]);
+		tu_buf_free(&c);
+	}
+}
+
+Test(proto_hello, bad_magic)
+{
+	static const char *magics[] = { "TCPx", "XPCT", "\0\0\0\0", "HTTP" };
+	struct tcpx_hello g;
+	for (size_t i = 0; i < 4; i++) {
+		struct tu_buf b = { 0 };
+		tu_put_hello_ext(&b, magics[i], 1, 1, 0, 0);
+		struct tcpx_frame f = as_frame(b.p, b.len);
+		cr_assert_eq(proto_decode_hello(&f, &g), -TCPX_E_BAD_MAGIC, "magic %zu", i);
+		tu_buf_free(&b);
+	}
+	/* bad magic is judged before the versions */
+	struct tu_buf b = { 0 };
+	tu_put_hello_ext(&b, "ABCD", 0, 0, 0, 0);
+	struct tcpx_frame f = as_frame(b.p, b.len);
+	cr_assert_eq(proto_decode_hello(&f, &g), -TCPX_E_BAD_MAGIC);
+	tu_buf_free(&b);
+}
+
+/* ---- FILE -------------------------------------------------------------- */
+
+Test(proto_file, encode_matches_spec_example)
+{
+	struct tcpx_file_meta m = { .id = 1, .size = 3, .mode = 0644,
+				    .mtime_sec = 1700000000, .mtime_nsec = 0,
+				    .name_len = 5, .name = (const uint8_t *)"a.txt" };
+	size_t n = proto_encode_file(out, &m);
+	cr_assert_eq(n, 43u);
+	expect_bytes(out, n, EX_FILE);
+}
+
+Test(proto_file, round_trip_extremes)
+{
+	static uint8_t name[TCPX_NAME_MAX];
+	for (size_t i = 0; i < sizeof(name); i++)
+		name[i] = (uint8_t)('a' + i % 26);
+	struct tcpx_file_meta cases[] = {
+		{ 0xFFFFFFFFu, UINT64_MAX, 07777, INT64_MIN, 999999999u, TCPX_NAME_MAX, name },
+		{ 1, 0, 0, -1, 0, 1, name },
+		{ 77, 1ull << 40, 0755, INT64_MAX, 1, 300, name },
+	};
+	for (size_t c = 0; c < 3; c++) {
+		struct tcpx_file_meta g;
+		size_t n = proto_encode_file(out, &cases[c]);
+		cr_assert_eq(n, 8u + 30u + cases[c].name_len);
+		struct tcpx_frame f = as_frame(out, n);
+		cr_assert_eq(f.type, TCPX_FRAME_FILE);
+		cr_assert_eq(proto_decode_file(&f, &g), 0, "case %zu", c);
+		cr_assert_eq(g.id, cases[c].id);
+		cr_assert_eq(g.size, cases[c].size);
+		cr_assert_eq(g.mode, cases[c].mode);
+		cr_assert_eq(g.mtime_sec, cases[c].mtime_sec);
+		cr_assert_eq(g.mtime_nsec, cases[c].mtime_nsec);
+		cr_assert_eq(g.name_len, cases[c].name_len);
+		cr_assert_eq(g.name, out + 8 + 30, "name must point into the payload");
+		cr_assert(memcmp(g.name, name, g.name_len) == 0);
+	}
+	/* negative mtime is two's complement on the wire */
+	cr_assert_eq(be64_load(out + 8 + 16), (uint64_t)INT64_MAX);
+	proto_encode_file(out, &cases[1]);
+	cr_assert_eq(be64_load(out + 8 + 16), 0xFFFFFFFFFFFFFFFFu);
+}
+
+static int decode_file_bytes(struct tu_buf *b, struct tcpx_file_meta *g)
+{
+	struct tcpx_frame f = raw_frame(b->p[0], b->p + 8, b->len - 8);
+	return proto_decode_file(&f, g);
+}
+
+Test(proto_file, malformed_lengths)
+{
+	struct tcpx_file_meta g;
+	struct tu_buf b = { 0 };
+	/* payload shorter than 30 bytes */
+	tu_put_file(&b, 1, 3, "abc");
+	for (size_t n = 0; n < 30; n++) {
+		struct tcpx_frame f = raw_frame(TCPX_FRAME_FILE, b.p + 8, n);
+		cr_assert_eq(proto_decode_file(&f, &g), -TCPX_E_MALFORMED, "len %zu", n);
+	}
+	/* length != 30 + name_len, either way */
+	for (int delta = -3; delta <= 3; delta++) {
+		if (delta == 0)
+			continue;
+		struct tcpx_frame f = raw_frame(TCPX_FRAME_FILE, b.p + 8,
+						(size_t)(33 + delta));
+		cr_assert_eq(proto_decode_file(&f, &g), -TCPX_E_MALFORMED, "delta %d", delta);
+	}
+	struct tcpx_frame ok = raw_frame(TCPX_FRAME_FILE, b.p + 8, 33);
+	cr_assert_eq(proto_decode_file(&ok, &g), 0);
+	/* wrong type */
+	struct tcpx_frame wt = raw_frame(TCPX_FRAME_DATA, b.p + 8, 33);
+	cr_assert_eq(proto_decode_file(&wt, &g), -TCPX_E_MALFORMED);
+	tu_buf_free(&b);
+}
+
+Test(proto_file, name_len_rules)
+{
+	struct tcpx_file_meta g;
+	static uint8_t name[TCPX_NAME_MAX + 1];
+	memset(name, 'n', sizeof(name));
+	struct tu_buf b = { 0 };
+	/* name_len 0 with a 30-byte payload */
+	tu_put_file_raw(&b, 1, 0, 0644, 0, 0, 0, name, 0);
+	cr_assert_eq(decode_file_bytes(&b, &g), -TCPX_E_MALFORMED);
+	b.len = 0;
+	/* name_len 4096: fine; 4097 (hand-made frame, beyond FILE's max) */
+	tu_put_file_raw(&b, 1, 0, 0644, 0, 0, TCPX_NAME_MAX, name, TCPX_NAME_MAX);
+	cr_assert_eq(decode_file_bytes(&b, &g), 0);
+	b.len = 0;
+	tu_put_file_raw(&b, 1, 0, 0644, 0, 0, TCPX_NAME_MAX + 1, name, TCPX_NAME_MAX + 1);
+	cr_assert_eq(decode_file_bytes(&b, &g), -TCPX_E_MALFORMED);
+	/* and the frame layer refuses that length from the header */
+	struct tcpx_frame f;
+	size_t c;
+	cr_assert_eq(frame_decode(b.p, 8, &f, &c, NULL), -TCPX_E_FRAME_TOO_LARGE);
+	b.len = 0;
+	/* name_len 0xFFFF claimed with a short payload */
+	tu_put_file_raw(&b, 1, 0, 0644, 0, 0, 0xFFFF, name, 5);
+	cr_assert_eq(decode_file_bytes(&b, &g), -TCPX_E_MALFORMED);
+	tu_buf_free(&b);
+}
+
+Test(proto_file, mode_and_nsec_rules)
+{
+	struct tcpx_file_meta g;
+	uint32_t bad_modes[] = { 010000, 0100644, 0x80000000u, 0xFFFFFFFFu };
+	uint32_t good_modes[] = { 0, 0644, 0777, 04755, 07777 };
+	for (size_t i = 0; i < 4; i++) {
+		struct tu_buf b = { 0 };
+		tu_put_file_raw(&b, 1, 0, bad_modes[i], 0, 0, 1, "x", 1);
+		cr_assert_eq(decode_file_bytes(&b, &g), -TCPX_E_MALFORMED,
+			     "mode %o", bad_modes[i]);
+		tu_buf_free(&b);
+	}
+	for (size_t i = 0; i < 5; i++) {
+		struct tu_buf b = { 0 };
+		tu_put_file_raw(&b, 1, 0, good_modes[i], 0, 0, 1, "x", 1);
+		cr_assert_eq(decode_file_bytes(&b, &g), 0, "mode %o", good_modes[i]);
+		cr_assert_eq(g.mode, good_modes[i]);
+		tu_buf_free(&b);
+	}
+	uint32_t nsecs[] = { 999999999u, 1000000000u, 1000000001u, 0xFFFFFFFFu };
+	for (size_t i = 0; i < 4; i++) {
+		struct tu_buf b = { 0 };
+		tu_put_file_raw(&b, 1, 0, 0644, 0, nsecs[i], 1, "x", 1);
+		cr_assert_eq(decode_file_bytes(&b, &g), i == 0 ? 0 : -TCPX_E_MALFORMED,
+			     "nsec %u", nsecs[i]);
+		tu_buf_free(&b);
+	}
+}
+
+/* id sequencing is the receiver's rule; the layout accepts any u32 */
+Test(proto_file, any_id_decodes)
+{
+	struct tcpx_file_meta g;
+	uint32_t ids[] = { 0, 1, 2, 0xFFFFFFFFu };
+	for (size_t i = 0; i < 4; i++) {
+		struct tu_buf b = { 0 };
+		tu_put_file_raw(&b, ids[i], 9, 0644, 0, 0, 1, "x", 1);
+		cr_assert_eq(decode_file_bytes(&b, &g), 0);
+		cr_assert_eq(g.id, ids[i]);
+		tu_buf_free(&b);
+	}
+}
+
+/* ---- DATA -------------------------------------------------------------- */
+
+Test(proto_data, encode_matches_spec_example)
+{
+	size_t n = proto_encode_data_header(out, TCPX_ENCODING_RAW, 3, 3);
+	cr_assert_eq(n, 19u, "returns the whole frame length");
+	memcpy(out + 16, "hi\n", 3);
+	expect_bytes(out, n, EX_DATA);
+
+	n = proto_encode_data_header(out, TCPX_ENCODING_ZLIB, 3, 11);
+	cr_assert_eq(n, 27u);
+	tu_hex_decode("78 9c cb c8 e4 02 00 02 17 00 dc", out + 16, 11);
+	expect_bytes(out, n, EX_DATA_ZLIB);
+}
+
+Test(proto_data, round_trip_raw_and_zlib)
+{
+	struct tcpx_data d;
+	uint32_t raws[] = { 1, 3, 4096, TCPX_CHUNK_MAX };
+	for (size_t i = 0; i < 4; i++) {
+		size_t n = proto_encode_data_header(out, TCPX_ENCODING_RAW, raws[i], raws[i]);
+		memset(out + 16, 0x5A, raws[i]);
+		struct tcpx_frame f = as_frame(out, n);
+		cr_assert_eq(proto_decode_data(&f, &d), 0, "raw %u", raws[i]);
+		cr_assert_eq(d.encoding, TCPX_ENCODING_RAW);
+		cr_assert_eq(d.raw_len, raws[i]);
+		cr_assert_eq(d.data_len, raws[i]);
+		cr_assert_eq(d.data, out + 16);
+	}
+	/* zlib: data may be shorter or longer than raw_len, 1..262144 bytes */
+	uint32_t zl[][2] = { { 3, 11 }, { TCPX_CHUNK_MAX, 1 }, { 1, TCPX_CHUNK_MAX },
+			     { 100, 100 } };
+	for (size_t i = 0; i < 4; i++) {
+		size_t n = proto_encode_data_header(out, TCPX_ENCODING_ZLIB, zl[i][0], zl[i][1]);
+		struct tcpx_frame f = as_frame(out, n);
+		cr_assert_eq(proto_decode_data(&f, &d), 0, "zlib %u/%u", zl[i][0], zl[i][1]);
+		cr_assert_eq(d.encoding, TCPX_ENCODING_ZLIB);
+		cr_assert_eq(d.raw_len, zl[i][0]);
+		cr_assert_eq(d.data_len, zl[i][1]);
+	}
+}
+
+static int decode_data(uint8_t encoding, uint32_t raw_len, size_t data_len,
+		       uint8_t r1, uint8_t r2, uint8_t r3)
+{
+	static uint8_t buf[8 + 8 + TCPX_CHUNK_MAX + 8];
+	struct tcpx_data d;
+	cr_assert(data_len <= TCPX_CHUNK_MAX + 8);
+	buf[8] = encoding;
+	buf[9] = r1;
+	buf[10] = r2;
+	buf[11] = r3;
+	be32_store(buf + 12, raw_len);
+	struct tcpx_frame f = raw_frame(TCPX_FRAME_DATA, buf + 8, 8 + data_len);
+	return proto_decode_data(&f, &d);
+}
+
+Test(proto_data, malformed)
+{
+	/* raw_len 0 and above 262144 */
+	cr_assert_eq(decode_data(0, 0, 0, 0, 0, 0), -TCPX_E_MALFORMED);
+	cr_assert_eq(decode_data(0, 0, 1, 0, 0, 0), -TCPX_E_MALFORMED);
+	cr_assert_eq(decode_data(1, 0, 10, 0, 0, 0), -TCPX_E_MALFORMED);
+	cr_assert_eq(decode_data(1, TCPX_CHUNK_MAX + 1, 10, 0, 0, 0), -TCPX_E_MALFORMED);
+	cr_assert_eq(decode_data(0, TCPX_CHUNK_MAX + 1, TCPX_CHUNK_MAX + 1, 0, 0, 0),
+		     -TCPX_E_MALFORMED);
+	cr_assert_eq(decode_data(1, 0xFFFFFFFFu, 10, 0, 0, 0), -TCPX_E_MALFORMED);
+	cr_assert_eq(decode_data(1, TCPX_CHUNK_MAX, 10, 0, 0, 0), 0);
+	/* raw with data length != raw_len, both ways */
+	cr_assert_eq(decode_data(0, 10, 9, 0, 0, 0), -TCPX_E_MALFORMED);
+	cr_assert_eq(decode_data(0, 10, 11, 0, 0, 0), -TCPX_E_MALFORMED);
+	cr_assert_eq(decode_data(0, 1, 2, 0, 0, 0), -TCPX_E_MALFORMED);
+	cr_assert_eq(decode_data(0, 10, 10, 0, 0, 0), 0);
+	/* zlib data longer than 262144 (only by hand: the frame max is 8 + that) */
+	cr_assert_eq(decode_data(1, 10, TCPX_CHUNK_MAX + 1, 0, 0, 0), -TCPX_E_MALFORMED);
+	/* unknown encodings */
+	for (unsigned e = 2; e <= 255; e++)
+		cr_assert_eq(decode_data((uint8_t)e, 10, 10, 0, 0, 0), -TCPX_E_MALFORMED,
+			     "encoding %u", e);
+	/* reserved bytes */
+	cr_assert_eq(decode_data(0, 10, 10, 1, 0, 0), -TCPX_E_MALFORMED);
+	cr_assert_eq(decode_data(0, 10, 10, 0, 0x80, 0), -TCPX_E_MALFORMED);
+	cr_assert_eq(decode_data(1, 10, 10, 0, 0, 1), -TCPX_E_MALFORMED);
+	/* payload of 8 bytes or fewer */
+	for (size_t n = 0; n <= 8; n++) {
+		static uint8_t p[8] = { 0, 0, 0, 0, 0, 0, 0, 1 };
+		struct tcpx_data d;
+		struct tcpx_frame f = raw_frame(TCPX_FRAME_DATA, p, n);
+		cr_assert_eq(proto_decode_data(&f, &d), -TCPX_E_MALFORMED, "len %zu", n);
+	}
+	/* wrong type */
+	static uint8_t p[9] = { 0, 0, 0, 0, 0, 0, 0, 1, 'x' };
+	struct tcpx_data d;
+	struct tcpx_frame f = raw_frame(TCPX_FRAME_END, p, 9);
+	cr_assert_eq(proto_decode_data(&f, &d), -TCPX_E_MALFORMED);
+	f.type = TCPX_FRAME_DATA;
+	cr_assert_eq(proto_decode_data(&f, &d), 0);
+}
+
+/* ---- END, ABORT, BYE --------------------------------------------------- */
+
+Test(proto_end, encode_matches_spec_example_and_round_trips)
+{
+	uint8_t dg[64];
+	const uint8_t *got = NULL;
+	tu_hex_decode(B2_HI, dg, 64);
+	size_t n = proto_encode_end(out, dg);
+	cr_assert_eq(n, 72u);
+	expect_bytes(out, n, EX_END);
+	struct tcpx_frame f = as_frame(out, n);
+	cr_assert_eq(proto_decode_end(&f, &got), 0);
+	cr_assert_eq(got, out + 8);
+}
+
+Test(proto_end, malformed)
+{
+	static uint8_t p[80];
+	const uint8_t *got;
+	size_t lens[] = { 0, 1, 63, 65, 80 };
+	for (size_t i = 0; i < 5; i++) {
+		struct tcpx_frame f = raw_frame(TCPX_FRAME_END, p, lens[i]);
+		cr_assert_eq(proto_decode_end(&f, &got), -TCPX_E_MALFORMED, "len %zu", lens[i]);
+	}
+	struct tcpx_frame f = raw_frame(TCPX_FRAME_RESULT, p, 64);
+	cr_assert_eq(proto_decode_end(&f, &got), -TCPX_E_MALFORMED);
+}
+
+Test(proto_empty, bye_and_abort)
+{
+	size_t n = proto_encode_empty(out, TCPX_FRAME_BYE);
+	cr_assert_eq(n, 8u);
+	expect_bytes(out, n, EX_BYE);
+	struct tcpx_frame f = as_frame(out, n);
+	cr_assert_eq(proto_decode_empty(&f), 0);
+	n = proto_encode_empty(out, TCPX_FRAME_ABORT);
+	expect_bytes(out, n, "05 00 00 00 00 00 00 00");
+	f = as_frame(out, n);
+	cr_assert_eq(proto_decode_empty(&f), 0);
+	static const uint8_t one[1] = { 0 };
+	f = raw_frame(TCPX_FRAME_BYE, one, 1);
+	cr_assert_eq(proto_decode_empty(&f), -TCPX_E_MALFORMED);
+	f = raw_frame(TCPX_FRAME_ABORT, one, 1);
+	cr_assert_eq(proto_decode_empty(&f), -TCPX_E_MALFORMED);
+}
+
+/* ---- RESULT ------------------------------------------------------------ */
+
+Test(proto_result, encode_matches_spec_examples)
+{
+	uint8_t dg[64];
+	tu_hex_decode(B2_HI, dg, 64);
+	size_t n = proto_encode_result(out, 1, 0, dg, NULL);
+	cr_assert_eq(n, 80u);
+	expect_bytes(out, n, EX_RESULT_OK);
+	n = proto_encode_result(out, 1, 0, dg, "");
+	expect_bytes(out, n, EX_RESULT_OK);
+	/* no digest: 64 zero bytes */
+	memset(out, 0xAA, 200);
+	n = proto_encode_result(out, 1, TCPX_E_EXISTS, NULL, "exists");
+	cr_assert_eq(n, 86u);
+	expect_bytes(out, n, EX_RESULT_EXISTS);
+}
+
+Test(proto_result, round_trip)
+{
+	uint8_t dg[64];
+	struct tcpx_result r;
+	for (int i = 0; i < 64; i++)
+		dg[i] = (uint8_t)(255 - i);
+	size_t n = proto_encode_result(out, 0xDEADBEEFu, 0xFFFF, dg, "disk on fire");
+	struct tcpx_frame f = as_frame(out, n);
+	cr_assert_eq(proto_decode_result(&f, &r), 0);
+	cr_assert_eq(r.id, 0xDEADBEEFu);
+	cr_assert_eq(r.code, 0xFFFF);
+	cr_assert_eq(r.msg_len, 12);
+	cr_assert(memcmp(r.msg, "disk on fire", 12) == 0);
+	cr_assert(memcmp(r.digest, dg, 64) == 0);
+	cr_assert_eq(r.digest, out + 16);
+	cr_assert_eq(r.msg, out + 80);
+}
+
+Test(proto_result, message_cut_at_1024)
+{
+	char msg[2001];
+	struct tcpx_result r;
+	for (int i = 0; i < 2000; i++)
+		msg[i] = (char)('A' + i % 26);
+	msg[2000] = '\0';
+	size_t lens[] = { 1023, 1024, 1025, 2000 };
+	for (size_t k = 0; k < 4; k++) {
+		char saved = msg[lens[k]];
+		msg[lens[k]] = '\0';
+		memset(out, 0xCC, 8 + 72 + 1100);
+		size_t n = proto_encode_result(out, 5, 37, NULL, msg);
+		size_t want = lens[k] > 1024 ? 1024 : lens[k];
+		cr_assert_eq(n, 8 + 72 + want, "msg %zu: frame %zu", lens[k], n);
+		cr_assert_eq(out[n], 0xCC, "wrote past the frame");
+		struct tcpx_frame f = as_frame(out, n);
+		cr_assert_eq(proto_decode_result(&f, &r), 0);
+		cr_assert_eq(r.msg_len, want);
+		cr_assert(memcmp(r.msg, msg, want) == 0);
+		msg[lens[k]] = saved;
+	}
+}
+
+Test(proto_result, malformed)
+{
+	struct tcpx_result r;
+	struct tu_buf b = { 0 };
+	tu_put_result(&b, 1, 0, NULL, "hello");
+	const uint8_t *p = b.p + 8;
+	/* shorter than the fixed part */
+	for (size_t n = 0; n < 72; n++) {
+		struct tcpx_frame f = raw_frame(TCPX_FRAME_RESULT, p, n);
+		cr_assert_eq(proto_decode_result(&f, &r), -TCPX_E_MALFORMED, "len %zu", n);
+	}
+	/* length != 72 + msg_len */
+	size_t lens[] = { 72, 76, 78, 80 };
+	for (size_t i = 0; i < 4; i++) {
+		struct tcpx_frame f = raw_frame(TCPX_FRAME_RESULT, p, lens[i]);
+		cr_assert_eq(proto_decode_result(&f, &r), -TCPX_E_MALFORMED, "len %zu", lens[i]);
+	}
+	struct tcpx_frame f = raw_frame(TCPX_FRAME_RESULT, p, 77);
+	cr_assert_eq(proto_decode_result(&f, &r), 0);
+	f.type = TCPX_FRAME_ERROR;
+	cr_assert_eq(proto_decode_result(&f, &r), -TCPX_E_MALFORMED);
+	tu_buf_free(&b);
+
+	/* msg_len 1025 with a consistent length (hand-made, beyond the max) */
+	static uint8_t big[72 + 1025];
+	be16_store(big + 6, 1025);
+	f = raw_frame(TCPX_FRAME_RESULT, big, sizeof(big));
+	cr_assert_eq(proto_decode_result(&f, &r), -TCPX_E_MALFORMED);
+	be16_store(big + 6, 1024);
+	f = raw_frame(TCPX_FRAME_RESULT, big, 72 + 1024);
+	cr_assert_eq(proto_decode_result(&f, &r), 0);
+}
+
+/* ---- ERROR ------------------------------------------------------------- */
+
+Test(proto_error, encode_matches_spec_example)
+{
+	size_t n = proto_encode_error(out, TCPX_E_BUSY, "busy");
+	cr_assert_eq(n, 16u);
+	expect_bytes(out, n, EX_ERROR_BUSY);
+	n = proto_encode_error(out, 3, NULL);
+	expect_bytes(out, n, "08 00 00 00 00 00 00 04 00 03 00 00");
+}
+
+Test(proto_error, round_trip_and_cut)
+{
+	char msg[1501];
+	struct tcpx_error e;
+	memset(msg, 'm', 1500);
+	msg[1500] = '\0';
+	memset(out, 0xCC, 8 + 4 + 1100);
+	size_t n = proto_encode_error(out, 0xABCD, msg);
+	cr_assert_eq(n, 8u + 4u + 1024u);
+	cr_assert_eq(out[n], 0xCC, "wrote past the frame");
+	struct tcpx_frame f = as_frame(out, n);
+	cr_assert_eq(proto_decode_error(&f, &e), 0);
+	cr_assert_eq(e.code, 0xABCD);
+	cr_assert_eq(e.msg_len, 1024);
+	cr_assert_eq(e.msg, out + 12);
+	n = proto_encode_error(out, 7, "zlib");
+	f = as_frame(out, n);
+	cr_assert_eq(proto_decode_error(&f, &e), 0);
+	cr_assert_eq(e.code, 7);
+	cr_assert_eq(e.msg_len, 4);
+	cr_assert(memcmp(e.msg, "zlib", 4) == 0);
+}
+
+Test(proto_error, malformed)
+{
+	struct tcpx_error e;
+	struct tu_buf b = { 0 };
+	tu_put_error(&b, 9, "busy");
+	const uint8_t *p = b.p + 8;
+	size_t lens[] = { 0, 1, 2, 3, 4, 7, 9 };
+	for (size_t i = 0; i < 7; i++) {
+		struct tcpx_frame f = raw_frame(TCPX_FRAME_ERROR, p, lens[i]);
+		cr_assert_eq(proto_decode_error(&f, &e), -TCPX_E_MALFORMED, "len %zu", lens[i]);
+	}
+	struct tcpx_frame f = raw_frame(TCPX_FRAME_ERROR, p, 8);
+	cr_assert_eq(proto_decode_error(&f, &e), 0);
+	f.type = TCPX_FRAME_RESULT;
+	cr_assert_eq(proto_decode_error(&f, &e), -TCPX_E_MALFORMED);
+	tu_buf_free(&b);
+
+	static uint8_t big[4 + 1025];
+	be16_store(big + 2, 1025);
+	f = raw_frame(TCPX_FRAME_ERROR, big, sizeof(big));
+	cr_assert_eq(proto_decode_error(&f, &e), -TCPX_E_MALFORMED);
+}
+
+/* Every encoder's output is a valid frame whose header frame_decode
+ * accepts, at the largest sizes each can produce. */
+Test(proto, encoders_stay_within_frame_limits)
+{
+	static uint8_t name[TCPX_NAME_MAX];
+	char msg[1100];
+	memset(name, 'x', sizeof(name));
+	memset(msg, 'y', sizeof(msg) - 1);
+	msg[sizeof(msg) - 1] = '\0';
+	struct tcpx_file_meta m = { .id = 1, .name_len = TCPX_NAME_MAX, .name = name };
+	struct tcpx_hello h = { 1, 1, 0 };
+	uint8_t dg[64] = { 0 };
+	size_t n;
+	n = proto_encode_hello(out, &h);
+	as_frame(out, n);
+	n = proto_encode_file(out, &m);
+	cr_assert_eq(n, 8u + 4126u);
+	as_frame(out, n);
+	n = proto_encode_data_header(out, 0, TCPX_CHUNK_MAX, TCPX_CHUNK_MAX);
+	cr_assert_eq(n, (size_t)TCPX_FRAME_BUF_MAX);
+	as_frame(out, n);
+	n = proto_encode_end(out, dg);
+	as_frame(out, n);
+	n = proto_encode_result(out, 1, 1, dg, msg);
+	cr_assert_eq(n, 8u + 1096u);
+	as_frame(out, n);
+	n = proto_encode_error(out, 1, msg);
+	cr_assert_eq(n, 8u + 1028u);
+	as_frame(out, n);
+}
