@@ -107,6 +107,22 @@ man-lint:
 			mandoc -T lint $$m || exit 1; fi; done; \
 	echo "man-lint: man pages render without warnings"
 
+# The integration suite with every tcpput and tcpget under valgrind's
+# memcheck: wrappers in build-valgrind/ make any memory error or definite
+# leak an exit status of 99, which the suite's exit-status checks catch;
+# the logs are then scanned for any error summary that is not zero.
+VALGRIND_SUITES ?= integration
+valgrind: all
+	@command -v valgrind >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
+	@rm -rf build-valgrind && mkdir -p build-valgrind/logs
+	@for t in tcpput tcpget; do \
+		printf '#!/bin/sh\nexec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --log-file=%s/build-valgrind/logs/%s.%%p.log %s/$(BUILD)/%s "$$@"\n' \
+			"$$PWD" $$t "$$PWD" $$t > build-valgrind/$$t; chmod +x build-valgrind/$$t; done
+	@set -e; for s in $(VALGRIND_SUITES); do bash tests/$$s.sh build-valgrind; done
+	@if grep -l "ERROR SUMMARY: [1-9]" build-valgrind/logs/*.log 2>/dev/null; then \
+		echo "valgrind: errors above"; exit 1; fi
+	@echo "valgrind: no memory errors, no definite leaks ($$(ls build-valgrind/logs | wc -l) processes checked)"
+
 demo: all
 	@bash samples/demo.sh $(BUILD)
 
@@ -129,7 +145,7 @@ uninstall:
 	      $(DESTDIR)$(bashcompdir)/tcpput $(DESTDIR)$(bashcompdir)/tcpget
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-valgrind
 
 # libFuzzer targets (tests/fuzz/): fuzz-build, fuzz, fuzz-smoke.
 -include tests/fuzz/fuzz.mk

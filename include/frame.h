@@ -63,17 +63,22 @@ int frame_decode(const uint8_t *buf, size_t len, struct tcpx_frame *frame,
  * frame_reader: the receive buffer both state machines own.  The caller
  * reads from its socket straight into frame_reader_space() (no copy), says
  * how much arrived with frame_reader_commit(), and takes frames out with
- * frame_reader_next().  The buffer holds two maximal frames so one recv()
- * can bring several small frames; it never grows.
+ * frame_reader_next().  The default buffer holds one maximal frame and
+ * 64 KiB more, so one recv() brings many small frames and large frames need
+ * at most a 64 KiB move.  A reader whose owner refuses every large frame
+ * type from its header (the sender: it takes HELLO, RESULT, BYE, ERROR)
+ * can be made smaller.  It never grows.
  */
-#define FRAME_READER_CAP (2u * (TCPX_FRAME_HEADER_LEN + TCPX_MAX_PAYLOAD))
+#define FRAME_READER_CAP (TCPX_FRAME_HEADER_LEN + TCPX_MAX_PAYLOAD + 64u * 1024u)
 
 struct frame_reader {
 	uint8_t *buf;
-	size_t start, end;
+	size_t cap, start, end;
 };
 
-int frame_reader_init(struct frame_reader *fr);   /* 0 or -TCPX_E_NOMEM */
+/* 0 or -TCPX_E_NOMEM; _cap gives a buffer of cap bytes (>= 1 KiB). */
+int frame_reader_init(struct frame_reader *fr);
+int frame_reader_init_cap(struct frame_reader *fr, size_t cap);
 void frame_reader_free(struct frame_reader *fr);
 /* Where to put the next bytes and how many fit (> 0 unless a frame is
  * being handed out; call after consuming the previous frame). */

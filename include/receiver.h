@@ -11,7 +11,7 @@
  * file, in file order.  It never touches a socket or a file, so it is
  * unit-tested and fuzzed on bytes alone.
  *
- * Memory: one allocation at receiver_new(), about 800 KiB, independent of
+ * Memory: allocated at receiver_new(), about 650 KiB, independent of
  * file sizes and counts.  Event pointers stay valid until the next call to
  * receiver_next() or to the frame_reader functions.
  */

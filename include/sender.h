@@ -10,7 +10,7 @@
  * RESULT is matched to its file and its digest compared with ours, so a
  * "verified" event means both sides computed the same digest.
  *
- * Memory: one allocation at sender_new(), about 1.6 MiB, independent of
+ * Memory: allocated at sender_new(), about 1.1 MiB, independent of
  * file sizes and counts.
  */
 #ifndef TCPX_SENDER_H

@@ -63,11 +63,17 @@ int frame_decode(const uint8_t *buf, size_t len, struct tcpx_frame *frame,
 	return 1;
 }
 
-int frame_reader_init(struct frame_reader *fr)
+int frame_reader_init_cap(struct frame_reader *fr, size_t cap)
 {
 	fr->start = fr->end = 0;
-	fr->buf = malloc(FRAME_READER_CAP);
+	fr->cap = cap;
+	fr->buf = malloc(cap);
 	return fr->buf ? 0 : -TCPX_E_NOMEM;
+}
+
+int frame_reader_init(struct frame_reader *fr)
+{
+	return frame_reader_init_cap(fr, FRAME_READER_CAP);
 }
 
 void frame_reader_free(struct frame_reader *fr)
@@ -78,17 +84,20 @@ void frame_reader_free(struct frame_reader *fr)
 
 uint8_t *frame_reader_space(struct frame_reader *fr, size_t *cap)
 {
+	size_t largest = TCPX_FRAME_HEADER_LEN + TCPX_MAX_PAYLOAD;
+
+	if (largest > fr->cap)
+		largest = fr->cap;
 	/* Move a partial frame to the front only when the tail is too short to
-	 * complete a maximal frame; most reads then need no memmove. */
+	 * complete the largest frame that fits; most reads need no memmove. */
 	if (fr->start == fr->end) {
 		fr->start = fr->end = 0;
-	} else if (FRAME_READER_CAP - fr->start <
-		   TCPX_FRAME_HEADER_LEN + TCPX_MAX_PAYLOAD) {
+	} else if (fr->cap - fr->start < largest) {
 		memmove(fr->buf, fr->buf + fr->start, fr->end - fr->start);
 		fr->end -= fr->start;
 		fr->start = 0;
 	}
-	*cap = FRAME_READER_CAP - fr->end;
+	*cap = fr->cap - fr->end;
 	return fr->buf + fr->end;
 }
 

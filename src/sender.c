@@ -10,6 +10,9 @@
 /* Two maximal frames: one being written out while the next is built. */
 #define SENDER_OUT_CAP (2u * TCPX_FRAME_BUF_MAX)
 #define DATA_OFFSET (TCPX_FRAME_HEADER_LEN + TCPX_DATA_HEADER_LEN)
+/* The receiver only sends HELLO, RESULT, BYE and ERROR (at most 1104
+ * bytes each); 64 KiB takes the RESULTs of many files in one recv(). */
+#define SENDER_READER_CAP (64u * 1024u)
 
 struct pending {
 	uint32_t id;
@@ -49,7 +52,7 @@ struct tcpx_sender *sender_new(uint64_t want_caps, int level)
 	s->want_caps = want_caps;
 	s->next_id = 1;
 	s->out = malloc(SENDER_OUT_CAP);
-	if (!s->out || frame_reader_init(&s->rd) < 0)
+	if (!s->out || frame_reader_init_cap(&s->rd, SENDER_READER_CAP) < 0)
 		goto fail;
 	if (level > 0) {
 		s->comp = chunk_compressor_new(level);
