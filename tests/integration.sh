@@ -131,11 +131,12 @@ kill -TERM "$RPID"; wait "$RPID"; rc=$?
 check "SIGTERM: tcpget exits 0" [ $rc -eq 0 ]
 
 # --- IPv6 --------------------------------------------------------------
-if "$BIN/tcpget" -d "$T/d6" -p 0 -b ::1 >"$T/v6.out" 2>&1 & p=$!; PIDS+=("$p"); sleep 0.3; grep -q 'listening on \[::1\]' "$T/v6.out"; then
-	p6=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\),.*/\1/p' "$T/v6.out")
-	"$PUT" -q "$SRC/hello.txt" "[::1]:$p6"
+if grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null; then
+	RBIND=::1 start_receiver "$T/d6"
+	check "IPv6: tcpget -b ::1 listens there" grep -q 'listening on \[::1\]' "$ROUT"
+	"$PUT" -q "$SRC/hello.txt" "[::1]:$RPORT"
 	check "IPv6 [::1]:port" cmp -s "$SRC/hello.txt" "$T/d6/hello.txt"
-	kill "$p"; wait "$p" 2>/dev/null
+	stop_receiver
 else
 	echo "skip IPv6: no ::1 on this machine"
 fi

@@ -32,17 +32,17 @@ finish() {
 	exit $?
 }
 
-# start_receiver DIR [ARGS...]: starts tcpget on a free loopback port; sets
-# RPID, RPORT, ROUT (stdout file), RERR (stderr file).
+# start_receiver DIR [ARGS...]: starts tcpget on a free loopback port (on
+# $RBIND, default 127.0.0.1); sets RPID, RPORT, ROUT (stdout), RERR (stderr).
 start_receiver() {
 	local dir=$1; shift
 	ROUT=$(mktemp "$T/get-out.XXXXXX")
 	RERR=$(mktemp "$T/get-err.XXXXXX")
-	"$BIN/tcpget" -d "$dir" -p 0 -b 127.0.0.1 "$@" >"$ROUT" 2>"$RERR" &
+	"$BIN/tcpget" -d "$dir" -p 0 -b "${RBIND:-127.0.0.1}" "$@" >"$ROUT" 2>"$RERR" &
 	RPID=$!
 	PIDS+=("$RPID")
 	RPORT=""
-	for _ in $(seq 1 100); do
+	for _ in $(seq 1 400); do
 		RPORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\),.*/\1/p' "$ROUT" | head -n 1)
 		[ -n "$RPORT" ] && return 0
 		sleep 0.05
