@@ -30,6 +30,7 @@ HELPERS=$BENCH_DIR/build
 # ---------------------------------------------------------------- options
 
 REPS=3
+WARMUP=1                        # untimed rounds per workload before the timed ones
 BIG_MIB=1024                    # workload 1
 SMALL_FILES=10000               # workload 2
 SMALL_KIB=4
@@ -50,8 +51,10 @@ QUICK=0
 usage() {
 	cat <<EOF
 usage: bash bench/run.sh [options]
-  --quick            small sizes, 1 repetition (a smoke test; about a minute)
+  --quick            small sizes, 1 repetition, no warm-up (a smoke test; well under a minute)
   --reps N           repetitions per contender, median reported ($REPS)
+  --warmup N         untimed rounds of every contender first, 0 for none ($WARMUP;
+                     never for the rate-limited workload, whose time is the link's)
   --big-mib N        workload 1: size of the random file ($BIG_MIB)
   --small-files N    workload 2: number of ${SMALL_KIB} KiB files ($SMALL_FILES)
   --text-mib N       workloads 3 and 5: size of the log-like text ($TEXT_MIB)
@@ -86,10 +89,11 @@ while [[ $# -gt 0 ]]; do
 	case $opt in
 	-h | --help) usage; exit 0 ;;
 	--quick)
-		QUICK=1 REPS=1 BIG_MIB=128 SMALL_FILES=1000 TEXT_MIB=32 TINY_FILES=200
+		QUICK=1 REPS=1 WARMUP=0 BIG_MIB=128 SMALL_FILES=1000 TEXT_MIB=32 TINY_FILES=200
 		SENDERS=8 SENDER_MIB=8
 		shift; continue ;;
 	--reps) posint "$opt" "$val"; REPS=$val ;;
+	--warmup) [[ $val =~ ^[0-9]+$ ]] || die "--warmup needs a number"; WARMUP=$val ;;
 	--big-mib) posint "$opt" "$val"; BIG_MIB=$val ;;
 	--small-files) posint "$opt" "$val"; SMALL_FILES=$val ;;
 	--text-mib) posint "$opt" "$val"; TEXT_MIB=$val ;;
@@ -108,6 +112,7 @@ while [[ $# -gt 0 ]]; do
 	if [[ $1 == --*=* ]]; then shift; else shift 2 || die "$opt needs a value"; fi
 done
 
+NOTES=()
 declare -A WANT=()
 IFS=, read -r -a _only <<<"$ONLY"
 for w in "${_only[@]}"; do
@@ -126,13 +131,12 @@ declare -A SKIPPED=()
 IFS=, read -r -a _skip <<<"$SKIP"
 for c in "${_skip[@]}"; do
 	case $c in
-	rsync | nc | scp | b2 | tcpx) SKIPPED[$c]=1 ;;
+	rsync | nc | scp | b2 | tcpx) SKIPPED[$c]=1; NOTES+=("$c left out (--skip)") ;;
 	"") ;;
 	*) die "--skip: unknown contender '$c'" ;;
 	esac
 done
 wants() { [[ -n ${WANT[$1]:-} ]]; }
-NOTES=()
 note() { NOTES+=("$*"); log "$*"; }
 
 # --------------------------------------------------------------- cleanup
@@ -176,8 +180,14 @@ cleanup() {
 	done
 	if [[ ${#live[@]} -gt 0 ]]; then
 		kill_tree TERM "${live[@]}"
-		sleep 0.3
-		kill_tree KILL "${live[@]}"
+		local i left
+		for ((i = 0; i < 30; i++)); do     # up to 3 s to exit cleanly
+			left=0
+			for p in "${live[@]}"; do kill -0 "$p" 2>/dev/null && left=1; done
+			[[ $left -eq 0 ]] && break
+			sleep 0.1
+		done
+		[[ $left -eq 1 ]] && kill_tree KILL "${live[@]}"
 	fi
 	wait 2>/dev/null
 	[[ -n $WORK && -d $WORK ]] && rm -rf "$WORK"
@@ -370,7 +380,7 @@ EOF
 		echo probe >"$WORK/probe.txt"
 		RSYNC_COMPRESS=$(rsync -z --debug=nstr1 "$WORK/probe.txt" \
 			"rsync://127.0.0.1:$RSYNC_PORT/bench/" 2>&1 |
-			awk -F': ' '/[Cc]lient compress/ { print $2; exit }')
+			awk -F': ' '/negotiated compress/ { print $2; exit }')
 		[[ -n $RSYNC_COMPRESS ]] || RSYNC_COMPRESS="zlib (not negotiated)"
 		rm -f "$RSYNC_DST/probe.txt"
 	else
@@ -443,6 +453,14 @@ LAST_US="" LAST_ERR="" LAST_OUT="" LAST_RSS_PUT="" LAST_RSS_GET=""
 record() {                      # key rep
 	local key=$1
 	[[ -n ${LABEL[$key]:-} ]] || die "internal: no label for $key"
+	if [[ $2 -le 0 ]]; then
+		if [[ -n $LAST_ERR ]]; then
+			note "$key: the untimed warm-up run failed: $LAST_ERR"
+		else
+			log "$key warm-up: $(fmt_s "$LAST_US") s"
+		fi
+		return
+	fi
 	if [[ -n $LAST_ERR ]]; then
 		FAILS[$key]+="run $2: $LAST_ERR; "
 		log "$key run $2 FAILED: $LAST_ERR"
@@ -527,7 +545,7 @@ run_tcpx() {
 	LAST_RSS_PUT=$(rss_of "$WORK/put.rss")
 	LAST_RSS_GET=$(rss_of "$WORK/get.rss")
 	if [[ $rc -ne 0 ]]; then
-		LAST_ERR="tcpput exit $rc: $(tail -n 1 "$WORK/put.err"); tcpget said: $(tail -n 2 "$WORK/get.err" | tr '\n' ' ')"
+		LAST_ERR="tcpput exit $rc: $(tail -n 1 "$WORK/put.err"); tcpget exit $grc$(grep -h '^Command' "$WORK/get.rss" 2>/dev/null | sed 's/^/, /'), said: $(tail -n 2 "$WORK/get.err" | tr '\n' ' ')"
 		return 1
 	fi
 	[[ $grc -eq 0 ]] || log "note: tcpget exited $grc after SIGTERM: $(tail -n 1 "$WORK/get.err")"
@@ -810,7 +828,9 @@ run_workload() {                # workload contender...
 	shift
 	[[ $# -gt 0 ]] || return 0
 	log "workload $w: $* x $REPS"
-	for ((rep = 1; rep <= REPS; rep++)); do
+	local first=1
+	[[ $w == slow ]] || first=$((1 - WARMUP))
+	for ((rep = first; rep <= REPS; rep++)); do
 		for c in "$@"; do
 			run_one "$w" "$c" "$rep"
 		done
@@ -836,9 +856,14 @@ cell() {                        # key tcpx_median
 	fi
 }
 
+# A label inside a Markdown table cell: '|' escaped.
+md() { local s=$1; echo "${s//|/\\|}"; }
+
 TARGETS=()
 target() {                      # text reached met
-	TARGETS+=("| $1 | $2 | $3 |")
+	local reached=$2
+	[[ $reached == n/a* || $reached == "" ]] && reached="n/a"
+	TARGETS+=("| $1 | $reached | $3 |")
 }
 # check VALUE OP LIMIT -> yes/no/n/a
 check() { [[ $1 == n/a || -z $1 ]] && { echo "not measured"; return; }; awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN { ok = (op == "<=") ? v <= l : (op == "<") ? v < l : v >= l; print ok ? "yes" : "**no**" }'; }
@@ -860,11 +885,12 @@ report() {
 	echo "# tcpxfer benchmark"
 	echo
 	echo "- machine: nproc $(nproc), $cpu, $mem RAM, kernel $kernel"
+	echo "- load average (1, 5, 15 min) at start: $LOAD_START; at end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine shows here)"
 	echo "- date: $date_s"
 	echo "- tcpxfer: $tcpx_v ($TCPPUT, $TCPGET)"
 	echo "- peers: rsync $rsync_v daemon (\`rsync -z\` negotiates: $RSYNC_COMPRESS), netcat-openbsd $nc_v, $ssh_v scp (SFTP mode), libsodium $sodium_v"
 	echo "- inputs and outputs on $fs ($WORK); each input read once (cat >/dev/null) before each timed run"
-	echo "- repetitions: $REPS per contender, alternating contenders; median reported$([[ $QUICK -eq 1 ]] && echo "; **quick run: reduced sizes, figures indicative only**")"
+	echo "- repetitions: $REPS per contender after $WARMUP untimed warm-up round(s), alternating contenders; median reported$([[ $QUICK -eq 1 ]] && echo "; **quick run: reduced sizes, figures indicative only**")"
 	echo "- all on 127.0.0.1; ratio = tcpx median ÷ peer median (below 1: tcpx faster)"
 	echo
 
@@ -881,7 +907,10 @@ report() {
 	echo "| # | workload | tcpx | rsync daemon | nc or tar\\|nc | scp | BLAKE2b bound | tcpx peak RSS put / get |"
 	echo "|---|---|---|---|---|---|---|---|"
 	local t w
-	rss_cell() { local p=${RSS_PUT[$1]:-} g=${RSS_GET[$1]:-}; echo "${p:+$(mib_of_kib "$p") MiB}${p:-?} / ${g:+$(mib_of_kib "$g") MiB}${g:-?}"; }
+	rss_cell() {
+		local p=${RSS_PUT[$1]:-} g=${RSS_GET[$1]:-}
+		echo "$([[ -n $p ]] && echo "$(mib_of_kib "$p") MiB" || echo "?") / $([[ -n $g ]] && echo "$(mib_of_kib "$g") MiB" || echo "?")"
+	}
 	if wants random; then
 		t=$(med_of "random|tcpx") || t=""
 		echo "| 1 | $random_l | $(cell "random|tcpx" "") ${t:+($(mib_s $((BIG_MIB * 1048576)) "$t") MiB/s)} | $(cell "random|rsync" "$t") | $(cell "random|nc" "$t") | $(cell "random|scp" "$t") | $(cell "random|b2" "$t") | $(rss_cell random) |"
@@ -922,7 +951,7 @@ report() {
 			[[ -n ${LABEL[$k]:-} ]] || continue
 			u=$(up_of "$k") || u=""
 			d=$(down_of "$k") || d=""
-			echo "| ${k%%|*} | ${LABEL[$k]} | ${u:-?}${u:+ ($(human_bytes "$u"))} | ${u:+$(awk -v a="$u" -v b="$((TEXT_MIB * 1048576))" 'BEGIN { printf "%.1f%%", 100 * a / b }')} | ${d:-?} |"
+			echo "| ${k%%|*} | $(md "${LABEL[$k]}") | ${u:-?}${u:+ ($(human_bytes "$u"))} | ${u:+$(awk -v a="$u" -v b="$((TEXT_MIB * 1048576))" 'BEGIN { printf "%.1f%%", 100 * a / b }')} | ${d:-?} |"
 		done
 		echo "| text | \`gzip -1\` output size (no transfer) | $GZIP1_BYTES ($(human_bytes "$GZIP1_BYTES")) | $(awk -v a="$GZIP1_BYTES" -v b="$((TEXT_MIB * 1048576))" 'BEGIN { printf "%.1f%%", 100 * a / b }') | |"
 		echo
@@ -930,14 +959,16 @@ report() {
 
 	echo "## All runs"
 	echo
-	echo "| workload | contender | runs (s) | median (s) | wire bytes up (median) | failures |"
-	echo "|---|---|---|---|---|---|"
-	local k runs m
+	echo "| workload | contender | runs in order (s) | median (s) | best (s) | wire bytes up (median) | failures |"
+	echo "|---|---|---|---|---|---|---|"
+	local k runs m best
 	for k in "${ORDER[@]}"; do
 		runs=""
 		for t in ${TIMES[$k]:-}; do runs+="$(fmt_s "$t") "; done
 		m=$(med_of "$k") || m=""
-		echo "| ${k%%|*} | ${LABEL[$k]} | ${runs:-—} | ${m:+$(fmt_s "$m")} | $(up_of "$k" || true) | ${FAILS[$k]:-} |"
+		best=""
+		[[ -n ${TIMES[$k]:-} ]] && best=$(printf '%s\n' ${TIMES[$k]} | sort -n | head -n 1)
+		echo "| ${k%%|*} | $(md "${LABEL[$k]}") | ${runs:-—} | ${m:+$(fmt_s "$m")} | ${best:+$(fmt_s "$best")} | $(up_of "$k" || true) | $(md "${FAILS[$k]:-}") |"
 	done
 	echo
 
@@ -965,7 +996,7 @@ report() {
 		target "3: $text_l: tcpx -z wall ≤ 1.0x rsync -z" "${r}x" "$(check "$r" "<=" 1.0)"
 		a=$(up_of "text|tcpx-z") || a=""
 		r=$([[ -n $a ]] && ratio "$a" "$GZIP1_BYTES" || echo n/a)
-		target "3: $text_l: tcpx wire bytes ≤ gzip -1 size" "${a:-?} B = ${r}x gzip -1" "$(check "$r" "<=" 1.0)"
+		target "3: $text_l: tcpx wire bytes ≤ gzip -1 size" "$([[ -n $a ]] && echo "$a B = ${r}x gzip -1")" "$(check "$r" "<=" 1.0)"
 	fi
 	if wants latency; then
 		a=$(med_of "latency|tcpx") || a=""
@@ -1003,6 +1034,7 @@ report() {
 	echo "- tcpget is started per run under \`/usr/bin/time -f %M\` and stopped with SIGTERM after the transfer; tcpput runs under it too. Peak RSS is the maximum over all runs of a workload (for 6: over all $SENDERS senders)."
 	echo "- BLAKE2b bound: bench/b2bound reads the same files with read() in 256 KiB pieces and hashes them with libsodium's crypto_generichash (64-byte output) on one core."
 	echo "- The relay (bench/relay.c) forwards on 127.0.0.1 and counts payload bytes per direction; its delay rounds poll's timeout up to the millisecond, so the one-way delay applied is ${DELAY_MS}–$((DELAY_MS + 1)) ms. Workload 3 routes both contenders through it with no delay and no limit, which costs them both some CPU."
+	echo "- The whole run took $(fmt_s2 $(($(now_us) - BENCH_START))) s."
 	echo "- Received data are checked after every run (file count and total size; full cmp of one file on the first repetition) and deleted, outside the timed part."
 	if [[ ${#NOTES[@]} -gt 0 ]]; then
 		echo
@@ -1014,6 +1046,9 @@ report() {
 }
 
 # ------------------------------------------------------------------ main
+
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+BENCH_START=$(now_us)
 
 install_missing
 build_helpers
