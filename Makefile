@@ -81,7 +81,8 @@ check: deps
 	@$(MAKE) --no-print-directory check-run
 	@$(MAKE) --no-print-directory check-run BUILD=build-asan EXTRA_CFLAGS="$(SAN)" CFLAGS="-O1 -g"
 	@$(MAKE) --no-print-directory man-lint
-	@echo "check: all passed (normal and sanitizer builds)"
+	@$(MAKE) --no-print-directory fuzz-smoke
+	@echo "check: all passed (normal and sanitizer builds, fuzz smoke)"
 
 check-run: tools $(UNIT_TESTS) $(HELPERS)
 	@$(MAKE) --no-print-directory unit integration

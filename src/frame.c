@@ -92,7 +92,7 @@ uint8_t *frame_reader_space(struct frame_reader *fr, size_t *cap)
 	 * complete the largest frame that fits; most reads need no memmove. */
 	if (fr->start == fr->end) {
 		fr->start = fr->end = 0;
-	} else if (fr->cap - fr->start < largest) {
+	} else if (fr->cap - fr->start < largest || fr->end == fr->cap) {
 		memmove(fr->buf, fr->buf + fr->start, fr->end - fr->start);
 		fr->end -= fr->start;
 		fr->start = 0;

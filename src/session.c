@@ -469,7 +469,9 @@ static int serve_event(struct serve_ctx *c, struct receiver_event *ev)
 					  c->meta.mtime_nsec);
 		else
 			store_abort(&c->f);
-		receiver_file_done(c->r, -rc, rc ? disk_msg(rc) : NULL);
+		receiver_file_done(c->r, -rc, rc == -TCPX_E_DIGEST ?
+				   "digest mismatch: data discarded" :
+				   rc ? disk_msg(rc) : NULL);
 		if (rc == 0)
 			log_file(c, UI_FILE_DONE, 0, NULL, ev->digest);
 		else
@@ -541,11 +543,20 @@ void session_serve(int fd, const char *peer, struct store *st,
 			over = serve_event(&c, &ev);
 			continue;
 		}
-		/* Nothing decodable: send what we owe, then wait for input. */
-		if (flush(c.r, fd, opt->timeout_ms) < 0) {
-			ui_error(peer, "cannot send to the sender: %s",
-				 net_strerror(errno));
-			break;
+		/* Nothing decodable, or no room for more replies: send what we
+		 * owe, and if that freed room, decode again before waiting:
+		 * complete frames may still be buffered. */
+		const uint8_t *pending;
+		size_t owed;
+		receiver_pending(c.r, &pending, &owed);
+		if (owed) {
+			if (flush(c.r, fd, opt->timeout_ms) < 0) {
+				ui_error(peer, "cannot send to the sender: %s",
+					 net_strerror(errno));
+				break;
+			}
+			if (!receiver_finished(c.r))
+				continue;
 		}
 		if (receiver_finished(c.r))
 			break;
@@ -567,6 +578,10 @@ void session_serve(int fd, const char *peer, struct store *st,
 		}
 		size_t cap;
 		uint8_t *in = frame_reader_space(receiver_reader(c.r), &cap);
+		if (cap == 0) {     /* cannot happen: a full buffer holds a frame */
+			receiver_fail(c.r, TCPX_E_FRAME_TOO_LARGE, "receive buffer full");
+			break;
+		}
 		ssize_t n = recv(fd, in, cap, MSG_DONTWAIT);
 		if (n > 0) {
 			frame_reader_commit(receiver_reader(c.r), (size_t)n);

@@ -54,9 +54,10 @@ static int errno_code(int err)
 	case EROFS:
 	case ELOOP:     /* a symlink where a directory should be */
 	case EXDEV:     /* RESOLVE_BENEATH refused an escape */
+	case ENOTDIR:   /* a file (or, with openat2, a symlink) where a
+			   directory should be */
 		return -TCPX_E_DENIED;
 	case EEXIST:
-	case ENOTDIR:
 	case EISDIR:
 		return -TCPX_E_EXISTS;
 	default:

@@ -1,0 +1,693 @@
+#!/usr/bin/env bash
+# tests/hostile.sh: tcpget against hostile senders.  Every case speaks raw
+# TCPX through build/helper_hostile to one long-running tcpget and checks:
+# the exact reply (RESULT/ERROR codes, decoded), nothing written outside the
+# receiving directory (a canary tree beside it and the paths an escape would
+# reach), nothing under a final name unless the case expects it, no
+# .tcpx-*.part left once the connection is over, and the server still
+# serving (a normal tcpput transfer succeeds right after).
+#
+# usage: bash tests/hostile.sh BUILD_DIR       (e.g. build, build-asan)
+# Needs: tcpget, tcpput and helper_hostile in BUILD_DIR; loopback only.
+SUITE=hostile
+# ---- shared preamble (the same in hostile.sh, faults.sh and load.sh) ----
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=$(cd "${1:-build}" 2>/dev/null && pwd) || { echo "$SUITE: no build directory '${1:-build}'"; echo "$SUITE: 0 passed, 1 failed"; exit 1; }
+HELPER=$BIN/helper_hostile
+# The helper is built by `make integration`; build it here when the suite
+# is run by hand (with the sanitizer flags if the library has them).
+if [ ! -x "$HELPER" ]; then
+	san=()
+	if grep -qa __asan_init "$BIN/libtcpx.a" 2>/dev/null; then
+		san=(EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" CFLAGS="-O1 -g")
+	fi
+	make -C "$ROOT" --no-print-directory BUILD="$BIN" "${san[@]}" "$BIN/helper_hostile" >/dev/null || true
+fi
+for f in tcpget tcpput helper_hostile; do
+	[ -x "$BIN/$f" ] || { echo "$SUITE: $BIN/$f missing (make tools $BIN/helper_hostile)"; echo "$SUITE: 0 passed, 1 failed"; exit 1; }
+done
+# Sanitizer builds are slower and hungrier: scale waits and memory bounds.
+SLOW=1
+if grep -qa __asan_init "$BIN/tcpget"; then SLOW=3; fi
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+T=$(mktemp -d "${TMPDIR:-/tmp}/tcpx-$SUITE.XXXXXX")
+mkdir -p "$T/logs" "$T/src"
+PASSED=0
+FAILED=0
+PIDS=()
+MOUNTS=()
+SERVERS=()
+
+MAINPID=$BASHPID
+cleanup() {
+	local p m
+	# subshells inherit the trap: only the main shell cleans up
+	[ "$BASHPID" = "$MAINPID" ] || return 0
+	for p in "${PIDS[@]:-}"; do
+		[ -n "$p" ] && kill -TERM "$p" 2>/dev/null
+	done
+	sleep 0.1
+	for p in "${PIDS[@]:-}"; do
+		[ -n "$p" ] && kill -KILL "$p" 2>/dev/null && wait "$p" 2>/dev/null
+	done
+	for m in "${MOUNTS[@]:-}"; do
+		[ -n "$m" ] && umount -l "$m" 2>/dev/null
+	done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ok() { PASSED=$((PASSED + 1)); echo "ok   $*"; }
+bad() { FAILED=$((FAILED + 1)); echo "FAIL $*"; }
+check() { local n=$1; shift; if "$@"; then ok "$n"; else bad "$n"; fi; }
+
+# A case gathers the reasons it failed; end_case reports it once.
+CASE=""
+WHY=()
+begin() { CASE=$1; WHY=(); }
+why() { WHY+=("$*"); }
+end_case() {
+	if [ ${#WHY[@]} -eq 0 ]; then
+		ok "$CASE"
+	else
+		bad "$CASE"
+		local w
+		for w in "${WHY[@]}"; do echo "       - $w"; done
+		if [ -n "${1:-}" ]; then
+			local nres
+			nres=$(grep -c '^RESULT' <<<"$1")
+			if [ "$nres" -gt 10 ]; then
+				grep -m 3 '^RESULT' <<<"$1"
+				echo "... ($nres RESULT lines in all)"
+				grep -v '^RESULT' <<<"$1"
+			else
+				cat <<<"$1"
+			fi | cut -c 1-240 | sed 's/^/       | /' | head -n 40
+		fi
+	fi
+}
+
+finish() {
+	echo "$SUITE: $PASSED passed, $FAILED failed"
+	[ "$FAILED" -eq 0 ]
+	exit $?
+}
+
+# start_tcpget NAME DIR [ARGS...]: tcpget on a free loopback port, run under
+# the command in the WRAP array if set; sets NAME_PID, NAME_PORT, NAME_OUT,
+# NAME_ERR.  Returns non-zero if it did not start.
+WRAP=()
+start_tcpget() {
+	local name=$1 dir=$2 out err pid port="" i
+	shift 2
+	out=$T/logs/$name.out
+	err=$T/logs/$name.err
+	: >"$out"
+	: >"$err"
+	"${WRAP[@]}" "$BIN/tcpget" -d "$dir" -p 0 -b 127.0.0.1 "$@" >"$out" 2>"$err" &
+	pid=$!
+	PIDS+=("$pid")
+	SERVERS+=("$name")
+	for ((i = 0; i < 100 * SLOW; i++)); do
+		port=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\),.*/\1/p' "$out" | head -n 1)
+		[ -n "$port" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.05
+	done
+	printf -v "${name}_PID" %s "$pid"
+	printf -v "${name}_PORT" %s "$port"
+	printf -v "${name}_OUT" %s "$out"
+	printf -v "${name}_ERR" %s "$err"
+	[ -n "$port" ] || { echo "tcpget $name did not start: $(cat "$err")"; return 1; }
+}
+
+# stop_tcpget NAME [SIGNAL]: signals tcpget and waits (bounded) for its exit
+# status, which it returns; 124 if it had to be killed.
+stop_tcpget() {
+	local pid rc i
+	eval "pid=\$${1}_PID"
+	if [ "${2:-TERM}" = KILL ]; then
+		{ kill -KILL "$pid"; wait "$pid"; } 2>/dev/null
+		return 0
+	fi
+	kill -"${2:-TERM}" "$pid" 2>/dev/null
+	for ((i = 0; i < 200 * SLOW; i++)); do
+		alive "$pid" || break
+		sleep 0.05
+	done
+	alive "$pid" && kill -KILL "$pid" 2>/dev/null
+	{ wait "$pid"; } 2>/dev/null
+	rc=$?
+	[ $rc -eq 137 ] && rc=124
+	return $rc
+}
+
+alive() { kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+fds_of() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
+rss_of() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+hwm_of() { awk '/^VmHWM/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+
+# temps DIR: the temporary files below DIR (symlinks not followed)
+temps() { find "$1" -name '.tcpx-*.part' 2>/dev/null; }
+# wait_no_temp DIR: true once DIR has no temporary file (bounded wait)
+wait_no_temp() {
+	local i
+	for ((i = 0; i < 60 * SLOW; i++)); do
+		[ -z "$(temps "$1")" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+# listing DIR: what is below DIR, one relative path per word, sorted
+listing() { (cd "$1" && find . -mindepth 1 -printf '%P\n' | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//'); }
+
+# short STRING: at most 200 characters of it
+short() { if [ ${#1} -gt 200 ]; then printf '%s ... %s' "${1:0:120}" "${1: -60}"; else printf '%s' "$1"; fi; }
+# sig OUT: the SIG line of a helper run
+sig() { sed -n 's/^SIG //p' <<<"$1"; }
+# err_ms OUT: milliseconds from our last byte to the first ERROR
+err_ms() { sed -n 's/^ERROR [0-9]* ms=\([0-9]*\) .*/\1/p' <<<"$1" | head -n 1; }
+
+# put_ok NAME PORT DIR: a normal tcpput transfer succeeds and arrives intact
+# (the "server still serving" check); removes the file afterwards.
+ALIVE_N=0
+put_ok() {
+	local port=$2 dir=$3 f out rc
+	ALIVE_N=$((ALIVE_N + 1))
+	f=$T/src/alive-$ALIVE_N
+	head -c $((100 + ALIVE_N % 500)) /dev/urandom >"$f"
+	out=$("$BIN/tcpput" -q -t $((10 * SLOW)) "$f" "127.0.0.1:$port" 2>&1)
+	rc=$?
+	if [ $rc -ne 0 ] || ! cmp -s "$f" "$dir/alive-$ALIVE_N"; then
+		why "server no longer serving: tcpput exit $rc: $out"
+		rm -f "$dir/alive-$ALIVE_N"
+		return 1
+	fi
+	rm -f "$dir/alive-$ALIVE_N"
+}
+
+# sanitizer_clean FILE...: no ASan/UBSan/LSan report in these logs
+sanitizer_clean() { ! grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:|SUMMARY: .*Sanitizer' "$@" 2>/dev/null | grep -q .; }
+# ---- end of the shared preamble ----
+
+# ---- layout ------------------------------------------------------------
+# $T/w/d        the receiving directory (DIR)
+# $T/w/canary   a sibling that must never change
+# $T/w/outside  where symlinks in DIR point; must stay empty
+W=$T/w
+D=$W/d
+OUTSIDE=$W/outside
+mkdir -p "$D" "$W/canary" "$OUTSIDE" "$W/outside-file"
+echo canary >"$W/canary/keep"
+echo "outside target" >"$W/outside-file/target"
+ABS=/tmp/tcpx-hostile-abs-$$-$RANDOM
+WAIT=$((5000 * SLOW))
+
+# Everything under $T except DIR and our own logs and sources, with sizes
+# and times: any write that escaped DIR shows up as a difference.
+outside_snapshot() {
+	(cd "$T" && find . \( -path ./w/d -o -path './w/d-*' -o -path ./logs -o -path ./src \) -prune -o \
+		-printf '%p %y %s %T@\n' | LC_ALL=C sort)
+}
+SNAP=$(outside_snapshot)
+
+# after_case WANT_LISTING [SERVER [DIR]]: the invariants every case checks,
+# then DIR is emptied for the next case.  WANT_LISTING may list
+# alternatives separated by " || ".
+after_case() {
+	local want=$1 srv=${2:-M} dir=${3:-$D} pid port got now
+	eval "pid=\$${srv}_PID port=\$${srv}_PORT"
+	alive "$pid" || why "tcpget died"
+	wait_no_temp "$dir" || why "temporary file left: $(temps "$dir" | tr '\n' ' ')"
+	got=$(listing "$dir")
+	local rest=$want alt okay=0
+	while :; do
+		alt=${rest%% || *}
+		[ "$got" = "$alt" ] && okay=1
+		[ "$alt" = "$rest" ] && break
+		rest=${rest#* || }
+	done
+	[ $okay -eq 1 ] || why "DIR holds '$(short "$got")', want '$(short "$want")'"
+	now=$(outside_snapshot)
+	[ "$now" = "$SNAP" ] || why "changed outside DIR: $(diff <(echo "$SNAP") <(echo "$now") | grep '^[<>]' | head -n 5 | tr '\n' ' ')"
+	[ ! -e "$ABS" ] && [ ! -L "$ABS" ] || why "absolute name escaped to $ABS"
+	alive "$pid" && put_ok "$srv" "$port" "$dir"
+	find "$dir" -mindepth 1 -delete 2>/dev/null
+}
+
+# hcase NAME WANT_SIG WANT_LISTING STEP...: one hostile connection.
+# WANT_SIG may list alternatives separated by " || ".  Options through
+# variables: HC_SRV (server, default M), HC_DIR, HC_FAST=1 (the ERROR must
+# come at once), HC_CHECK (a function run before the invariants), HC_WAIT
+# (how long the helper waits for the receiver, ms).
+hcase() {
+	local name=$1 want=$2 files=$3 srv=${HC_SRV:-M} dir=${HC_DIR:-$D} port got alt okay=0 ms
+	shift 3
+	eval "port=\$${srv}_PORT"
+	begin "$name"
+	OUT=$("$HELPER" -p "$port" -w "${HC_WAIT:-$WAIT}" "$@" 2>&1)
+	got=$(sig "$OUT")
+	local rest=$want
+	while :; do
+		alt=${rest%% || *}
+		[ "$got" = "$alt" ] && okay=1
+		[ "$alt" = "$rest" ] && break
+		rest=${rest#* || }
+	done
+	[ $okay -eq 1 ] || why "replies '$(short "$got")', want '$(short "$want")'"
+	if [ -n "${HC_FAST:-}" ]; then
+		ms=$(err_ms "$OUT")
+		[ -n "$ms" ] && [ "$ms" -lt $((1000 * SLOW)) ] || why "ERROR not at once (ms=${ms:-none})"
+	fi
+	[ -n "${HC_CHECK:-}" ] && "$HC_CHECK"
+	after_case "$files" "$srv" "$dir"
+	end_case "$OUT"
+}
+
+rep() { local s="" i; for ((i = 0; i < $2; i++)); do s+=$1; done; printf '%s' "$s"; }
+
+start_tcpget M "$D" -v -t $((10 * SLOW)) || finish
+
+# ---- names -------------------------------------------------------------
+# Each is refused with RESULT 32 BAD_NAME and the session goes on (BYE).
+R32="H R1=32 B END"
+hcase "absolute name"                    "$R32" "" hello file:1:3:"$ABS" data:abc end bye
+hcase "absolute name into the canary"    "$R32" "" hello file:1:3:"$W/canary/keep" data:abc end bye
+hcase "'..' alone"                       "$R32" "" hello file:1:3:.. data:abc end bye
+hcase "'../x'"                           "$R32" "" hello file:1:3:../x data:abc end bye
+hcase "'../../x'"                        "$R32" "" hello file:1:3:../../x data:abc end bye
+hcase "'../canary/keep'"                 "$R32" "" hello file:1:3:../canary/keep data:abc end bye
+hcase "'a/../x'"                         "$R32" "" hello file:1:3:a/../x data:abc end bye
+hcase "'a/../../x'"                      "$R32" "" hello file:1:3:a/../../x data:abc end bye
+hcase "'a/..'"                           "$R32" "" hello file:1:3:a/.. data:abc end bye
+hcase "'a/b/..'"                         "$R32" "" hello file:1:3:a/b/.. data:abc end bye
+hcase "'.' alone"                        "$R32" "" hello file:1:3:. data:abc end bye
+hcase "'./x'"                            "$R32" "" hello file:1:3:./x data:abc end bye
+hcase "'a/./x'"                          "$R32" "" hello file:1:3:a/./x data:abc end bye
+hcase "'a/.'"                            "$R32" "" hello file:1:3:a/. data:abc end bye
+hcase "empty component 'a//b'"           "$R32" "" hello file:1:3:a//b data:abc end bye
+hcase "trailing slash 'a/'"              "$R32" "" hello file:1:3:a/ data:abc end bye
+hcase "name '/'"                         "$R32" "" hello file:1:3:/ data:abc end bye
+hcase "name '//x'"                       "$R32" "" hello file:1:3://x data:abc end bye
+hcase "NUL inside a name"                "$R32" "" hello filex:1:3:610062 data:abc end bye
+hcase "NUL alone"                        "$R32" "" hello filex:1:3:00 data:abc end bye
+hcase "'a\\0/../x' (NUL hides a '..')"   "$R32" "" hello filex:1:3:61002f2e2e2f78 data:abc end bye
+hcase "newline in a name"                "$R32" "" hello filex:1:3:610a62 data:abc end bye
+hcase "carriage return in a name"        "$R32" "" hello filex:1:3:610d62 data:abc end bye
+hcase "tab in a name"                    "$R32" "" hello filex:1:3:610962 data:abc end bye
+hcase "backspace in a name"              "$R32" "" hello filex:1:3:61086208 data:abc end bye
+hcase "DEL in a name"                    "$R32" "" hello filex:1:3:617f data:abc end bye
+hcase "ANSI colour escape in a name"     "$R32" "" hello filex:1:3:1b5b33316d7265641b5b306d data:abc end bye
+hcase "ANSI clear-screen + title (OSC)"  "$R32" "" hello filex:1:3:1b5b324a1b5d303b70776e656407 data:abc end bye
+hcase "C1 CSI (U+009B) in a name"        "$R32" "" hello filex:1:3:c29b324a data:abc end bye
+hcase "invalid UTF-8 byte 0xff"          "$R32" "" hello filex:1:3:61ff data:abc end bye
+hcase "overlong UTF-8 '/' (c0 af)"       "$R32" "" hello filex:1:3:2e2ec0af78 data:abc end bye
+hcase "overlong UTF-8 '..' (c0 ae)"      "$R32" "" hello filex:1:3:c0aec0ae2f78 data:abc end bye
+hcase "UTF-8 surrogate"                  "$R32" "" hello filex:1:3:eda080 data:abc end bye
+hcase "UTF-8 above U+10FFFF"             "$R32" "" hello filex:1:3:f4908080 data:abc end bye
+hcase "truncated UTF-8 sequence"         "$R32" "" hello filex:1:3:61e282 data:abc end bye
+hcase "reserved prefix '.tcpx-x'"        "$R32" "" hello file:1:3:.tcpx-x data:abc end bye
+hcase "reserved prefix '.tcpx-'"         "$R32" "" hello file:1:3:.tcpx- data:abc end bye
+hcase "reserved: a temp file's own name" "$R32" "" hello file:1:3:.tcpx-0011223344556677.part data:abc end bye
+hcase "reserved prefix in a directory"   "$R32" "" hello file:1:3:.tcpx-d/x data:abc end bye
+hcase "reserved prefix, last component"  "$R32" "" hello file:1:3:a/.tcpx-x.part data:abc end bye
+hcase "'.tcpxfoo' is not reserved"       "H R1=0 B END" ".tcpxfoo" hello file:1:3:.tcpxfoo data:abc end bye
+C255=$(rep a 255)
+C256=$(rep a 256)
+hcase "component of 256 bytes"           "$R32" "" hello file:1:3:"$C256" data:abc end bye
+hcase "component of 256 bytes, deeper"   "$R32" "" hello file:1:3:"d/$C256" data:abc end bye
+hcase "component of 255 bytes accepted"  "H R1=0 B END" "$C255" hello file:1:3:"$C255" data:abc end bye
+# 64 components are allowed, 65 are not
+deep=""; deeplist=""
+for ((i = 1; i < 64; i++)); do deep+="a/"; deeplist+="${deep%/} "; done
+hcase "65 components"                    "$R32" "" hello file:1:3:"${deep}a/f" data:abc end bye
+hcase "64 components accepted"           "H R1=0 B END" "${deeplist}${deep}f" hello file:1:3:"${deep}f" data:abc end bye
+# a 4096-byte name: 15 components of 255, one of 254, one of 1 byte
+n4096=""; n4096list=""
+for ((i = 0; i < 15; i++)); do n4096+="$(rep b 255)/"; n4096list+="${n4096%/} "; done
+n4096+="$(rep c 254)"; n4096list+="$n4096 "; n4096+="/z"; n4096list+="$n4096"
+hcase "name of 4096 bytes accepted"      "H R1=0 B END" "$n4096list" hello file:1:3:"$n4096" data:abc end bye
+N4096=$(rep n 4096)
+# 4097 bytes: the FILE frame is then 4127 bytes, above FILE's maximum, so the
+# header alone decides (FRAME_TOO_LARGE); with a frame length that fits and
+# name_len 4097 the payload is MALFORMED.
+hcase "name of 4097 bytes (frame 4127 > max 4126)" "H E2 END" "" hello filef:1:3:0644:0:-:"${N4096}n"
+hcase "name_len 4097 in a 4126-byte frame" "H E1 END" "" hello filef:1:3:0644:0:4097:"$N4096"
+hcase "name_len 0"                       "H E1 END" "" hello filef:1:3:0644:0:-:
+hcase "name_len larger than the payload" "H E1 END" "" hello filef:1:3:0644:0:10:abc
+
+# The sender's ERROR message is logged too: escaped, whatever it holds.
+hcase "sender ERROR with an ANSI escape in its message" "H END" "" hello hdr:8:0:0:13 raw:000100091b5b33316d4556494c
+hcase "sender ERROR whose msg_len overruns the payload" "H END" "" hello hdr:8:0:0:6 raw:0001000a4142
+hcase "sender ERROR with an unknown code (999)" "H END" "" hello hdr:8:0:0:4 raw:03e70000
+# Extreme modification times: stored (clamped by the file system) or
+# refused as one file's failure, never a crash or a leftover.
+hcase "mtime 2^63-1"                      "H R1=0 B END || H R1=37 B END" "x || " hello filet:1:3:0x7fffffffffffffff:x data:abc end bye
+hcase "mtime -2^63+1"                     "H R1=0 B END || H R1=37 B END" "x || " hello filet:1:3:-0x7fffffffffffffff:x data:abc end bye
+
+begin "log lines show hostile names escaped (no raw ESC or control byte)"
+for f in "$M_ERR" "$M_OUT"; do
+	if LC_ALL=C grep -q $'\x1b' "$f"; then why "raw ESC (0x1b) in $(basename "$f")"; fi
+	if LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f]' "$f"; then why "raw control byte in $(basename "$f")"; fi
+	if [ "$(tr -dc '\000' <"$f" | wc -c)" -ne 0 ]; then why "raw NUL in $(basename "$f")"; fi
+	if LC_ALL=C grep -q $'\xc2[\x80-\x9f]' "$f"; then why "raw C1 control in $(basename "$f")"; fi
+done
+grep -qF '\x1b[31mred\x1b[0m' "$M_ERR" || why "the ANSI name is not logged in escaped form"
+grep -qF 'a\x00b' "$M_ERR" || why "the NUL name is not logged in escaped form"
+grep -qF 'EVIL' "$M_ERR" || why "the sender's ERROR message is not logged"
+end_case "$(grep -a refused "$M_ERR" | head -n 5)"
+
+# ---- pipelining: many files in one burst ----------------------------------
+# The sender does not wait for RESULTs; 3000 refusals make far more replies
+# than tcpget's reply buffer holds, so it must flush and go on with the
+# frames it has already read, without waiting for more input.
+want="H"
+for ((i = 1; i <= 3000; i++)); do want+=" R$i=32"; done
+HC_WAIT=$((3000 * SLOW)) hcase "3000 refused files pipelined in one burst: 3000 RESULTs, then BYE" "$want B END" "" \
+	hello files:3000:../b:0 bye
+want="H"
+for ((i = 1; i <= 2000; i++)); do want+=" R$i=0"; done
+list=$(for ((i = 1; i <= 2000; i++)); do echo "p$i"; done | LC_ALL=C sort | tr '\n' ' ' | sed 's/ $//')
+HC_WAIT=$((3000 * SLOW)) hcase "2000 small files pipelined in one burst: 2000 RESULT 0, then BYE" "$want B END" "$list" \
+	hello files:2000:p:10 bye
+
+# ---- frame headers ---------------------------------------------------------
+# Judged from the 8 header bytes alone, before any payload: the helper sends
+# the header and nothing more, and the ERROR must come at once.
+for t in 1 2 3 4 5 6 7 8; do
+	HC_FAST=1 hcase "type $t, length 0xFFFFFFFF, after HELLO" "H E2 END" "" hello hdr:$t:0:0:0xffffffff
+done
+HC_FAST=1 hcase "HELLO of length 0xFFFFFFFF as first frame" "E2 END" "" hdr:1:0:0:0xffffffff
+HC_FAST=1 hcase "FILE of length 0xFFFFFFFF before HELLO" "E2 END" "" hdr:2:0:0:0xffffffff
+HC_FAST=1 hcase "DATA of length 0x80000000 in a file" "H E2 END" "" hello file:1:10:x hdr:3:0:0:0x80000000
+HC_FAST=1 hcase "DATA one byte above its maximum (262153)" "H E2 END" "" hello file:1:300000:x hdr:3:0:0:262153
+HC_FAST=1 hcase "HELLO of 257 bytes"        "E2 END" "" hdr:1:0:0:257
+HC_FAST=1 hcase "END of 65 bytes"           "H E2 END" "" hello file:1:0:x hdr:4:0:0:65
+HC_FAST=1 hcase "ABORT with a payload"      "H E2 END" "" hello file:1:1:x hdr:5:0:0:1
+HC_FAST=1 hcase "BYE with a payload"        "H E2 END" "" hello hdr:7:0:0:1
+HC_FAST=1 hcase "ERROR of 1029 bytes"       "H E2 END" "" hello hdr:8:0:0:1029
+HC_FAST=1 hcase "RESULT of 1097 bytes"      "H E2 END" "" hello hdr:6:0:0:1097
+for t in 0 9 100 255; do
+	HC_FAST=1 hcase "unknown frame type $t before HELLO" "E3 END" "" hdr:$t:0:0:0
+	HC_FAST=1 hcase "unknown frame type $t after HELLO" "H E3 END" "" hello hdr:$t:0:0:0xffffffff
+done
+HC_FAST=1 hcase "unknown frame type inside a file" "H E3 END" "" hello file:1:10:x data:abc hdr:42:0:0:3
+HC_FAST=1 hcase "non-zero flags"            "H E1 END" "" hello hdr:7:1:0:0
+HC_FAST=1 hcase "non-zero reserved field"   "H E1 END" "" hello hdr:7:0:0x100:0
+HC_FAST=1 hcase "an HTTP request"           "E3 END" "" raw:$(printf 'GET / HTTP/1.0\r\n\r\n' | od -An -tx1 | tr -d ' \n')
+HC_FAST=1 hcase "a TLS ClientHello"         "E3 END" "" raw:160301020001000100
+
+# ---- frames out of order -----------------------------------------------------
+hcase "FILE before HELLO"                   "E3 END" "" file:1:3:x data:abc end bye
+hcase "DATA before HELLO"                   "E3 END" "" datah:0:3:616263
+hcase "END before HELLO"                    "E3 END" "" hdr:4:0:0:64 raw:$(rep 00 64)
+hcase "BYE before HELLO"                    "E3 END" "" bye
+hcase "DATA before FILE"                    "H E3 END" "" hello datah:0:3:616263
+hcase "END before FILE"                     "H E3 END" "" hello end
+hcase "ABORT before FILE"                   "H E3 END" "" hello abort
+hcase "HELLO twice"                         "H E3 END" "" hello hello
+hcase "RESULT from the sender"              "H E3 END" "" hello hdr:6:0:0:72 raw:$(rep 00 72)
+hcase "END twice"                           "H R1=0 E3 END" "x" hello file:1:3:x data:abc end end bye
+hcase "BYE inside a file"                   "H E3 END" "" hello file:1:3:x data:abc bye
+hcase "BYE right after FILE"                "H E3 END" "" hello file:1:3:x bye
+hcase "FILE inside a file"                  "H E3 END" "" hello file:1:3:x data:ab file:2:3:y data:abc end bye
+hcase "HELLO inside a file"                 "H E3 END" "" hello file:1:3:x data:ab hello
+hcase "first FILE id 2"                     "H E1 END" "" hello file:2:3:x data:abc end bye
+hcase "FILE id repeated"                    "H R1=0 E1 END" "x" hello file:1:3:x data:abc end file:1:3:y data:abc end bye
+hcase "FILE mode outside 07777"             "H E1 END" "" hello filef:1:3:010644:0:-:x data:abc end bye
+hcase "FILE mtime_nsec 1000000000"          "H E1 END" "" hello filef:1:3:0644:1000000000:-:x data:abc end bye
+hcase "ABORT mid-file: RESULT 38, no file"  "H R1=38 B END" "" hello file:1:6:x data:abc abort bye
+hcase "sender ERROR mid-file: quiet close"  "H END" "" hello file:1:6:x data:abc hdr:8:0:0:4 raw:00010000
+
+# ---- DATA payloads ----------------------------------------------------------
+hcase "DATA raw_len 0"                      "H E1 END" "" hello file:1:3:x datah:0:0:616263
+hcase "DATA raw_len above 262144"           "H E1 END" "" hello file:1:300000:x datah:0:262145:616263
+hcase "DATA raw_len differs from raw data"  "H E1 END" "" hello file:1:10:x datah:0:4:616263
+hcase "DATA encoding 2"                     "H E1 END" "" hello file:1:3:x datah:2:3:616263
+hcase "DATA reserved bytes set"             "H E1 END" "" hello file:1:3:x hdr:3:0:0:11 raw:0000010000000003616263
+hcase "DATA payload of 8 bytes"             "H E1 END" "" hello file:1:3:x hdr:3:0:0:8 raw:0000000000000003
+hcase "END of 63 bytes"                     "H E1 END" "" hello file:1:0:x hdr:4:0:0:63 raw:$(rep 00 63)
+
+# ---- sizes and digests ------------------------------------------------------
+hcase "chunk beyond the declared size"      "H E6 END" "" hello file:1:3:x data:abcd end bye
+hcase "second chunk beyond the size"        "H E6 END" "" hello file:1:5:x data:abc data:abc end bye
+hcase "data in a file of size 0"            "H E6 END" "" hello file:1:0:x data:a end bye
+hcase "fewer bytes than declared, then END" "H E6 END" "" hello file:1:5:x data:abc end bye
+hcase "END right after FILE of size 3"      "H E6 END" "" hello file:1:3:x end bye
+hcase "refused file is still size-checked"  "H R1=32 E6 END" "" hello file:1:3:../x data:abcd end bye
+hcase "size near 2^64, small data, END"     "H E6 END || H R1=36 E6 END" "" hello file:1:0xffffffffffffffff:x data:abc end bye
+chk_digest() {
+	[ "$(cat "$D/b" 2>/dev/null)" = xyz ] || why "second file's content wrong"
+	# the RESULT's message is for the sender's user: it must say what happened
+	grep -q '^RESULT 1 34 ".*digest' <<<"$OUT" || why "RESULT 34 message does not mention the digest: $(grep '^RESULT 1 ' <<<"$OUT")"
+}
+HC_CHECK=chk_digest hcase "wrong digest: RESULT 34, next file in the same connection OK" \
+	"H R1=34 R2=0 B END" "b" hello file:1:3:a data:abc end:bad file:2:3:b data:xyz end bye
+hcase "empty file, right digest"            "H R1=0 B END" "e" hello file:1:0:e end bye
+
+# ---- compression ---------------------------------------------------------------
+hcase "valid zlib chunk accepted"           "H R1=0 B END" "z" hello file:1:3:z zraw:3:789c4b4c4a0600024d0127 end bye
+HWM0=$(hwm_of "$M_PID")
+chk_bomb() {
+	local hwm; hwm=$(hwm_of "$M_PID")
+	[ $((hwm - HWM0)) -lt $((16384 * SLOW)) ] || why "tcpget peak RSS grew by $((hwm - HWM0)) KiB"
+}
+HC_CHECK=chk_bomb hcase "zlib bomb: 64 MiB of zeros declared as 1024 bytes" "H E7 END" "" \
+	hello file:1:1024:bomb zfill:1024:67108864
+HC_CHECK=chk_bomb hcase "zlib bomb: 64 MiB of zeros declared as one full chunk" "H E7 END" "" \
+	hello file:1:262144:bomb zfill:262144:67108864
+hcase "zlib: garbage bytes"                 "H E7 END" "" hello file:1:3:z zraw:3:0102030405 end bye
+hcase "zlib: truncated stream"              "H E7 END" "" hello file:1:3:z zraw:3:789c4b4c4a06 end bye
+hcase "zlib: Adler-32 mismatch"             "H E7 END" "" hello file:1:3:z zraw:3:789c4b4c4a0600024d0128 end bye
+hcase "zlib: inflates short of raw_len"     "H E7 END" "" hello file:1:4:z zraw:4:789c4b4c4a0600024d0127 end bye
+hcase "zlib: inflates past raw_len"         "H E7 END" "" hello file:1:2:z zraw:2:789c4b4c4a0600024d0127 end bye
+hcase "zlib: trailing byte after the stream" "H E7 END" "" hello file:1:3:z ztrail:abc end bye
+hcase "zlib: preset dictionary (FDICT)"     "H E7 END" "" hello file:1:3:z zraw:3:78bb000000004b4c4a0600024d0127 end bye
+hcase "zlib: raw deflate without header"    "H E7 END" "" hello file:1:3:z zraw:3:4b4c4a0600 end bye
+hcase "zlib: gzip instead of zlib"          "H E7 END" "" hello file:1:3:z zraw:3:1f8b0800000000000003 end bye
+hcase "zlib chunk without ZLIB negotiated"  "H E3 END" "" hello:1:1:0 file:1:3:z zraw:3:789c4b4c4a0600024d0127 end bye
+
+# ---- handshake -----------------------------------------------------------------
+hcase "wrong magic"                         "E4 END" "" hdr:1:0:0:16 raw:5843505800010001$(rep 00 7)01
+hcase "version 2..3 only"                   "E5 END" "" hello:2:3:1
+hcase "version 0..0"                        "E1 END" "" hello:0:0:1
+hcase "version_min above version_max"       "E1 END" "" hello:2:1:1
+hcase "HELLO of 15 bytes"                   "E1 END" "" hdr:1:0:0:15 raw:544350580001000100000000000000
+chk_hello_1() { grep -qx 'HELLO 1 1 1' <<<"$OUT" || why "answer was not 'HELLO 1 1 1'"; }
+HC_CHECK=chk_hello_1 hcase "versions 1..5: version 1 chosen" "H B END" "" hello:1:5:1 bye
+HC_CHECK=chk_hello_1 hcase "unknown capability bits cleared" "H B END" "" hello:1:1:0xffffffffffffffff bye
+hcase "HELLO with 240 extension bytes"      "H R1=0 B END" "x" hdr:1:0:0:256 raw:54435058000100010000000000000001$(rep ab 240) file:1:3:x data:abc end bye
+
+# ---- connections that stop mid-frame ---------------------------------------------
+HALF=$(rep 61 500)
+chk_temp_seen() { grep -q TEMPSEEN <<<"$OUT" || why "no temporary file while the file was in progress (test did not reach the point)"; }
+HC_CHECK=chk_temp_seen hcase "close after half a header, mid-file" "H CLOSED" "" \
+	hello file:1:1000000:x fill:1000 waitframes:1 waittemp:"$D" raw:03000000 close
+HC_CHECK=chk_temp_seen hcase "close after a DATA header and half its payload" "H CLOSED" "" \
+	hello file:1:1000000:x fill:1000 waitframes:1 waittemp:"$D" hdr:3:0:0:1008 raw:0000000000000400$HALF close
+HC_CHECK=chk_temp_seen hcase "close between two chunks" "H CLOSED" "" \
+	hello file:1:1000000:x fill:1000 waitframes:1 waittemp:"$D" close
+HC_CHECK=chk_temp_seen hcase "reset (RST) mid-chunk" "H CLOSED" "" \
+	hello file:1:1000000:x fill:1000 waitframes:1 waittemp:"$D" hdr:3:0:0:1008 raw:0000000000000400$HALF rst
+HC_CHECK=chk_temp_seen hcase "half-close (EOF) mid-chunk" "H END" "" \
+	hello file:1:1000000:x fill:1000 waitframes:1 waittemp:"$D" hdr:3:0:0:1008 raw:0000000000000400$HALF shut
+hcase "close after half a header, before HELLO" "CLOSED" "" raw:0100 close
+hcase "close after half a FILE payload"      "H CLOSED" "" hello waitframes:1 hdr:2:0:0:40 raw:0000000100 close
+
+# ---- existing files and symlinks -------------------------------------------------
+chk_keep() { [ "$(cat "$D/keep")" = original ] || why "existing file changed"; }
+echo original >"$D/keep"
+HC_CHECK=chk_keep hcase "existing file: RESULT 33, content unchanged" "H R1=33 B END" "keep" \
+	hello file:1:3:keep data:new end bye
+mkdir "$D/dd"
+hcase "existing directory as the name: 33"  "H R1=33 B END" "dd" hello file:1:3:dd data:new end bye
+echo plain >"$D/pf"
+hcase "a file where a directory is needed"  "H R1=33 B END || H R1=39 B END || H R1=37 B END" "pf" hello file:1:3:pf/x data:new end bye
+ln -s "$OUTSIDE" "$D/link"
+hcase "symlink DIR/link -> outside: 'link/x'" "H R1=39 B END || H R1=33 B END" "link" hello file:1:3:link/x data:abc end bye
+ln -s "$OUTSIDE" "$D/link"
+hcase "symlink DIR/link -> outside: 'link/a/b'" "H R1=39 B END || H R1=33 B END" "link" hello file:1:3:link/a/b data:abc end bye
+ln -s "$OUTSIDE" "$D/link"
+hcase "symlink as the final name"           "H R1=33 B END" "link" hello file:1:3:link data:abc end bye
+ln -s "$W/outside-file/target" "$D/flink"
+hcase "symlink to an outside file as the name" "H R1=33 B END" "flink" hello file:1:3:flink data:abc end bye
+ln -s "$OUTSIDE/nothing" "$D/dangle"
+hcase "dangling symlink as the name"        "H R1=33 B END" "dangle" hello file:1:3:dangle data:abc end bye
+mkdir "$D/real"; ln -s real "$D/inner"
+hcase "symlink to a directory inside DIR is not followed either" "H R1=39 B END || H R1=33 B END" "inner real" hello file:1:3:inner/x data:abc end bye
+
+# --overwrite: replaced atomically, and a symlink is replaced, not followed
+O_D=$W/d-over
+mkdir -p "$O_D"
+SNAP=$(outside_snapshot)
+start_tcpget O "$O_D" --overwrite -t $((10 * SLOW)) || finish
+chk_over() { [ "$(cat "$O_D/keep")" = new ] || why "not replaced"; }
+echo original >"$O_D/keep"
+HC_SRV=O HC_DIR=$O_D HC_CHECK=chk_over hcase "--overwrite: existing file replaced" "H R1=0 B END" "keep" \
+	hello file:1:3:keep data:new end bye
+ln -s "$W/outside-file/target" "$O_D/flink"
+chk_flink() { [ -f "$O_D/flink" ] && [ ! -L "$O_D/flink" ] && [ "$(cat "$O_D/flink")" = new ] || why "flink is not the new regular file"; }
+HC_SRV=O HC_DIR=$O_D HC_CHECK=chk_flink hcase "--overwrite: symlink replaced, outside file untouched" "H R1=0 B END" "flink" \
+	hello file:1:3:flink data:new end bye
+ln -s "$OUTSIDE/nothing" "$O_D/dangle"
+HC_SRV=O HC_DIR=$O_D hcase "--overwrite: dangling symlink replaced, nothing outside" "H R1=0 B END" "dangle" \
+	hello file:1:3:dangle data:new end bye
+mkdir "$O_D/dd"
+HC_SRV=O HC_DIR=$O_D hcase "--overwrite: a directory is never replaced" "H R1=33 B END" "dd" \
+	hello file:1:3:dd data:new end bye
+ln -s "$OUTSIDE" "$O_D/link"
+HC_SRV=O HC_DIR=$O_D hcase "--overwrite: 'link/x' through a symlink refused" "H R1=39 B END || H R1=33 B END" "link" \
+	hello file:1:3:link/x data:abc end bye
+
+# ---- limits: idle timeout, --max-size, --max-clients ----------------------------
+I_D=$W/d-idle
+mkdir -p "$I_D"
+SNAP=$(outside_snapshot)
+start_tcpget I "$I_D" -t 1 || finish
+chk_idle_ms() {
+	local ms; ms=$(err_ms "$OUT")
+	[ -n "$ms" ] && [ "$ms" -ge 900 ] && [ "$ms" -le $((2000 * SLOW)) ] || why "TIMEOUT after ${ms:-?} ms, want 1000..2000"
+}
+HC_SRV=I HC_DIR=$I_D HC_CHECK=chk_idle_ms hcase "idle: silent connection gets ERROR 8 in ~1 s" "E8 END" ""
+HC_SRV=I HC_DIR=$I_D HC_CHECK=chk_idle_ms hcase "idle after HELLO: ERROR 8" "H E8 END" "" hello
+HC_SRV=I HC_DIR=$I_D HC_CHECK=chk_idle_ms hcase "idle mid-file: ERROR 8, temp removed" "H E8 END" "" hello file:1:100:x data:abc
+HC_SRV=I HC_DIR=$I_D HC_CHECK=chk_idle_ms hcase "idle mid-frame: ERROR 8" "H E8 END" "" hello hdr:2:0:0:40 raw:00000001
+
+X_D=$W/d-size
+mkdir -p "$X_D"
+SNAP=$(outside_snapshot)
+start_tcpget X "$X_D" --max-size 1000 -t $((10 * SLOW)) || finish
+HC_SRV=X HC_DIR=$X_D hcase "--max-size 1000: 2000 bytes refused (35), 1000 accepted" "H R1=35 R2=0 B END" "ok" \
+	hello file:1:2000:big fill:2000 end file:2:1000:ok fill:1000 end bye
+head -c 2000 /dev/urandom >"$T/src/big2000"
+begin "--max-size: tcpput of a larger file exits 1, nothing stored"
+out=$("$BIN/tcpput" "$T/src/big2000" "127.0.0.1:$X_PORT" 2>&1); rc=$?
+[ $rc -eq 1 ] || why "tcpput exit $rc, want 1"
+after_case "" X "$X_D"
+end_case "$out"
+
+C_D=$W/d-clients
+mkdir -p "$C_D"
+SNAP=$(outside_snapshot)
+start_tcpget C "$C_D" --max-clients 2 -t $((10 * SLOW)) || finish
+: >"$T/logs/hold2"
+"$HELPER" -p "$C_PORT" hold 2 $((20 * SLOW)) >"$T/logs/hold2" 2>&1 &
+HOLD=$!
+PIDS+=("$HOLD")
+for ((i = 0; i < 100 * SLOW; i++)); do grep -q '^HELD' "$T/logs/hold2" && break; sleep 0.05; done
+begin "--max-clients 2: third connection gets ERROR 9 BUSY (after its HELLO)"
+grep -q '^HELD 2 hello=2 ' "$T/logs/hold2" || why "could not hold 2 sessions: $(cat "$T/logs/hold2")"
+OUT=$("$HELPER" -p "$C_PORT" -w "$WAIT" hello 2>&1)
+[ "$(sig "$OUT")" = "E9 END" ] || why "replies '$(sig "$OUT")', want 'E9 END'"
+end_case "$OUT"
+begin "--max-clients 2: a silent third connection gets ERROR 9 at once"
+OUT=$("$HELPER" -p "$C_PORT" -w "$WAIT" 2>&1)
+[ "$(sig "$OUT")" = "E9 END" ] || why "replies '$(sig "$OUT")', want 'E9 END'"
+ms=$(err_ms "$OUT")
+[ -n "$ms" ] && [ "$ms" -lt $((1000 * SLOW)) ] || why "BUSY not at once (ms=${ms:-none})"
+kill -TERM "$HOLD" 2>/dev/null
+wait "$HOLD" 2>/dev/null
+grep -q '^RELEASED dropped=0' "$T/logs/hold2" || why "the held sessions were dropped by tcpget: $(tail -n 1 "$T/logs/hold2")"
+# the slots free up once tcpget sees the held connections close
+for ((i = 0; i < 40 * SLOW; i++)); do
+	[ "$(sig "$("$HELPER" -p "$C_PORT" -w "$WAIT" hello bye 2>&1)")" = "H B END" ] && break
+	sleep 0.05
+done
+after_case "" C "$C_D"
+end_case "$OUT"
+
+# ---- symlink race: DIR/sub swapped with a symlink to outside while files
+# are written into DIR/sub/... (as in rsync's symlink-race tests) ---------
+R_D=$W/d-race
+R_OUT=$W/race-outside
+mkdir -p "$R_D/sub" "$R_OUT"
+SNAP=$(outside_snapshot)
+start_tcpget R "$R_D" -t $((10 * SLOW)) || finish
+
+# race_senders: sessions of 200 files each into sub/..., until the swapping
+# loop (pid $1) ends; bounded to 40 sessions.
+race_senders() {
+	local swapper=$1 round=0 out
+	RACE_SIGS=""
+	RACE_OK=0
+	RACE_CODES=""
+	while [ $round -lt 40 ]; do
+		round=$((round + 1))
+		if [ $((round % 2)) -eq 0 ]; then
+			out=$("$HELPER" -p "$R_PORT" -w "$WAIT" hello files:200:sub/r${round}f:300 bye 2>&1)
+		else
+			out=$("$HELPER" -p "$R_PORT" -w "$WAIT" hello files:200:sub/d${round}/f:300 bye 2>&1)
+		fi
+		RACE_SIGS+="$(sig "$out" | sed 's/ R[0-9]*=[0-9]*//g')|"
+		RACE_OK=$((RACE_OK + $(grep -c '^RESULT [0-9]* 0 ' <<<"$out")))
+		RACE_CODES+="$(grep '^RESULT' <<<"$out" | awk '$3 != 0 {printf " %s", $3}')"
+		alive "$swapper" || break
+	done
+	RACE_ROUNDS=$round
+}
+race_checks() {
+	local stray n
+	wait_no_temp "$R_D" || why "temporary file left: $(temps "$R_D" | head -n 3 | tr '\n' ' ')"
+	stray=$(find "$R_OUT" -mindepth 1 | head -n 5)
+	[ -z "$stray" ] || why "files appeared outside: $stray"
+	[ "$(outside_snapshot)" = "$SNAP" ] || why "changed outside DIR"
+	# every session completed (HELLO ... BYE), none ended in ERROR
+	[ -z "$(tr '|' '\n' <<<"$RACE_SIGS" | grep -v '^$' | grep -vx 'H B END')" ] ||
+		why "sessions did not complete: $(tr '|' '\n' <<<"$RACE_SIGS" | sort | uniq -c | tr -s ' \n' ' ')"
+	n=$(find "$R_D" -type f | wc -l)
+	[ "$n" -eq "$RACE_OK" ] || why "$RACE_OK files reported stored, $n files under DIR"
+	alive "$R_PID" || why "tcpget died"
+	alive "$R_PID" && put_ok R "$R_PORT" "$R_D"
+	find "$R_D" -mindepth 1 -delete
+	mkdir -p "$R_D/sub"
+}
+
+race_summary() {
+	echo "     ($(cat "$1"); $RACE_ROUNDS sessions, $RACE_OK files stored, refused by code: $(tr ' ' '\n' <<<"$RACE_CODES" | grep . | sort | uniq -c | awk '{printf "%s x%s ", $2, $1}'))"
+}
+
+begin "symlink race: DIR/sub atomically exchanged with a symlink to outside (2 s)"
+"$HELPER" swap "$R_D/sub" "$R_OUT" 2 1000000 >"$T/logs/swap1" 2>&1 &
+SW=$!
+PIDS+=("$SW")
+race_senders "$SW"
+wait "$SW"
+race_checks
+end_case "$(cat "$T/logs/swap1")"
+race_summary "$T/logs/swap1"
+
+begin "symlink race: mv DIR/sub away, ln -sfn outside in its place, back (2 s)"
+(
+	trap - EXIT
+	end=$(( ${EPOCHREALTIME/./} + 2000000 )) i=0
+	while [ $i -lt 2000 ] && [ "${EPOCHREALTIME/./}" -lt $end ]; do
+		# the real directory away, a symlink in its place, then back;
+		# if tcpget made a new sub in the gap, that one goes next time
+		mv -T "$R_D/sub" "$R_D/sub.$i" 2>/dev/null
+		ln -snT "$R_OUT" "$R_D/sub" 2>/dev/null
+		rm -f "$R_D/sub" 2>/dev/null
+		mv -T "$R_D/sub.$i" "$R_D/sub" 2>/dev/null
+		i=$((i + 1))
+	done
+	echo "mv/ln iterations=$i"
+) >"$T/logs/swap2" 2>&1 &
+SW=$!
+PIDS+=("$SW")
+race_senders "$SW"
+wait "$SW"
+race_checks
+end_case "$(cat "$T/logs/swap2")"
+race_summary "$T/logs/swap2"
+
+# ---- the end: every tcpget stops cleanly on SIGTERM, no sanitizer report ----
+for s in M O I X C R; do
+	begin "tcpget $s exits 0 on SIGTERM"
+	stop_tcpget $s; rc=$?
+	[ $rc -eq 0 ] || why "exit status $rc"
+	end_case
+done
+check "no sanitizer report in any tcpget log" sanitizer_clean "$T"/logs/*.err
+finish
