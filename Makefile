@@ -2,6 +2,7 @@
 # Every entry point first runs `deps`, which installs missing Debian
 # packages with apt-get, so a fresh Debian 12 with gcc and make suffices.
 
+SHELL    := /bin/bash
 VERSION   = 0.1.0
 PREFIX   ?= /usr/local
 DESTDIR  ?=
@@ -76,13 +77,19 @@ $(BUILD)/helper_%: tests/helper_%.c $(BUILD)/libtcpx.a
 $(BUILD):
 	mkdir -p $@
 
-# The whole suite, then the whole suite again under ASan + UBSan.
+# The whole suite, then the whole suite again under ASan + UBSan, the man
+# page lint and a short fuzzing run; the closing line adds up every suite's
+# count (Criterion's and the shell suites' "N passed, M failed").
 check: deps
-	@$(MAKE) --no-print-directory check-run
-	@$(MAKE) --no-print-directory check-run BUILD=build-asan EXTRA_CFLAGS="$(SAN)" CFLAGS="-O1 -g"
-	@$(MAKE) --no-print-directory man-lint
-	@$(MAKE) --no-print-directory fuzz-smoke
-	@echo "check: all passed (normal and sanitizer builds, fuzz smoke)"
+	@set -o pipefail; mkdir -p $(BUILD); { \
+	$(MAKE) --no-print-directory check-run && \
+	$(MAKE) --no-print-directory check-run BUILD=build-asan EXTRA_CFLAGS="$(SAN)" CFLAGS="-O1 -g" && \
+	$(MAKE) --no-print-directory man-lint && \
+	$(MAKE) --no-print-directory fuzz-smoke; } 2>&1 | tee $(BUILD)/check.log
+	@sed -n 's/.*Passing: \([0-9]*\) | Failing: \([0-9]*\) | Crashing: \([0-9]*\).*/\1 \2 \3/p; s/^[a-z]*: \([0-9]*\) passed, \([0-9]*\) failed$$/\1 \2 0/p' \
+		$(BUILD)/check.log | awk '{p += $$1; f += $$2 + $$3} END { \
+		print "check (normal and sanitizer builds, fuzz smoke, man lint):"; \
+		printf "check: %d passed, %d failed\n", p, f; exit f > 0 }'
 
 check-run: tools $(UNIT_TESTS) $(HELPERS)
 	@$(MAKE) --no-print-directory unit integration
