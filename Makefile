@@ -14,7 +14,7 @@ BUILD    ?= build
 CC       ?= cc
 PKGS      = zlib libsodium libdeflate
 DEB_PKGS  = pkg-config zlib1g-dev libsodium-dev libdeflate-dev libcriterion-dev coreutils groff-base \
-            jq mandoc
+            jq mandoc valgrind
 SAN       = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
@@ -48,6 +48,7 @@ deps:
 	command -v b2sum >/dev/null || missing="$$missing coreutils"; \
 	command -v groff >/dev/null || missing="$$missing groff-base"; \
 	command -v jq >/dev/null || missing="$$missing jq"; \
+	command -v valgrind >/dev/null || missing="$$missing valgrind"; \
 	command -v mandoc >/dev/null || missing="$$missing mandoc"; \
 	if [ -n "$$missing" ]; then \
 		echo "deps: installing $(DEB_PKGS)"; \
@@ -85,10 +86,11 @@ check: deps
 	$(MAKE) --no-print-directory check-run && \
 	$(MAKE) --no-print-directory check-run BUILD=build-asan EXTRA_CFLAGS="$(SAN)" CFLAGS="-O1 -g" && \
 	$(MAKE) --no-print-directory man-lint && \
-	$(MAKE) --no-print-directory fuzz-smoke; } 2>&1 | tee $(BUILD)/check.log
+	$(MAKE) --no-print-directory fuzz-smoke && \
+	$(MAKE) --no-print-directory valgrind; } 2>&1 | tee $(BUILD)/check.log
 	@sed -n 's/.*Passing: \([0-9]*\) | Failing: \([0-9]*\) | Crashing: \([0-9]*\).*/\1 \2 \3/p; s/^[a-z]*: \([0-9]*\) passed, \([0-9]*\) failed$$/\1 \2 0/p' \
 		$(BUILD)/check.log | awk '{p += $$1; f += $$2 + $$3} END { \
-		print "check (normal and sanitizer builds, fuzz smoke, man lint):"; \
+		print "check (normal, sanitizer and valgrind runs, fuzz smoke, man lint):"; \
 		printf "check: %d passed, %d failed\n", p, f; exit f > 0 }'
 
 check-run: tools $(UNIT_TESTS) $(HELPERS)
@@ -115,13 +117,15 @@ man-lint:
 			mandoc -T lint $$m || exit 1; fi; done; \
 	echo "man-lint: man pages render without warnings"
 
+# `make check` runs this on the integration suite (about 20 s);
+# `make valgrind VALGRIND_SUITES="integration hostile"` adds the hostile
+# peers (about 2 minutes more).
 # The integration suite with every tcpput and tcpget under valgrind's
 # memcheck: wrappers in build-valgrind/ make any memory error or definite
 # leak an exit status of 99, which the suite's exit-status checks catch;
 # the logs are then scanned for any error summary that is not zero.
 VALGRIND_SUITES ?= integration
 valgrind: all
-	@command -v valgrind >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
 	@rm -rf build-valgrind && mkdir -p build-valgrind/logs
 	@for t in tcpput tcpget; do \
 		printf '#!/bin/sh\nexec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --log-file=%s/build-valgrind/logs/%s.%%p.log %s/$(BUILD)/%s "$$@"\n' \
