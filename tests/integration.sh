@@ -35,8 +35,11 @@ done
 check "several files: all identical" [ $all -eq 1 ]
 check "empty file arrives empty" holds '[ -f "$D/empty" ] && [ ! -s "$D/empty" ]'
 
-"$PUT" -q "$SRC/large" "localhost:$RPORT"; rc=$?
-check "large file by host name: exit 0" [ $rc -eq 0 ]
+# by host name where the machine resolves localhost (a bare chroot may not)
+host=127.0.0.1
+getent hosts localhost >/dev/null 2>&1 && host=localhost
+"$PUT" -q "$SRC/large" "$host:$RPORT"; rc=$?
+check "large file by host name ($host): exit 0" [ $rc -eq 0 ]
 check "large file identical" cmp -s "$SRC/large" "$D/large"
 
 # --- compression ------------------------------------------------------
