@@ -565,7 +565,11 @@ void session_serve(int fd, const char *peer, struct store *st,
 		int pr = poll(pfd, opt->stop_fd >= 0 ? 2 : 1, opt->timeout_ms);
 		if (pr < 0 && errno == EINTR)
 			continue;
-		if (pr == 0 || (pr > 0 && (pfd[1].revents & POLLIN))) {
+		if (pr < 0) {
+			ui_error(peer, "poll: %s", strerror(errno));
+			break;
+		}
+		if (pr == 0 || (pfd[1].revents & POLLIN)) {
 			int code = pr == 0 ? TCPX_E_TIMEOUT : TCPX_E_SHUTDOWN;
 			store_abort(&c.f);
 			receiver_fail(c.r, code, pr == 0 ? "idle timeout" :
@@ -573,7 +577,6 @@ void session_serve(int fd, const char *peer, struct store *st,
 			if (pr == 0)
 				ui_error(peer, "idle for %d s: connection closed",
 					 opt->timeout_ms / 1000);
-			over = 1;
 			break;
 		}
 		size_t cap;
