@@ -20,9 +20,8 @@ HAVE_JQ=0
 
 # --- helpers ----------------------------------------------------------
 
-# holds 'EXPR': for check, when a case needs several conditions
-# (check NAME [ a ] && [ b ] would check only the first).
-holds() { eval "$1"; }
+# holds 'EXPR' (tests/lib.sh): for check, when a case needs several
+# conditions (check NAME [ a ] && [ b ] would check only the first).
 
 # json_strict FILE: FILE is non-empty, ends with a newline, and each line
 # is one flat JSON object (RFC 8259 grammar for the strings, numbers and
