@@ -44,7 +44,4 @@ enum tcpx_code {
 /* A short lower-case description ("digest mismatch"), never NULL. */
 const char *tcpx_strerror(int code);
 
-/* True for codes that end only the current file, not the connection. */
-int tcpx_code_is_per_file(int code);
-
 #endif

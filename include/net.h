@@ -44,15 +44,10 @@ int net_activated(int fds[NET_LISTEN_MAX]);
 /* "1.2.3.4:20180" or "[::1]:20180". */
 void net_format_addr(const struct sockaddr *sa, socklen_t len,
 		     char out[NET_ADDR_MAX]);
-/* Port a listening or connected fd is bound to (0 on failure). */
-int net_local_port(int fd);
 
 /* Writes all n bytes, waiting at most timeout_ms (<0: forever) for the
  * socket to take each part; 0, -TCPX_E_TIMEOUT or -TCPX_E_SYSTEM. */
 int net_write_full(int fd, const void *p, size_t n, int timeout_ms);
-/* One read, waiting at most timeout_ms; bytes read, 0 at EOF,
- * -TCPX_E_TIMEOUT or -TCPX_E_SYSTEM. */
-ssize_t net_read_some(int fd, void *p, size_t n, int timeout_ms);
 
 /* A phrase for a connection failure's errno, e.g. "connection refused". */
 const char *net_strerror(int err);

@@ -42,7 +42,6 @@ void ui_set_json(int json);
 /* Live progress on stderr: 1 forced on, 0 off; default on when stderr is
  * a terminal and neither quiet nor JSON. */
 void ui_set_progress(int on);
-int ui_verbose_level(void);
 void ui_event(enum ui_event_type type, const struct ui_file *f);
 
 /* Sender: what the whole run will move, for overall progress and ETA. */

@@ -34,9 +34,3 @@ const char *tcpx_strerror(int code)
 	}
 }
 
-int tcpx_code_is_per_file(int code)
-{
-	if (code < 0)
-		code = -code;
-	return code >= 32 && code < 100;
-}

@@ -75,18 +75,6 @@ void net_format_addr(const struct sockaddr *sa, socklen_t len,
 	}
 }
 
-int net_local_port(int fd)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		return 0;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return 0;
-}
 
 static void set_nonblock(int fd, int on)
 {
@@ -278,21 +266,6 @@ int net_write_full(int fd, const void *p, size_t n, int timeout_ms)
 	return 0;
 }
 
-ssize_t net_read_some(int fd, void *p, size_t n, int timeout_ms)
-{
-	for (;;) {
-		ssize_t r = recv(fd, p, n, MSG_DONTWAIT);
-		if (r >= 0)
-			return r;
-		if (errno == EINTR)
-			continue;
-		if (errno != EAGAIN && errno != EWOULDBLOCK)
-			return -TCPX_E_SYSTEM;
-		int rc = wait_fd(fd, POLLIN, timeout_ms);
-		if (rc < 0)
-			return rc;
-	}
-}
 
 const char *net_strerror(int err)
 {

@@ -42,7 +42,6 @@ void ui_set_quiet(int q) { quiet = q; }
 void ui_set_verbose(int v) { verbose = v; }
 void ui_set_json(int j) { json = j; }
 void ui_set_progress(int on) { progress = on; }
-int ui_verbose_level(void) { return verbose; }
 
 static int progress_on(void)
 {
