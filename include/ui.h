@@ -44,6 +44,9 @@ void ui_set_json(int json);
 void ui_set_progress(int on);
 void ui_event(enum ui_event_type type, const struct ui_file *f);
 
+/* 1 if a progress line will be drawn (so overall totals are worth
+ * gathering). */
+int ui_progress_enabled(void);
 /* Sender: what the whole run will move, for overall progress and ETA. */
 void ui_batch_begin(unsigned files, uint64_t bytes);
 /* Sender: the closing summary line (text) or record (JSON). */

@@ -294,7 +294,11 @@ int session_send(int fd, const char *peer, const struct send_options *opt,
 	for (int i = 0; i < n; i++) {
 		struct stat sb;
 		c.files[i].path = c.files[i].name = paths[i];
-		if (stat(paths[i], &sb) == 0 && S_ISREG(sb.st_mode))
+		/* Overall percentage and ETA need every size before the first
+		 * byte; without a progress line that is a stat() per file for
+		 * nothing (source_open() fstat()s each file anyway). */
+		if (ui_progress_enabled() && stat(paths[i], &sb) == 0 &&
+		    S_ISREG(sb.st_mode))
 			total += (uint64_t)sb.st_size;
 	}
 	double t0 = ui_now();

@@ -43,7 +43,7 @@ void ui_set_verbose(int v) { verbose = v; }
 void ui_set_json(int j) { json = j; }
 void ui_set_progress(int on) { progress = on; }
 
-static int progress_on(void)
+int ui_progress_enabled(void)
 {
 	if (progress < 0)
 		progress = !quiet && !json && role == UI_SENDER && isatty(2);
@@ -330,7 +330,7 @@ void ui_event(enum ui_event_type type, const struct ui_file *f)
 			pg.cur_done = 0;
 		}
 		now = ui_now();
-		if (progress_on() && now - pg.last_draw >= PROGRESS_INTERVAL)
+		if (ui_progress_enabled() && now - pg.last_draw >= PROGRESS_INTERVAL)
 			draw_progress(now);
 		break;
 	case UI_FILE_DONE:
@@ -367,7 +367,7 @@ void ui_event(enum ui_event_type type, const struct ui_file *f)
 		text_failed(f, name, size);
 		break;
 	}
-	if (progress_on() && type != UI_FILE_PROGRESS && pg.files &&
+	if (ui_progress_enabled() && type != UI_FILE_PROGRESS && pg.files &&
 	    pg.index <= pg.files && role == UI_SENDER && type != UI_FILE_FAILED &&
 	    type != UI_FILE_DONE)
 		draw_progress(ui_now());
