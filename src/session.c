@@ -85,15 +85,14 @@ static int begin_next(struct send_ctx *c)
 		m.mtime_nsec = c->src.mtime_nsec;
 		m.name = (const uint8_t *)c->src.name;
 		m.name_len = (uint16_t)strnlen(c->src.name, TCPX_NAME_MAX + 1);
-		if (m.name_len == 0 || strlen(c->src.name) > TCPX_NAME_MAX) {
+		o->wire = sender_wire_bytes(c->s);
+		if (sender_begin_file(c->s, &m, o) < 0) {  /* empty or too long */
 			source_close(&c->src);
 			file_failed(c, o, TCPX_E_BAD_NAME, "name too long or empty",
 				    NULL, 0);
 			c->status = worse(c->status, SEND_UNREADABLE);
 			continue;
 		}
-		o->wire = sender_wire_bytes(c->s);
-		sender_begin_file(c->s, &m, o);
 		o->t0 = ui_now();
 		c->cur = o;
 		c->cur_sent = 0;
