@@ -26,9 +26,15 @@ ALL_CFLAGS = -std=c11 -D_GNU_SOURCE -DTCPX_VERSION_STRING='"$(VERSION)"' \
 LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 TEST_LIBS = $(shell pkg-config --libs criterion 2>/dev/null)
 
-PURE = error frame proto digest chunk names sender receiver
-IO   = store source net ui session zpool
-LIB_OBJS = $(PURE:%=$(BUILD)/%.o) $(IO:%=$(BUILD)/%.o)
+# The pure protocol core (no socket, no file) builds into its own library,
+# which the unit tests of pure modules and the fuzzers link alone, so
+# nothing in the build lets them pull in I/O.  The I/O modules build into
+# libtcpx-io.a; the tools and the I/O tests (IO_TESTS) link both.
+PURE = error outq frame proto digest chunk names sender receiver
+IO   = conn send_loop serve_loop store source net ui zpool
+CORE_LIB = $(BUILD)/libtcpx-core.a
+IO_LIB   = $(BUILD)/libtcpx-io.a
+IO_TESTS = session store
 UNIT_TESTS = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/test_*.c))
 HELPERS = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/helper_*.c))
 
@@ -60,20 +66,27 @@ deps:
 $(BUILD)/%.o: src/%.c $(wildcard include/*.h) | $(BUILD)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/libtcpx.a: $(LIB_OBJS)
-	ar rcs $@ $^
+$(CORE_LIB): $(PURE:%=$(BUILD)/%.o)
+	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/tcpput: $(BUILD)/tcpput.o $(BUILD)/libtcpx.a
+$(IO_LIB): $(IO:%=$(BUILD)/%.o)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tcpput: $(BUILD)/tcpput.o $(IO_LIB) $(CORE_LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tcpget: $(BUILD)/tcpget.o $(BUILD)/libtcpx.a
+$(BUILD)/tcpget: $(BUILD)/tcpget.o $(IO_LIB) $(CORE_LIB)
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/test_%: tests/test_%.c tests/testutil.h $(BUILD)/libtcpx.a
-	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libtcpx.a $(LDLIBS) $(TEST_LIBS)
+# A pure module's test links the core alone: an I/O call there fails the
+# link.  The I/O tests link both libraries.
+$(IO_TESTS:%=$(BUILD)/test_%): $(IO_LIB)
+$(BUILD)/test_%: tests/test_%.c tests/testutil.h $(CORE_LIB)
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< \
+		$(if $(filter $*,$(IO_TESTS)),$(IO_LIB)) $(CORE_LIB) $(LDLIBS) $(TEST_LIBS)
 
-$(BUILD)/helper_%: tests/helper_%.c $(BUILD)/libtcpx.a
-	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(BUILD)/libtcpx.a $(LDLIBS)
+$(BUILD)/helper_%: tests/helper_%.c $(IO_LIB) $(CORE_LIB)
+	$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(IO_LIB) $(CORE_LIB) $(LDLIBS)
 
 $(BUILD):
 	mkdir -p $@

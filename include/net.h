@@ -1,9 +1,9 @@
 /*
  * net: sockets.  Resolving and connecting (every address of a name, in
- * order, each with a timeout), listening (IPv6 and IPv4 unless narrowed),
- * and the one full-write helper every caller uses (short writes, EINTR and
- * EAGAIN handled here, bounded by a timeout).  Errors: -TCPX_E_* with errno
- * kept; human-readable text through net_strerror().
+ * order, each with a timeout) and listening (IPv6 and IPv4 unless
+ * narrowed, or the sockets systemd passed).  It never moves a byte of
+ * TCPX: that is conn.h's alone.  Errors: -TCPX_E_* with errno kept;
+ * human-readable text through net_strerror().
  */
 #ifndef TCPX_NET_H
 #define TCPX_NET_H
@@ -44,10 +44,6 @@ int net_activated(int fds[NET_LISTEN_MAX]);
 /* "1.2.3.4:20180" or "[::1]:20180". */
 void net_format_addr(const struct sockaddr *sa, socklen_t len,
 		     char out[NET_ADDR_MAX]);
-
-/* Writes all n bytes, waiting at most timeout_ms (<0: forever) for the
- * socket to take each part; 0, -TCPX_E_TIMEOUT or -TCPX_E_SYSTEM. */
-int net_write_full(int fd, const void *p, size_t n, int timeout_ms);
 
 /* A phrase for a connection failure's errno, e.g. "connection refused". */
 const char *net_strerror(int err);

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "frame.h"
+#include "outq.h"
 #include "proto.h"
 
 enum receiver_event_type {
@@ -60,17 +61,37 @@ struct receiver_config {
 
 struct tcpx_receiver;
 
+/* NULL when out of memory; the receiver owns all its buffers, and
+ * receiver_free() releases them (harmless on NULL). */
 struct tcpx_receiver *receiver_new(const struct receiver_config *cfg);
 void receiver_free(struct tcpx_receiver *r);
+/* Where bytes from the sender go, and the queue of replies for it; both
+ * owned by the receiver (the connection layer reads and writes them). */
 struct frame_reader *receiver_reader(struct tcpx_receiver *r);
+struct outq *receiver_output(struct tcpx_receiver *r);
 
 int receiver_next(struct tcpx_receiver *r, struct receiver_event *ev);
 
-/* The disk failed the current file (after REV_FILE or REV_DATA): its RESULT
- * with this code is queued and the rest of its data is skipped. */
-void receiver_file_fail(struct tcpx_receiver *r, int code, const char *msg);
-/* After REV_END: the final verdict (0 = committed). */
-void receiver_file_done(struct tcpx_receiver *r, int code, const char *msg);
+/*
+ * The verdict on a file, in one place.  Both calls queue its RESULT and
+ * return the message that RESULT carries (static, or the caller's detail:
+ * log exactly that, so the sender and the log read the same words; NULL
+ * for code 0).  detail is what the disk said (strerror), used where the
+ * code alone does not say enough; NULL lets receiver_verdict_message()'s
+ * table speak.
+ *
+ * receiver_file_fail(): the disk failed the current file after REV_FILE or
+ * REV_DATA; the rest of its data is skipped.
+ * receiver_file_done(): after REV_END, the final verdict: 0 once the store
+ * committed it, REV_END's code (TCPX_E_DIGEST) or the store's failure.
+ * Its RESULT carries the digest the receiver computed when the code is 0
+ * or TCPX_E_DIGEST, zeros otherwise.
+ */
+const char *receiver_file_fail(struct tcpx_receiver *r, int code,
+			       const char *detail);
+const char *receiver_file_done(struct tcpx_receiver *r, int code,
+			       const char *detail);
+const char *receiver_verdict_message(int code, const char *detail);
 /* Local fatal condition (timeout, shutdown): ERROR queued, session over. */
 void receiver_fail(struct tcpx_receiver *r, int code, const char *msg);
 /* 1 once the session is over (BYE, ERROR sent or received). */

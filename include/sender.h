@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "frame.h"
+#include "outq.h"
 #include "proto.h"
 
 #define SENDER_WINDOW 1024u
@@ -50,16 +51,42 @@ enum sender_state {
 
 struct tcpx_sender;
 
-/* want_caps: TCPX_CAP_* to ask for; level: zlib level 1..9, or 0 for none. */
-/* 1 if chunks are to be compressed: asked for at sender_new(), and, once
- * the handshake is done, granted by the receiver. */
-int sender_compressing(const struct tcpx_sender *s);
+/* want_caps: TCPX_CAP_* to ask for; level: zlib level 1..9, or 0 for none.
+ * NULL when out of memory.  The sender owns all its buffers; sender_free()
+ * releases them (harmless on NULL). */
 struct tcpx_sender *sender_new(uint64_t want_caps, int level);
 void sender_free(struct tcpx_sender *s);
 enum sender_state sender_state(const struct tcpx_sender *s);
+/* 1 if chunks are to be compressed: asked for at sender_new(), and, once
+ * the handshake is done, granted by the receiver. */
+int sender_compressing(const struct tcpx_sender *s);
+/* Where bytes from the receiver go, and the queue of bytes for it; both
+ * owned by the sender (the connection layer reads and writes them). */
 struct frame_reader *sender_reader(struct tcpx_sender *s);
+struct outq *sender_output(struct tcpx_sender *s);
 
-/* Output: bytes queued for the receiver. */
+/*
+ * What the caller does next, decided here so that the sending loop, the
+ * tests and the fuzzers all drive the sender the same way:
+ *   SA_WAIT   nothing until bytes arrive or output drains
+ *   SA_BEGIN  sender_begin_file() with the next file
+ *   SA_DATA   commit the current file's next chunk (sender_file_left() bytes
+ *             remain)
+ *   SA_END    sender_end_file(): every byte was committed
+ *   SA_ABORT  sender_abort_file(): the receiver refused it while we sent it
+ *   SA_BYE    sender_bye(): no file left (more_files == 0)
+ *   SA_DONE   the session is over (BYE received, or an error)
+ * Every action but SA_WAIT and SA_DONE is possible right away (room in the
+ * output queue is checked here).
+ */
+enum sender_action { SA_WAIT, SA_BEGIN, SA_DATA, SA_END, SA_ABORT, SA_BYE,
+		     SA_DONE };
+enum sender_action sender_next_action(const struct tcpx_sender *s,
+				      int more_files);
+/* Bytes of the current file not yet committed (0 between files). */
+uint64_t sender_file_left(const struct tcpx_sender *s);
+
+/* Output: bytes queued for the receiver (the head of sender_output()). */
 void sender_pending(const struct tcpx_sender *s, const uint8_t **p, size_t *len);
 void sender_sent(struct tcpx_sender *s, size_t n);
 /* 1 if a whole DATA frame fits in the output buffer now. */
@@ -72,8 +99,10 @@ size_t sender_outstanding(const struct tcpx_sender *s);
 /* Processes buffered input; returns 0 and fills *ev (SEV_NONE: need more). */
 int sender_next(struct tcpx_sender *s, struct sender_event *ev);
 
-/* Starts a file (meta->id is assigned here and returned); after 2^32 - 1
- * files in one session, -TCPX_E_TOO_MANY_FILES. */
+/* Starts a file (meta->id is assigned here and returned); the name is
+ * copied into the output queue, so meta->name need not outlive the call.
+ * -TCPX_E_BAD_NAME for an empty or over-long name, and after 2^32 - 1
+ * files in one session -TCPX_E_TOO_MANY_FILES; nothing is queued then. */
 int sender_begin_file(struct tcpx_sender *s, struct tcpx_file_meta *meta,
 		      void *cookie);
 /* Where to read the next chunk of file data (up to *cap bytes), then

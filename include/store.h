@@ -50,7 +50,7 @@ int store_clean_stale(struct store *st);
 /* Opens (creating) the parent directories of name and a temporary file
  * beside the final name.  -TCPX_E_EXISTS if the final name exists and
  * overwrite is off, -TCPX_E_NO_SPACE if size cannot fit (statvfs). */
-int store_begin(struct store *st, const uint8_t *name, size_t len,
+int store_create(struct store *st, const uint8_t *name, size_t len,
 		uint32_t mode, uint64_t size, struct store_file *f);
 int store_write(struct store_file *f, const uint8_t *p, size_t n);
 /* Sets mode (setuid/setgid/sticky dropped, umask applied) and mtime, then
@@ -58,6 +58,8 @@ int store_write(struct store_file *f, const uint8_t *p, size_t n);
 int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
 		 uint32_t mtime_nsec);
 /* Removes the temporary file and closes f; harmless on a closed f. */
-void store_abort(struct store_file *f);
+void store_discard(struct store_file *f);
+void store_file_init(struct store_file *f);
+int store_file_active(const struct store_file *f);
 
 #endif

@@ -233,40 +233,6 @@ int net_activated(int fds[NET_LISTEN_MAX])
 	return (int)n;
 }
 
-static int wait_fd(int fd, short events, int timeout_ms)
-{
-	struct pollfd pfd = { .fd = fd, .events = events };
-	int n;
-	do
-		n = poll(&pfd, 1, timeout_ms);
-	while (n < 0 && errno == EINTR);
-	if (n == 0)
-		return -TCPX_E_TIMEOUT;
-	return n < 0 ? -TCPX_E_SYSTEM : 0;
-}
-
-int net_write_full(int fd, const void *p, size_t n, int timeout_ms)
-{
-	const uint8_t *b = p;
-	while (n > 0) {
-		ssize_t w = send(fd, b, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return -TCPX_E_SYSTEM;
-			int rc = wait_fd(fd, POLLOUT, timeout_ms);
-			if (rc < 0)
-				return rc;
-			continue;
-		}
-		b += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-
 const char *net_strerror(int err)
 {
 	switch (err) {

@@ -28,8 +28,7 @@ struct tcpx_receiver {
 	enum receiver_state state;
 	uint64_t caps;
 	struct frame_reader rd;
-	uint8_t out[RECEIVER_OUT_CAP];
-	size_t out_start, out_end;
+	struct outq out;
 	uint8_t *inflated;
 	struct digest dg;
 	uint32_t last_id, files;
@@ -44,7 +43,8 @@ struct tcpx_receiver *receiver_new(const struct receiver_config *cfg)
 		return NULL;
 	r->cfg = *cfg;
 	r->inflated = malloc(TCPX_CHUNK_MAX);
-	if (!r->inflated || frame_reader_init(&r->rd) < 0) {
+	if (!r->inflated || frame_reader_init(&r->rd) < 0 ||
+	    outq_init(&r->out, RECEIVER_OUT_CAP, REPLY_MAX) < 0) {
 		receiver_free(r);
 		return NULL;
 	}
@@ -57,6 +57,7 @@ void receiver_free(struct tcpx_receiver *r)
 	if (!r)
 		return;
 	frame_reader_free(&r->rd);
+	outq_free(&r->out);
 	free(r->inflated);
 	free(r);
 }
@@ -66,25 +67,26 @@ struct frame_reader *receiver_reader(struct tcpx_receiver *r)
 	return &r->rd;
 }
 
+struct outq *receiver_output(struct tcpx_receiver *r)
+{
+	return &r->out;
+}
+
 void receiver_pending(const struct tcpx_receiver *r, const uint8_t **p,
 		      size_t *len)
 {
-	*p = r->out + r->out_start;
-	*len = r->out_end - r->out_start;
+	outq_pending(&r->out, p, len);
 }
 
 void receiver_sent(struct tcpx_receiver *r, size_t n)
 {
-	r->out_start += n;
-	if (r->out_start == r->out_end)
-		r->out_start = r->out_end = 0;
+	outq_consume(&r->out, n);
 }
 
-static int out_room(const struct tcpx_receiver *r)
+/* Appends one reply; callers checked outq_has_room() (REPLY_MAX). */
+static void reply(struct tcpx_receiver *r, size_t n)
 {
-	if (r->out_start == r->out_end)
-		return 1;
-	return RECEIVER_OUT_CAP - r->out_end >= REPLY_MAX;
+	outq_append(&r->out, n);
 }
 
 int receiver_finished(const struct tcpx_receiver *r)
@@ -100,37 +102,62 @@ int receiver_in_file(const struct tcpx_receiver *r)
 static void queue_result(struct tcpx_receiver *r, int code,
 			 const uint8_t *digest, const char *msg)
 {
-	r->out_end += proto_encode_result(r->out + r->out_end, r->last_id,
-					  (uint16_t)code, digest, msg);
+	reply(r, proto_encode_result(outq_tail(&r->out), r->last_id,
+				     (uint16_t)code, digest, msg));
 }
 
 void receiver_fail(struct tcpx_receiver *r, int code, const char *msg)
 {
 	if (r->state == RS_DONE)
 		return;
-	if (RECEIVER_OUT_CAP - r->out_end >= REPLY_MAX)
-		r->out_end += proto_encode_error(r->out + r->out_end,
-						 (uint16_t)code, msg);
+	if (outq_has_room(&r->out))
+		reply(r, proto_encode_error(outq_tail(&r->out), (uint16_t)code,
+					    msg));
 	r->state = RS_DONE;
 }
 
-void receiver_file_fail(struct tcpx_receiver *r, int code, const char *msg)
+/* One spelling per verdict: the text that goes into RESULT is the text
+ * the receiver's log shows.  The caller's detail (what the disk said)
+ * comes first; without one, this table speaks. */
+const char *receiver_verdict_message(int code, const char *detail)
 {
-	if (r->state != RS_IN_FILE)
-		return;
-	queue_result(r, code, NULL, msg);
-	r->state = RS_SKIPPING;
+	if (code == TCPX_OK)
+		return NULL;
+	if (detail)
+		return detail;
+	switch (code) {
+	case TCPX_E_DIGEST:
+		return "digest mismatch: data discarded";
+	case TCPX_E_EXISTS:
+		return "file exists (tcpget --overwrite replaces it)";
+	default:
+		return tcpx_strerror(code);
+	}
 }
 
-void receiver_file_done(struct tcpx_receiver *r, int code, const char *msg)
+const char *receiver_file_fail(struct tcpx_receiver *r, int code,
+			       const char *detail)
 {
+	const char *msg = receiver_verdict_message(code, detail);
+	if (r->state != RS_IN_FILE)
+		return msg;
+	queue_result(r, code, NULL, msg);
+	r->state = RS_SKIPPING;
+	return msg;
+}
+
+const char *receiver_file_done(struct tcpx_receiver *r, int code,
+			       const char *detail)
+{
+	const char *msg = receiver_verdict_message(code, detail);
 	if (r->state != RS_VERDICT)
-		return;
-	/* The digest goes back whenever we computed one, so the sender can
-	 * see what we saw even on a mismatch. */
+		return msg;
+	/* The digest goes back with an acceptance and a mismatch, so the
+	 * sender can see what we saw. */
 	queue_result(r, code, code == 0 || code == TCPX_E_DIGEST ?
 		     r->digest : NULL, msg);
 	r->state = RS_READY;
+	return msg;
 }
 
 static int fatal(struct tcpx_receiver *r, struct receiver_event *ev, int code,
@@ -178,7 +205,7 @@ static int on_hello(struct tcpx_receiver *r, const struct tcpx_frame *f,
 	h.version_min = h.version_max = TCPX_VERSION;
 	h.caps &= r->cfg.caps;
 	r->caps = h.caps;
-	r->out_end += proto_encode_hello(r->out + r->out_end, &h);
+	reply(r, proto_encode_hello(outq_tail(&r->out), &h));
 	r->state = RS_READY;
 	ev->type = REV_HELLO;
 	return 0;
@@ -280,7 +307,7 @@ int receiver_next(struct tcpx_receiver *r, struct receiver_event *ev)
 
 again:
 	memset(ev, 0, sizeof(*ev));
-	if (r->state == RS_DONE || r->state == RS_VERDICT || !out_room(r))
+	if (r->state == RS_DONE || r->state == RS_VERDICT || !outq_has_room(&r->out))
 		return 0;
 	rc = frame_reader_next(&r->rd, &f);
 	if (rc < 0)
@@ -321,7 +348,7 @@ again:
 	case TCPX_FRAME_BYE:
 		if (proto_decode_empty(&f) < 0)
 			return fatal(r, ev, TCPX_E_MALFORMED, "malformed BYE");
-		r->out_end += proto_encode_empty(r->out + r->out_end, TCPX_FRAME_BYE);
+		reply(r, proto_encode_empty(outq_tail(&r->out), TCPX_FRAME_BYE));
 		r->state = RS_DONE;
 		ev->type = REV_BYE;
 		return 0;

@@ -26,8 +26,7 @@ struct tcpx_sender {
 	uint64_t want_caps, caps;
 	struct chunk_compressor *comp;     /* NULL: no compression */
 	struct frame_reader rd;
-	uint8_t *out;
-	size_t out_start, out_end;
+	struct outq out;
 	uint8_t *scratch;                  /* file data awaiting compression */
 	struct digest dg;
 	uint32_t next_id;
@@ -51,8 +50,8 @@ struct tcpx_sender *sender_new(uint64_t want_caps, int level)
 		want_caps &= ~TCPX_CAP_ZLIB;
 	s->want_caps = want_caps;
 	s->next_id = 1;
-	s->out = malloc(SENDER_OUT_CAP);
-	if (!s->out || frame_reader_init_cap(&s->rd, SENDER_READER_CAP) < 0)
+	if (outq_init(&s->out, SENDER_OUT_CAP, TCPX_FRAME_BUF_MAX) < 0 ||
+	    frame_reader_init_cap(&s->rd, SENDER_READER_CAP) < 0)
 		goto fail;
 	if (level > 0) {
 		s->comp = chunk_compressor_new(level);
@@ -61,7 +60,8 @@ struct tcpx_sender *sender_new(uint64_t want_caps, int level)
 			goto fail;
 	}
 	h.caps = want_caps;
-	s->out_end = proto_encode_hello(s->out, &h);   /* not in wire_bytes */
+	/* Not in wire_bytes: they count what follows the handshake. */
+	outq_append(&s->out, proto_encode_hello(outq_tail(&s->out), &h));
 	s->state = SS_HANDSHAKE;
 	return s;
 fail:
@@ -76,7 +76,7 @@ void sender_free(struct tcpx_sender *s)
 	frame_reader_free(&s->rd);
 	chunk_compressor_free(s->comp);
 	free(s->scratch);
-	free(s->out);
+	outq_free(&s->out);
 	free(s);
 }
 
@@ -90,27 +90,24 @@ struct frame_reader *sender_reader(struct tcpx_sender *s)
 	return &s->rd;
 }
 
+struct outq *sender_output(struct tcpx_sender *s)
+{
+	return &s->out;
+}
+
 void sender_pending(const struct tcpx_sender *s, const uint8_t **p, size_t *len)
 {
-	*p = s->out + s->out_start;
-	*len = s->out_end - s->out_start;
+	outq_pending(&s->out, p, len);
 }
 
 void sender_sent(struct tcpx_sender *s, size_t n)
 {
-	s->out_start += n;
-	if (s->out_start == s->out_end) {
-		s->out_start = s->out_end = 0;
-	} else if (SENDER_OUT_CAP - s->out_end < TCPX_FRAME_BUF_MAX) {
-		memmove(s->out, s->out + s->out_start, s->out_end - s->out_start);
-		s->out_end -= s->out_start;
-		s->out_start = 0;
-	}
+	outq_consume(&s->out, n);
 }
 
 int sender_has_room(const struct tcpx_sender *s)
 {
-	return SENDER_OUT_CAP - s->out_end >= TCPX_FRAME_BUF_MAX;
+	return outq_has_room(&s->out);
 }
 
 int sender_can_begin(const struct tcpx_sender *s)
@@ -131,7 +128,7 @@ uint64_t sender_wire_bytes(const struct tcpx_sender *s)
 
 static void queue(struct tcpx_sender *s, size_t n)
 {
-	s->out_end += n;
+	outq_append(&s->out, n);
 	s->wire_bytes += n;
 }
 
@@ -141,9 +138,9 @@ void sender_fail(struct tcpx_sender *s, int code, const char *msg)
 		return;
 	/* An ERROR frame must not land inside a half-queued frame; the out
 	 * buffer only ever holds whole frames, so appending is safe. */
-	if (SENDER_OUT_CAP - s->out_end >= TCPX_FRAME_HEADER_LEN +
+	if (outq_tail_room(&s->out) >= TCPX_FRAME_HEADER_LEN +
 	    TCPX_ERROR_FIXED_LEN + TCPX_MSG_MAX)
-		queue(s, proto_encode_error(s->out + s->out_end,
+		queue(s, proto_encode_error(outq_tail(&s->out),
 					    (uint16_t)code, msg));
 	s->state = SS_FAILED;
 }
@@ -290,7 +287,7 @@ int sender_begin_file(struct tcpx_sender *s, struct tcpx_file_meta *meta,
 		return -TCPX_E_TOO_MANY_FILES;
 	meta->id = s->next_id++;
 	meta->mode &= TCPX_MODE_MASK;
-	queue(s, proto_encode_file(s->out + s->out_end, meta));
+	queue(s, proto_encode_file(outq_tail(&s->out), meta));
 	p = &s->ring[(s->ring_head + s->ring_count) % SENDER_WINDOW];
 	p->id = meta->id;
 	p->cookie = cookie;
@@ -312,7 +309,7 @@ uint8_t *sender_chunk_buffer(struct tcpx_sender *s, size_t *cap)
 		return NULL;
 	}
 	/* Raw chunks are read straight into their place in the frame. */
-	return s->comp ? s->scratch : s->out + s->out_end + DATA_OFFSET;
+	return s->comp ? s->scratch : outq_tail(&s->out) + DATA_OFFSET;
 }
 
 int sender_compressing(const struct tcpx_sender *s)
@@ -325,7 +322,7 @@ int sender_compressing(const struct tcpx_sender *s)
 static int frame_chunk(struct tcpx_sender *s, const uint8_t *raw, size_t n,
 		       const uint8_t *comp, size_t clen)
 {
-	uint8_t *frame = s->out + s->out_end;
+	uint8_t *frame = outq_tail(&s->out);
 	uint8_t *data = frame + DATA_OFFSET;
 
 	if (s->state != SS_IN_FILE || n == 0 || n > TCPX_CHUNK_MAX ||
@@ -355,7 +352,7 @@ int sender_commit_prepared(struct tcpx_sender *s, const uint8_t *raw,
 
 int sender_commit_chunk(struct tcpx_sender *s, size_t n)
 {
-	uint8_t *data = s->out + s->out_end + DATA_OFFSET;
+	uint8_t *data = outq_tail(&s->out) + DATA_OFFSET;
 	size_t clen = 0;
 
 	/* Room first: compression writes into the output buffer. */
@@ -387,7 +384,7 @@ int sender_end_file(struct tcpx_sender *s)
 	struct pending *p = current(s);
 	digest_final(&s->dg, p->digest);
 	p->ended = 1;
-	queue(s, proto_encode_end(s->out + s->out_end, p->digest));
+	queue(s, proto_encode_end(outq_tail(&s->out), p->digest));
 	s->state = SS_READY;
 	return 0;
 }
@@ -396,7 +393,7 @@ int sender_abort_file(struct tcpx_sender *s)
 {
 	if (s->state != SS_IN_FILE || !sender_has_room(s))
 		return -TCPX_E_INTERNAL;
-	queue(s, proto_encode_empty(s->out + s->out_end, TCPX_FRAME_ABORT));
+	queue(s, proto_encode_empty(outq_tail(&s->out), TCPX_FRAME_ABORT));
 	s->state = SS_READY;
 	return 0;
 }
@@ -410,7 +407,39 @@ int sender_bye(struct tcpx_sender *s)
 {
 	if (s->state != SS_READY || !sender_has_room(s))
 		return -TCPX_E_INTERNAL;
-	queue(s, proto_encode_empty(s->out + s->out_end, TCPX_FRAME_BYE));
+	queue(s, proto_encode_empty(outq_tail(&s->out), TCPX_FRAME_BYE));
 	s->state = SS_BYE_SENT;
 	return 0;
+}
+
+uint64_t sender_file_left(const struct tcpx_sender *s)
+{
+	return s->state == SS_IN_FILE ? s->cur_size - s->cur_sent : 0;
+}
+
+/* The one place that knows in which order a caller drives the sender: a
+ * file the receiver refused is given up, a file fully committed is ended,
+ * and between files the next one begins, or BYE goes when none is left. */
+enum sender_action sender_next_action(const struct tcpx_sender *s,
+				      int more_files)
+{
+	switch (s->state) {
+	case SS_FAILED:
+	case SS_DONE:
+		return SA_DONE;
+	case SS_IN_FILE:
+		if (!sender_has_room(s))
+			return SA_WAIT;
+		if (s->cur_refused)
+			return SA_ABORT;
+		return s->cur_sent == s->cur_size ? SA_END : SA_DATA;
+	case SS_READY:
+		if (!more_files)
+			return sender_has_room(s) ? SA_BYE : SA_WAIT;
+		return sender_can_begin(s) ? SA_BEGIN : SA_WAIT;
+	case SS_HANDSHAKE:
+	case SS_BYE_SENT:
+		break;
+	}
+	return SA_WAIT;
 }

@@ -194,7 +194,7 @@ fail:;
 	return rc;
 }
 
-int store_begin(struct store *st, const uint8_t *name, size_t len,
+int store_create(struct store *st, const uint8_t *name, size_t len,
 		uint32_t mode, uint64_t size, struct store_file *f)
 {
 	struct stat sb;
@@ -300,14 +300,25 @@ int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
 	close_file(f);
 	return 0;
 fail:
-	store_abort(f);
+	store_discard(f);
 	return rc;
 }
 
-void store_abort(struct store_file *f)
+void store_discard(struct store_file *f)
 {
 	if (f->parentfd >= 0 && f->tmpname[0])
 		unlinkat(f->parentfd, f->tmpname, 0);
 	f->tmpname[0] = '\0';
 	close_file(f);
+}
+
+void store_file_init(struct store_file *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->fd = f->parentfd = -1;
+}
+
+int store_file_active(const struct store_file *f)
+{
+	return f->fd >= 0;
 }

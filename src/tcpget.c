@@ -20,7 +20,7 @@
 #include "error.h"
 #include "net.h"
 #include "proto.h"
-#include "session.h"
+#include "serve_loop.h"
 #include "store.h"
 #include "ui.h"
 
@@ -123,7 +123,7 @@ static void *conn_main(void *arg)
 	struct server *srv = c->srv;
 
 	ui_debug("%s: connected", c->peer);
-	session_serve(c->fd, c->peer, &srv->store, &srv->serve);
+	serve_loop_run(c->fd, c->peer, &srv->store, &srv->serve);
 	free(c);
 	pthread_mutex_lock(&srv->lock);
 	if (--srv->active == 0)

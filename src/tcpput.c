@@ -12,7 +12,8 @@
 #include "digest.h"
 #include "error.h"
 #include "net.h"
-#include "session.h"
+#include "send_loop.h"
+#include "source.h"
 #include "ui.h"
 
 #define DEFAULT_LEVEL 1
@@ -143,7 +144,9 @@ int main(int argc, char **argv)
 		free(port);
 		return SEND_CONNECTION;
 	}
-	int status = session_send(fd, peer, &opt, argv + optind, argc - optind - 1);
+	struct source *src = source_new(argv + optind, argc - optind - 1);
+	int status = src ? send_loop_run(fd, peer, &opt, src) : SEND_CONNECTION;
+	source_free(src);
 	close(fd);
 	free(host);
 	free(port);

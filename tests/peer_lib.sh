@@ -10,7 +10,7 @@ HELPER=$BIN/helper_hostile
 # is run by hand (with the sanitizer flags if the library has them).
 if [ ! -x "$HELPER" ]; then
 	san=()
-	if grep -qa __asan_init "$BIN/libtcpx.a" 2>/dev/null; then
+	if grep -qa __asan_init "$BIN/libtcpx-core.a" 2>/dev/null; then
 		san=(EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" CFLAGS="-O1 -g")
 	fi
 	make -C "$ROOT" --no-print-directory BUILD="$BIN" "${san[@]}" "$BIN/helper_hostile" >/dev/null || true

@@ -1228,7 +1228,7 @@ Test(session, sizes_compressed)         { sizes(6, TU_TEXT); }
 Test(session, sizes_compressed_level_1) { sizes(1, TU_TEXT); }
 Test(session, sizes_incompressible)     { sizes(9, TU_RANDOM); }
 
-/* Chunks compressed outside the sender (session.c's worker threads) and
+/* Chunks compressed outside the sender (the sending loop's worker threads) and
  * framed with sender_commit_prepared(). */
 Test(session, prepared_chunks)
 {

@@ -6,7 +6,7 @@
  * could not catch a layout mistake made on both sides.  Also here: hex, a
  * growable byte buffer, deterministic content patterns, the b2sum digests
  * the tests compare with, and an in-memory session that pumps a sender and a
- * receiver against each other the way session.c does over a socket.
+ * receiver against each other the way the loops (send_loop.c, serve_loop.c) do over a socket.
  *
  * Everything is static inline so each test file takes only what it uses.
  */
@@ -373,7 +373,7 @@ static inline void tu_reader_feed(struct frame_reader *fr, const uint8_t *p,
 }
 
 /* ---- an in-memory session: sender and receiver pumped against each
- * other the way session.c drives them over a socket ---------------------- */
+ * other the way the loops drive them over a socket ---------------------- */
 
 enum tu_content { TU_TEXT, TU_RANDOM };
 
@@ -431,7 +431,7 @@ struct tu_session {
 	long tamper_result;      /* RESULT frame to corrupt (digest byte 0) */
 	uint64_t max_steps;
 	int prepared;            /* zlib level: compress here and commit with
-				    sender_commit_prepared(), as session.c
+				    sender_commit_prepared(), as send_loop.c
 				    does with its worker threads */
 	struct chunk_compressor *comp;
 	/* sender-side progress */
@@ -611,97 +611,100 @@ static inline size_t tu_move(struct tu_session *t, int tx)
 	return k;
 }
 
-/* What session.c's produce() does, with files from memory. */
+/* The sending loop's produce() (src/send_loop.c) with files from memory:
+ * the same sender_next_action() decides every step. */
+static inline int tu_commit_data(struct tu_session *t, struct tu_file *f)
+{
+	uint64_t left = f->size - f->sent;
+	cr_assert_eq(sender_file_left(t->s), left);
+	if (t->prepared && sender_compressing(t->s)) {
+		static uint8_t raw[TCPX_CHUNK_MAX], z[TCPX_CHUNK_MAX];
+		size_t n = t->chunk < left ? t->chunk : (size_t)left;
+		if (!t->comp)
+			t->comp = chunk_compressor_new(t->prepared);
+		cr_assert(t->comp != NULL);
+		tu_file_content(f, f->sent, raw, n);
+		size_t zl = chunk_compress(t->comp, raw, n, z, sizeof(z));
+		if (sender_commit_prepared(t->s, raw, n, zl ? z : NULL, zl) < 0)
+			t->failed_commit++;
+		f->sent += n;
+		return 1;
+	}
+	size_t cap;
+	uint8_t *buf = sender_chunk_buffer(t->s, &cap);
+	cr_assert(buf != NULL && cap == TCPX_CHUNK_MAX,
+		  "sender_chunk_buffer: %p cap %zu with room", (void *)buf, cap);
+	if (cap > t->chunk)
+		cap = t->chunk;
+	if (cap > left)
+		cap = (size_t)left;
+	tu_file_content(f, f->sent, buf, cap);
+	if (sender_commit_chunk(t->s, cap) < 0)
+		t->failed_commit++;
+	f->sent += cap;
+	return 1;
+}
+
+static inline void tu_begin(struct tu_session *t)
+{
+	struct tu_file *f = &t->files[t->next];
+	struct tcpx_file_meta m = {
+		.size = f->size, .mode = 0644,
+		.mtime_sec = 1700000000, .mtime_nsec = 5,
+		.name = (const uint8_t *)f->name,
+		.name_len = (uint16_t)strlen(f->name) };
+	cr_assert_eq(sender_begin_file(t->s, &m, f), 0);
+	cr_assert_eq(m.id, (uint32_t)t->next + 1, "sender gave id %u to file %zu",
+		     m.id, t->next);
+	f->id = m.id;
+	t->cur = (long)t->next++;
+	size_t out = sender_outstanding(t->s);
+	if (out > t->max_outstanding)
+		t->max_outstanding = out;
+}
+
 static inline int tu_produce(struct tu_session *t)
 {
 	int progress = 0;
-	while (sender_has_room(t->s)) {
-		enum sender_state st = sender_state(t->s);
-		if (st == SS_IN_FILE) {
-			struct tu_file *f = &t->files[t->cur];
-			if (sender_current_refused(t->s)) {
-				if (sender_abort_file(t->s) < 0)
-					t->failed_commit++;
-				f->aborted = 1;
-				t->cur = -1;
-				progress = 1;
-				continue;
-			}
-			uint64_t left = f->size - f->sent;
-			if (left == 0) {
-				if (sender_end_file(t->s) < 0)
-					t->failed_commit++;
-				t->cur = -1;
-				progress = 1;
-				continue;
-			}
-			if (t->prepared && sender_compressing(t->s)) {
-				static uint8_t raw[TCPX_CHUNK_MAX], z[TCPX_CHUNK_MAX];
-				size_t n = t->chunk < left ? t->chunk : (size_t)left;
-				if (!t->comp)
-					t->comp = chunk_compressor_new(t->prepared);
-				cr_assert(t->comp != NULL);
-				tu_file_content(f, f->sent, raw, n);
-				size_t zl = chunk_compress(t->comp, raw, n, z, sizeof(z));
-				if (sender_commit_prepared(t->s, raw, n, zl ? z : NULL, zl) < 0)
-					t->failed_commit++;
-				f->sent += n;
-				progress = 1;
-				continue;
-			}
-			size_t cap;
-			uint8_t *buf = sender_chunk_buffer(t->s, &cap);
-			cr_assert(buf != NULL && cap == TCPX_CHUNK_MAX,
-				  "sender_chunk_buffer: %p cap %zu with room",
-				  (void *)buf, cap);
-			if (cap > t->chunk)
-				cap = t->chunk;
-			if (cap > left)
-				cap = (size_t)left;
-			tu_file_content(f, f->sent, buf, cap);
-			if (sender_commit_chunk(t->s, cap) < 0)
-				t->failed_commit++;
-			f->sent += cap;
-			progress = 1;
-		} else if (st == SS_READY) {
-			if (t->next < t->n && sender_can_begin(t->s)) {
-				struct tu_file *f = &t->files[t->next];
-				struct tcpx_file_meta m = {
-					.size = f->size, .mode = 0644,
-					.mtime_sec = 1700000000, .mtime_nsec = 5,
-					.name = (const uint8_t *)f->name,
-					.name_len = (uint16_t)strlen(f->name) };
-				cr_assert_eq(sender_begin_file(t->s, &m, f), 0);
-				cr_assert_eq(m.id, (uint32_t)t->next + 1,
-					     "sender gave id %u to file %zu",
-					     m.id, t->next);
-				f->id = m.id;
-				t->cur = (long)t->next++;
-				size_t out = sender_outstanding(t->s);
-				if (out > t->max_outstanding)
-					t->max_outstanding = out;
-				progress = 1;
-				continue;
-			}
-			if (t->next < t->n) {
-				if (sender_outstanding(t->s) >= SENDER_WINDOW)
-					t->window_blocked++;
-				return progress;
-			}
-			if (!t->bye_sent) {
-				cr_assert_eq(sender_bye(t->s), 0);
-				t->bye_sent = 1;
-				progress = 1;
-			}
+	for (;;) {
+		int more = t->next < t->n;
+		switch (sender_next_action(t->s, more)) {
+		case SA_WAIT:
+			if (more && sender_state(t->s) == SS_READY &&
+			    sender_outstanding(t->s) >= SENDER_WINDOW)
+				t->window_blocked++;
 			return progress;
-		} else {
+		case SA_DONE:
+			return progress;
+		case SA_BEGIN:
+			tu_begin(t);
+			break;
+		case SA_DATA:
+			tu_commit_data(t, &t->files[t->cur]);
+			break;
+		case SA_END:
+			if (sender_end_file(t->s) < 0)
+				t->failed_commit++;
+			t->cur = -1;
+			break;
+		case SA_ABORT:
+			if (sender_abort_file(t->s) < 0)
+				t->failed_commit++;
+			t->files[t->cur].aborted = 1;
+			t->cur = -1;
+			break;
+		case SA_BYE:
+			cr_assert(!t->bye_sent);
+			cr_assert_eq(sender_bye(t->s), 0);
+			t->bye_sent = 1;
+			progress = 1;
 			return progress;
 		}
+		progress = 1;
 	}
-	return progress;
 }
 
-/* What session.c's serve_event() does, with a disk that always works
+/* The serving loop's serve_event() (src/serve_loop.c), with a disk that always works
  * unless a file's policy says otherwise. */
 static inline int tu_drain_receiver(struct tu_session *t)
 {
@@ -765,7 +768,7 @@ static inline int tu_drain_receiver(struct tu_session *t)
 			f->end_code = ev.code;
 			cr_assert(ev.digest != NULL);
 			receiver_file_done(t->r, ev.code ? ev.code : f->commit_code,
-					   ev.code ? "digest mismatch" : NULL);
+					   "disk says no");
 			break;
 		case REV_ABORTED:
 			cr_assert(f != NULL);

@@ -27,7 +27,7 @@ FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_ARGS          ?=
 FUZZ_DIR            = tests/fuzz
 FUZZ_TARGETS        = frame receiver sender inflate
-FUZZ_PURE           = error frame proto digest chunk names sender receiver
+FUZZ_PURE           = error outq frame proto digest chunk names sender receiver
 
 # -fno-sanitize-recover: undefined behaviour aborts, so libFuzzer keeps the
 # input as a crash instead of printing a warning and going on.

@@ -2,7 +2,7 @@
  * fuzz_receiver: the receiver state machine fed an arbitrary sender stream.
  *
  * The stream arrives in reads of varying sizes, straight into
- * frame_reader_space() as session.c does; events are acted on as the real
+ * frame_reader_space() as serve_loop.c does; events are acted on as the real
  * session does (REV_END -> receiver_file_done() with the verdict), and the
  * "disk" fails files at REV_FILE, at REV_DATA or at commit when the input's
  * header says so.  The receiver's replies are drained (sometimes in
@@ -366,7 +366,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t *space = frame_reader_space(rd, &cap);
 		if (cap == 0) {
 			/* Full of frames it cannot answer yet: only output we
-			 * have not drained can excuse that (session.c always
+			 * have not drained can excuse that (serve_loop.c always
 			 * drains all, so it never sees this). */
 			const uint8_t *p;
 			size_t plen;

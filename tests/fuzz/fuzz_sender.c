@@ -4,7 +4,7 @@
  * The header plans a batch of files (sizes, chunking, contents, names,
  * aborts, zlib level) and whether the harness plays a valid receiver HELLO
  * first, so the fuzzed bytes start right after the handshake.  The harness
- * drives the sender as session.c does: begin files while it may, commit
+ * drives the sender as send_loop.c does: begin files while it may, commit
  * chunks (read into sender_chunk_buffer(), or compressed outside and handed
  * to sender_commit_prepared() as the compression workers do), end (or
  * abort, also when the receiver refused the file early),
@@ -115,53 +115,58 @@ static FZ_NOCOV size_t pending_len(const struct tx *x)
 	return len;
 }
 
-/* One step of what session.c's produce() does; 0 if nothing to do. */
+/* One step of what send_loop.c's produce() does; 0 if nothing to do. */
 static int act_once(struct tx *x)
 {
 	if (!sender_has_room(x->s))
 		drain(x, 1);
 	FZ_CHECK(sender_has_room(x->s));
 
-	switch (sender_state(x->s)) {
-	case SS_READY:
-		if (x->begun < x->plan.nfiles) {
-			if (!sender_can_begin(x->s))
-				return 0;
-			const struct fz_file *f = &x->plan.f[x->begun];
-			struct tcpx_file_meta m = {
-				.size = f->size, .mode = 0644,
-				.mtime_sec = 1700000000 + (int64_t)x->begun,
-				.mtime_nsec = x->begun * 1000u,
-				.name = (const uint8_t *)f->name,
-				.name_len = f->name_len,
-			};
-			FZ_CHECK(sender_begin_file(x->s, &m, &x->st[x->begun]) == 0);
-			FZ_CHECK(m.id == x->begun + 1);
-			x->begun++;
-			x->sent = 0;
-			crypto_generichash_init(&x->hash, NULL, 0, TCPX_DIGEST_LEN);
-			FZ_CHECK(sender_state(x->s) == SS_IN_FILE);
-			return 1;
-		}
-		if (!x->bye_sent) {
-			FZ_CHECK(sender_bye(x->s) == 0);
-			x->bye_sent = 1;
-			FZ_CHECK(sender_state(x->s) == SS_BYE_SENT);
-			return 1;
-		}
+	enum sender_action act = sender_next_action(x->s,
+						    x->begun < x->plan.nfiles);
+	if (act == SA_WAIT || act == SA_DONE)
 		return 0;
-	case SS_IN_FILE: {
+	if (act == SA_BEGIN) {
+		const struct fz_file *f = &x->plan.f[x->begun];
+		struct tcpx_file_meta m = {
+			.size = f->size, .mode = 0644,
+			.mtime_sec = 1700000000 + (int64_t)x->begun,
+			.mtime_nsec = x->begun * 1000u,
+			.name = (const uint8_t *)f->name,
+			.name_len = f->name_len,
+		};
+		FZ_CHECK(sender_state(x->s) == SS_READY && sender_can_begin(x->s));
+		FZ_CHECK(sender_begin_file(x->s, &m, &x->st[x->begun]) == 0);
+		FZ_CHECK(m.id == x->begun + 1);
+		x->begun++;
+		x->sent = 0;
+		crypto_generichash_init(&x->hash, NULL, 0, TCPX_DIGEST_LEN);
+		FZ_CHECK(sender_state(x->s) == SS_IN_FILE);
+		return 1;
+	}
+	if (act == SA_BYE) {
+		FZ_CHECK(!x->bye_sent);
+		FZ_CHECK(sender_bye(x->s) == 0);
+		x->bye_sent = 1;
+		FZ_CHECK(sender_state(x->s) == SS_BYE_SENT);
+		return 1;
+	}
+	{
 		const struct fz_file *f = &x->plan.f[x->begun - 1];
 		struct file_state *fs = &x->st[x->begun - 1];
 		size_t before = pending_len(x);
 
-		if (sender_current_refused(x->s) ||
+		FZ_CHECK(sender_state(x->s) == SS_IN_FILE);
+		FZ_CHECK((act == SA_ABORT) == sender_current_refused(x->s));
+		if (act == SA_ABORT ||
 		    (f->abort_at >= 0 && x->sent >= (uint64_t)f->abort_at)) {
 			FZ_CHECK(sender_abort_file(x->s) == 0);
 			fs->aborted = 1;
 			return 1;
 		}
-		if (x->sent == f->size) {
+		FZ_CHECK((act == SA_END) == (x->sent == f->size));
+		FZ_CHECK(sender_file_left(x->s) == f->size - x->sent);
+		if (act == SA_END) {
 			FZ_CHECK(sender_end_file(x->s) == 0);
 			crypto_generichash_final(&x->hash, fs->digest,
 						 TCPX_DIGEST_LEN);
@@ -219,9 +224,6 @@ static int act_once(struct tx *x)
 		}
 		x->sent += n;
 		return 1;
-	}
-	default:
-		return 0;
 	}
 }
 

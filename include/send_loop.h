@@ -1,0 +1,36 @@
+/*
+ * send_loop: the sending role's one loop.  It runs a sender state machine
+ * (sender.h) over a connection (conn.h), taking items from a source
+ * (source.h) and compressing on worker threads (zpool.h) with -z.  The
+ * state machine decides what happens next (sender_next_action()); this
+ * loop only moves bytes between the source, the machine and the socket,
+ * and hands every outcome to ui.  Nothing here prints.
+ */
+#ifndef TCPX_SEND_LOOP_H
+#define TCPX_SEND_LOOP_H
+
+#include "source.h"
+
+/* tcpput exit statuses (man/tcpput.1); when several apply, the largest. */
+enum send_status {
+	SEND_OK = 0,
+	SEND_REFUSED = 1,      /* the receiver refused or failed a file */
+	SEND_USAGE = 2,
+	SEND_UNREADABLE = 3,   /* a local file could not be read */
+	SEND_VERIFY = 4,       /* digests differed */
+	SEND_CONNECTION = 5,   /* resolve, connect, timeout, connection lost */
+	SEND_PROTOCOL = 6,     /* the receiver broke the protocol or sent ERROR */
+};
+
+struct send_options {
+	int level;            /* zlib level, 0 = no compression */
+	int timeout_ms;       /* nothing moved either way this long: give up */
+};
+
+/* Sends every item of src over the connected, non-blocking socket fd
+ * (peer: its address, for messages); returns an enum send_status.  The
+ * caller keeps fd and src and closes them. */
+int send_loop_run(int fd, const char *peer, const struct send_options *opt,
+		  struct source *src);
+
+#endif

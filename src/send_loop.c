@@ -1,0 +1,419 @@
+/* send_loop: the sending role's loop (send_loop.h). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "error.h"
+#include "names.h"
+#include "net.h"
+#include "send_loop.h"
+#include "sender.h"
+#include "ui.h"
+#include "zpool.h"
+
+/* A file sent and not yet settled; the ring holds them in file order, the
+ * order in which their RESULTs arrive. */
+struct inflight {
+	char *path;             /* owned copy; name points into it */
+	const char *name;
+	uint64_t size;
+	double t0;
+	uint64_t wire;          /* bytes framed for it (start: the counter) */
+	int settled;            /* failed locally (ABORT sent): RESULT confirms */
+	int popped;             /* its RESULT came while it was still sent */
+};
+
+struct send_ctx {
+	struct tcpx_sender *s;
+	struct conn conn;
+	const char *peer;
+	struct source *src;
+	struct source_item item;         /* the file being read */
+	struct inflight ring[SENDER_WINDOW];
+	size_t head, count;
+	struct inflight *cur;
+	uint64_t cur_sent;
+	struct zpool *pool;      /* compression workers, with -z */
+	int cur_pooled;          /* the current file goes through the pool */
+	uint64_t cur_read;       /* pooled: bytes read so far (>= cur_sent) */
+	uint64_t data_bytes;     /* file bytes framed, for -v */
+	unsigned ok, failed;
+	int status;
+};
+
+static void worsen(struct send_ctx *c, int status)
+{
+	if (status > c->status)
+		c->status = status;
+}
+
+static void report_failed(struct send_ctx *c, const char *path, uint64_t size,
+			  int code, const char *msg, const uint8_t *pmsg,
+			  size_t plen)
+{
+	struct ui_file uf = { .peer = c->peer, .name = (const uint8_t *)path,
+			      .name_len = strlen(path), .size = size,
+			      .code = code, .msg = msg, .peer_msg = pmsg,
+			      .peer_msg_len = plen };
+	c->failed++;
+	ui_event(UI_FILE_FAILED, &uf);
+}
+
+static void settle_failed(struct send_ctx *c, struct inflight *o, int code,
+			  const char *msg, const uint8_t *pmsg, size_t plen)
+{
+	o->settled = 1;
+	report_failed(c, o->path, o->size, code, msg, pmsg, plen);
+}
+
+/* The head's RESULT came.  A file refused while it is still being sent
+ * keeps its strings until end_current() is done with it. */
+static void ring_pop(struct send_ctx *c)
+{
+	struct inflight *o = &c->ring[c->head];
+	o->popped = 1;
+	if (o != c->cur) {
+		free(o->path);
+		o->path = NULL;
+	}
+	c->head = (c->head + 1) % SENDER_WINDOW;
+	c->count--;
+}
+
+/* Starts the open item as the next file; 0, or < 0 when the sender
+ * refused it (reported; the caller goes on with the next item). */
+static int begin_item(struct send_ctx *c)
+{
+	struct inflight *o = &c->ring[(c->head + c->count) % SENDER_WINDOW];
+	struct source_item *it = &c->item;
+	struct tcpx_file_meta m = {
+		.size = it->size, .mode = it->mode, .mtime_sec = it->mtime_sec,
+		.mtime_nsec = it->mtime_nsec, .name = (const uint8_t *)it->name,
+		.name_len = (uint16_t)strnlen(it->name, TCPX_NAME_MAX + 1),
+	};
+	*o = (struct inflight){ .path = strdup(it->path), .size = it->size,
+				.wire = sender_wire_bytes(c->s) };
+	if (!o->path)
+		return -TCPX_E_NOMEM;
+	o->name = o->path + (it->name - it->path);
+	int rc = sender_begin_file(c->s, &m, o);
+	if (rc < 0) {
+		report_failed(c, it->path, it->size, rc == -TCPX_E_BAD_NAME ?
+			      TCPX_E_BAD_NAME : -rc, rc == -TCPX_E_BAD_NAME ?
+			      "name too long or empty" : tcpx_strerror(rc), NULL, 0);
+		free(o->path);
+		o->path = NULL;
+		source_close(it);
+		worsen(c, SEND_UNREADABLE);
+		return rc;
+	}
+	c->count++;
+	o->t0 = ui_now();
+	c->cur = o;
+	c->cur_sent = c->cur_read = 0;
+	/* Workers pay off from the second chunk on. */
+	c->cur_pooled = c->pool && sender_compressing(c->s) &&
+			m.size > TCPX_CHUNK_MAX;
+	struct ui_file uf = { .peer = c->peer, .name = m.name,
+			      .name_len = m.name_len, .size = m.size };
+	ui_event(UI_FILE_START, &uf);
+	return 0;
+}
+
+/* Opens the next readable item and starts it; unreadable ones are
+ * reported and skipped.  0 when none could be started. */
+static int begin_next(struct send_ctx *c)
+{
+	int rc;
+	while ((rc = source_next(c->src, &c->item)) != 0) {
+		if (rc < 0) {
+			report_failed(c, c->item.path, 0, TCPX_E_SYSTEM,
+				      c->item.why, NULL, 0);
+			worsen(c, SEND_UNREADABLE);
+			continue;
+		}
+		if (begin_item(c) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Ends (or gives up) the current file: END, or ABORT with a local reason
+ * (why) or because the receiver refused it (why NULL). */
+static int end_current(struct send_ctx *c, int abort_it, const char *why)
+{
+	int rc;
+	source_close(&c->item);
+	if (c->cur_pooled && zpool_pending(c->pool))
+		zpool_reset(c->pool);
+	c->cur_pooled = 0;
+	if (abort_it) {
+		rc = sender_abort_file(c->s);
+		if (why) {
+			settle_failed(c, c->cur, TCPX_E_SYSTEM, why, NULL, 0);
+			worsen(c, SEND_UNREADABLE);
+		}
+	} else {
+		rc = sender_end_file(c->s);
+	}
+	c->cur->wire = sender_wire_bytes(c->s) - c->cur->wire;
+	if (c->cur->popped) {
+		free(c->cur->path);
+		c->cur->path = NULL;
+	}
+	c->cur = NULL;
+	return rc;
+}
+
+static void progress(struct send_ctx *c, size_t n)
+{
+	c->cur_sent += n;
+	c->data_bytes += n;
+	struct ui_file uf = { .peer = c->peer,
+		.name = (const uint8_t *)c->cur->name,
+		.name_len = strlen(c->cur->name),
+		.size = c->cur->size, .done = c->cur_sent };
+	ui_event(UI_FILE_PROGRESS, &uf);
+}
+
+static const char *read_failure(ssize_t got)
+{
+	return got < 0 ? strerror(errno) : "file shrank while being sent";
+}
+
+/* One chunk of the current file, read straight into the sender's frame
+ * (or its compression scratch).  1 if it went, 0 if the file ended. */
+static int feed_chunk(struct send_ctx *c)
+{
+	size_t cap;
+	uint64_t left = sender_file_left(c->s);
+	uint8_t *buf = sender_chunk_buffer(c->s, &cap);
+	if (cap > left)
+		cap = (size_t)left;
+	ssize_t got = source_read(&c->item, buf, cap);
+	if (got <= 0)
+		return end_current(c, 1, read_failure(got)) < 0 ? -1 : 0;
+	if (sender_commit_chunk(c->s, (size_t)got) < 0)
+		return -1;
+	progress(c, (size_t)got);
+	return 1;
+}
+
+/* The current file through the compression workers: frames what they
+ * finished, in order, and hands them more to read.  1 if something was
+ * framed or the file ended, 0 to wait for the socket or the workers. */
+static int feed_pooled(struct send_ctx *c)
+{
+	const uint8_t *raw, *comp;
+	size_t n, clen;
+	uint8_t *buf;
+	int framed = 0;
+
+	while (sender_has_room(c->s) &&
+	       zpool_head(c->pool, &raw, &n, &comp, &clen)) {
+		if (sender_commit_prepared(c->s, raw, n, comp, clen) < 0)
+			return -1;
+		zpool_pop(c->pool);
+		progress(c, n);
+		framed = 1;
+	}
+	while (c->cur_read < c->cur->size && (buf = zpool_input(c->pool))) {
+		uint64_t left = c->cur->size - c->cur_read;
+		ssize_t got = source_read(&c->item, buf, left < TCPX_CHUNK_MAX ?
+					  (size_t)left : TCPX_CHUNK_MAX);
+		if (got <= 0)
+			return end_current(c, 1, read_failure(got)) < 0 ? -1 : 1;
+		zpool_submit(c->pool, (size_t)got);
+		c->cur_read += (uint64_t)got;
+	}
+	return framed;
+}
+
+/* Fills the output queue with what it holds: two full chunks, or the
+ * frames of as many small files as fit, so one send() carries them.
+ * 0, or -1 when the sender refused a call (an internal error). */
+static int produce(struct send_ctx *c)
+{
+	for (;;) {
+		int rc = 0;
+		switch (sender_next_action(c->s, c->cur != NULL ||
+					   source_more(c->src))) {
+		case SA_WAIT:
+		case SA_DONE:
+			return 0;
+		case SA_BEGIN:
+			if (!begin_next(c))
+				continue;   /* nothing startable: BYE next */
+			break;
+		case SA_DATA:
+			rc = c->cur_pooled ? feed_pooled(c) : feed_chunk(c);
+			if (rc == 0 && c->cur_pooled)
+				return 0;   /* wait for the workers */
+			break;
+		case SA_END:
+			rc = end_current(c, 0, NULL);
+			break;
+		case SA_ABORT:
+			rc = end_current(c, 1, NULL);
+			break;
+		case SA_BYE:
+			rc = sender_bye(c->s);
+			break;
+		}
+		if (rc < 0)
+			return -1;
+	}
+}
+
+static void on_result(struct send_ctx *c, const struct sender_event *ev)
+{
+	struct inflight *o = ev->cookie;
+	if (o->settled) {
+		ring_pop(c);
+		return;
+	}
+	if (ev->code == 0) {
+		struct ui_file uf = { .peer = c->peer,
+			.name = (const uint8_t *)o->name, .name_len = strlen(o->name),
+			.size = o->size, .done = o->size, .digest = ev->digest,
+			.seconds = ui_now() - o->t0, .wire = o->wire };
+		c->ok++;
+		ui_event(UI_FILE_DONE, &uf);
+	} else {
+		settle_failed(c, o, ev->code, NULL, ev->msg, ev->msg_len);
+		worsen(c, ev->code == TCPX_E_DIGEST ? SEND_VERIFY : SEND_REFUSED);
+	}
+	ring_pop(c);
+}
+
+/* Handles every event the buffered input holds; 1 when the session ended. */
+static int drain_events(struct send_ctx *c)
+{
+	struct sender_event ev;
+	char m[4 * TCPX_MSG_MAX + 4];
+	for (;;) {
+		sender_next(c->s, &ev);
+		switch (ev.type) {
+		case SEV_NONE:
+			return 0;
+		case SEV_HELLO:
+			conn_handshake_done(&c->conn);
+			ui_debug("%s: session open (TCPX 1, capabilities 0x%llx)",
+				 c->peer, (unsigned long long)ev.caps);
+			break;
+		case SEV_RESULT:
+			on_result(c, &ev);
+			break;
+		case SEV_BYE:
+			return 1;
+		case SEV_PEER_ERROR:
+			name_escape(ev.msg ? ev.msg : (const uint8_t *)"",
+				    ev.msg_len, m, sizeof(m));
+			ui_error(c->peer, "receiver ended the session: %s%s%s",
+				 tcpx_strerror(ev.code), ev.msg_len ? ": " : "", m);
+			worsen(c, SEND_PROTOCOL);
+			return 1;
+		case SEV_PROTO_ERROR:
+			ui_error(c->peer, "protocol error from receiver: %.*s",
+				 (int)ev.msg_len, (const char *)ev.msg);
+			worsen(c, SEND_PROTOCOL);
+			return 1;
+		}
+	}
+}
+
+/* Says why the connection ended under us. */
+static void connection_failed(struct send_ctx *c, int rc, int timeout_ms)
+{
+	if (rc == -TCPX_E_TIMEOUT)
+		ui_error(c->peer, "timed out: the receiver sent nothing for %d s",
+			 timeout_ms / 1000);
+	else if (rc == -TCPX_E_CLOSED)
+		ui_error(c->peer, "connection closed by the receiver");
+	else
+		ui_error(c->peer, "%s", net_strerror(errno));
+	worsen(c, SEND_CONNECTION);
+}
+
+static int run(struct send_ctx *c, const struct send_options *opt)
+{
+	for (;;) {
+		if (produce(c) < 0) {
+			sender_fail(c->s, TCPX_E_INTERNAL, "internal error");
+			ui_error(c->peer, "internal error: the sender refused a step");
+			worsen(c, SEND_PROTOCOL);
+			return -1;
+		}
+		int ev = conn_pump(&c->conn, c->pool ? zpool_fd(c->pool) : -1);
+		if (ev < 0) {
+			connection_failed(c, ev, opt->timeout_ms);
+			return -1;
+		}
+		if (ev & CONN_EXTRA)
+			zpool_ack(c->pool);
+		if ((ev & CONN_READ) && drain_events(c))
+			return 0;
+	}
+}
+
+/* After the session: the files that never got their verdict. */
+static void settle_rest(struct send_ctx *c)
+{
+	if (c->cur && c->cur->popped)
+		free(c->cur->path);
+	c->cur = NULL;
+	while (c->count) {
+		struct inflight *o = &c->ring[c->head];
+		if (!o->settled) {
+			settle_failed(c, o, TCPX_E_CLOSED,
+				      "no verdict from the receiver", NULL, 0);
+			worsen(c, SEND_CONNECTION);
+		}
+		ring_pop(c);
+	}
+}
+
+int send_loop_run(int fd, const char *peer, const struct send_options *opt,
+		  struct source *src)
+{
+	struct send_ctx *c = calloc(1, sizeof(*c));
+	struct conn_limits lim = { .idle_ms = opt->timeout_ms };
+	unsigned items;
+	uint64_t total = 0;
+
+	if (!c || !(c->s = sender_new(0, opt->level))) {
+		ui_error(NULL, "out of memory");
+		free(c);
+		return SEND_CONNECTION;
+	}
+	c->peer = peer;
+	c->src = src;
+	c->item.fd = -1;
+	conn_init(&c->conn, fd, sender_reader(c->s), sender_output(c->s), &lim, -1);
+	source_totals(src, &items, ui_progress_enabled() ? &total : NULL);
+	double t0 = ui_now();
+	ui_batch_begin(items, total);
+	if (opt->level > 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		int workers = cpus < 1 ? 1 : cpus > 4 ? 4 : (int)cpus;
+		c->pool = zpool_new(opt->level, workers, 2 * workers);
+	}
+	run(c, opt);
+	/* Best effort: an ERROR frame we queued on a protocol violation. */
+	if (sender_state(c->s) == SS_FAILED)
+		conn_flush(&c->conn, 1000);
+	source_close(&c->item);
+	ui_debug("%s: %llu bytes on the wire for %llu bytes of file data", peer,
+		 (unsigned long long)sender_wire_bytes(c->s),
+		 (unsigned long long)c->data_bytes);
+	settle_rest(c);
+	ui_batch_end(c->ok, c->failed, c->data_bytes, sender_wire_bytes(c->s),
+		     ui_now() - t0, c->status);
+	int status = c->status;
+	zpool_free(c->pool);
+	sender_free(c->s);
+	free(c);
+	return status;
+}
