@@ -70,7 +70,9 @@ void receiver_free(struct tcpx_receiver *r);
 struct frame_reader *receiver_reader(struct tcpx_receiver *r);
 struct outq *receiver_output(struct tcpx_receiver *r);
 
-int receiver_next(struct tcpx_receiver *r, struct receiver_event *ev);
+/* Processes buffered input into at most one event in *ev (REV_NONE: need
+ * more, or no room for another reply until the output drains). */
+void receiver_next(struct tcpx_receiver *r, struct receiver_event *ev);
 
 /*
  * The verdict on a file, in one place.  Both calls queue its RESULT and

@@ -96,8 +96,10 @@ int sender_can_begin(const struct tcpx_sender *s);
 /* Files sent whose RESULT has not arrived. */
 size_t sender_outstanding(const struct tcpx_sender *s);
 
-/* Processes buffered input; returns 0 and fills *ev (SEV_NONE: need more). */
-int sender_next(struct tcpx_sender *s, struct sender_event *ev);
+/* Processes buffered input into at most one event in *ev (SEV_NONE:
+ * need more).  Pointers in *ev point into the sender's buffers and stay
+ * valid until the next call into the sender. */
+void sender_next(struct tcpx_sender *s, struct sender_event *ev);
 
 /* Starts a file (meta->id is assigned here and returned); the name is
  * copied into the output queue, so meta->name need not outlive the call.

@@ -1,8 +1,8 @@
 /*
  * ui: everything a person or a script sees.  The I/O loops never print:
  * they hand transfer events to ui_event(), and this module decides what to
- * show (per-file lines, log lines, the progress line, JSON records).  Errors follow
- * one format, "PROG: OBJECT: what went wrong", one line each, on stderr.
+ * show (per-file lines, log lines, the progress line, JSON records).
+ * Errors follow one format, "PROG: OBJECT: what went wrong", one line each, on stderr.
  * Remote text is escaped (names.h) before it is shown.  Thread-safe: lines
  * from concurrent connections never interleave.
  */

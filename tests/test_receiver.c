@@ -35,7 +35,7 @@ static void feed(struct tcpx_receiver *r, struct tu_buf *b)
 static struct receiver_event next(struct tcpx_receiver *r)
 {
 	struct receiver_event ev;
-	cr_assert_eq(receiver_next(r, &ev), 0);
+	receiver_next(r, &ev);
 	return ev;
 }
 

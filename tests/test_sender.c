@@ -37,7 +37,7 @@ static void feed(struct tcpx_sender *s, struct tu_buf *b)
 static struct sender_event next(struct tcpx_sender *s)
 {
 	struct sender_event ev;
-	cr_assert_eq(sender_next(s, &ev), 0);
+	sender_next(s, &ev);
 	return ev;
 }
 
