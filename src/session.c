@@ -441,8 +441,8 @@ static int serve_event(struct serve_ctx *c, struct receiver_event *ev)
 	case REV_FILE:
 		remember(c, &ev->meta);
 		log_file(c, UI_FILE_START, 0, NULL, NULL);
-		rc = store_begin(c->st, ev->meta.name, ev->meta.name_len,
-				 ev->meta.mode, ev->meta.size, &c->f);
+		rc = store_create(c->st, ev->meta.name, ev->meta.name_len,
+				  ev->meta.mode, ev->meta.size, &c->f);
 		if (rc < 0) {
 			const char *m = disk_msg(rc);
 			receiver_file_fail(c->r, -rc, m);
@@ -454,12 +454,12 @@ static int serve_event(struct serve_ctx *c, struct receiver_event *ev)
 		log_file(c, UI_FILE_FAILED, ev->code, ev->msg, NULL);
 		return 0;
 	case REV_DATA:
-		if (c->f.fd < 0)
+		if (!store_file_active(&c->f))
 			return 0;
 		rc = store_write(&c->f, ev->data, ev->len);
 		if (rc < 0) {
 			const char *m = strerror(errno);
-			store_abort(&c->f);
+			store_discard(&c->f);
 			receiver_file_fail(c->r, -rc, m);
 			log_file(c, UI_FILE_FAILED, -rc, m, NULL);
 		}
@@ -471,7 +471,7 @@ static int serve_event(struct serve_ctx *c, struct receiver_event *ev)
 			rc = store_commit(c->st, &c->f, c->meta.mtime_sec,
 					  c->meta.mtime_nsec);
 		else
-			store_abort(&c->f);
+			store_discard(&c->f);
 		receiver_file_done(c->r, -rc, rc == -TCPX_E_DIGEST ?
 				   "digest mismatch: data discarded" :
 				   rc ? disk_msg(rc) : NULL);
@@ -483,7 +483,7 @@ static int serve_event(struct serve_ctx *c, struct receiver_event *ev)
 				 : disk_msg(rc), NULL);
 		return 0;
 	case REV_ABORTED:
-		store_abort(&c->f);
+		store_discard(&c->f);
 		log_file(c, UI_FILE_FAILED, TCPX_E_ABORTED, NULL, NULL);
 		return 0;
 	case REV_SKIPPED:
@@ -492,7 +492,7 @@ static int serve_event(struct serve_ctx *c, struct receiver_event *ev)
 		ui_debug("%s: session closed", c->peer);
 		return 1;
 	case REV_FATAL:
-		store_abort(&c->f);
+		store_discard(&c->f);
 		if (strcmp(ev->msg, tcpx_strerror(ev->code)) == 0)
 			ui_error(c->peer, "%s", ev->msg);
 		else
@@ -500,7 +500,7 @@ static int serve_event(struct serve_ctx *c, struct receiver_event *ev)
 		return 1;
 	case REV_PEER_ERROR: {
 		char m[4 * TCPX_MSG_MAX + 4];
-		store_abort(&c->f);
+		store_discard(&c->f);
 		name_escape(ev->peer_msg, ev->peer_msg_len, m, sizeof(m));
 		ui_error(c->peer, "sender ended the session: %s%s%s",
 			 tcpx_strerror(ev->code), ev->peer_msg_len ? ": " : "", m);
@@ -533,7 +533,7 @@ void session_serve(int fd, const char *peer, struct store *st,
 	struct receiver_event ev;
 	int over = 0;
 
-	c.f.fd = c.f.parentfd = -1;
+	store_file_init(&c.f);
 	c.r = receiver_new(&cfg);
 	if (!c.r) {
 		ui_error(peer, "out of memory");
@@ -574,7 +574,7 @@ void session_serve(int fd, const char *peer, struct store *st,
 		}
 		if (pr == 0 || (pfd[1].revents & POLLIN)) {
 			int code = pr == 0 ? TCPX_E_TIMEOUT : TCPX_E_SHUTDOWN;
-			store_abort(&c.f);
+			store_discard(&c.f);
 			receiver_fail(c.r, code, pr == 0 ? "idle timeout" :
 				      "receiver shutting down");
 			if (pr == 0)
@@ -592,7 +592,7 @@ void session_serve(int fd, const char *peer, struct store *st,
 		if (n > 0) {
 			frame_reader_commit(receiver_reader(c.r), (size_t)n);
 		} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-			if (receiver_in_file(c.r) || c.f.fd >= 0 || n < 0 ||
+			if (receiver_in_file(c.r) || store_file_active(&c.f) || n < 0 ||
 			    frame_reader_buffered(receiver_reader(c.r)))
 				ui_error(peer, "%s", n == 0 ?
 					 "connection closed by the sender mid-transfer" :
@@ -600,7 +600,7 @@ void session_serve(int fd, const char *peer, struct store *st,
 			break;
 		}
 	}
-	store_abort(&c.f);
+	store_discard(&c.f);
 	flush(c.r, fd, 1000);   /* a final ERROR/BYE, best effort */
 	receiver_free(c.r);
 	close(fd);
