@@ -1,22 +1,51 @@
 /*
  * store: every write the receiver makes, relative to one directory fd.
  *
- * The directory given with -d is opened once; after that every operation is
- * an *at() call relative to that descriptor or to a descriptor of one of its
- * subdirectories, each opened with O_NOFOLLOW | O_DIRECTORY (through openat2
- * with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS where the kernel has it).  No
- * path string built from remote input reaches a path-based system call, and
- * a symlink swapped in by a local user at any moment cannot redirect a write,
- * rename, chmod or utime outside the directory.  Names must have passed
- * name_validate() first.
+ * What it promises:
  *
- * A file is written to a temporary name ".tcpx-<random>.part" in its final
- * directory (created 0600, O_EXCL), and only store_commit() gives it its
- * final name: renameat2(RENAME_NOREPLACE) by default, so an existing file
- * is never replaced, or an atomic renameat() with overwrite on.  The
+ *  - Nothing outside the directory.  The directory given with -d is opened
+ *    once; after that every operation is an *at() call relative to that
+ *    descriptor or to a descriptor of one of its subdirectories, each opened
+ *    one component at a time with O_NOFOLLOW | O_DIRECTORY (through openat2
+ *    with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS where the kernel has it).
+ *    No path string built from remote input reaches a path-based system
+ *    call, and a symlink swapped in by a local user at any moment cannot
+ *    redirect a create, mkdir, rename, chmod or utime outside the directory.
+ *    A symlink or a non-directory where a directory should be is refused
+ *    (-TCPX_E_DENIED), never followed.  Names must have passed
+ *    name_validate() first.
+ *
+ *  - Nothing under a final name before store_commit().  store_create()
+ *    writes to a temporary file ".tcpx-<16 hex>.part" (created 0600,
+ *    O_EXCL) in the deepest directory of the name that already exists, and
+ *    only store_commit() gives it its final name: renameat2(RENAME_NOREPLACE)
+ *    by default, so an existing file is never replaced (link() where the file
+ *    system lacks the flag), or an atomic renameat() with overwrite on.  A
+ *    directory is never replaced.
+ *
+ *  - No directory left by a refused, aborted or failed file.  store_create()
+ *    creates no directory; store_commit() creates the missing ones just
+ *    before the rename and, if anything fails, removes the temporary file
+ *    and every directory it created (deepest first).  A directory that
+ *    appears meanwhile (another connection's commit) is used, not removed.
+ *
+ *  - Descriptors: struct store owns dirfd from store_open() to
+ *    store_close().  A struct store_file that store_file_active() reports
+ *    owns its temporary file's descriptor and, unless it is st->dirfd, its
+ *    directory's; store_commit() and store_discard() close both, and every
+ *    failed call returns with f inactive and nothing open.  Any number of
+ *    files may be in progress at once (one per connection thread).
+ *
+ * Temporary files have a real name, not O_TMPFILE, on purpose: the partial
+ * data of a file must survive a receiver crash so a later run can resume it,
+ * which an unnamed inode cannot; and the test suites watch for them.  The
  * temporary namespace is reserved (names.h refuses it), so a received name
- * can never collide with a temporary file, and store_clean_stale() removes
- * what a killed receiver left.  Errors: -TCPX_E_* with errno kept.
+ * never collides with one; a name planted there by a local user only makes
+ * store_create() draw a fresh random name (up to 16 times).
+ * store_clean_stale() removes what a killed receiver left.
+ *
+ * Errors: -TCPX_E_* with errno kept (the caller prints strerror(errno)),
+ * also across the clean-up done on the way out.
  */
 #ifndef TCPX_STORE_H
 #define TCPX_STORE_H
@@ -24,6 +53,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#define STORE_NAME_MAX 4096u    /* bytes of a name (TCPX_NAME_MAX) */
 
 struct store {
 	int dirfd;
@@ -33,33 +64,54 @@ struct store {
 
 struct store_file {
 	int fd;                 /* the temporary file, -1 when none */
-	int parentfd;           /* its directory */
+	int parentfd;           /* its directory: the deepest existing one */
 	int own_parent;         /* parentfd is ours to close (not st->dirfd) */
+	unsigned missing;       /* directories commit creates below parentfd */
 	char tmpname[32];
-	char final[256];        /* last component of the name */
+	/* The rest of the name below parentfd, NUL-separated components: the
+	 * missing directories, then the last component. */
+	char below[STORE_NAME_MAX + 1];
 	uint32_t mode;
 	uint64_t written;
 };
 
-/* Creates dir if missing (mode 0755 less umask), opens it. */
+/* Creates dir if missing (mode 0777 less umask), opens it. */
 int store_open(struct store *st, const char *dir, int overwrite);
 void store_close(struct store *st);
-/* Removes temporary files left by a killed receiver; returns how many. */
+/* Removes temporary files left by a killed receiver (in every
+ * subdirectory, never through a symlink); returns how many. */
 int store_clean_stale(struct store *st);
 
-/* Opens (creating) the parent directories of name and a temporary file
- * beside the final name.  -TCPX_E_EXISTS if the final name exists and
- * overwrite is off, -TCPX_E_NO_SPACE if size cannot fit (statvfs). */
+/* Marks f as holding nothing, so store_discard(f) on it is harmless. */
+void store_file_init(struct store_file *f);
+/* 1 while f holds a temporary file (between a successful store_create()
+ * and store_commit() or store_discard()). */
+int store_file_active(const struct store_file *f);
+
+/* Checks name's existing parent components and, when they all exist, the
+ * final name, then opens a temporary file in the deepest existing one;
+ * creates no directory.  -TCPX_E_EXISTS if the final name exists and
+ * overwrite is off (or is a directory), -TCPX_E_DENIED for a symlink or
+ * file where a directory should be, -TCPX_E_NO_SPACE if size cannot fit
+ * (statvfs), -TCPX_E_IO with errno EEXIST if the first temporary name and
+ * 16 fresh random ones were all taken.  f is overwritten (it must not be active); on failure it is
+ * left inactive. */
 int store_create(struct store *st, const uint8_t *name, size_t len,
-		uint32_t mode, uint64_t size, struct store_file *f);
+		 uint32_t mode, uint64_t size, struct store_file *f);
 int store_write(struct store_file *f, const uint8_t *p, size_t n);
-/* Sets mode (setuid/setgid/sticky dropped, umask applied) and mtime, then
- * renames the temporary file to its final name. Closes f either way. */
+/* The one call that gives a file its final name: sets mode (setuid, setgid
+ * and sticky dropped, umask applied) and mtime, creates the missing
+ * directories (mode 0777 less umask), renames.  On any failure everything
+ * this file created (temporary file, directories) is removed.  Closes f
+ * either way; on an inactive f, -TCPX_E_IO with errno EBADF. */
 int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
 		 uint32_t mtime_nsec);
-/* Removes the temporary file and closes f; harmless on a closed f. */
+/* The one call that discards a file, whatever the reason: removes its
+ * temporary file and closes f; harmless on an inactive f.  Keeps errno. */
 void store_discard(struct store_file *f);
-void store_file_init(struct store_file *f);
-int store_file_active(const struct store_file *f);
+
+/* Test seam, NULL in production: when set, the random bits of temporary
+ * names come from it instead of randombytes_buf(). */
+extern void (*store_test_random)(void *buf, size_t n);
 
 #endif

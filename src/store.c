@@ -14,10 +14,15 @@
 
 #include "error.h"
 #include "names.h"
+#include "proto.h"
 #include "store.h"
 
 #define DIR_MODE 0777           /* less the umask, as mkdir(1) does */
 #define STALE_DEPTH_MAX 64
+#define TEMP_RETRIES 16         /* fresh names after a taken one */
+#define COMMIT_TRIES 3          /* walks when a directory vanished (ENOENT) */
+
+_Static_assert(STORE_NAME_MAX >= TCPX_NAME_MAX, "store_file.below too small");
 
 /* openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS where the kernel has it
  * (Linux >= 5.6); otherwise openat with O_NOFOLLOW, which, applied to one
@@ -130,27 +135,89 @@ int store_clean_stale(struct store *st)
 	return clean_dir(st->dirfd, 0);
 }
 
-/* ".tcpx-<random 8 hex><counter 8 hex>.part": unpredictable across runs,
- * unique within one, and O_EXCL catches anything else.  One getrandom()
- * per process rather than one per file. */
+/* Temporary names ".tcpx-<16 hex>.part".  The first try for a file is
+ * <random 8 hex><counter 8 hex>: unpredictable across runs, unique within
+ * one, one getrandom() per process rather than one per file.  Someone who
+ * reads one name from the directory can predict the next ones and plant
+ * them, so every retry after EEXIST draws all 64 bits afresh. */
+void (*store_test_random)(void *buf, size_t n);
+
 static uint32_t temp_prefix;
 static _Atomic uint32_t temp_counter;
 static pthread_once_t temp_once = PTHREAD_ONCE_INIT;
 
+static void draw(void *buf, size_t n)
+{
+	if (store_test_random)
+		store_test_random(buf, n);
+	else
+		randombytes_buf(buf, n);
+}
+
 static void temp_prefix_init(void)
 {
-	randombytes_buf(&temp_prefix, sizeof(temp_prefix));
+	draw(&temp_prefix, sizeof(temp_prefix));
 }
 
-static void temp_name(char *out, size_t cap)
+static void temp_name(char *out, size_t cap, int retry)
 {
-	pthread_once(&temp_once, temp_prefix_init);
-	snprintf(out, cap, NAME_TEMP_PREFIX "%08x%08x.part", (unsigned)temp_prefix,
-		 (unsigned)++temp_counter);
+	uint32_t hi, lo;
+	if (retry) {
+		uint32_t r[2];
+		draw(r, sizeof(r));
+		hi = r[0];
+		lo = r[1];
+	} else {
+		pthread_once(&temp_once, temp_prefix_init);
+		hi = temp_prefix;
+		lo = ++temp_counter;
+	}
+	snprintf(out, cap, NAME_TEMP_PREFIX "%08x%08x.part", (unsigned)hi,
+		 (unsigned)lo);
 }
 
-/* Opens the directory that will hold name's last component, creating the
- * missing ones; the last component goes to f->final. */
+void store_file_init(struct store_file *f)
+{
+	f->fd = f->parentfd = -1;
+	f->own_parent = 0;
+	f->missing = 0;
+	f->tmpname[0] = '\0';
+	f->below[0] = '\0';
+	f->mode = 0;
+	f->written = 0;
+}
+
+int store_file_active(const struct store_file *f)
+{
+	return f->fd >= 0;
+}
+
+/* The last component in f->below. */
+static const char *final_name(const struct store_file *f)
+{
+	const char *c = f->below;
+	for (unsigned i = 0; i < f->missing; i++)
+		c += strlen(c) + 1;
+	return c;
+}
+
+/* Closes what f holds, keeping errno. */
+static void close_file(struct store_file *f)
+{
+	int err = errno;
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->parentfd >= 0 && f->own_parent)
+		close(f->parentfd);
+	f->fd = f->parentfd = -1;
+	f->own_parent = 0;
+	f->tmpname[0] = '\0';
+	errno = err;
+}
+
+/* Opens the deepest existing directory of name as f->parentfd and copies
+ * the rest of the name, NUL-separated, to f->below, with f->missing the
+ * number of directories in it.  Creates nothing. */
 static int open_parent(struct store *st, const uint8_t *name, size_t len,
 		       struct store_file *f)
 {
@@ -158,59 +225,78 @@ static int open_parent(struct store *st, const uint8_t *name, size_t len,
 	size_t start = 0;
 	char comp[NAME_COMPONENT_MAX + 1];
 
+	if (len == 0 || len > STORE_NAME_MAX)
+		goto bad;
+	/* Every component checked before any is opened. */
+	for (size_t i = 0, n = 0; i <= len; i++) {
+		if (i < len && name[i] != '/')
+			continue;
+		if (i - start == 0 || i - start > NAME_COMPONENT_MAX ||
+		    memchr(name + start, '\0', i - start) ||
+		    ++n > NAME_DEPTH_MAX)
+			goto bad;
+		start = i + 1;
+	}
+	start = 0;
 	for (size_t i = 0; i <= len; i++) {
 		if (i < len && name[i] != '/')
 			continue;
 		size_t clen = i - start;
-		if (clen == 0 || clen > NAME_COMPONENT_MAX)
-			goto bad;
+		if (i == len)
+			break;          /* the last component */
 		memcpy(comp, name + start, clen);
 		comp[clen] = '\0';
-		start = i + 1;
-		if (i == len) {
-			memcpy(f->final, comp, clen + 1);
-			f->parentfd = cur;
-			f->own_parent = cur != st->dirfd;
-			return 0;
-		}
 		next = open_beneath(cur, comp, O_RDONLY | O_DIRECTORY, 0);
-		if (next < 0 && errno == ENOENT) {
-			if (mkdirat(cur, comp, DIR_MODE) < 0 && errno != EEXIST)
-				goto fail;
-			next = open_beneath(cur, comp, O_RDONLY | O_DIRECTORY, 0);
-		}
+		if (next < 0 && errno == ENOENT)
+			break;          /* this one and all below are missing */
 		if (next < 0)
 			goto fail;
 		if (cur != st->dirfd)
 			close(cur);
 		cur = next;
+		start = i + 1;
 	}
+	/* name[start..len) is what commit creates (and then renames to) */
+	memcpy(f->below, name + start, len - start);
+	f->below[len - start] = '\0';
+	f->missing = 0;
+	for (size_t i = 0; i < len - start; i++)
+		if (f->below[i] == '/') {
+			f->below[i] = '\0';
+			f->missing++;
+		}
+	f->parentfd = cur;
+	f->own_parent = cur != st->dirfd;
+	return 0;
 bad:
 	errno = EINVAL;
 fail:;
-	int rc = errno_code(errno);
+	int err = errno, rc = errno_code(err);
 	if (cur != st->dirfd)
 		close(cur);
+	errno = err;
 	return rc;
 }
 
 int store_create(struct store *st, const uint8_t *name, size_t len,
-		uint32_t mode, uint64_t size, struct store_file *f)
+		 uint32_t mode, uint64_t size, struct store_file *f)
 {
 	struct stat sb;
 	struct statvfs vfs;
 	int rc;
 
-	memset(f, 0, sizeof(*f));
-	f->fd = f->parentfd = -1;
+	store_file_init(f);
 	f->mode = mode;
 	rc = open_parent(st, name, len, f);
 	if (rc < 0)
 		return rc;
 	/* Early refusal saves the sender a useless upload; commit checks
-	 * again atomically (RENAME_NOREPLACE). */
-	if (fstatat(f->parentfd, f->final, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+	 * again atomically (RENAME_NOREPLACE).  With a parent missing, the
+	 * final name cannot exist yet. */
+	if (f->missing == 0 &&
+	    fstatat(f->parentfd, f->below, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    (!st->overwrite || S_ISDIR(sb.st_mode))) {
+		errno = EEXIST;
 		rc = -TCPX_E_EXISTS;
 		goto fail;
 	}
@@ -220,18 +306,24 @@ int store_create(struct store *st, const uint8_t *name, size_t len,
 		rc = -TCPX_E_NO_SPACE;
 		goto fail;
 	}
-	temp_name(f->tmpname, sizeof(f->tmpname));
-	f->fd = open_beneath(f->parentfd, f->tmpname,
-			     O_WRONLY | O_CREAT | O_EXCL, 0600);
-	if (f->fd < 0) {
-		rc = errno_code(errno);
-		goto fail;
+	for (int try = 0;; try++) {
+		temp_name(f->tmpname, sizeof(f->tmpname), try > 0);
+		f->fd = open_beneath(f->parentfd, f->tmpname,
+				     O_WRONLY | O_CREAT | O_EXCL, 0600);
+		if (f->fd >= 0)
+			return 0;
+		if (errno != EEXIST) {
+			rc = errno_code(errno);
+			goto fail;
+		}
+		if (try == TEMP_RETRIES) {
+			/* a planted name, not the final one: no EXISTS */
+			rc = -TCPX_E_IO;
+			goto fail;
+		}
 	}
-	return 0;
 fail:
-	if (f->own_parent)
-		close(f->parentfd);
-	f->parentfd = -1;
+	close_file(f);
 	return rc;
 }
 
@@ -251,14 +343,69 @@ int store_write(struct store_file *f, const uint8_t *p, size_t n)
 	return 0;
 }
 
-static void close_file(struct store_file *f)
+/* Creates (or opens, if someone else just did) f's missing directories;
+ * fds[i] gets directory i, created[i] is set for those made here. */
+static int make_dirs(const struct store_file *f, int *fds, unsigned char *created)
 {
-	if (f->fd >= 0)
-		close(f->fd);
-	if (f->parentfd >= 0 && f->own_parent)
-		close(f->parentfd);
-	f->fd = f->parentfd = -1;
-	f->own_parent = 0;
+	int cur = f->parentfd;
+	const char *c = f->below;
+	for (unsigned i = 0; i < f->missing; i++, c += strlen(c) + 1) {
+		if (mkdirat(cur, c, DIR_MODE) == 0)
+			created[i] = 1;
+		else if (errno != EEXIST)
+			return -1;
+		fds[i] = open_beneath(cur, c, O_RDONLY | O_DIRECTORY, 0);
+		if (fds[i] < 0)
+			return -1;
+		cur = fds[i];
+	}
+	return 0;
+}
+
+static void close_dirs(int *fds, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
+static int rename_final(struct store *st, struct store_file *f, int to,
+			const char *final)
+{
+	int rc;
+	if (st->overwrite)
+		return renameat(f->parentfd, f->tmpname, to, final);
+	rc = renameat2(f->parentfd, f->tmpname, to, final, RENAME_NOREPLACE);
+	if (rc < 0 && errno == EINVAL) {
+		/* File systems without RENAME_NOREPLACE: link() fails on an
+		 * existing name just as atomically. */
+		rc = linkat(f->parentfd, f->tmpname, to, final, 0);
+		if (rc == 0)
+			unlinkat(f->parentfd, f->tmpname, 0);
+	}
+	return rc;
+}
+
+/* Removes what a failed commit made: the temporary file, then the
+ * directories it created, deepest first.  One that is not empty any more
+ * (another connection put something in it) stays. */
+static void undo(struct store_file *f, const int *fds,
+		 const unsigned char *created)
+{
+	const char *comp[NAME_DEPTH_MAX];
+	const char *c = f->below;
+
+	if (f->tmpname[0])
+		unlinkat(f->parentfd, f->tmpname, 0);
+	for (unsigned i = 0; i < f->missing; i++, c += strlen(c) + 1)
+		comp[i] = c;
+	for (unsigned i = f->missing; i-- > 0;) {
+		int in = i == 0 ? f->parentfd : fds[i - 1];
+		if (created[i] && in >= 0)
+			unlinkat(in, comp[i], AT_REMOVEDIR);
+	}
 }
 
 int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
@@ -268,8 +415,16 @@ int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
 		{ .tv_nsec = UTIME_OMIT },
 		{ .tv_sec = (time_t)mtime_sec, .tv_nsec = mtime_nsec },
 	};
-	int rc = 0, fd = f->fd;
+	int fds[NAME_DEPTH_MAX];
+	unsigned char created[NAME_DEPTH_MAX] = { 0 };
+	int rc = 0, fd = f->fd, err;
 
+	if (fd < 0) {
+		errno = EBADF;
+		return -TCPX_E_IO;
+	}
+	for (unsigned i = 0; i < NAME_DEPTH_MAX; i++)
+		fds[i] = -1;
 	/* No setuid, setgid or sticky bit from a remote peer, ever. */
 	if (fchmod(fd, (mode_t)(f->mode & 0777 & ~st->umask)) < 0 ||
 	    futimens(fd, ts) < 0) {
@@ -281,44 +436,38 @@ int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
 		rc = errno_code(errno);
 		goto fail;
 	}
-	if (st->overwrite)
-		rc = renameat(f->parentfd, f->tmpname, f->parentfd, f->final);
-	else
-		rc = renameat2(f->parentfd, f->tmpname, f->parentfd, f->final,
-			       RENAME_NOREPLACE);
-	if (rc < 0 && errno == EINVAL && !st->overwrite) {
-		/* File systems without RENAME_NOREPLACE: link() fails on an
-		 * existing name just as atomically. */
-		rc = linkat(f->parentfd, f->tmpname, f->parentfd, f->final, 0);
-		if (rc == 0)
-			unlinkat(f->parentfd, f->tmpname, 0);
+	for (int try = 1;; try++) {
+		if (make_dirs(f, fds, created) == 0 &&
+		    rename_final(st, f, f->missing ? fds[f->missing - 1] :
+				 f->parentfd, final_name(f)) == 0)
+			break;
+		/* ENOENT: a directory that was there a moment ago is gone
+		 * (another connection's failed commit removed the one it had
+		 * made); walk again.  What we created ourselves stays marked. */
+		if (errno != ENOENT || try == COMMIT_TRIES) {
+			rc = errno_code(errno);
+			goto fail;
+		}
+		close_dirs(fds, f->missing);
 	}
-	if (rc < 0) {
-		rc = errno_code(errno);
-		goto fail;
-	}
+	close_dirs(fds, f->missing);
+	f->tmpname[0] = '\0';   /* it has its final name now */
 	close_file(f);
 	return 0;
 fail:
-	store_discard(f);
+	err = errno;
+	undo(f, fds, created);
+	close_dirs(fds, f->missing);
+	close_file(f);
+	errno = err;
 	return rc;
 }
 
 void store_discard(struct store_file *f)
 {
+	int err = errno;
 	if (f->parentfd >= 0 && f->tmpname[0])
 		unlinkat(f->parentfd, f->tmpname, 0);
-	f->tmpname[0] = '\0';
 	close_file(f);
-}
-
-void store_file_init(struct store_file *f)
-{
-	memset(f, 0, sizeof(*f));
-	f->fd = f->parentfd = -1;
-}
-
-int store_file_active(const struct store_file *f)
-{
-	return f->fd >= 0;
+	errno = err;
 }

@@ -1,0 +1,800 @@
+/* Tests for src/store.c: the receiver's disk, against a real directory.
+ *
+ * Each test gets its own mkdtemp() directory under /tmp, holding the store's
+ * directory d/ and a sibling outside/ that symlinks point to and that must
+ * never change; the whole tree is removed afterwards (without following
+ * symlinks).  "Between create and commit" is simulated by the test itself
+ * doing what a local user or another connection could do at that moment. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "testutil.h"
+
+static char base[64];   /* the test's mkdtemp() directory */
+static char D[96];      /* base/d: the store's directory */
+static char OUT[96];    /* base/outside: must stay as the test made it */
+static struct store st;
+
+static void setup(void)
+{
+	umask(022);
+	strcpy(base, "/tmp/tcpx-store-XXXXXX");
+	cr_assert(mkdtemp(base) != NULL, "mkdtemp: %s", strerror(errno));
+	snprintf(D, sizeof(D), "%s/d", base);
+	snprintf(OUT, sizeof(OUT), "%s/outside", base);
+	cr_assert_eq(mkdir(OUT, 0755), 0);
+	cr_assert_eq(store_open(&st, D, 0), 0, "store_open: %s", strerror(errno));
+}
+
+static int rm_one(const char *p, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	(void)ftw;
+	remove(p);
+	return 0;
+}
+
+static void teardown(void)
+{
+	store_close(&st);
+	store_test_random = NULL;
+	if (base[0])
+		nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(store, .init = setup, .fini = teardown);
+
+/* ---- helpers -------------------------------------------------------- */
+
+/* dir/rel, in one of a few rotating buffers. */
+static const char *in(const char *dir, const char *rel)
+{
+	static char buf[8][8192];
+	static int k;
+	char *p = buf[k++ & 7];
+	snprintf(p, sizeof(buf[0]), "%s/%s", dir, rel);
+	return p;
+}
+
+static const char *P(const char *rel)
+{
+	return in(D, rel);
+}
+
+static int create(const char *name, uint32_t mode, uint64_t size,
+		  struct store_file *f)
+{
+	return store_create(&st, (const uint8_t *)name, strlen(name), mode, size, f);
+}
+
+/* create + write + commit; the first failure's code. */
+static int put(const char *name, const char *content, uint32_t mode,
+	       int64_t sec, uint32_t nsec)
+{
+	struct store_file f;
+	size_t n = strlen(content);
+	int rc = create(name, mode, n, &f);
+	if (rc < 0)
+		return rc;
+	cr_assert(store_file_active(&f));
+	rc = store_write(&f, (const uint8_t *)content, n);
+	if (rc < 0) {
+		store_discard(&f);
+		return rc;
+	}
+	cr_assert_eq(f.written, n);
+	rc = store_commit(&st, &f, sec, nsec);
+	cr_assert(!store_file_active(&f), "commit left f active");
+	return rc;
+}
+
+static void put_ok(const char *name, const char *content)
+{
+	int rc = put(name, content, 0644, 1700000000, 0);
+	cr_assert_eq(rc, 0, "put %s: %d (%s)", name, rc, strerror(errno));
+}
+
+static void write_text(const char *path, const char *s)
+{
+	FILE *fp = fopen(path, "w");
+	cr_assert(fp != NULL, "fopen %s: %s", path, strerror(errno));
+	fputs(s, fp);
+	cr_assert_eq(fclose(fp), 0);
+}
+
+/* The content of a file ("<missing>" if it cannot be read). */
+static const char *slurp(const char *path)
+{
+	static char buf[4][4096];
+	static int k;
+	char *b = buf[k++ & 3];
+	int fd = open(path, O_RDONLY | O_NOFOLLOW);
+	if (fd < 0)
+		return "<missing>";
+	ssize_t n = read(fd, b, sizeof(buf[0]) - 1);
+	close(fd);
+	b[n < 0 ? 0 : n] = '\0';
+	return b;
+}
+
+static int exists(const char *path)
+{
+	struct stat sb;
+	return lstat(path, &sb) == 0;
+}
+
+static int is_dir(const char *path)
+{
+	struct stat sb;
+	return lstat(path, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* Everything below dir, relative, sorted, ' '-separated ("" when empty),
+ * symlinks not followed: what tests/peer_lib.sh's listing() prints. */
+static char tree_buf[65536];
+static char *tree_names[4096];
+static size_t tree_n, tree_skip;
+
+static int tree_one(const char *p, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	if (ftw->level == 0 || tree_n == 4096)
+		return 0;
+	tree_names[tree_n++] = strdup(p + tree_skip);
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static const char *tree(const char *dir)
+{
+	tree_n = 0;
+	tree_skip = strlen(dir) + 1;
+	nftw(dir, tree_one, 16, FTW_PHYS);
+	qsort(tree_names, tree_n, sizeof(tree_names[0]), cmp_str);
+	tree_buf[0] = '\0';
+	for (size_t i = 0; i < tree_n; i++) {
+		if (i)
+			strcat(tree_buf, " ");
+		if (strlen(tree_buf) + strlen(tree_names[i]) + 2 < sizeof(tree_buf))
+			strcat(tree_buf, tree_names[i]);
+		free(tree_names[i]);
+	}
+	return tree_buf;
+}
+
+/* Number of entries named .tcpx-* anywhere below dir (any type). */
+static int temp_count;
+static int temp_one(const char *p, const struct stat *sb, int type, struct FTW *ftw)
+{
+	(void)sb;
+	(void)type;
+	if (ftw->level > 0 && strncmp(p + ftw->base, ".tcpx-", 6) == 0)
+		temp_count++;
+	return 0;
+}
+
+static int temps(const char *dir)
+{
+	temp_count = 0;
+	nftw(dir, temp_one, 16, FTW_PHYS);
+	return temp_count;
+}
+
+/* The one regular .tcpx-*.part file directly in dir that is not in skip[]
+ * (n of them); fails the test unless there is exactly one. */
+static void temp_in(const char *dir, char out[64], char (*skip)[64], size_t n)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int found = 0;
+	cr_assert(d != NULL);
+	while ((e = readdir(d)) != NULL) {
+		struct stat sb;
+		size_t len = strlen(e->d_name);
+		int skipped = 0;
+		if (strncmp(e->d_name, ".tcpx-", 6) != 0 || len < 11 ||
+		    strcmp(e->d_name + len - 5, ".part") != 0)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			skipped |= strcmp(skip[i], e->d_name) == 0;
+		if (skipped || fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(sb.st_mode))
+			continue;
+		cr_assert(len < 64);
+		memcpy(out, e->d_name, len + 1);
+		found++;
+	}
+	closedir(d);
+	cr_assert_eq(found, 1, "%d temporary files in %s, want 1", found, dir);
+}
+
+static int open_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+	cr_assert(d != NULL);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
+
+/* ---- commit: content, mode, mtime --------------------------------------- */
+
+Test(store, commit_gives_content_mode_and_mtime)
+{
+	struct stat sb;
+	cr_assert_eq(put("plain", "hello", 0640, 1700000000, 123456789), 0);
+	cr_assert_str_eq(slurp(P("plain")), "hello");
+	cr_assert_eq(lstat(P("plain"), &sb), 0);
+	cr_assert(S_ISREG(sb.st_mode));
+	cr_assert_eq(sb.st_mode & 07777, 0640);
+	cr_assert_eq(sb.st_mtim.tv_sec, 1700000000);
+	cr_assert_eq(sb.st_mtim.tv_nsec, 123456789);
+
+	/* setuid, setgid and sticky dropped; umask 022 applied */
+	cr_assert_eq(put("all", "x", 07777, 0, 0), 0);
+	cr_assert_eq(lstat(P("all"), &sb), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0755, "mode %o", sb.st_mode & 07777);
+	cr_assert_eq(sb.st_mtim.tv_sec, 0);
+	cr_assert_eq(put("suid", "x", 04755, -86400, 0), 0);
+	cr_assert_eq(lstat(P("suid"), &sb), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0755);
+	cr_assert_eq(sb.st_mtim.tv_sec, -86400);
+	cr_assert_eq(put("sgid", "x", 02666, 0, 0), 0);
+	cr_assert_eq(lstat(P("sgid"), &sb), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0644);
+
+	cr_assert_eq(put("empty", "", 0600, 5, 0), 0);
+	cr_assert_eq(lstat(P("empty"), &sb), 0);
+	cr_assert_eq(sb.st_size, 0);
+	cr_assert_eq(temps(D), 0);
+}
+
+Test(store, umask_applies_to_files_and_directories)
+{
+	struct stat sb;
+	store_close(&st);
+	umask(027);
+	cr_assert_eq(store_open(&st, D, 0), 0);
+	cr_assert_eq(put("n1/n2/f", "x", 0666, 0, 0), 0);
+	cr_assert_eq(lstat(P("n1/n2/f"), &sb), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0640, "file mode %o", sb.st_mode & 07777);
+	cr_assert_eq(lstat(P("n1"), &sb), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0750, "dir mode %o", sb.st_mode & 07777);
+	cr_assert_eq(lstat(P("n1/n2"), &sb), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0750);
+}
+
+Test(store, written_in_pieces)
+{
+	struct store_file f;
+	static uint8_t buf[1 << 20];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = tu_mib_pattern(i);
+	cr_assert_eq(create("big", 0644, sizeof(buf), &f), 0);
+	for (size_t off = 0; off < sizeof(buf); off += 65536)
+		cr_assert_eq(store_write(&f, buf + off, 65536), 0);
+	cr_assert_eq(store_commit(&st, &f, 1, 2), 0);
+	int fd = open(P("big"), O_RDONLY);
+	cr_assert(fd >= 0);
+	static uint8_t back[1 << 20];
+	cr_assert_eq(read(fd, back, sizeof(back)), (ssize_t)sizeof(back));
+	close(fd);
+	cr_assert(memcmp(buf, back, sizeof(buf)) == 0);
+}
+
+/* ---- an existing final name ------------------------------------------ */
+
+Test(store, exists_refused_at_create)
+{
+	struct store_file f;
+	write_text(P("keep"), "old");
+	errno = 0;
+	cr_assert_eq(create("keep", 0644, 3, &f), -TCPX_E_EXISTS);
+	cr_assert_eq(errno, EEXIST);
+	cr_assert(!store_file_active(&f));
+	store_discard(&f);      /* harmless after a failed create */
+	cr_assert_str_eq(slurp(P("keep")), "old");
+	cr_assert_eq(temps(D), 0);
+
+	/* a symlink or a directory counts as existing too */
+	cr_assert_eq(symlink(in(OUT, "victim"), P("link")), 0);
+	cr_assert_eq(create("link", 0644, 3, &f), -TCPX_E_EXISTS);
+	cr_assert_eq(mkdir(P("dd"), 0755), 0);
+	cr_assert_eq(create("dd", 0644, 3, &f), -TCPX_E_EXISTS);
+	cr_assert_eq(mkdir(P("sub"), 0755), 0);
+	write_text(P("sub/keep"), "old2");
+	cr_assert_eq(create("sub/keep", 0644, 3, &f), -TCPX_E_EXISTS);
+	cr_assert_str_eq(slurp(P("sub/keep")), "old2");
+	cr_assert_eq(temps(D), 0);
+	cr_assert_str_eq(tree(OUT), "");
+}
+
+Test(store, overwrite_replaces)
+{
+	struct store_file f;
+	st.overwrite = 1;
+	write_text(P("keep"), "old");
+	cr_assert_eq(put("keep", "new", 0600, 42, 0), 0);
+	cr_assert_str_eq(slurp(P("keep")), "new");
+	struct stat sb;
+	cr_assert_eq(lstat(P("keep"), &sb), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0600);
+	cr_assert_eq(sb.st_mtim.tv_sec, 42);
+
+	/* a symlink is replaced, not written through */
+	write_text(in(OUT, "victim"), "victim");
+	cr_assert_eq(symlink(in(OUT, "victim"), P("flink")), 0);
+	cr_assert_eq(put("flink", "mine", 0644, 0, 0), 0);
+	cr_assert_eq(lstat(P("flink"), &sb), 0);
+	cr_assert(S_ISREG(sb.st_mode));
+	cr_assert_str_eq(slurp(P("flink")), "mine");
+	cr_assert_str_eq(slurp(in(OUT, "victim")), "victim");
+
+	/* a directory never */
+	cr_assert_eq(mkdir(P("dd"), 0755), 0);
+	errno = 0;
+	cr_assert_eq(create("dd", 0644, 3, &f), -TCPX_E_EXISTS);
+	cr_assert_eq(errno, EEXIST);
+	cr_assert(is_dir(P("dd")));
+	cr_assert_eq(temps(D), 0);
+}
+
+/* ---- directories: only at commit ------------------------------------- */
+
+Test(store, new_directories_appear_only_at_commit)
+{
+	struct store_file f;
+	char t[64];
+	cr_assert_eq(create("a/b/c/f", 0644, 3, &f), 0);
+	cr_assert(!exists(P("a")), "a directory exists before commit");
+	/* the temporary file is in the deepest existing directory */
+	temp_in(D, t, NULL, 0);
+	cr_assert_eq(temps(D), 1);
+	cr_assert_eq(store_write(&f, (const uint8_t *)"abc", 3), 0);
+	cr_assert(!exists(P("a")));
+	cr_assert_eq(store_commit(&st, &f, 0, 0), 0);
+	cr_assert(is_dir(P("a")) && is_dir(P("a/b")) && is_dir(P("a/b/c")));
+	cr_assert_str_eq(slurp(P("a/b/c/f")), "abc");
+	cr_assert_str_eq(tree(D), "a a/b a/b/c a/b/c/f");
+
+	/* partly existing: the temp goes to the deepest existing one */
+	cr_assert_eq(create("a/b/x/y/g", 0644, 1, &f), 0);
+	temp_in(P("a/b"), t, NULL, 0);
+	cr_assert(!exists(P("a/b/x")));
+	cr_assert_eq(store_write(&f, (const uint8_t *)"g", 1), 0);
+	cr_assert_eq(store_commit(&st, &f, 0, 0), 0);
+	cr_assert_str_eq(slurp(P("a/b/x/y/g")), "g");
+
+	/* all existing: beside the final name */
+	cr_assert_eq(create("a/b/c/h", 0644, 1, &f), 0);
+	temp_in(P("a/b/c"), t, NULL, 0);
+	store_discard(&f);
+	cr_assert_eq(temps(D), 0);
+}
+
+Test(store, discard_leaves_no_directory_and_no_temp)
+{
+	struct store_file f;
+	cr_assert_eq(create("a/b/c/f", 0644, 3, &f), 0);
+	cr_assert_eq(store_write(&f, (const uint8_t *)"abc", 3), 0);
+	errno = 1234;
+	store_discard(&f);
+	cr_assert_eq(errno, 1234, "store_discard changed errno");
+	cr_assert(!store_file_active(&f));
+	cr_assert_str_eq(tree(D), "");
+	store_discard(&f);      /* twice: harmless */
+
+	/* a fresh f, never created */
+	struct store_file g;
+	memset(&g, 0x5a, sizeof(g));
+	store_file_init(&g);
+	cr_assert(!store_file_active(&g));
+	store_discard(&g);
+	errno = 0;
+	cr_assert_eq(store_commit(&st, &g, 0, 0), -TCPX_E_IO);
+	cr_assert_eq(errno, EBADF);
+	cr_assert_str_eq(tree(D), "");
+}
+
+Test(store, deep_names)
+{
+	char name[64 * 2 + 1] = "";
+	char want_last[64 * 2 + 1];
+	for (int i = 0; i < 63; i++)
+		strcat(name, "d/");
+	strcat(name, "f");
+	strcpy(want_last, name);
+	put_ok(name, "deep");
+	cr_assert_str_eq(slurp(P(want_last)), "deep");
+
+	/* 65 components: never from name_validate(), refused anyway */
+	struct store_file f;
+	char longer[66 * 2 + 1] = "";
+	for (int i = 0; i < 64; i++)
+		strcat(longer, "e/");
+	strcat(longer, "f");
+	errno = 0;
+	cr_assert_eq(create(longer, 0644, 1, &f), -TCPX_E_IO);
+	cr_assert_eq(errno, EINVAL);
+	cr_assert(!exists(P("e")));
+	/* empty components, too long ones */
+	cr_assert_eq(create("a//b", 0644, 1, &f), -TCPX_E_IO);
+	cr_assert_eq(create("", 0644, 1, &f), -TCPX_E_IO);
+	char c256[260];
+	memset(c256, 'x', 256);
+	c256[256] = '\0';
+	cr_assert_eq(create(c256, 0644, 1, &f), -TCPX_E_IO);
+	cr_assert_eq(store_create(&st, (const uint8_t *)"a\0b", 3, 0644, 1, &f),
+		     -TCPX_E_IO);
+	cr_assert_eq(temps(D), 0);
+	cr_assert(!exists(P("a")));
+}
+
+/* ---- commit failures undo what they made ----------------------------- */
+
+Test(store, final_name_appears_before_commit)
+{
+	struct store_file f;
+	cr_assert_eq(create("x/y/f", 0644, 3, &f), 0);
+	cr_assert_eq(store_write(&f, (const uint8_t *)"abc", 3), 0);
+	/* someone else makes the directories and the file meanwhile */
+	cr_assert_eq(mkdir(P("x"), 0755), 0);
+	cr_assert_eq(mkdir(P("x/y"), 0755), 0);
+	write_text(P("x/y/f"), "planted");
+	errno = 0;
+	cr_assert_eq(store_commit(&st, &f, 0, 0), -TCPX_E_EXISTS);
+	cr_assert_eq(errno, EEXIST);
+	cr_assert(!store_file_active(&f));
+	cr_assert_str_eq(slurp(P("x/y/f")), "planted");
+	/* the directories are not ours: they stay */
+	cr_assert_str_eq(tree(D), "x x/y x/y/f");
+
+	/* the same without new directories */
+	cr_assert_eq(create("g", 0644, 3, &f), 0);
+	write_text(P("g"), "planted");
+	cr_assert_eq(store_commit(&st, &f, 0, 0), -TCPX_E_EXISTS);
+	cr_assert_str_eq(slurp(P("g")), "planted");
+	cr_assert_eq(temps(D), 0);
+
+	/* with overwrite, a directory that appeared is still not replaced */
+	st.overwrite = 1;
+	cr_assert_eq(create("h/i", 0644, 3, &f), 0);
+	cr_assert_eq(mkdir(P("h"), 0755), 0);
+	cr_assert_eq(mkdir(P("h/i"), 0755), 0);
+	errno = 0;
+	cr_assert_eq(store_commit(&st, &f, 0, 0), -TCPX_E_EXISTS);
+	cr_assert_eq(errno, EISDIR);
+	cr_assert(is_dir(P("h/i")));
+	cr_assert_eq(temps(D), 0);
+}
+
+Test(store, failed_commit_removes_the_directories_it_made)
+{
+	struct store_file f;
+	char t[64];
+	cr_assert_eq(create("a/b/c/f", 0644, 3, &f), 0);
+	cr_assert_eq(store_write(&f, (const uint8_t *)"abc", 3), 0);
+	/* the temporary file vanishes: the rename, after the mkdirs, fails */
+	temp_in(D, t, NULL, 0);
+	cr_assert_eq(unlink(P(t)), 0);
+	errno = 0;
+	int rc = store_commit(&st, &f, 0, 0);
+	cr_assert_eq(rc, -TCPX_E_IO, "rc %d", rc);
+	cr_assert_eq(errno, ENOENT, "errno %d", errno);
+	cr_assert_str_eq(tree(D), "", "left behind: %s", tree(D));
+
+	/* the directory it found made by someone else stays, its own go */
+	cr_assert_eq(create("p/q/r/f", 0644, 3, &f), 0);
+	temp_in(D, t, NULL, 0);
+	cr_assert_eq(unlink(P(t)), 0);
+	cr_assert_eq(mkdir(P("p"), 0755), 0);
+	cr_assert_eq(store_commit(&st, &f, 0, 0), -TCPX_E_IO);
+	cr_assert_str_eq(tree(D), "p");
+}
+
+Test(store, other_files_keep_shared_directories)
+{
+	struct store_file f1, f2, f3;
+	cr_assert_eq(create("a/b/x", 0644, 1, &f1), 0);
+	cr_assert_eq(create("a/b/y", 0644, 1, &f2), 0);
+	cr_assert_eq(create("a/b/z", 0644, 1, &f3), 0);
+	cr_assert_eq(temps(D), 3);
+	cr_assert_eq(store_write(&f1, (const uint8_t *)"1", 1), 0);
+	cr_assert_eq(store_write(&f2, (const uint8_t *)"2", 1), 0);
+	cr_assert_eq(store_commit(&st, &f1, 0, 0), 0);    /* makes a, a/b */
+	cr_assert_eq(store_commit(&st, &f2, 0, 0), 0);    /* finds them */
+	store_discard(&f3);
+	cr_assert_str_eq(tree(D), "a a/b a/b/x a/b/y");
+	cr_assert_str_eq(slurp(P("a/b/y")), "2");
+}
+
+/* ---- what a local user may plant ------------------------------------- */
+
+Test(store, symlink_as_a_directory_is_denied)
+{
+	struct store_file f;
+	const char *names[] = { "link/x", "link/a/b", "inner/x", "dangle/x" };
+	write_text(in(OUT, "victim"), "victim");
+	cr_assert_eq(symlink(OUT, P("link")), 0);
+	cr_assert_eq(mkdir(P("real"), 0755), 0);
+	cr_assert_eq(symlink("real", P("inner")), 0);   /* inside, still refused */
+	cr_assert_eq(symlink(in(OUT, "nowhere"), P("dangle")), 0);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		errno = 0;
+		int rc = create(names[i], 0644, 1, &f);
+		cr_assert_eq(rc, -TCPX_E_DENIED, "%s: %d", names[i], rc);
+		cr_assert(errno == ELOOP || errno == ENOTDIR || errno == EXDEV,
+			  "%s: errno %d", names[i], errno);
+		cr_assert(!store_file_active(&f));
+	}
+	cr_assert_str_eq(tree(OUT), "victim");
+	cr_assert_str_eq(slurp(in(OUT, "victim")), "victim");
+	cr_assert_str_eq(tree(D), "dangle inner link real");
+}
+
+Test(store, file_as_a_directory_is_denied)
+{
+	struct store_file f;
+	write_text(P("pf"), "file");
+	errno = 0;
+	cr_assert_eq(create("pf/x", 0644, 1, &f), -TCPX_E_DENIED);
+	cr_assert_eq(errno, ENOTDIR);
+	cr_assert_eq(create("pf/a/b", 0644, 1, &f), -TCPX_E_DENIED);
+	cr_assert_str_eq(tree(D), "pf");
+	cr_assert_str_eq(slurp(P("pf")), "file");
+}
+
+Test(store, symlink_swapped_in_before_commit)
+{
+	struct store_file f;
+	/* the first missing directory becomes a symlink */
+	cr_assert_eq(create("a/b/f", 0644, 3, &f), 0);
+	cr_assert_eq(store_write(&f, (const uint8_t *)"abc", 3), 0);
+	cr_assert_eq(symlink(OUT, P("a")), 0);
+	errno = 0;
+	cr_assert_eq(store_commit(&st, &f, 0, 0), -TCPX_E_DENIED);
+	cr_assert(errno == ELOOP || errno == ENOTDIR, "errno %d", errno);
+	cr_assert_str_eq(tree(OUT), "");
+	cr_assert_str_eq(tree(D), "a");
+	cr_assert_eq(unlink(P("a")), 0);
+
+	/* a deeper one, below a directory commit made itself */
+	cr_assert_eq(create("m/n/f", 0644, 3, &f), 0);
+	cr_assert_eq(mkdir(P("m"), 0755), 0);
+	cr_assert_eq(symlink(OUT, P("m/n")), 0);
+	cr_assert_eq(store_commit(&st, &f, 0, 0), -TCPX_E_DENIED);
+	cr_assert_str_eq(tree(OUT), "");
+	cr_assert_str_eq(tree(D), "m m/n");
+	cr_assert_eq(temps(D), 0);
+
+	/* a regular file */
+	cr_assert_eq(create("q/f", 0644, 3, &f), 0);
+	write_text(P("q"), "file");
+	errno = 0;
+	cr_assert_eq(store_commit(&st, &f, 0, 0), -TCPX_E_DENIED);
+	cr_assert_eq(errno, ENOTDIR);
+	cr_assert_str_eq(slurp(P("q")), "file");
+	cr_assert_eq(temps(D), 0);
+}
+
+/* The names the generator makes next if it only counted: plant them (files,
+ * symlinks and directories); every next file still gets through. */
+Test(store, planted_counter_names_do_not_block)
+{
+	struct store_file f;
+	char t[64], planted[32][64];
+	unsigned hi, lo;
+	cr_assert_eq(create("probe", 0644, 1, &f), 0);
+	temp_in(D, t, NULL, 0);
+	cr_assert_eq(sscanf(t, ".tcpx-%8x%8x.part", &hi, &lo), 2, "name %s", t);
+	store_discard(&f);
+	write_text(in(OUT, "victim"), "victim");
+	for (unsigned k = 0; k < 32; k++) {
+		snprintf(planted[k], sizeof(planted[k]), ".tcpx-%08x%08x.part", hi,
+			 (unsigned)(uint32_t)(lo + 1 + k));
+		if (k % 3 == 0)
+			write_text(P(planted[k]), "planted");
+		else if (k % 3 == 1)
+			cr_assert_eq(symlink(in(OUT, "victim"), P(planted[k])), 0);
+		else
+			cr_assert_eq(mkdir(P(planted[k]), 0755), 0);
+	}
+	for (int i = 0; i < 32; i++) {
+		char name[16], content[32];
+		snprintf(name, sizeof(name), "f%02d", i);
+		snprintf(content, sizeof(content), "content %d", i);
+		cr_assert_eq(put(name, content, 0644, 0, 0), 0, "%s: %s", name,
+			     strerror(errno));
+		cr_assert_str_eq(slurp(P(name)), content);
+	}
+	cr_assert_eq(temps(D), 32, "planted names removed or temps left");
+	for (unsigned k = 0; k < 32; k++) {
+		struct stat sb;
+		cr_assert_eq(lstat(P(planted[k]), &sb), 0);
+		if (k % 3 == 0)
+			cr_assert_str_eq(slurp(P(planted[k])), "planted");
+		else if (k % 3 == 1)
+			cr_assert(S_ISLNK(sb.st_mode));
+		else
+			cr_assert(S_ISDIR(sb.st_mode));
+	}
+	cr_assert_str_eq(tree(OUT), "victim");
+	cr_assert_str_eq(slurp(in(OUT, "victim")), "victim");
+}
+
+/* A hooked generator whose every output the test knows in advance. */
+static uint64_t hook_calls;
+
+static uint64_t hook_value(uint64_t call)
+{
+	return tu_mix(0x5eed0000u + call);
+}
+
+static void hook(void *buf, size_t n)
+{
+	uint64_t v = hook_value(hook_calls++);
+	memset(buf, 0, n);
+	memcpy(buf, &v, n < sizeof(v) ? n : sizeof(v));
+}
+
+static void hook_name(uint64_t call, char out[64])
+{
+	uint64_t v = hook_value(call);
+	uint32_t r[2];
+	memcpy(r, &v, sizeof(r));
+	snprintf(out, 64, ".tcpx-%08x%08x.part", (unsigned)r[0], (unsigned)r[1]);
+}
+
+Test(store, planted_random_names_retry_then_give_up)
+{
+	struct store_file f;
+	char t[64], planted[40][64];
+	size_t np = 0;
+	unsigned hi, lo;
+	cr_assert_eq(create("probe", 0644, 1, &f), 0);  /* prefix drawn */
+	temp_in(D, t, NULL, 0);
+	cr_assert_eq(sscanf(t, ".tcpx-%8x%8x.part", &hi, &lo), 2);
+	store_discard(&f);
+	store_test_random = hook;
+	hook_calls = 0;
+
+	/* the counted name and the first 15 retries taken: the 16th retry */
+	snprintf(planted[np++], 64, ".tcpx-%08x%08x.part", hi, lo + 1);
+	for (uint64_t c = 0; c < 15; c++)
+		hook_name(c, planted[np++]);
+	for (size_t i = 0; i < np; i++)
+		write_text(P(planted[i]), "planted");
+	cr_assert_eq(create("a", 0644, 1, &f), 0, "%s", strerror(errno));
+	cr_assert_eq(hook_calls, 16);
+	char want[64];
+	hook_name(15, want);
+	temp_in(D, t, planted, np);
+	cr_assert_str_eq(t, want);
+	cr_assert_eq(store_write(&f, (const uint8_t *)"a", 1), 0);
+	cr_assert_eq(store_commit(&st, &f, 0, 0), 0);
+	cr_assert_str_eq(slurp(P("a")), "a");
+
+	/* the counted name and all 16 retries taken: a clean failure */
+	int fds = open_fds();
+	snprintf(planted[np++], 64, ".tcpx-%08x%08x.part", hi, lo + 2);
+	for (uint64_t c = 16; c < 32; c++)
+		hook_name(c, planted[np++]);
+	for (size_t i = 16; i < np; i++)
+		cr_assert_eq(symlink(in(OUT, "victim"), P(planted[i])), 0);
+	errno = 0;
+	cr_assert_eq(create("sub/b", 0644, 1, &f), -TCPX_E_IO);
+	cr_assert_eq(errno, EEXIST);
+	cr_assert_eq(hook_calls, 32);
+	cr_assert(!store_file_active(&f));
+	cr_assert_eq(open_fds(), fds, "descriptor leaked");
+	cr_assert_eq(temps(D), (int)np);
+	cr_assert(!exists(P("sub")) && !exists(P("b")));
+	cr_assert_str_eq(tree(OUT), "");
+
+	/* and the next file is fine again */
+	put_ok("c", "c");
+	cr_assert_eq(temps(D), (int)np);
+	for (size_t i = 0; i < 16; i++)
+		cr_assert_str_eq(slurp(P(planted[i])), "planted");
+}
+
+/* ---- space ---------------------------------------------------------- */
+
+Test(store, no_space_for_a_file_larger_than_the_file_system)
+{
+	struct statvfs vfs;
+	struct store_file f;
+	cr_assert_eq(statvfs(D, &vfs), 0);
+	uint64_t fs = (uint64_t)vfs.f_blocks * vfs.f_frsize;
+	errno = 0;
+	cr_assert_eq(create("huge", 0644, fs + 1, &f), -TCPX_E_NO_SPACE);
+	cr_assert_eq(errno, ENOSPC);
+	cr_assert(!store_file_active(&f));
+	cr_assert_eq(create("n/e/w/huge", 0644, 2 * fs, &f), -TCPX_E_NO_SPACE);
+	cr_assert_eq(create("huge", 0644, UINT64_MAX, &f), -TCPX_E_NO_SPACE);
+	cr_assert_str_eq(tree(D), "");
+}
+
+/* ---- stale temporary files ---------------------------------------------- */
+
+Test(store, clean_stale_removes_planted_temps_only_inside)
+{
+	cr_assert_eq(mkdir(P("sub"), 0755), 0);
+	cr_assert_eq(mkdir(P("sub/deeper"), 0755), 0);
+	write_text(P(".tcpx-0123456789abcdef.part"), "");
+	write_text(P("sub/.tcpx-1111111111111111.part"), "x");
+	write_text(P("sub/deeper/.tcpx-2222222222222222.part"), "x");
+	write_text(P(".tcpx-not-a-temp"), "keep");      /* no .part */
+	write_text(P("x.tcpx-3333333333333333.part"), "keep");
+	write_text(in(OUT, ".tcpx-feedfacefeedface.part"), "keep me");
+	write_text(in(OUT, "victim"), "victim");
+	cr_assert_eq(symlink(OUT, P("lnk")), 0);
+	cr_assert_eq(symlink(in(OUT, "victim"), P(".tcpx-aaaaaaaaaaaaaaaa.part")), 0);
+	cr_assert_eq(mkdir(P(".tcpx-bbbbbbbbbbbbbbbb.part"), 0755), 0);
+
+	cr_assert_eq(store_clean_stale(&st), 3);
+	cr_assert_str_eq(tree(D), ".tcpx-aaaaaaaaaaaaaaaa.part .tcpx-bbbbbbbbbbbbbbbb.part "
+			 ".tcpx-not-a-temp lnk sub sub/deeper x.tcpx-3333333333333333.part");
+	cr_assert_str_eq(slurp(in(OUT, ".tcpx-feedfacefeedface.part")), "keep me");
+	cr_assert_str_eq(slurp(in(OUT, "victim")), "victim");
+	cr_assert_eq(store_clean_stale(&st), 0);
+}
+
+Test(store, clean_stale_removes_a_killed_receivers_temp)
+{
+	struct store_file f;
+	cr_assert_eq(create("new/dir/f", 0644, 3, &f), 0);
+	cr_assert_eq(store_write(&f, (const uint8_t *)"abc", 3), 0);
+	/* the receiver dies here: its descriptors close, the file stays */
+	close(f.fd);
+	if (f.own_parent)
+		close(f.parentfd);
+	cr_assert_eq(temps(D), 1);
+	cr_assert_eq(store_clean_stale(&st), 1);
+	cr_assert_str_eq(tree(D), "");
+}
+
+/* ---- descriptors ------------------------------------------------------ */
+
+Test(store, no_descriptor_leaks_on_any_path)
+{
+	struct store_file f;
+	char t[64];
+	int before = open_fds();
+	write_text(P("keep"), "old");
+	write_text(P("pf"), "file");
+	cr_assert_eq(symlink(OUT, P("link")), 0);
+	for (int round = 0; round < 3; round++) {
+		put_ok(round == 0 ? "n/a/f" : round == 1 ? "n/b/f" : "n/c/f", "x");
+		cr_assert_eq(create("keep", 0644, 1, &f), -TCPX_E_EXISTS);
+		cr_assert_eq(create("link/x/y", 0644, 1, &f), -TCPX_E_DENIED);
+		cr_assert_eq(create("pf/x", 0644, 1, &f), -TCPX_E_DENIED);
+		cr_assert_eq(create("n/huge", 0644, UINT64_MAX, &f), -TCPX_E_NO_SPACE);
+		cr_assert_eq(create("n/a/g", 0644, 1, &f), 0);
+		store_discard(&f);
+		cr_assert_eq(create("z/y/x", 0644, 1, &f), 0);
+		temp_in(D, t, NULL, 0);
+		unlink(P(t));
+		cr_assert_eq(store_commit(&st, &f, 0, 0), -TCPX_E_IO);
+		cr_assert_eq(create("n/a/h", 0644, 1, &f), 0);
+		write_text(P("n/a/h"), "planted");
+		cr_assert_eq(store_commit(&st, &f, 0, 0), -TCPX_E_EXISTS);
+		unlink(P("n/a/h"));
+	}
+	cr_assert_eq(open_fds(), before, "descriptors leaked");
+	cr_assert_eq(temps(D), 0);
+}
