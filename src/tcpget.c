@@ -252,7 +252,7 @@ int main(int argc, char **argv)
 	if (!activated)
 		nl = net_listen(bind_addr, port, lfds, &gai_err);
 	if (nl < 0) {
-		if (gai_err)
+		if (nl == -TCPX_E_RESOLVE)
 			ui_error(bind_addr, "cannot resolve: %s", gai_strerror(gai_err));
 		else
 			ui_error(NULL, "cannot listen on %s port %s: %s",

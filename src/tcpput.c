@@ -132,7 +132,7 @@ int main(int argc, char **argv)
 	}
 	fd = net_connect(host, port, opt.timeout_ms, peer, &gai_err, tried);
 	if (fd < 0) {
-		if (gai_err)
+		if (fd == -TCPX_E_RESOLVE)
 			ui_error(dest, "cannot resolve %s: %s", host,
 				 gai_strerror(gai_err));
 		else if (errno == ECONNREFUSED)
