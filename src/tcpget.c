@@ -14,8 +14,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <zlib.h>
 
+#include "cli.h"
 #include "digest.h"
 #include "error.h"
 #include "net.h"
@@ -93,28 +93,6 @@ static void on_signal(int sig)
 	ssize_t w = write(stop_pipe[1], "x", 1);
 	(void)w;
 	errno = saved;
-}
-
-static void usage_error(const char *msg)
-{
-	ui_error(NULL, "%s", msg);
-	fprintf(stderr, "Try 'tcpget --help' for more information.\n");
-	exit(2);
-}
-
-static unsigned long long parse_number(const char *s, unsigned long long hi,
-				       const char *what)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v > hi) {
-		char msg[128];
-		snprintf(msg, sizeof(msg), "%s must be a number from 0 to %llu",
-			 what, hi);
-		usage_error(msg);
-	}
-	return v;
 }
 
 static void *conn_main(void *arg)
@@ -197,44 +175,39 @@ int main(int argc, char **argv)
 
 	srv.serve.timeout_ms = DEFAULT_TIMEOUT * 1000;
 	ui_init("tcpget", UI_RECEIVER);
+	cli_init("tcpget", 2);
 	while ((c = getopt_long(argc, argv, "d:p:b:t:qvhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd': dir = optarg; break;
 		case 'p':
-			parse_number(optarg, 65535, "port");
+			cli_number(optarg, 0, 65535, "port");
 			port = optarg;
 			break;
 		case 'b': bind_addr = optarg; break;
 		case OPT_OVERWRITE: overwrite = 1; break;
 		case OPT_MAX_SIZE:
-			srv.serve.max_size = parse_number(optarg, UINT64_MAX, "--max-size");
+			srv.serve.max_size = cli_number(optarg, 0, UINT64_MAX, "--max-size");
 			break;
 		case OPT_MAX_CLIENTS:
-			srv.max_clients = (int)parse_number(optarg, 4096, "--max-clients");
+			srv.max_clients = (int)cli_number(optarg, 0, 4096, "--max-clients");
 			if (srv.max_clients < 1)
-				usage_error("--max-clients must be at least 1");
+				cli_usage_error("--max-clients must be at least 1");
 			break;
 		case 't':
-			srv.serve.timeout_ms = (int)parse_number(optarg, 86400, "timeout") * 1000;
+			srv.serve.timeout_ms = (int)cli_number(optarg, 0, 86400, "timeout") * 1000;
 			if (srv.serve.timeout_ms == 0)
-				usage_error("timeout must be at least 1 second");
+				cli_usage_error("timeout must be at least 1 second");
 			break;
 		case 'q': ui_set_quiet(1); break;
 		case 'v': ui_set_verbose(1); break;
 		case OPT_JSON: ui_set_json(1); break;
 		case 'h': fputs(usage_text, stdout); return 0;
-		case 'V':
-			printf("tcpget %s (TCPX protocol 1; zlib %s, libsodium %s)\n",
-			       TCPX_VERSION_STRING, zlibVersion(),
-			       sodium_version_string());
-			return 0;
-		default:
-			fprintf(stderr, "Try 'tcpget --help' for more information.\n");
-			return 2;
+		case 'V': cli_version(); return 0;
+		default: cli_try_help();
 		}
 	}
 	if (optind < argc)
-		usage_error("unexpected argument (files arrive over the network)");
+		cli_usage_error("unexpected argument (files arrive over the network)");
 	if (digest_global_init() < 0) {
 		ui_error(NULL, "cannot initialise libsodium");
 		return 1;
