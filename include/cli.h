@@ -29,8 +29,10 @@ _Noreturn void cli_try_help(void);
 unsigned long long cli_number(const char *s, unsigned long long lo,
 			      unsigned long long hi, const char *what);
 
-/* "PROG 0.1.0 (TCPX protocol 1; zlib 1.2.13, libsodium 1.0.18)" on
- * stdout: the libraries that do the work, so a bug report names them. */
+/* "PROG 0.1.0 (TCPX protocol 1; libdeflate 1.14, zlib 1.2.13, libsodium
+ * 1.0.18)" on stdout: the libraries linked in, so a bug report names
+ * them.  libdeflate's is the version built against (it has no run-time
+ * query); zlib's and libsodium's are those loaded. */
 void cli_version(void);
 
 #endif

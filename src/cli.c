@@ -1,6 +1,7 @@
 /* cli: usage errors, numbers and the version line shared by both tools
  * (cli.h). */
 #include <errno.h>
+#include <libdeflate.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +56,10 @@ unsigned long long cli_number(const char *s, unsigned long long lo,
 
 void cli_version(void)
 {
-	printf("%s %s (TCPX protocol %u; zlib %s, libsodium %s)\n",
-	       cli_prog, TCPX_VERSION_STRING, TCPX_VERSION, zlibVersion(),
+	/* libdeflate compresses and inflates every chunk; zlib is named
+	 * because it is still linked, libsodium computes the digests. */
+	printf("%s %s (TCPX protocol %u; libdeflate %s, zlib %s, libsodium %s)\n",
+	       cli_prog, TCPX_VERSION_STRING, TCPX_VERSION,
+	       LIBDEFLATE_VERSION_STRING, zlibVersion(),
 	       sodium_version_string());
 }
