@@ -27,7 +27,7 @@ LDLIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 TEST_LIBS = $(shell pkg-config --libs criterion 2>/dev/null)
 
 PURE = error frame proto digest chunk names sender receiver
-IO   = store source net ui session zpool cli conn
+IO   = store source net ui session zpool cli conn server
 LIB_OBJS = $(PURE:%=$(BUILD)/%.o) $(IO:%=$(BUILD)/%.o)
 UNIT_TESTS = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/test_*.c))
 HELPERS = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/helper_*.c))
