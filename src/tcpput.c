@@ -62,11 +62,33 @@ static void tried(const char *addr, int err)
 		ui_debug("connected to %s", addr);
 }
 
+/* Connects to DEST (HOST[:PORT]); the fd, or -1 once said why.  A DEST
+ * that is no address at all is a usage error. */
+static int connect_to(const char *dest, int timeout_ms, char peer[NET_ADDR_MAX])
+{
+	char *host, *port;
+	int fd, gai_err;
+
+	if (net_split_hostport(dest, &host, &port) < 0)
+		cli_usage_error("%.200s: not HOST, HOST:PORT or [IPv6]:PORT", dest);
+	fd = net_connect(host, port, timeout_ms, peer, &gai_err, tried);
+	if (fd == -TCPX_E_RESOLVE)
+		ui_error(dest, "cannot resolve %s: %s", host,
+			 gai_strerror(gai_err));
+	else if (fd < 0 && errno == ECONNREFUSED)
+		ui_error(dest, "connection refused: is tcpget running there?");
+	else if (fd < 0)
+		ui_error(dest, "%s", net_strerror(errno));
+	free(host);
+	free(port);
+	return fd < 0 ? -1 : fd;
+}
+
 int main(int argc, char **argv)
 {
 	struct send_options opt = { .level = 0, .timeout_ms = DEFAULT_TIMEOUT * 1000 };
-	char *host, *port, peer[NET_ADDR_MAX];
-	int c, fd, gai_err;
+	char peer[NET_ADDR_MAX];
+	int c, fd, status;
 
 	ui_init("tcpput", UI_SENDER);
 	cli_init("tcpput", SEND_USAGE);
@@ -97,25 +119,10 @@ int main(int argc, char **argv)
 		return SEND_CONNECTION;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	const char *dest = argv[argc - 1];
-	if (net_split_hostport(dest, &host, &port) < 0)
-		cli_usage_error("%.200s: not HOST, HOST:PORT or [IPv6]:PORT", dest);
-	fd = net_connect(host, port, opt.timeout_ms, peer, &gai_err, tried);
-	if (fd < 0) {
-		if (fd == -TCPX_E_RESOLVE)
-			ui_error(dest, "cannot resolve %s: %s", host,
-				 gai_strerror(gai_err));
-		else if (errno == ECONNREFUSED)
-			ui_error(dest, "connection refused: is tcpget running there?");
-		else
-			ui_error(dest, "%s", net_strerror(errno));
-		free(host);
-		free(port);
+	fd = connect_to(argv[argc - 1], opt.timeout_ms, peer);
+	if (fd < 0)
 		return SEND_CONNECTION;
-	}
-	int status = session_send(fd, peer, &opt, argv + optind, argc - optind - 1);
+	status = session_send(fd, peer, &opt, argv + optind, argc - optind - 1);
 	close(fd);
-	free(host);
-	free(port);
 	return status;
 }
