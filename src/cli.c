@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <zlib.h>
 
 #include "cli.h"
@@ -47,8 +48,10 @@ unsigned long long cli_number(const char *s, unsigned long long lo,
 
 	errno = 0;
 	v = strtoull(s, &end, 10);
-	/* strtoull negates "-1" into a huge number instead of failing. */
-	if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi)
+	/* strtoull negates "-1" into a huge number instead of failing, and
+	 * skips leading blanks first, so " -5" must be caught too. */
+	if (errno || end == s || *end || s[strspn(s, " \t\n\v\f\r")] == '-' ||
+	    v < lo || v > hi)
 		cli_usage_error("%s must be a number from %llu to %llu",
 				what, lo, hi);
 	return v;
