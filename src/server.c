@@ -150,12 +150,15 @@ static void start_client(struct client *c)
 {
 	pthread_attr_t attr;
 	pthread_t t;
+	int err;
 
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, SESSION_STACK_SIZE);
-	if (pthread_create(&t, &attr, client_main, c) != 0) {
-		ui_error(c->peer, "cannot start a thread: %s", strerror(errno));
+	/* pthread_create returns its error; it does not set errno. */
+	err = pthread_create(&t, &attr, client_main, c);
+	if (err != 0) {
+		ui_error(c->peer, "cannot start a thread: %s", strerror(err));
 		close(c->fd);
 		server_release(&server.admission, (struct sockaddr *)&c->src);
 		free(c);
