@@ -252,7 +252,7 @@ int server_run(const struct server_config *cfg, const int *lfds, int nl)
 	 * ERROR SHUTDOWN and removes its temporary file. */
 	for (int i = 0; i < nl; i++)
 		close(lfds[i]);
-	nl = 0;
+	nl = 0;         /* closed: nothing left for the exit path */
 	left = server_drain(&server.admission, SERVER_STOP_GRACE_MS);
 	if (left)
 		ui_error(NULL, "%d connection%s still busy at exit", left,
