@@ -31,10 +31,10 @@ TEST_LIBS = $(shell pkg-config --libs criterion 2>/dev/null)
 # nothing in the build lets them pull in I/O.  The I/O modules build into
 # libtcpx-io.a; the tools and the I/O tests (IO_TESTS) link both.
 PURE = error outq frame proto digest chunk names sender receiver
-IO   = conn send_loop serve_loop store source net ui zpool
+IO   = conn send_loop serve_loop server store source net ui zpool cli
 CORE_LIB = $(BUILD)/libtcpx-core.a
 IO_LIB   = $(BUILD)/libtcpx-io.a
-IO_TESTS = session store
+IO_TESTS = session store server conn cli
 UNIT_TESTS = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/test_*.c))
 HELPERS = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/helper_*.c))
 

@@ -39,6 +39,8 @@ enum tcpx_code {
 	TCPX_E_NOMEM = 101,
 	TCPX_E_CLOSED = 102,      /* peer closed the connection */
 	TCPX_E_INTERNAL = 103,
+	TCPX_E_ADDRESS = 104,     /* not HOST, HOST:PORT or [IPv6]:PORT */
+	TCPX_E_RESOLVE = 105,     /* the resolver failed: its own code tells */
 };
 
 /* A short lower-case description ("digest mismatch"), never NULL. */

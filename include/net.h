@@ -16,23 +16,27 @@
 #define NET_ADDR_MAX 96         /* "[v6 address%scope]:65535" */
 #define NET_LISTEN_MAX 4
 
-/* Splits "host", "host:port", "[v6]" or "[v6]:port" into malloc'ed strings.
- * 0, or -TCPX_E_MALFORMED for a bad form. */
+/* Splits "host", "host:port", "[v6]" or "[v6]:port" into malloc'ed strings
+ * the caller frees.  0, -TCPX_E_ADDRESS for a bad form (or a port outside
+ * 1..65535), or -TCPX_E_NOMEM. */
 int net_split_hostport(const char *arg, char **host, char **port);
 
 /*
  * Connects to the first address of host:port that answers within
- * timeout_ms; on success returns a blocking fd and writes the peer's
- * address to peer.  On failure returns -TCPX_E_SYSTEM with errno from the
- * last attempt (or -TCPX_E_MALFORMED and *gai_err set when resolving
- * failed).  tried(), if not NULL, is told about each attempt.
+ * timeout_ms; on success returns a NON-blocking fd (O_NONBLOCK, as the
+ * connect timeout left it; callers poll) with TCP_NODELAY, and writes the
+ * peer's address to peer.  On failure returns -TCPX_E_SYSTEM with errno
+ * from the last attempt, or -TCPX_E_RESOLVE with getaddrinfo's code in
+ * *gai_err (0 otherwise).  tried(), if not NULL, is told about each attempt.
  */
 int net_connect(const char *host, const char *port, int timeout_ms,
 		char peer[NET_ADDR_MAX], int *gai_err,
 		void (*tried)(const char *addr, int err));
 
 /* Listens on bind_addr (NULL: all addresses, IPv6 and IPv4) and port;
- * returns how many fds were put in fds (>0) or a negative code. */
+ * returns how many non-blocking fds were put in fds (>0), -TCPX_E_SYSTEM
+ * with errno, or -TCPX_E_RESOLVE with getaddrinfo's code in *gai_err (0
+ * otherwise). */
 int net_listen(const char *bind_addr, const char *port, int fds[NET_LISTEN_MAX],
 	       int *gai_err);
 

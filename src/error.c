@@ -30,6 +30,8 @@ const char *tcpx_strerror(int code)
 	case TCPX_E_NOMEM: return "out of memory";
 	case TCPX_E_CLOSED: return "connection closed by peer";
 	case TCPX_E_INTERNAL: return "internal error";
+	case TCPX_E_ADDRESS: return "bad address";
+	case TCPX_E_RESOLVE: return "cannot resolve";
 	default: return "unknown error";
 	}
 }

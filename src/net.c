@@ -25,9 +25,9 @@ int net_split_hostport(const char *arg, char **host, char **port)
 	if (arg[0] == '[') {
 		const char *close = strchr(arg, ']');
 		if (!close || close == arg + 1)
-			return -TCPX_E_MALFORMED;
+			return -TCPX_E_ADDRESS;
 		if (close[1] != '\0' && close[1] != ':')
-			return -TCPX_E_MALFORMED;
+			return -TCPX_E_ADDRESS;
 		*host = strndup(arg + 1, (size_t)(close - arg - 1));
 		p = close[1] == ':' ? close + 2 : TCPX_DEFAULT_PORT;
 	} else {
@@ -36,7 +36,7 @@ int net_split_hostport(const char *arg, char **host, char **port)
 			colon = NULL;   /* a bare IPv6 address, default port */
 		hlen = colon ? (size_t)(colon - arg) : strlen(arg);
 		if (hlen == 0)
-			return -TCPX_E_MALFORMED;
+			return -TCPX_E_ADDRESS;
 		*host = strndup(arg, hlen);
 		p = colon ? colon + 1 : TCPX_DEFAULT_PORT;
 	}
@@ -44,7 +44,7 @@ int net_split_hostport(const char *arg, char **host, char **port)
 	    atol(p) < 1 || atol(p) > 65535 || strlen(p) > 5) {
 		free(*host);
 		*host = NULL;
-		return -TCPX_E_MALFORMED;
+		return -TCPX_E_ADDRESS;
 	}
 	*port = strdup(p);
 	if (!*host || !*port) {
@@ -133,7 +133,7 @@ int net_connect(const char *host, const char *port, int timeout_ms,
 
 	*gai_err = getaddrinfo(host, port, &hints, &res);
 	if (*gai_err != 0)
-		return -TCPX_E_MALFORMED;
+		return -TCPX_E_RESOLVE;
 	for (ai = res; ai; ai = ai->ai_next) {
 		net_format_addr(ai->ai_addr, ai->ai_addrlen, addr);
 		fd = connect_one(ai, timeout_ms);
@@ -198,7 +198,7 @@ int net_listen(const char *bind_addr, const char *port, int fds[NET_LISTEN_MAX],
 	}
 	*gai_err = getaddrinfo(bind_addr, port, &hints, &res);
 	if (*gai_err != 0)
-		return -TCPX_E_MALFORMED;
+		return -TCPX_E_RESOLVE;
 	for (ai = res; ai && n < NET_LISTEN_MAX; ai = ai->ai_next) {
 		int fd = listen_on(ai->ai_addr, ai->ai_addrlen, 1);
 		if (fd < 0)

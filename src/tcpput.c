@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 
+#include "cli.h"
 #include "digest.h"
 #include "error.h"
 #include "net.h"
@@ -55,27 +55,6 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static void usage_error(const char *msg)
-{
-	ui_error(NULL, "%s", msg);
-	fprintf(stderr, "Try 'tcpput --help' for more information.\n");
-	exit(SEND_USAGE);
-}
-
-static long parse_number(const char *s, long lo, long hi, const char *what)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < lo || v > hi) {
-		char msg[128];
-		snprintf(msg, sizeof(msg), "%s must be a number from %ld to %ld",
-			 what, lo, hi);
-		usage_error(msg);
-	}
-	return v;
-}
-
 static void tried(const char *addr, int err)
 {
 	if (err)
@@ -84,21 +63,44 @@ static void tried(const char *addr, int err)
 		ui_debug("connected to %s", addr);
 }
 
+/* Connects to DEST (HOST[:PORT]); the fd, or -1 once said why.  A DEST
+ * that is no address at all is a usage error. */
+static int connect_to(const char *dest, int timeout_ms, char peer[NET_ADDR_MAX])
+{
+	char *host, *port;
+	int fd, gai_err;
+
+	if (net_split_hostport(dest, &host, &port) < 0)
+		cli_usage_error("%.200s: not HOST, HOST:PORT or [IPv6]:PORT", dest);
+	fd = net_connect(host, port, timeout_ms, peer, &gai_err, tried);
+	if (fd == -TCPX_E_RESOLVE)
+		ui_error(dest, "cannot resolve %s: %s", host,
+			 gai_strerror(gai_err));
+	else if (fd < 0 && errno == ECONNREFUSED)
+		ui_error(dest, "connection refused: is tcpget running there?");
+	else if (fd < 0)
+		ui_error(dest, "%s", net_strerror(errno));
+	free(host);
+	free(port);
+	return fd < 0 ? -1 : fd;
+}
+
 int main(int argc, char **argv)
 {
 	struct send_options opt = { .level = 0, .timeout_ms = DEFAULT_TIMEOUT * 1000 };
-	char *host, *port, peer[NET_ADDR_MAX];
-	int c, fd, gai_err;
+	char peer[NET_ADDR_MAX];
+	int c, fd, status;
 
 	ui_init("tcpput", UI_SENDER);
+	cli_init("tcpput", SEND_USAGE);
 	while ((c = getopt_long(argc, argv, "z::t:qvhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'z':
-			opt.level = optarg ? (int)parse_number(optarg, 1, 9,
+			opt.level = optarg ? (int)cli_number(optarg, 1, 9,
 				"compression level") : DEFAULT_LEVEL;
 			break;
 		case 't':
-			opt.timeout_ms = (int)parse_number(optarg, 1, 86400,
+			opt.timeout_ms = (int)cli_number(optarg, 1, 86400,
 				"timeout") * 1000;
 			break;
 		case 'q': ui_set_quiet(1); break;
@@ -106,49 +108,24 @@ int main(int argc, char **argv)
 		case 'P': ui_set_progress(1); break;
 		case 'N': ui_set_progress(0); break;
 		case 'J': ui_set_json(1); break;
-		case 'h': fputs(usage_text, stdout); return 0;
-		case 'V':
-			printf("tcpput %s (TCPX protocol 1; zlib %s, libsodium %s)\n",
-			       TCPX_VERSION_STRING, zlibVersion(),
-			       sodium_version_string());
-			return 0;
-		default:
-			fprintf(stderr, "Try 'tcpput --help' for more information.\n");
-			return SEND_USAGE;
+		case 'h': fputs(usage_text, stdout); return SEND_OK;
+		case 'V': cli_version(); return SEND_OK;
+		default: cli_try_help();
 		}
 	}
 	if (argc - optind < 2)
-		usage_error("need at least one FILE and a HOST[:PORT]");
+		cli_usage_error("need at least one FILE and a HOST[:PORT]");
 	if (digest_global_init() < 0) {
 		ui_error(NULL, "cannot initialise libsodium");
 		return SEND_CONNECTION;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	const char *dest = argv[argc - 1];
-	if (net_split_hostport(dest, &host, &port) < 0) {
-		char msg[256];
-		snprintf(msg, sizeof(msg), "%.200s: not HOST, HOST:PORT or [IPv6]:PORT",
-			 dest);
-		usage_error(msg);
-	}
-	fd = net_connect(host, port, opt.timeout_ms, peer, &gai_err, tried);
-	if (fd < 0) {
-		if (gai_err)
-			ui_error(dest, "cannot resolve %s: %s", host,
-				 gai_strerror(gai_err));
-		else if (errno == ECONNREFUSED)
-			ui_error(dest, "connection refused: is tcpget running there?");
-		else
-			ui_error(dest, "%s", net_strerror(errno));
-		free(host);
-		free(port);
+	fd = connect_to(argv[argc - 1], opt.timeout_ms, peer);
+	if (fd < 0)
 		return SEND_CONNECTION;
-	}
 	struct source *src = source_new(argv + optind, argc - optind - 1);
-	int status = src ? send_loop_run(fd, peer, &opt, src) : SEND_CONNECTION;
+	status = src ? send_loop_run(fd, peer, &opt, src) : SEND_CONNECTION;
 	source_free(src);
 	close(fd);
-	free(host);
-	free(port);
 	return status;
 }

@@ -139,13 +139,15 @@ printf 'hello\n' >"$SRC/hello.txt"
 # --- --version ----------------------------------------------------------
 for tool in tcpput tcpget; do
 	v=$("$BIN/$tool" --version); rc=$?
+	dv=$(pkg-config --modversion libdeflate 2>/dev/null)
 	zv=$(pkg-config --modversion zlib 2>/dev/null)
 	sv=$(pkg-config --modversion libsodium 2>/dev/null)
 	r=0
 	[ $rc -eq 0 ] && grep -qE "^$tool [0-9]+\.[0-9]+\.[0-9]+ " <<<"$v" &&
+		grep -qE "libdeflate ${dv:-[0-9][0-9.]*}[,;) ]" <<<"$v" &&
 		grep -qE "zlib ${zv:-[0-9][0-9.]*}[,;) ]" <<<"$v" &&
 		grep -qE "libsodium ${sv:-[0-9][0-9.]*}[,;) ]" <<<"$v" && r=1
-	check "$tool --version: its version, zlib ${zv:-?} and libsodium ${sv:-?} ($v)" [ $r -eq 1 ]
+	check "$tool --version: its version, libdeflate ${dv:-?}, zlib ${zv:-?} and libsodium ${sv:-?} ($v)" [ $r -eq 1 ]
 done
 
 # --- progress and quiet (text receiver) -------------------------------

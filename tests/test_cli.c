@@ -1,0 +1,96 @@
+/* Tests for src/cli.c: ranged numbers, usage errors, the version line. */
+#include <criterion/criterion.h>
+#include <criterion/redirect.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "ui.h"
+
+static void init(void)
+{
+	ui_init("tool", UI_SENDER);
+	cli_init("tool", 2);
+}
+
+TestSuite(cli, .init = init);
+
+/* cli_number in a child whose stderr we read: a refusal exits, so it
+ * cannot be observed in this process. */
+static int refused(const char *s, unsigned long long lo, unsigned long long hi,
+		   const char *what, char *err, size_t cap)
+{
+	int p[2], status;
+	ssize_t n, got = 0;
+	pid_t pid;
+
+	cr_assert_eq(pipe(p), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(p[1], 2);
+		cli_number(s, lo, hi, what);
+		_exit(0);
+	}
+	close(p[1]);
+	while ((n = read(p[0], err + got, cap - 1 - (size_t)got)) > 0)
+		got += n;
+	err[got] = '\0';
+	close(p[0]);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+Test(cli, numbers_in_range)
+{
+	cr_assert_eq(cli_number("0", 0, 65535, "port"), 0);
+	cr_assert_eq(cli_number("65535", 0, 65535, "port"), 65535);
+	cr_assert_eq(cli_number("1", 1, 9, "level"), 1);
+	cr_assert_eq(cli_number("18446744073709551615", 0, UINT64_MAX, "size"),
+		     UINT64_MAX);
+}
+
+Test(cli, refusals_say_the_range_and_exit_with_the_usage_status)
+{
+	static const struct {
+		const char *s;
+		unsigned long long lo, hi;
+	} bad[] = {
+		{ "10", 1, 9 }, { "0", 1, 9 }, { "", 0, 9 }, { "5x", 0, 9 },
+		{ "-1", 0, UINT64_MAX }, { " -5", 0, UINT64_MAX },
+		{ "18446744073709551616", 0, UINT64_MAX }, { "x", 0, 9 },
+	};
+	char err[512], want[512];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int st = refused(bad[i].s, bad[i].lo, bad[i].hi, "WHAT",
+				 err, sizeof(err));
+		cr_assert_eq(st, 2, "'%s': exit %d", bad[i].s, st);
+		snprintf(want, sizeof(want),
+			 "tool: WHAT must be a number from %llu to %llu\n"
+			 "Try 'tool --help' for more information.\n",
+			 bad[i].lo, bad[i].hi);
+		cr_assert_str_eq(err, want, "'%s'", bad[i].s);
+	}
+}
+
+Test(cli, version_line_names_the_libraries, .init = cr_redirect_stdout)
+{
+	static const char head[] = "tool " TCPX_VERSION_STRING
+				   " (TCPX protocol 1; libdeflate ";
+	char out[256] = "";
+	FILE *f;
+
+	init();
+	cli_version();
+	fflush(stdout);
+	f = cr_get_redirected_stdout();
+	cr_assert(fgets(out, sizeof(out), f));
+	cr_assert(strncmp(out, head, strlen(head)) == 0, "%s", out);
+	cr_assert(strstr(out, ", zlib "), "%s", out);
+	cr_assert(strstr(out, ", libsodium "), "%s", out);
+	cr_assert(out[strlen(out) - 2] == ')', "%s", out);
+}
