@@ -328,7 +328,7 @@ static int drain_events(struct send_ctx *c)
 static void connection_failed(struct send_ctx *c, int rc, int timeout_ms)
 {
 	if (rc == -TCPX_E_TIMEOUT)
-		ui_error(c->peer, "timed out: the receiver sent nothing for %d s",
+		ui_error(c->peer, "timed out: the receiver neither accepted nor sent a byte for %d s",
 			 timeout_ms / 1000);
 	else if (rc == -TCPX_E_CLOSED)
 		ui_error(c->peer, "connection closed by the receiver");
