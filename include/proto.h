@@ -12,7 +12,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "digest.h"
 #include "frame.h"
+#include "names.h"
 
 #define TCPX_MAGIC "TCPX"
 #define TCPX_VERSION 1u
@@ -20,9 +22,9 @@
 #define TCPX_HELLO_MAX 256u         /* HELLO may grow; extra bytes ignored */
 #define TCPX_CAP_ZLIB (UINT64_C(1) << 0)
 #define TCPX_CAPS_V1 TCPX_CAP_ZLIB
-#define TCPX_NAME_MAX 4096u         /* bytes of a relative name */
+/* Bytes of a relative name: the FILE limit is what name_validate() takes. */
+#define TCPX_NAME_MAX NAME_LEN_MAX
 #define TCPX_FILE_FIXED_LEN 30u
-#define TCPX_DIGEST_LEN 64u
 #define TCPX_MSG_MAX 1024u          /* bytes of a RESULT/ERROR message */
 #define TCPX_RESULT_FIXED_LEN 72u
 #define TCPX_ERROR_FIXED_LEN 4u
@@ -56,7 +58,7 @@ struct tcpx_data {
 struct tcpx_result {
 	uint32_t id;
 	uint16_t code;           /* 0 = accepted */
-	const uint8_t *digest;   /* TCPX_DIGEST_LEN bytes */
+	const uint8_t *digest;   /* DIGEST_LEN bytes */
 	uint16_t msg_len;
 	const uint8_t *msg;
 };
@@ -75,7 +77,7 @@ size_t proto_encode_file(uint8_t *out, const struct tcpx_file_meta *m);
  * data_len bytes of chunk data right after (at out + 16). */
 size_t proto_encode_data_header(uint8_t *out, uint8_t encoding,
 				uint32_t raw_len, uint32_t data_len);
-size_t proto_encode_end(uint8_t *out, const uint8_t digest[TCPX_DIGEST_LEN]);
+size_t proto_encode_end(uint8_t *out, const uint8_t digest[DIGEST_LEN]);
 size_t proto_encode_empty(uint8_t *out, uint8_t type); /* ABORT, BYE */
 size_t proto_encode_result(uint8_t *out, uint32_t id, uint16_t code,
 			   const uint8_t *digest, const char *msg);

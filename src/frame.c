@@ -22,7 +22,7 @@ uint32_t frame_max_payload(uint8_t type)
 	case TCPX_FRAME_HELLO: return TCPX_HELLO_MAX;
 	case TCPX_FRAME_FILE: return TCPX_FILE_FIXED_LEN + TCPX_NAME_MAX;
 	case TCPX_FRAME_DATA: return TCPX_MAX_PAYLOAD;
-	case TCPX_FRAME_END: return TCPX_DIGEST_LEN;
+	case TCPX_FRAME_END: return DIGEST_LEN;
 	case TCPX_FRAME_ABORT: return 0;
 	case TCPX_FRAME_RESULT: return TCPX_RESULT_FIXED_LEN + TCPX_MSG_MAX;
 	case TCPX_FRAME_BYE: return 0;

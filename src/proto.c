@@ -48,11 +48,11 @@ size_t proto_encode_data_header(uint8_t *out, uint8_t encoding,
 	return TCPX_FRAME_HEADER_LEN + TCPX_DATA_HEADER_LEN + data_len;
 }
 
-size_t proto_encode_end(uint8_t *out, const uint8_t digest[TCPX_DIGEST_LEN])
+size_t proto_encode_end(uint8_t *out, const uint8_t digest[DIGEST_LEN])
 {
-	frame_header_encode(out, TCPX_FRAME_END, TCPX_DIGEST_LEN);
-	memcpy(out + TCPX_FRAME_HEADER_LEN, digest, TCPX_DIGEST_LEN);
-	return TCPX_FRAME_HEADER_LEN + TCPX_DIGEST_LEN;
+	frame_header_encode(out, TCPX_FRAME_END, DIGEST_LEN);
+	memcpy(out + TCPX_FRAME_HEADER_LEN, digest, DIGEST_LEN);
+	return TCPX_FRAME_HEADER_LEN + DIGEST_LEN;
 }
 
 size_t proto_encode_empty(uint8_t *out, uint8_t type)
@@ -71,9 +71,9 @@ size_t proto_encode_result(uint8_t *out, uint32_t id, uint16_t code,
 	be16_store(p + 4, code);
 	be16_store(p + 6, ml);
 	if (digest)
-		memcpy(p + 8, digest, TCPX_DIGEST_LEN);
+		memcpy(p + 8, digest, DIGEST_LEN);
 	else
-		memset(p + 8, 0, TCPX_DIGEST_LEN);
+		memset(p + 8, 0, DIGEST_LEN);
 	if (ml)
 		memcpy(p + TCPX_RESULT_FIXED_LEN, msg, ml);
 	return TCPX_FRAME_HEADER_LEN + TCPX_RESULT_FIXED_LEN + ml;
@@ -146,7 +146,7 @@ int proto_decode_data(const struct tcpx_frame *f, struct tcpx_data *d)
 
 int proto_decode_end(const struct tcpx_frame *f, const uint8_t **digest)
 {
-	if (f->type != TCPX_FRAME_END || f->length != TCPX_DIGEST_LEN)
+	if (f->type != TCPX_FRAME_END || f->length != DIGEST_LEN)
 		return -TCPX_E_MALFORMED;
 	*digest = f->payload;
 	return 0;

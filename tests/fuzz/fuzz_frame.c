@@ -186,11 +186,11 @@ static void decode_all(const struct tcpx_frame *f)
 	rc = proto_decode_end(f, &dg);
 	FZ_CHECK(ok_or_malformed(rc));
 	if (rc == 0) {
-		FZ_CHECK(f->type == TCPX_FRAME_END && f->length == TCPX_DIGEST_LEN);
+		FZ_CHECK(f->type == TCPX_FRAME_END && f->length == DIGEST_LEN);
 		FZ_CHECK(dg == p);
 		n = proto_encode_end(enc, dg);
-		FZ_CHECK(n == TCPX_FRAME_HEADER_LEN + TCPX_DIGEST_LEN);
-		FZ_CHECK(memcmp(enc + TCPX_FRAME_HEADER_LEN, p, TCPX_DIGEST_LEN) == 0);
+		FZ_CHECK(n == TCPX_FRAME_HEADER_LEN + DIGEST_LEN);
+		FZ_CHECK(memcmp(enc + TCPX_FRAME_HEADER_LEN, p, DIGEST_LEN) == 0);
 	}
 
 	rc = proto_decode_empty(f);
