@@ -69,6 +69,44 @@ struct tcpx_error {
 	const uint8_t *msg;
 };
 
+/*
+ * The table of frame types: one row per type, the only place that says
+ * what a type may carry and when each side takes it.  Adding a frame type
+ * means one row in src/proto.c, its encoder and decoder, and the man page.
+ *
+ * Phases are where a session stands as seen by the side that receives the
+ * frame; each state machine maps its own states onto them.
+ */
+enum tcpx_phase {
+	TCPX_PHASE_HANDSHAKE,   /* HELLO not yet exchanged */
+	TCPX_PHASE_READY,       /* between files */
+	TCPX_PHASE_IN_FILE,     /* after a FILE, before its END or ABORT */
+	TCPX_PHASE_CLOSING,     /* sender: its BYE is sent; receiver: END or
+				   BYE seen, nothing more read for now */
+};
+#define TCPX_PHASE_COUNT 4
+
+enum tcpx_role { TCPX_ROLE_SENDER, TCPX_ROLE_RECEIVER };
+#define TCPX_ROLE_COUNT 2
+
+struct tcpx_frame_spec {
+	const char *name;           /* "HELLO" ..., as man/tcpxfer.5 spells it */
+	uint32_t max_payload;       /* largest length a header may declare */
+	/* By the receiving role: bit (1u << TCPX_PHASE_*) set for each phase
+	 * in which that side accepts the type. */
+	uint8_t accepted_in[TCPX_ROLE_COUNT];
+};
+
+/* The row of a frame type, or NULL for a type TCPX v1 does not have.  It
+ * points into a static const table: never freed, never changed. */
+const struct tcpx_frame_spec *proto_frame_spec(uint8_t type);
+/* Largest payload of a frame type, or -1 for a type TCPX v1 does not have. */
+int64_t proto_max_payload(uint8_t type);
+/* 1 if who_receives takes a frame of this type in this phase, else 0
+ * (also for an unknown type, role or phase). */
+int proto_accepts(enum tcpx_role who_receives, enum tcpx_phase phase,
+		  uint8_t type);
+
 /* Encoders: out must hold TCPX_FRAME_HEADER_LEN + the payload; they return
  * the frame's total length.  Messages longer than TCPX_MSG_MAX are cut. */
 size_t proto_encode_hello(uint8_t *out, const struct tcpx_hello *h);

@@ -18,17 +18,8 @@ void frame_header_encode(uint8_t out[TCPX_FRAME_HEADER_LEN], uint8_t type,
 
 uint32_t frame_max_payload(uint8_t type)
 {
-	switch (type) {
-	case TCPX_FRAME_HELLO: return TCPX_HELLO_MAX;
-	case TCPX_FRAME_FILE: return TCPX_FILE_FIXED_LEN + TCPX_NAME_MAX;
-	case TCPX_FRAME_DATA: return TCPX_MAX_PAYLOAD;
-	case TCPX_FRAME_END: return DIGEST_LEN;
-	case TCPX_FRAME_ABORT: return 0;
-	case TCPX_FRAME_RESULT: return TCPX_RESULT_FIXED_LEN + TCPX_MSG_MAX;
-	case TCPX_FRAME_BYE: return 0;
-	case TCPX_FRAME_ERROR: return TCPX_ERROR_FIXED_LEN + TCPX_MSG_MAX;
-	default: return 0;
-	}
+	int64_t max = proto_max_payload(type);
+	return max < 0 ? 0 : (uint32_t)max;
 }
 
 int frame_decode(const uint8_t *buf, size_t len, struct tcpx_frame *frame,

@@ -5,6 +5,65 @@
 #include "error.h"
 #include "proto.h"
 
+#define PHASE(p) (1u << TCPX_PHASE_##p)
+#define AFTER_HELLO (PHASE(READY) | PHASE(IN_FILE) | PHASE(CLOSING))
+#define ALWAYS (PHASE(HANDSHAKE) | AFTER_HELLO)
+#define NEVER 0u
+
+/*
+ * Indexed by type; a type without a row has no name.  The limits are the
+ * "Max" column of the FRAMES table in man/tcpxfer.5, the phases its
+ * HANDSHAKE and SESSION rules: a type arriving in the wrong direction or
+ * phase is UNEXPECTED, judged from the header before the payload is
+ * awaited.  ERROR is taken in every phase, so a peer can always say why it
+ * gives up.
+ */
+static const struct tcpx_frame_spec frame_specs[] = {
+	/*                   name      largest payload
+	 *                             accepted by the sender, by the receiver */
+	[TCPX_FRAME_HELLO]  = { "HELLO",  TCPX_HELLO_MAX,
+				{ PHASE(HANDSHAKE), PHASE(HANDSHAKE) } },
+	[TCPX_FRAME_FILE]   = { "FILE",   TCPX_FILE_FIXED_LEN + TCPX_NAME_MAX,
+				{ NEVER, PHASE(READY) } },
+	[TCPX_FRAME_DATA]   = { "DATA",   TCPX_MAX_PAYLOAD,
+				{ NEVER, PHASE(IN_FILE) } },
+	[TCPX_FRAME_END]    = { "END",    DIGEST_LEN,
+				{ NEVER, PHASE(IN_FILE) } },
+	[TCPX_FRAME_ABORT]  = { "ABORT",  0,
+				{ NEVER, PHASE(IN_FILE) } },
+	[TCPX_FRAME_RESULT] = { "RESULT", TCPX_RESULT_FIXED_LEN + TCPX_MSG_MAX,
+				{ AFTER_HELLO, NEVER } },
+	[TCPX_FRAME_BYE]    = { "BYE",    0,
+				{ AFTER_HELLO, PHASE(READY) } },
+	[TCPX_FRAME_ERROR]  = { "ERROR",  TCPX_ERROR_FIXED_LEN + TCPX_MSG_MAX,
+				{ ALWAYS, ALWAYS } },
+};
+
+const struct tcpx_frame_spec *proto_frame_spec(uint8_t type)
+{
+	if (type >= sizeof(frame_specs) / sizeof(frame_specs[0]) ||
+	    !frame_specs[type].name)
+		return NULL;
+	return &frame_specs[type];
+}
+
+int64_t proto_max_payload(uint8_t type)
+{
+	const struct tcpx_frame_spec *spec = proto_frame_spec(type);
+	return spec ? (int64_t)spec->max_payload : -1;
+}
+
+int proto_accepts(enum tcpx_role who_receives, enum tcpx_phase phase,
+		  uint8_t type)
+{
+	const struct tcpx_frame_spec *spec = proto_frame_spec(type);
+
+	if (!spec || (unsigned)who_receives >= TCPX_ROLE_COUNT ||
+	    (unsigned)phase >= TCPX_PHASE_COUNT)
+		return 0;
+	return (spec->accepted_in[who_receives] >> phase) & 1u;
+}
+
 static uint16_t msg_length(const char *msg)
 {
 	size_t n = msg ? strlen(msg) : 0;
