@@ -1,11 +1,16 @@
 /*
- * proto: the payload layout of every TCPX message, sans I/O.
+ * proto: the TCPX messages, sans I/O; it builds on frame (never the reverse).
  *
- * Encoders write header + payload into a caller's buffer and return the
- * total number of bytes; decoders take a frame's payload and validate every
- * field (exact lengths, ranges, reserved bits) before filling a struct whose
- * pointers refer to the payload.  Nothing here allocates.  The byte layouts
- * are the contract in man/tcpxfer.5; change both together.
+ * One table of frame types (below) gives each type's name, its largest
+ * payload and the phases in which each side accepts it: frame_decode() and
+ * the frame_reader get their limits from it (proto_frame_limits), and both
+ * state machines ask proto_accepts() which types they take.  Encoders write
+ * header + payload into a caller's buffer and return the total number of
+ * bytes; decoders take a frame's payload and validate every field (exact
+ * lengths, ranges, reserved bits) before filling a struct.  Nothing here
+ * allocates: every pointer a decoder fills in points into the frame's
+ * payload, whose owner (usually a frame_reader) decides how long it lives.
+ * The byte layouts are the contract in man/tcpxfer.5; change both together.
  */
 #ifndef TCPX_PROTO_H
 #define TCPX_PROTO_H
@@ -15,6 +20,25 @@
 #include "digest.h"
 #include "frame.h"
 #include "names.h"
+
+/* Largest uncompressed length of one DATA chunk: big enough that a 1 GiB
+ * file is 4096 frames, small enough that a receiver serving 64 clients
+ * holds well under 64 MiB of buffers. */
+#define TCPX_CHUNK_MAX (256u * 1024u)
+#define TCPX_DATA_HEADER_LEN 8u
+/* Largest payload of any frame: a DATA frame with a full chunk. */
+#define TCPX_MAX_PAYLOAD (TCPX_DATA_HEADER_LEN + TCPX_CHUNK_MAX)
+
+enum tcpx_frame_type {
+	TCPX_FRAME_HELLO = 1,
+	TCPX_FRAME_FILE = 2,
+	TCPX_FRAME_DATA = 3,
+	TCPX_FRAME_END = 4,
+	TCPX_FRAME_ABORT = 5,
+	TCPX_FRAME_RESULT = 6,
+	TCPX_FRAME_BYE = 7,
+	TCPX_FRAME_ERROR = 8,
+};
 
 #define TCPX_MAGIC "TCPX"
 #define TCPX_VERSION 1u
@@ -106,6 +130,13 @@ int64_t proto_max_payload(uint8_t type);
  * (also for an unknown type, role or phase). */
 int proto_accepts(enum tcpx_role who_receives, enum tcpx_phase phase,
 		  uint8_t type);
+/* The table's limits for frame_decode() and frame_reader_init():
+ * proto_max_payload() and TCPX_MAX_PAYLOAD.  Static, never freed. */
+extern const struct frame_limits proto_frame_limits;
+
+/* The receive buffer for a peer that takes DATA: one maximal frame and
+ * 64 KiB more (see frame_reader in frame.h). */
+#define PROTO_READER_CAP (TCPX_FRAME_HEADER_LEN + TCPX_MAX_PAYLOAD + 64u * 1024u)
 
 /* Encoders: out must hold TCPX_FRAME_HEADER_LEN + the payload; they return
  * the frame's total length.  Messages longer than TCPX_MSG_MAX are cut. */

@@ -53,6 +53,11 @@ int64_t proto_max_payload(uint8_t type)
 	return spec ? (int64_t)spec->max_payload : -1;
 }
 
+const struct frame_limits proto_frame_limits = {
+	.max_payload = proto_max_payload,
+	.largest_payload = TCPX_MAX_PAYLOAD,
+};
+
 int proto_accepts(enum tcpx_role who_receives, enum tcpx_phase phase,
 		  uint8_t type)
 {

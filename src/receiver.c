@@ -44,7 +44,8 @@ struct tcpx_receiver *receiver_new(const struct receiver_config *cfg)
 		return NULL;
 	r->cfg = *cfg;
 	r->inflated = malloc(TCPX_CHUNK_MAX);
-	if (!r->inflated || frame_reader_init(&r->rd) < 0) {
+	if (!r->inflated || frame_reader_init(&r->rd, PROTO_READER_CAP,
+						&proto_frame_limits) < 0) {
 		receiver_free(r);
 		return NULL;
 	}

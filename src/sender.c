@@ -52,7 +52,8 @@ struct tcpx_sender *sender_new(uint64_t want_caps, int level)
 	s->want_caps = want_caps;
 	s->next_id = 1;
 	s->out = malloc(SENDER_OUT_CAP);
-	if (!s->out || frame_reader_init_cap(&s->rd, SENDER_READER_CAP) < 0)
+	if (!s->out || frame_reader_init(&s->rd, SENDER_READER_CAP,
+					   &proto_frame_limits) < 0)
 		goto fail;
 	if (level > 0) {
 		s->comp = chunk_compressor_new(level);

@@ -23,7 +23,7 @@ Test(digest, sizes)
 	cr_assert_eq(DIGEST_LEN, 64u);
 	cr_assert_eq(DIGEST_HEX_LEN, 128u);
 	/* END carries exactly one digest: the wire and the hash agree. */
-	cr_assert_eq(frame_max_payload(TCPX_FRAME_END), DIGEST_LEN);
+	cr_assert_eq(proto_max_payload(TCPX_FRAME_END), (int64_t)DIGEST_LEN);
 }
 
 Test(digest, empty_input)

@@ -18,7 +18,7 @@ static int decode(const uint8_t *p, size_t n, struct tcpx_frame *f,
 		  size_t *consumed, size_t *need)
 {
 	uint8_t *q = exact_copy(p, n);
-	int rc = frame_decode(q, n, f, consumed, need);
+	int rc = frame_decode(q, n, &proto_frame_limits, f, consumed, need);
 	if (rc == 1)
 		f->payload = p + (f->payload - q);
 	free(q);
@@ -39,10 +39,11 @@ Test(frame, header_encode_bytes)
 Test(frame, max_payload_per_type)
 {
 	for (unsigned t = 1; t <= 8; t++)
-		cr_assert_eq(frame_max_payload((uint8_t)t), type_max[t], "type %u", t);
-	cr_assert_eq(frame_max_payload(0), 0u);
-	cr_assert_eq(frame_max_payload(9), 0u);
-	cr_assert_eq(frame_max_payload(255), 0u);
+		cr_assert_eq(proto_max_payload((uint8_t)t), (int64_t)type_max[t],
+			     "type %u", t);
+	cr_assert_eq(proto_max_payload(0), -1);
+	cr_assert_eq(proto_max_payload(9), -1);
+	cr_assert_eq(proto_max_payload(255), -1);
 	cr_assert_eq(TCPX_MAX_PAYLOAD, 262152u);
 	cr_assert_eq(TCPX_FRAME_BUF_MAX, 262160u);
 }
@@ -81,13 +82,14 @@ Test(frame, decodes_only_the_first_of_two)
 	tu_put_empty(&b, TCPX_FRAME_BYE);
 	struct tcpx_frame f;
 	size_t consumed, need;
-	cr_assert_eq(frame_decode(b.p, b.len, &f, &consumed, &need), 1);
+	cr_assert_eq(frame_decode(b.p, b.len, &proto_frame_limits, &f, &consumed,
+				  &need), 1);
 	cr_assert_eq(f.type, TCPX_FRAME_END);
 	cr_assert_eq(consumed, 72u);
 	cr_assert_eq(f.payload[0], 1);
 	cr_assert_eq(f.payload[2], 3);
-	cr_assert_eq(frame_decode(b.p + consumed, b.len - consumed, &f, &consumed,
-				  &need), 1);
+	cr_assert_eq(frame_decode(b.p + consumed, b.len - consumed,
+				  &proto_frame_limits, &f, &consumed, &need), 1);
 	cr_assert_eq(f.type, TCPX_FRAME_BYE);
 	cr_assert_eq(f.length, 0u);
 	cr_assert_eq(consumed, 8u);
@@ -208,13 +210,14 @@ Test(frame_reader, empty_reader)
 	struct frame_reader fr;
 	struct tcpx_frame f;
 	size_t cap = 0;
-	cr_assert_eq(frame_reader_init(&fr), 0);
+	cr_assert_eq(frame_reader_init(&fr, PROTO_READER_CAP,
+				       &proto_frame_limits), 0);
 	cr_assert_eq(frame_reader_buffered(&fr), 0u);
 	cr_assert_eq(frame_reader_next(&fr, &f), 0);
 	uint8_t *p = frame_reader_space(&fr, &cap);
 	cr_assert(p != NULL);
-	cr_assert_eq(cap, (size_t)FRAME_READER_CAP);
-	cr_assert_eq(FRAME_READER_CAP, 262160u + 65536u);
+	cr_assert_eq(cap, (size_t)PROTO_READER_CAP);
+	cr_assert_eq(PROTO_READER_CAP, 262160u + 65536u);
 	frame_reader_free(&fr);
 	cr_assert_null(fr.buf);
 }
@@ -224,7 +227,8 @@ Test(frame_reader, header_only_tells_type_and_length)
 	struct frame_reader fr;
 	struct tcpx_frame f;
 	uint8_t hdr[8];
-	cr_assert_eq(frame_reader_init(&fr), 0);
+	cr_assert_eq(frame_reader_init(&fr, PROTO_READER_CAP,
+				       &proto_frame_limits), 0);
 	frame_header_encode(hdr, TCPX_FRAME_DATA, 1000);
 	tu_reader_feed(&fr, hdr, 8, 0);
 	cr_assert_eq(frame_reader_next(&fr, &f), 0);
@@ -239,7 +243,8 @@ Test(frame_reader, bad_header_reported)
 	struct frame_reader fr;
 	struct tcpx_frame f;
 	uint8_t hdr[8];
-	cr_assert_eq(frame_reader_init(&fr), 0);
+	cr_assert_eq(frame_reader_init(&fr, PROTO_READER_CAP,
+				       &proto_frame_limits), 0);
 	frame_header_encode(hdr, TCPX_FRAME_DATA, 0xFFFFFFFFu);
 	tu_reader_feed(&fr, hdr, 8, 0);
 	cr_assert_eq(frame_reader_next(&fr, &f), -TCPX_E_FRAME_TOO_LARGE);
@@ -264,8 +269,9 @@ static void many_small_frames(size_t piece)
 			payload[k] = (uint8_t)(i + k);
 		tu_put_frame(&b, TCPX_FRAME_END, payload, len);
 	}
-	cr_assert(b.len > 3 * FRAME_READER_CAP);
-	cr_assert_eq(frame_reader_init(&fr), 0);
+	cr_assert(b.len > 3 * PROTO_READER_CAP);
+	cr_assert_eq(frame_reader_init(&fr, PROTO_READER_CAP,
+				       &proto_frame_limits), 0);
 
 	size_t off = 0;
 	uint32_t next = 0;
@@ -314,7 +320,8 @@ Test(frame_reader, maximal_frame_byte_by_byte)
 	for (uint32_t i = 0; i < TCPX_MAX_PAYLOAD; i++)
 		tu_buf_u8(&b, (uint8_t)(i ^ (i >> 8)));
 	tu_put_empty(&b, TCPX_FRAME_BYE);
-	cr_assert_eq(frame_reader_init(&fr), 0);
+	cr_assert_eq(frame_reader_init(&fr, PROTO_READER_CAP,
+				       &proto_frame_limits), 0);
 
 	size_t first = 8 + TCPX_MAX_PAYLOAD;
 	for (size_t i = 0; i < first; i++) {
@@ -360,7 +367,8 @@ Test(frame_reader, maximal_frames_survive_compaction)
 			tu_buf_u8(&b, (uint8_t)(i * 7 + (uint32_t)k));
 		tu_put_frame(&b, TCPX_FRAME_ERROR, "\0\x01\0\x03" "abc", 7 - (size_t)(k % 3));
 	}
-	cr_assert_eq(frame_reader_init(&fr), 0);
+	cr_assert_eq(frame_reader_init(&fr, PROTO_READER_CAP,
+				       &proto_frame_limits), 0);
 	size_t off = 0;
 	int datas = 0, errors = 0;
 	size_t pieces[] = { 100000, 262160, 3, 524320, 77777 };
@@ -409,7 +417,8 @@ Test(frame_reader, space_always_offered_after_consuming)
 	struct tcpx_frame f;
 	uint8_t junk[8192];
 	memset(junk, 0, sizeof(junk));
-	cr_assert_eq(frame_reader_init(&fr), 0);
+	cr_assert_eq(frame_reader_init(&fr, PROTO_READER_CAP,
+				       &proto_frame_limits), 0);
 	/* fill with BYE frames, then consume a varying number and check */
 	for (int round = 0; round < 200; round++) {
 		size_t cap;

@@ -265,8 +265,8 @@ static FZ_NOCOV void check_output(const struct rx *x)
 	while (pos < x->out.len) {
 		struct tcpx_frame f;
 		size_t consumed;
-		int rc = frame_decode(x->out.p + pos, x->out.len - pos, &f,
-				      &consumed, NULL);
+		int rc = frame_decode(x->out.p + pos, x->out.len - pos,
+				      &proto_frame_limits, &f, &consumed, NULL);
 		FZ_CHECK(rc == 1);              /* whole, valid frames only */
 		FZ_CHECK(!ended);               /* nothing after BYE/ERROR */
 		switch (f.type) {

@@ -292,8 +292,8 @@ static FZ_NOCOV void check_output(const struct tx *x)
 	while (pos < x->out.len) {
 		struct tcpx_frame f;
 		size_t consumed;
-		int rc = frame_decode(x->out.p + pos, x->out.len - pos, &f,
-				      &consumed, NULL);
+		int rc = frame_decode(x->out.p + pos, x->out.len - pos,
+				      &proto_frame_limits, &f, &consumed, NULL);
 		FZ_CHECK(rc == 1);
 		FZ_CHECK(!error);               /* nothing after an ERROR */
 		if (pos == 0)
