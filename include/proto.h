@@ -114,7 +114,7 @@ enum tcpx_role { TCPX_ROLE_SENDER, TCPX_ROLE_RECEIVER };
 #define TCPX_ROLE_COUNT 2
 
 struct tcpx_frame_spec {
-	const char *name;           /* "HELLO" ..., as man/tcpxfer.5 spells it */
+	const char *name;           /* "HELLO" ...: as man/tcpxfer.5 has it */
 	uint32_t max_payload;       /* largest length a header may declare */
 	/* By the receiving role: bit (1u << TCPX_PHASE_*) set for each phase
 	 * in which that side accepts the type. */

@@ -69,7 +69,8 @@ void frame_reader_free(struct frame_reader *fr)
 
 uint8_t *frame_reader_space(struct frame_reader *fr, size_t *cap)
 {
-	size_t largest = TCPX_FRAME_HEADER_LEN + (size_t)fr->lim->largest_payload;
+	size_t largest = TCPX_FRAME_HEADER_LEN +
+			 (size_t)fr->lim->largest_payload;
 
 	if (largest > fr->cap)
 		largest = fr->cap;

@@ -19,8 +19,8 @@
  * gives up.
  */
 static const struct tcpx_frame_spec frame_specs[] = {
-	/*                   name      largest payload
-	 *                             accepted by the sender, by the receiver */
+	/*                    name      largest payload
+	 *                    { accepted by the sender, by the receiver } */
 	[TCPX_FRAME_HELLO]  = { "HELLO",  TCPX_HELLO_MAX,
 				{ PHASE(HANDSHAKE), PHASE(HANDSHAKE) } },
 	[TCPX_FRAME_FILE]   = { "FILE",   TCPX_FILE_FIXED_LEN + TCPX_NAME_MAX,
@@ -53,6 +53,7 @@ int64_t proto_max_payload(uint8_t type)
 	return spec ? (int64_t)spec->max_payload : -1;
 }
 
+/* largest_payload is the largest row above (DATA); test_frame checks it. */
 const struct frame_limits proto_frame_limits = {
 	.max_payload = proto_max_payload,
 	.largest_payload = TCPX_MAX_PAYLOAD,
