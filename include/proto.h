@@ -152,7 +152,9 @@ size_t proto_encode_result(uint8_t *out, uint32_t id, uint16_t code,
 			   const uint8_t *digest, const char *msg);
 size_t proto_encode_error(uint8_t *out, uint16_t code, const char *msg);
 
-/* Decoders: 0 or -TCPX_E_MALFORMED / -TCPX_E_BAD_MAGIC. */
+/* Decoders: 0 or -TCPX_E_MALFORMED / -TCPX_E_BAD_MAGIC.  The pointers they
+ * fill in (name, data, digest, msg) point into f->payload: not copied, not
+ * to be freed, valid as long as the frame's buffer is. */
 int proto_decode_hello(const struct tcpx_frame *f, struct tcpx_hello *h);
 int proto_decode_file(const struct tcpx_frame *f, struct tcpx_file_meta *m);
 int proto_decode_data(const struct tcpx_frame *f, struct tcpx_data *d);
