@@ -1,5 +1,5 @@
 /*
- * frame: the TCPX frame header, sans I/O.
+ * frame: the TCPX frame header and the receive buffer, sans I/O.
  *
  * A frame is an 8-byte header (type, flags, reserved, payload length, all in
  * network byte order) followed by the payload.  frame_decode() looks at a
@@ -7,7 +7,12 @@
  * checks the declared length against the per-type limit before anyone
  * allocates or reads a byte of payload, so a length of 0xFFFFFFFF costs
  * nothing.  It never copies: the decoded frame points into the caller's
- * buffer.  Layout and limits: man/tcpxfer.5.
+ * buffer.  Layout: man/tcpxfer.5.
+ *
+ * frame knows no frame type: which types exist and how large each may be
+ * come from the caller as a struct frame_limits (proto_frame_limits for
+ * TCPX, in proto.h, which builds on this header; never the other way).
+ * Nothing here allocates except frame_reader_init().
  */
 #ifndef TCPX_FRAME_H
 #define TCPX_FRAME_H
@@ -16,23 +21,18 @@
 #include <stdint.h>
 
 #define TCPX_FRAME_HEADER_LEN 8u
-/* Largest uncompressed length of one DATA chunk: big enough that a 1 GiB
- * file is 4096 frames, small enough that a receiver serving 64 clients
- * holds well under 64 MiB of buffers. */
-#define TCPX_CHUNK_MAX (256u * 1024u)
-#define TCPX_DATA_HEADER_LEN 8u
-/* Largest payload of any frame: a DATA frame with a full chunk. */
-#define TCPX_MAX_PAYLOAD (TCPX_DATA_HEADER_LEN + TCPX_CHUNK_MAX)
 
-enum tcpx_frame_type {
-	TCPX_FRAME_HELLO = 1,
-	TCPX_FRAME_FILE = 2,
-	TCPX_FRAME_DATA = 3,
-	TCPX_FRAME_END = 4,
-	TCPX_FRAME_ABORT = 5,
-	TCPX_FRAME_RESULT = 6,
-	TCPX_FRAME_BYE = 7,
-	TCPX_FRAME_ERROR = 8,
+/*
+ * What the protocol above allows.  max_payload(type) returns the largest
+ * payload length a header of that type may declare, or -1 if the protocol
+ * has no such type; it must be pure (it is called for every header).
+ * largest_payload is the largest value it returns for any type.  frame only
+ * reads a frame_limits; whoever passes one keeps it alive as long as a
+ * reader made with it (proto's is a static const, alive forever).
+ */
+struct frame_limits {
+	int64_t (*max_payload)(uint8_t type);
+	uint32_t largest_payload;
 };
 
 struct tcpx_frame {
@@ -45,53 +45,56 @@ struct tcpx_frame {
 void frame_header_encode(uint8_t out[TCPX_FRAME_HEADER_LEN], uint8_t type,
 			 uint32_t length);
 
-/* Largest payload allowed for a frame type; 0 for an unknown type. */
-uint32_t frame_max_payload(uint8_t type);
-
 /*
- * Decodes one frame from buf[0..len).  Returns 1 and fills *frame and
- * *consumed (header + payload) when a whole frame is there; 0 when more bytes
- * are needed (*consumed = 0; *need, if not NULL, gets the total frame size
- * once the header is complete, else the header size); or -TCPX_E_UNEXPECTED
- * (unknown type), -TCPX_E_MALFORMED (non-zero flags or reserved bits) or
- * -TCPX_E_FRAME_TOO_LARGE as soon as the header shows it.
+ * Decodes one frame from buf[0..len), judged by lim.  Returns 1 and fills
+ * *frame and *consumed (header + payload) when a whole frame is there; 0
+ * when more bytes are needed (*consumed = 0; *need, if not NULL, gets the
+ * total frame size once the header is complete, else the header size); or,
+ * as soon as the header shows it and checked in this order,
+ * -TCPX_E_UNEXPECTED (lim knows no such type), -TCPX_E_MALFORMED (non-zero
+ * flags or reserved bits) or -TCPX_E_FRAME_TOO_LARGE (length above the
+ * type's limit).  frame->payload points into buf (the caller's memory) or
+ * is NULL.
  */
-int frame_decode(const uint8_t *buf, size_t len, struct tcpx_frame *frame,
+int frame_decode(const uint8_t *buf, size_t len,
+		 const struct frame_limits *lim, struct tcpx_frame *frame,
 		 size_t *consumed, size_t *need);
 
 /*
  * frame_reader: the receive buffer both state machines own.  The caller
  * reads from its socket straight into frame_reader_space() (no copy), says
  * how much arrived with frame_reader_commit(), and takes frames out with
- * frame_reader_next().  The default buffer holds one maximal frame and
- * 64 KiB more, so one recv() brings many small frames and large frames need
- * at most a 64 KiB move.  A reader whose owner refuses every large frame
- * type from its header (the sender: it takes HELLO, RESULT, BYE, ERROR)
- * can be made smaller.  It never grows.
+ * frame_reader_next().  Its owner picks the size (proto's PROTO_READER_CAP
+ * holds one maximal frame and 64 KiB more, so one recv() brings many small
+ * frames and large frames need at most a 64 KiB move); a reader whose owner
+ * refuses every large frame type from its header can be smaller.  It never
+ * grows.
  */
-#define FRAME_READER_CAP (TCPX_FRAME_HEADER_LEN + TCPX_MAX_PAYLOAD + 64u * 1024u)
-
 struct frame_reader {
-	uint8_t *buf;
+	uint8_t *buf;                      /* owned: frame_reader_free() */
 	size_t cap, start, end;
+	const struct frame_limits *lim;    /* borrowed, see frame_limits */
 };
 
-/* 0 or -TCPX_E_NOMEM; _cap gives a buffer of cap bytes (>= 1 KiB). */
-int frame_reader_init(struct frame_reader *fr);
-int frame_reader_init_cap(struct frame_reader *fr, size_t cap);
+/* A buffer of cap bytes (>= 1 KiB) judging frames by lim: 0 or
+ * -TCPX_E_NOMEM.  The reader owns its buffer until frame_reader_free(). */
+int frame_reader_init(struct frame_reader *fr, size_t cap,
+		      const struct frame_limits *lim);
 void frame_reader_free(struct frame_reader *fr);
 /* Where to put the next bytes and how many fit (> 0 unless a frame is
- * being handed out; call after consuming the previous frame). */
+ * being handed out; call after consuming the previous frame).  The pointer
+ * is into the reader's buffer: valid until the next call on the reader. */
 uint8_t *frame_reader_space(struct frame_reader *fr, size_t *cap);
 void frame_reader_commit(struct frame_reader *fr, size_t n);
 /* Bytes buffered and not yet handed out as frames. */
 size_t frame_reader_buffered(const struct frame_reader *fr);
 /*
- * Like frame_decode() on the buffered bytes; on 1 the frame is consumed
- * (its payload stays valid until the next call to frame_reader_next(),
- * frame_reader_space() or frame_reader_commit(): space() may move bytes).  On 0 with a
- * complete header, *frame still tells the type and length, so a state
- * machine can reject a frame type before its payload arrives.
+ * Like frame_decode() on the buffered bytes with the reader's limits; on 1
+ * the frame is consumed (its payload points into the reader's buffer and
+ * stays valid until the next call to frame_reader_next(),
+ * frame_reader_space() or frame_reader_commit(): space() may move bytes).
+ * On 0 with a complete header, *frame still tells the type and length, so
+ * a state machine can reject a frame type before its payload arrives.
  */
 int frame_reader_next(struct frame_reader *fr, struct tcpx_frame *frame);
 

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Bytes of a whole name; proto uses it as the FILE frame's name limit. */
+#define NAME_LEN_MAX 4096u
 #define NAME_COMPONENT_MAX 255u
 #define NAME_DEPTH_MAX 64u
 /* Temporary files of the store start with this; received names may not. */

@@ -1,18 +1,44 @@
 /*
- * proto: the payload layout of every TCPX message, sans I/O.
+ * proto: the TCPX messages, sans I/O; it builds on frame (never the reverse).
  *
- * Encoders write header + payload into a caller's buffer and return the
- * total number of bytes; decoders take a frame's payload and validate every
- * field (exact lengths, ranges, reserved bits) before filling a struct whose
- * pointers refer to the payload.  Nothing here allocates.  The byte layouts
- * are the contract in man/tcpxfer.5; change both together.
+ * One table of frame types (below) gives each type's name, its largest
+ * payload and the phases in which each side accepts it: frame_decode() and
+ * the frame_reader get their limits from it (proto_frame_limits), and both
+ * state machines ask proto_accepts() which types they take.  Encoders write
+ * header + payload into a caller's buffer and return the total number of
+ * bytes; decoders take a frame's payload and validate every field (exact
+ * lengths, ranges, reserved bits) before filling a struct.  Nothing here
+ * allocates: every pointer a decoder fills in points into the frame's
+ * payload, whose owner (usually a frame_reader) decides how long it lives.
+ * The byte layouts are the contract in man/tcpxfer.5; change both together.
  */
 #ifndef TCPX_PROTO_H
 #define TCPX_PROTO_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "digest.h"
 #include "frame.h"
+#include "names.h"
+
+/* Largest uncompressed length of one DATA chunk: big enough that a 1 GiB
+ * file is 4096 frames, small enough that a receiver serving 64 clients
+ * holds well under 64 MiB of buffers. */
+#define TCPX_CHUNK_MAX (256u * 1024u)
+#define TCPX_DATA_HEADER_LEN 8u
+/* Largest payload of any frame: a DATA frame with a full chunk. */
+#define TCPX_MAX_PAYLOAD (TCPX_DATA_HEADER_LEN + TCPX_CHUNK_MAX)
+
+enum tcpx_frame_type {
+	TCPX_FRAME_HELLO = 1,
+	TCPX_FRAME_FILE = 2,
+	TCPX_FRAME_DATA = 3,
+	TCPX_FRAME_END = 4,
+	TCPX_FRAME_ABORT = 5,
+	TCPX_FRAME_RESULT = 6,
+	TCPX_FRAME_BYE = 7,
+	TCPX_FRAME_ERROR = 8,
+};
 
 #define TCPX_MAGIC "TCPX"
 #define TCPX_VERSION 1u
@@ -20,9 +46,9 @@
 #define TCPX_HELLO_MAX 256u         /* HELLO may grow; extra bytes ignored */
 #define TCPX_CAP_ZLIB (UINT64_C(1) << 0)
 #define TCPX_CAPS_V1 TCPX_CAP_ZLIB
-#define TCPX_NAME_MAX 4096u         /* bytes of a relative name */
+/* Bytes of a relative name: the FILE limit is what name_validate() takes. */
+#define TCPX_NAME_MAX NAME_LEN_MAX
 #define TCPX_FILE_FIXED_LEN 30u
-#define TCPX_DIGEST_LEN 64u
 #define TCPX_MSG_MAX 1024u          /* bytes of a RESULT/ERROR message */
 #define TCPX_RESULT_FIXED_LEN 72u
 #define TCPX_ERROR_FIXED_LEN 4u
@@ -56,7 +82,7 @@ struct tcpx_data {
 struct tcpx_result {
 	uint32_t id;
 	uint16_t code;           /* 0 = accepted */
-	const uint8_t *digest;   /* TCPX_DIGEST_LEN bytes */
+	const uint8_t *digest;   /* DIGEST_LEN bytes */
 	uint16_t msg_len;
 	const uint8_t *msg;
 };
@@ -67,6 +93,51 @@ struct tcpx_error {
 	const uint8_t *msg;
 };
 
+/*
+ * The table of frame types: one row per type, the only place that says
+ * what a type may carry and when each side takes it.  Adding a frame type
+ * means one row in src/proto.c, its encoder and decoder, and the man page.
+ *
+ * Phases are where a session stands as seen by the side that receives the
+ * frame; each state machine maps its own states onto them.
+ */
+enum tcpx_phase {
+	TCPX_PHASE_HANDSHAKE,   /* HELLO not yet exchanged */
+	TCPX_PHASE_READY,       /* between files */
+	TCPX_PHASE_IN_FILE,     /* after a FILE, before its END or ABORT */
+	TCPX_PHASE_CLOSING,     /* sender: its BYE is sent; receiver: END or
+				   BYE seen, nothing more read for now */
+};
+#define TCPX_PHASE_COUNT 4
+
+enum tcpx_role { TCPX_ROLE_SENDER, TCPX_ROLE_RECEIVER };
+#define TCPX_ROLE_COUNT 2
+
+struct tcpx_frame_spec {
+	const char *name;           /* "HELLO" ...: as man/tcpxfer.5 has it */
+	uint32_t max_payload;       /* largest length a header may declare */
+	/* By the receiving role: bit (1u << TCPX_PHASE_*) set for each phase
+	 * in which that side accepts the type. */
+	uint8_t accepted_in[TCPX_ROLE_COUNT];
+};
+
+/* The row of a frame type, or NULL for a type TCPX v1 does not have.  It
+ * points into a static const table: never freed, never changed. */
+const struct tcpx_frame_spec *proto_frame_spec(uint8_t type);
+/* Largest payload of a frame type, or -1 for a type TCPX v1 does not have. */
+int64_t proto_max_payload(uint8_t type);
+/* 1 if who_receives takes a frame of this type in this phase, else 0
+ * (also for an unknown type, role or phase). */
+int proto_accepts(enum tcpx_role who_receives, enum tcpx_phase phase,
+		  uint8_t type);
+/* The table's limits for frame_decode() and frame_reader_init():
+ * proto_max_payload() and TCPX_MAX_PAYLOAD.  Static, never freed. */
+extern const struct frame_limits proto_frame_limits;
+
+/* The receive buffer for a peer that takes DATA: one maximal frame and
+ * 64 KiB more (see frame_reader in frame.h). */
+#define PROTO_READER_CAP (TCPX_FRAME_HEADER_LEN + TCPX_MAX_PAYLOAD + 64u * 1024u)
+
 /* Encoders: out must hold TCPX_FRAME_HEADER_LEN + the payload; they return
  * the frame's total length.  Messages longer than TCPX_MSG_MAX are cut. */
 size_t proto_encode_hello(uint8_t *out, const struct tcpx_hello *h);
@@ -75,13 +146,15 @@ size_t proto_encode_file(uint8_t *out, const struct tcpx_file_meta *m);
  * data_len bytes of chunk data right after (at out + 16). */
 size_t proto_encode_data_header(uint8_t *out, uint8_t encoding,
 				uint32_t raw_len, uint32_t data_len);
-size_t proto_encode_end(uint8_t *out, const uint8_t digest[TCPX_DIGEST_LEN]);
+size_t proto_encode_end(uint8_t *out, const uint8_t digest[DIGEST_LEN]);
 size_t proto_encode_empty(uint8_t *out, uint8_t type); /* ABORT, BYE */
 size_t proto_encode_result(uint8_t *out, uint32_t id, uint16_t code,
 			   const uint8_t *digest, const char *msg);
 size_t proto_encode_error(uint8_t *out, uint16_t code, const char *msg);
 
-/* Decoders: 0 or -TCPX_E_MALFORMED / -TCPX_E_BAD_MAGIC. */
+/* Decoders: 0 or -TCPX_E_MALFORMED / -TCPX_E_BAD_MAGIC.  The pointers they
+ * fill in (name, data, digest, msg) point into f->payload: not copied, not
+ * to be freed, valid as long as the frame's buffer is. */
 int proto_decode_hello(const struct tcpx_frame *f, struct tcpx_hello *h);
 int proto_decode_file(const struct tcpx_frame *f, struct tcpx_file_meta *m);
 int proto_decode_data(const struct tcpx_frame *f, struct tcpx_data *d);

@@ -5,7 +5,6 @@
 #include "bytes.h"
 #include "error.h"
 #include "frame.h"
-#include "proto.h"
 
 void frame_header_encode(uint8_t out[TCPX_FRAME_HEADER_LEN], uint8_t type,
 			 uint32_t length)
@@ -16,24 +15,12 @@ void frame_header_encode(uint8_t out[TCPX_FRAME_HEADER_LEN], uint8_t type,
 	be32_store(out + 4, length);
 }
 
-uint32_t frame_max_payload(uint8_t type)
-{
-	switch (type) {
-	case TCPX_FRAME_HELLO: return TCPX_HELLO_MAX;
-	case TCPX_FRAME_FILE: return TCPX_FILE_FIXED_LEN + TCPX_NAME_MAX;
-	case TCPX_FRAME_DATA: return TCPX_MAX_PAYLOAD;
-	case TCPX_FRAME_END: return TCPX_DIGEST_LEN;
-	case TCPX_FRAME_ABORT: return 0;
-	case TCPX_FRAME_RESULT: return TCPX_RESULT_FIXED_LEN + TCPX_MSG_MAX;
-	case TCPX_FRAME_BYE: return 0;
-	case TCPX_FRAME_ERROR: return TCPX_ERROR_FIXED_LEN + TCPX_MSG_MAX;
-	default: return 0;
-	}
-}
-
-int frame_decode(const uint8_t *buf, size_t len, struct tcpx_frame *frame,
+int frame_decode(const uint8_t *buf, size_t len,
+		 const struct frame_limits *lim, struct tcpx_frame *frame,
 		 size_t *consumed, size_t *need)
 {
+	int64_t max;
+
 	*consumed = 0;
 	frame->payload = NULL;
 	if (len < TCPX_FRAME_HEADER_LEN) {
@@ -47,11 +34,12 @@ int frame_decode(const uint8_t *buf, size_t len, struct tcpx_frame *frame,
 	frame->length = be32_load(buf + 4);
 	/* Everything is judged on the header alone, before any payload is
 	 * awaited: a hostile length costs neither memory nor a wait. */
-	if (frame->type < TCPX_FRAME_HELLO || frame->type > TCPX_FRAME_ERROR)
+	max = lim->max_payload(frame->type);
+	if (max < 0)
 		return -TCPX_E_UNEXPECTED;
 	if (buf[1] != 0 || be16_load(buf + 2) != 0)
 		return -TCPX_E_MALFORMED;
-	if (frame->length > frame_max_payload(frame->type))
+	if (frame->length > max)
 		return -TCPX_E_FRAME_TOO_LARGE;
 	size_t total = TCPX_FRAME_HEADER_LEN + (size_t)frame->length;
 	if (need)
@@ -63,17 +51,14 @@ int frame_decode(const uint8_t *buf, size_t len, struct tcpx_frame *frame,
 	return 1;
 }
 
-int frame_reader_init_cap(struct frame_reader *fr, size_t cap)
+int frame_reader_init(struct frame_reader *fr, size_t cap,
+		      const struct frame_limits *lim)
 {
 	fr->start = fr->end = 0;
 	fr->cap = cap;
+	fr->lim = lim;
 	fr->buf = malloc(cap);
 	return fr->buf ? 0 : -TCPX_E_NOMEM;
-}
-
-int frame_reader_init(struct frame_reader *fr)
-{
-	return frame_reader_init_cap(fr, FRAME_READER_CAP);
 }
 
 void frame_reader_free(struct frame_reader *fr)
@@ -84,7 +69,8 @@ void frame_reader_free(struct frame_reader *fr)
 
 uint8_t *frame_reader_space(struct frame_reader *fr, size_t *cap)
 {
-	size_t largest = TCPX_FRAME_HEADER_LEN + TCPX_MAX_PAYLOAD;
+	size_t largest = TCPX_FRAME_HEADER_LEN +
+			 (size_t)fr->lim->largest_payload;
 
 	if (largest > fr->cap)
 		largest = fr->cap;
@@ -114,8 +100,8 @@ size_t frame_reader_buffered(const struct frame_reader *fr)
 int frame_reader_next(struct frame_reader *fr, struct tcpx_frame *frame)
 {
 	size_t consumed;
-	int rc = frame_decode(fr->buf + fr->start, fr->end - fr->start, frame,
-			      &consumed, NULL);
+	int rc = frame_decode(fr->buf + fr->start, fr->end - fr->start, fr->lim,
+			      frame, &consumed, NULL);
 	if (rc == 1)
 		fr->start += consumed;
 	return rc;

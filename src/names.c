@@ -69,7 +69,7 @@ int name_validate(const uint8_t *name, size_t len, const char **why)
 
 	if (len == 0)
 		return refuse(why, "empty name");
-	if (len > 4096)
+	if (len > NAME_LEN_MAX)
 		return refuse(why, "name too long");
 	if (name[0] == '/')
 		return refuse(why, "absolute name");

@@ -5,6 +5,71 @@
 #include "error.h"
 #include "proto.h"
 
+#define PHASE(p) (1u << TCPX_PHASE_##p)
+#define AFTER_HELLO (PHASE(READY) | PHASE(IN_FILE) | PHASE(CLOSING))
+#define ALWAYS (PHASE(HANDSHAKE) | AFTER_HELLO)
+#define NEVER 0u
+
+/*
+ * Indexed by type; a type without a row has no name.  The limits are the
+ * "Max" column of the FRAMES table in man/tcpxfer.5, the phases its
+ * HANDSHAKE and SESSION rules: a type arriving in the wrong direction or
+ * phase is UNEXPECTED, judged from the header before the payload is
+ * awaited.  ERROR is taken in every phase, so a peer can always say why it
+ * gives up.
+ */
+static const struct tcpx_frame_spec frame_specs[] = {
+	/*                    name      largest payload
+	 *                    { accepted by the sender, by the receiver } */
+	[TCPX_FRAME_HELLO]  = { "HELLO",  TCPX_HELLO_MAX,
+				{ PHASE(HANDSHAKE), PHASE(HANDSHAKE) } },
+	[TCPX_FRAME_FILE]   = { "FILE",   TCPX_FILE_FIXED_LEN + TCPX_NAME_MAX,
+				{ NEVER, PHASE(READY) } },
+	[TCPX_FRAME_DATA]   = { "DATA",   TCPX_MAX_PAYLOAD,
+				{ NEVER, PHASE(IN_FILE) } },
+	[TCPX_FRAME_END]    = { "END",    DIGEST_LEN,
+				{ NEVER, PHASE(IN_FILE) } },
+	[TCPX_FRAME_ABORT]  = { "ABORT",  0,
+				{ NEVER, PHASE(IN_FILE) } },
+	[TCPX_FRAME_RESULT] = { "RESULT", TCPX_RESULT_FIXED_LEN + TCPX_MSG_MAX,
+				{ AFTER_HELLO, NEVER } },
+	[TCPX_FRAME_BYE]    = { "BYE",    0,
+				{ AFTER_HELLO, PHASE(READY) } },
+	[TCPX_FRAME_ERROR]  = { "ERROR",  TCPX_ERROR_FIXED_LEN + TCPX_MSG_MAX,
+				{ ALWAYS, ALWAYS } },
+};
+
+const struct tcpx_frame_spec *proto_frame_spec(uint8_t type)
+{
+	if (type >= sizeof(frame_specs) / sizeof(frame_specs[0]) ||
+	    !frame_specs[type].name)
+		return NULL;
+	return &frame_specs[type];
+}
+
+int64_t proto_max_payload(uint8_t type)
+{
+	const struct tcpx_frame_spec *spec = proto_frame_spec(type);
+	return spec ? (int64_t)spec->max_payload : -1;
+}
+
+/* largest_payload is the largest row above (DATA); test_frame checks it. */
+const struct frame_limits proto_frame_limits = {
+	.max_payload = proto_max_payload,
+	.largest_payload = TCPX_MAX_PAYLOAD,
+};
+
+int proto_accepts(enum tcpx_role who_receives, enum tcpx_phase phase,
+		  uint8_t type)
+{
+	const struct tcpx_frame_spec *spec = proto_frame_spec(type);
+
+	if (!spec || (unsigned)who_receives >= TCPX_ROLE_COUNT ||
+	    (unsigned)phase >= TCPX_PHASE_COUNT)
+		return 0;
+	return (spec->accepted_in[who_receives] >> phase) & 1u;
+}
+
 static uint16_t msg_length(const char *msg)
 {
 	size_t n = msg ? strlen(msg) : 0;
@@ -48,11 +113,11 @@ size_t proto_encode_data_header(uint8_t *out, uint8_t encoding,
 	return TCPX_FRAME_HEADER_LEN + TCPX_DATA_HEADER_LEN + data_len;
 }
 
-size_t proto_encode_end(uint8_t *out, const uint8_t digest[TCPX_DIGEST_LEN])
+size_t proto_encode_end(uint8_t *out, const uint8_t digest[DIGEST_LEN])
 {
-	frame_header_encode(out, TCPX_FRAME_END, TCPX_DIGEST_LEN);
-	memcpy(out + TCPX_FRAME_HEADER_LEN, digest, TCPX_DIGEST_LEN);
-	return TCPX_FRAME_HEADER_LEN + TCPX_DIGEST_LEN;
+	frame_header_encode(out, TCPX_FRAME_END, DIGEST_LEN);
+	memcpy(out + TCPX_FRAME_HEADER_LEN, digest, DIGEST_LEN);
+	return TCPX_FRAME_HEADER_LEN + DIGEST_LEN;
 }
 
 size_t proto_encode_empty(uint8_t *out, uint8_t type)
@@ -71,9 +136,9 @@ size_t proto_encode_result(uint8_t *out, uint32_t id, uint16_t code,
 	be16_store(p + 4, code);
 	be16_store(p + 6, ml);
 	if (digest)
-		memcpy(p + 8, digest, TCPX_DIGEST_LEN);
+		memcpy(p + 8, digest, DIGEST_LEN);
 	else
-		memset(p + 8, 0, TCPX_DIGEST_LEN);
+		memset(p + 8, 0, DIGEST_LEN);
 	if (ml)
 		memcpy(p + TCPX_RESULT_FIXED_LEN, msg, ml);
 	return TCPX_FRAME_HEADER_LEN + TCPX_RESULT_FIXED_LEN + ml;
@@ -146,7 +211,7 @@ int proto_decode_data(const struct tcpx_frame *f, struct tcpx_data *d)
 
 int proto_decode_end(const struct tcpx_frame *f, const uint8_t **digest)
 {
-	if (f->type != TCPX_FRAME_END || f->length != TCPX_DIGEST_LEN)
+	if (f->type != TCPX_FRAME_END || f->length != DIGEST_LEN)
 		return -TCPX_E_MALFORMED;
 	*digest = f->payload;
 	return 0;

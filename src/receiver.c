@@ -43,7 +43,8 @@ struct tcpx_receiver *receiver_new(const struct receiver_config *cfg)
 		return NULL;
 	r->cfg = *cfg;
 	r->inflated = malloc(TCPX_CHUNK_MAX);
-	if (!r->inflated || frame_reader_init(&r->rd) < 0 ||
+	if (!r->inflated || frame_reader_init(&r->rd, PROTO_READER_CAP,
+						&proto_frame_limits) < 0 ||
 	    outq_init(&r->out, RECEIVER_OUT_CAP, REPLY_MAX) < 0) {
 		receiver_free(r);
 		return NULL;
@@ -170,23 +171,25 @@ static int fatal(struct tcpx_receiver *r, struct receiver_event *ev, int code,
 	return 0;
 }
 
+/* Our state in proto's terms; which frame types that allows is proto's
+ * table.  No default: a new state must be placed here (-Wswitch). */
+static enum tcpx_phase phase_of(enum receiver_state st)
+{
+	switch (st) {
+	case RS_HELLO: return TCPX_PHASE_HANDSHAKE;
+	case RS_READY: return TCPX_PHASE_READY;
+	case RS_IN_FILE:
+	case RS_SKIPPING: return TCPX_PHASE_IN_FILE;
+	case RS_VERDICT:        /* receiver_next() reads nothing in these two */
+	case RS_DONE:
+		break;
+	}
+	return TCPX_PHASE_CLOSING;
+}
+
 static int type_allowed(enum receiver_state st, uint8_t type)
 {
-	switch (type) {
-	case TCPX_FRAME_ERROR:
-		return 1;
-	case TCPX_FRAME_HELLO:
-		return st == RS_HELLO;
-	case TCPX_FRAME_FILE:
-	case TCPX_FRAME_BYE:
-		return st == RS_READY;
-	case TCPX_FRAME_DATA:
-	case TCPX_FRAME_END:
-	case TCPX_FRAME_ABORT:
-		return st == RS_IN_FILE || st == RS_SKIPPING;
-	default:
-		return 0;
-	}
+	return proto_accepts(TCPX_ROLE_RECEIVER, phase_of(st), type);
 }
 
 static int on_hello(struct tcpx_receiver *r, const struct tcpx_frame *f,

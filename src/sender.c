@@ -51,7 +51,7 @@ struct tcpx_sender *sender_new(uint64_t want_caps, int level)
 	s->want_caps = want_caps;
 	s->next_id = 1;
 	if (outq_init(&s->out, SENDER_OUT_CAP, TCPX_FRAME_BUF_MAX) < 0 ||
-	    frame_reader_init_cap(&s->rd, SENDER_READER_CAP) < 0)
+	    frame_reader_init(&s->rd, SENDER_READER_CAP, &proto_frame_limits) < 0)
 		goto fail;
 	if (level > 0) {
 		s->comp = chunk_compressor_new(level);
@@ -156,13 +156,25 @@ static int proto_error(struct tcpx_sender *s, struct sender_event *ev,
 	return 0;
 }
 
+/* Our state in proto's terms; which frame types that allows is proto's
+ * table.  No default: a new state must be placed here (-Wswitch). */
+static enum tcpx_phase phase_of(enum sender_state st)
+{
+	switch (st) {
+	case SS_HANDSHAKE: return TCPX_PHASE_HANDSHAKE;
+	case SS_READY: return TCPX_PHASE_READY;
+	case SS_IN_FILE: return TCPX_PHASE_IN_FILE;
+	case SS_BYE_SENT:
+	case SS_DONE:           /* sender_next() reads nothing in these two */
+	case SS_FAILED:
+		break;
+	}
+	return TCPX_PHASE_CLOSING;
+}
+
 static int type_allowed(const struct tcpx_sender *s, uint8_t type)
 {
-	if (type == TCPX_FRAME_ERROR)
-		return 1;
-	if (s->state == SS_HANDSHAKE)
-		return type == TCPX_FRAME_HELLO;
-	return type == TCPX_FRAME_RESULT || type == TCPX_FRAME_BYE;
+	return proto_accepts(TCPX_ROLE_SENDER, phase_of(s->state), type);
 }
 
 static int on_result(struct tcpx_sender *s, const struct tcpx_frame *f,

@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "chunk.h"
-#include "frame.h"
+#include "proto.h"
 #include "zpool.h"
 
 #define ZPOOL_MAX_WORKERS 8

@@ -231,8 +231,8 @@ static int parse_input(void)
 		const uint8_t *h = inbuf + off;
 		uint8_t type = h[0];
 		uint32_t len = be32_load(h + 4);
-		if (type < TCPX_FRAME_HELLO || type > TCPX_FRAME_ERROR ||
-		    h[1] || be16_load(h + 2) || len > frame_max_payload(type)) {
+		if (proto_max_payload(type) < 0 ||
+		    h[1] || be16_load(h + 2) || len > proto_max_payload(type)) {
 			printf("BADFRAME type=%u len=%u\n", type, len);
 			sig_add("BADFRAME");
 			return -1;

@@ -1,8 +1,19 @@
-/* Tests for src/frame.c: the 8-byte header and the frame_reader. */
+/*
+ * Tests for src/frame.c: the 8-byte header and the frame_reader, judged by
+ * proto's table of frame types (and, once, by a made-up protocol, since
+ * frame knows no type itself); then a table of malformed frames through
+ * frame_decode() and proto's decoders, and a walk over proto's table.
+ */
 #include "testutil.h"
 
+#include <criterion/parameterized.h>
+
+/* The FRAMES table of man/tcpxfer.5, by type: Name and Max. */
 static const uint32_t type_max[9] = {
 	0, 256, 4126, 262152, 64, 0, 1096, 0, 1028,
+};
+static const char *const type_name[9] = {
+	NULL, "HELLO", "FILE", "DATA", "END", "ABORT", "RESULT", "BYE", "ERROR",
 };
 
 /* A heap copy of exactly n bytes, so ASan catches any read past it. */
@@ -18,7 +29,7 @@ static int decode(const uint8_t *p, size_t n, struct tcpx_frame *f,
 		  size_t *consumed, size_t *need)
 {
 	uint8_t *q = exact_copy(p, n);
-	int rc = frame_decode(q, n, f, consumed, need);
+	int rc = frame_decode(q, n, &proto_frame_limits, f, consumed, need);
 	if (rc == 1)
 		f->payload = p + (f->payload - q);
 	free(q);
@@ -39,10 +50,11 @@ Test(frame, header_encode_bytes)
 Test(frame, max_payload_per_type)
 {
 	for (unsigned t = 1; t <= 8; t++)
-		cr_assert_eq(frame_max_payload((uint8_t)t), type_max[t], "type %u", t);
-	cr_assert_eq(frame_max_payload(0), 0u);
-	cr_assert_eq(frame_max_payload(9), 0u);
-	cr_assert_eq(frame_max_payload(255), 0u);
+		cr_assert_eq(proto_max_payload((uint8_t)t), (int64_t)type_max[t],
+			     "type %u", t);
+	cr_assert_eq(proto_max_payload(0), -1);
+	cr_assert_eq(proto_max_payload(9), -1);
+	cr_assert_eq(proto_max_payload(255), -1);
 	cr_assert_eq(TCPX_MAX_PAYLOAD, 262152u);
 	cr_assert_eq(TCPX_FRAME_BUF_MAX, 262160u);
 }
@@ -81,13 +93,14 @@ Test(frame, decodes_only_the_first_of_two)
 	tu_put_empty(&b, TCPX_FRAME_BYE);
 	struct tcpx_frame f;
 	size_t consumed, need;
-	cr_assert_eq(frame_decode(b.p, b.len, &f, &consumed, &need), 1);
+	cr_assert_eq(frame_decode(b.p, b.len, &proto_frame_limits, &f, &consumed,
+				  &need), 1);
 	cr_assert_eq(f.type, TCPX_FRAME_END);
 	cr_assert_eq(consumed, 72u);
 	cr_assert_eq(f.payload[0], 1);
 	cr_assert_eq(f.payload[2], 3);
-	cr_assert_eq(frame_decode(b.p + consumed, b.len - consumed, &f, &consumed,
-				  &need), 1);
+	cr_assert_eq(frame_decode(b.p + consumed, b.len - consumed,
+				  &proto_frame_limits, &f, &consumed, &need), 1);
 	cr_assert_eq(f.type, TCPX_FRAME_BYE);
 	cr_assert_eq(f.length, 0u);
 	cr_assert_eq(consumed, 8u);
@@ -208,13 +221,14 @@ Test(frame_reader, empty_reader)
 	struct frame_reader fr;
 	struct tcpx_frame f;
 	size_t cap = 0;
-	cr_assert_eq(frame_reader_init(&fr), 0);
+	cr_assert_eq(frame_reader_init(&fr, PROTO_READER_CAP,
+				       &proto_frame_limits), 0);
 	cr_assert_eq(frame_reader_buffered(&fr), 0u);
 	cr_assert_eq(frame_reader_next(&fr, &f), 0);
 	uint8_t *p = frame_reader_space(&fr, &cap);
 	cr_assert(p != NULL);
-	cr_assert_eq(cap, (size_t)FRAME_READER_CAP);
-	cr_assert_eq(FRAME_READER_CAP, 262160u + 65536u);
+	cr_assert_eq(cap, (size_t)PROTO_READER_CAP);
+	cr_assert_eq(PROTO_READER_CAP, 262160u + 65536u);
 	frame_reader_free(&fr);
 	cr_assert_null(fr.buf);
 }
@@ -224,7 +238,8 @@ Test(frame_reader, header_only_tells_type_and_length)
 	struct frame_reader fr;
 	struct tcpx_frame f;
 	uint8_t hdr[8];
-	cr_assert_eq(frame_reader_init(&fr), 0);
+	cr_assert_eq(frame_reader_init(&fr, PROTO_READER_CAP,
+				       &proto_frame_limits), 0);
 	frame_header_encode(hdr, TCPX_FRAME_DATA, 1000);
 	tu_reader_feed(&fr, hdr, 8, 0);
 	cr_assert_eq(frame_reader_next(&fr, &f), 0);
@@ -239,7 +254,8 @@ Test(frame_reader, bad_header_reported)
 	struct frame_reader fr;
 	struct tcpx_frame f;
 	uint8_t hdr[8];
-	cr_assert_eq(frame_reader_init(&fr), 0);
+	cr_assert_eq(frame_reader_init(&fr, PROTO_READER_CAP,
+				       &proto_frame_limits), 0);
 	frame_header_encode(hdr, TCPX_FRAME_DATA, 0xFFFFFFFFu);
 	tu_reader_feed(&fr, hdr, 8, 0);
 	cr_assert_eq(frame_reader_next(&fr, &f), -TCPX_E_FRAME_TOO_LARGE);
@@ -264,8 +280,9 @@ static void many_small_frames(size_t piece)
 			payload[k] = (uint8_t)(i + k);
 		tu_put_frame(&b, TCPX_FRAME_END, payload, len);
 	}
-	cr_assert(b.len > 3 * FRAME_READER_CAP);
-	cr_assert_eq(frame_reader_init(&fr), 0);
+	cr_assert(b.len > 3 * PROTO_READER_CAP);
+	cr_assert_eq(frame_reader_init(&fr, PROTO_READER_CAP,
+				       &proto_frame_limits), 0);
 
 	size_t off = 0;
 	uint32_t next = 0;
@@ -314,7 +331,8 @@ Test(frame_reader, maximal_frame_byte_by_byte)
 	for (uint32_t i = 0; i < TCPX_MAX_PAYLOAD; i++)
 		tu_buf_u8(&b, (uint8_t)(i ^ (i >> 8)));
 	tu_put_empty(&b, TCPX_FRAME_BYE);
-	cr_assert_eq(frame_reader_init(&fr), 0);
+	cr_assert_eq(frame_reader_init(&fr, PROTO_READER_CAP,
+				       &proto_frame_limits), 0);
 
 	size_t first = 8 + TCPX_MAX_PAYLOAD;
 	for (size_t i = 0; i < first; i++) {
@@ -360,7 +378,8 @@ Test(frame_reader, maximal_frames_survive_compaction)
 			tu_buf_u8(&b, (uint8_t)(i * 7 + (uint32_t)k));
 		tu_put_frame(&b, TCPX_FRAME_ERROR, "\0\x01\0\x03" "abc", 7 - (size_t)(k % 3));
 	}
-	cr_assert_eq(frame_reader_init(&fr), 0);
+	cr_assert_eq(frame_reader_init(&fr, PROTO_READER_CAP,
+				       &proto_frame_limits), 0);
 	size_t off = 0;
 	int datas = 0, errors = 0;
 	size_t pieces[] = { 100000, 262160, 3, 524320, 77777 };
@@ -409,7 +428,8 @@ Test(frame_reader, space_always_offered_after_consuming)
 	struct tcpx_frame f;
 	uint8_t junk[8192];
 	memset(junk, 0, sizeof(junk));
-	cr_assert_eq(frame_reader_init(&fr), 0);
+	cr_assert_eq(frame_reader_init(&fr, PROTO_READER_CAP,
+				       &proto_frame_limits), 0);
 	/* fill with BYE frames, then consume a varying number and check */
 	for (int round = 0; round < 200; round++) {
 		size_t cap;
@@ -428,4 +448,357 @@ Test(frame_reader, space_always_offered_after_consuming)
 			  "round %d: cap %zu with %zu buffered", round, cap, buffered);
 	}
 	frame_reader_free(&fr);
+}
+
+/* ---- frame takes its limits from the caller ---------------------------- */
+
+/* A made-up protocol with one type, 42, of at most 3 payload bytes. */
+static int64_t toy_max_payload(uint8_t type)
+{
+	return type == 42 ? 3 : -1;
+}
+
+static const struct frame_limits toy_limits = { toy_max_payload, 3 };
+
+Test(frame, limits_come_from_the_caller)
+{
+	uint8_t buf[16] = { 0 };
+	struct tcpx_frame f;
+	size_t c;
+
+	frame_header_encode(buf, TCPX_FRAME_BYE, 0);
+	cr_assert_eq(frame_decode(buf, 8, &toy_limits, &f, &c, NULL),
+		     -TCPX_E_UNEXPECTED, "BYE is not a type of the toy protocol");
+	frame_header_encode(buf, 42, 4);
+	cr_assert_eq(frame_decode(buf, 12, &toy_limits, &f, &c, NULL),
+		     -TCPX_E_FRAME_TOO_LARGE);
+	cr_assert_eq(frame_decode(buf, 12, &proto_frame_limits, &f, &c, NULL),
+		     -TCPX_E_UNEXPECTED, "42 is not a TCPX type");
+	frame_header_encode(buf, 42, 3);
+	cr_assert_eq(frame_decode(buf, 11, &toy_limits, &f, &c, NULL), 1);
+	cr_assert_eq(c, 11u);
+
+	struct frame_reader fr;
+	cr_assert_eq(frame_reader_init(&fr, 1024, &toy_limits), 0);
+	tu_reader_feed(&fr, buf, 11, 0);
+	cr_assert_eq(frame_reader_next(&fr, &f), 1);
+	cr_assert_eq(f.type, 42);
+	frame_header_encode(buf, TCPX_FRAME_BYE, 0);
+	tu_reader_feed(&fr, buf, 8, 0);
+	cr_assert_eq(frame_reader_next(&fr, &f), -TCPX_E_UNEXPECTED);
+	frame_reader_free(&fr);
+}
+
+/* ---- malformed frames, one row each ------------------------------------ */
+
+/*
+ * Where a malformed frame must be refused:
+ *   AT_HEADER      frame_decode(), from the 8 header bytes alone (a hostile
+ *                  length is never awaited);
+ *   AT_PAYLOAD     the header is valid and the frame whole, and the type's
+ *                  proto decoder refuses the payload;
+ *   DECODER_ALONE  the header check would already refuse it; the decoder,
+ *                  handed the payload directly, refuses it too.
+ */
+enum refused_at { AT_HEADER, AT_PAYLOAD, DECODER_ALONE };
+
+#define OWN_LENGTH (-1)         /* the header declares the payload's length */
+
+/* Criterion hands each row to a fresh process through shared memory, so
+ * a row holds no pointer: every byte of it is inline. */
+struct bad_frame {
+	char what[80];
+	uint8_t type, flags;
+	uint16_t reserved;
+	int64_t length;         /* declared in the header, or OWN_LENGTH */
+	uint8_t payload[80];    /* the bytes after the header */
+	uint32_t payload_len;
+	enum refused_at at;
+	int want;               /* the (negative) code it is refused with */
+};
+
+#define HEADER(t, f, r, len) .type = (t), .flags = (f), .reserved = (r), \
+			     .length = (len), .at = AT_HEADER
+#define PAYLOAD(t, n) .type = (t), .length = OWN_LENGTH, .payload_len = (n), \
+		      .at = AT_PAYLOAD
+/* Fixed parts, by man/tcpxfer.5 (MESSAGES), for a one-byte file id 1. */
+#define HELLO_V1 'T', 'C', 'P', 'X', 0, 1, 0, 1
+#define FILE_ID1_0644 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0xA4
+
+static struct bad_frame bad_frames[] = {
+	/* The header, checked in order: type, flags and reserved, length. */
+	{ "type 0", HEADER(0, 0, 0, 0), .want = -TCPX_E_UNEXPECTED },
+	{ "type 9", HEADER(9, 0, 0, 0), .want = -TCPX_E_UNEXPECTED },
+	{ "type 255", HEADER(255, 0, 0, 4), .want = -TCPX_E_UNEXPECTED },
+	{ "type 9 with flags and length 0xFFFFFFFF: the type is judged first",
+	  HEADER(9, 1, 1, 0xFFFFFFFF), .want = -TCPX_E_UNEXPECTED },
+	{ "BYE with flags 0x01", HEADER(TCPX_FRAME_BYE, 0x01, 0, 0),
+	  .want = -TCPX_E_MALFORMED },
+	{ "DATA with flags 0x80", HEADER(TCPX_FRAME_DATA, 0x80, 0, 100),
+	  .want = -TCPX_E_MALFORMED },
+	{ "RESULT with reserved 0x0001", HEADER(TCPX_FRAME_RESULT, 0, 1, 72),
+	  .want = -TCPX_E_MALFORMED },
+	{ "HELLO with reserved 0x8000", HEADER(TCPX_FRAME_HELLO, 0, 0x8000, 16),
+	  .want = -TCPX_E_MALFORMED },
+	{ "DATA with flags and length 0xFFFFFFFF: flags are judged first",
+	  HEADER(TCPX_FRAME_DATA, 2, 0, 0xFFFFFFFF), .want = -TCPX_E_MALFORMED },
+	{ "HELLO of 257 bytes", HEADER(TCPX_FRAME_HELLO, 0, 0, 257),
+	  .want = -TCPX_E_FRAME_TOO_LARGE },
+	{ "FILE of 4127 bytes", HEADER(TCPX_FRAME_FILE, 0, 0, 4127),
+	  .want = -TCPX_E_FRAME_TOO_LARGE },
+	{ "DATA of 262153 bytes", HEADER(TCPX_FRAME_DATA, 0, 0, 262153),
+	  .want = -TCPX_E_FRAME_TOO_LARGE },
+	{ "END of 65 bytes", HEADER(TCPX_FRAME_END, 0, 0, 65),
+	  .want = -TCPX_E_FRAME_TOO_LARGE },
+	{ "ABORT of 1 byte", HEADER(TCPX_FRAME_ABORT, 0, 0, 1),
+	  .want = -TCPX_E_FRAME_TOO_LARGE },
+	{ "RESULT of 1097 bytes", HEADER(TCPX_FRAME_RESULT, 0, 0, 1097),
+	  .want = -TCPX_E_FRAME_TOO_LARGE },
+	{ "BYE of 1 byte", HEADER(TCPX_FRAME_BYE, 0, 0, 1),
+	  .want = -TCPX_E_FRAME_TOO_LARGE },
+	{ "ERROR of 1029 bytes", HEADER(TCPX_FRAME_ERROR, 0, 0, 1029),
+	  .want = -TCPX_E_FRAME_TOO_LARGE },
+	{ "HELLO of 0xFFFFFFFF bytes", HEADER(TCPX_FRAME_HELLO, 0, 0, 0xFFFFFFFF),
+	  .want = -TCPX_E_FRAME_TOO_LARGE },
+	{ "FILE of 0xFFFFFFFF bytes", HEADER(TCPX_FRAME_FILE, 0, 0, 0xFFFFFFFF),
+	  .want = -TCPX_E_FRAME_TOO_LARGE },
+	{ "DATA of 0xFFFFFFFF bytes", HEADER(TCPX_FRAME_DATA, 0, 0, 0xFFFFFFFF),
+	  .want = -TCPX_E_FRAME_TOO_LARGE },
+	{ "END of 0xFFFFFFFF bytes", HEADER(TCPX_FRAME_END, 0, 0, 0xFFFFFFFF),
+	  .want = -TCPX_E_FRAME_TOO_LARGE },
+	{ "ABORT of 0xFFFFFFFF bytes", HEADER(TCPX_FRAME_ABORT, 0, 0, 0xFFFFFFFF),
+	  .want = -TCPX_E_FRAME_TOO_LARGE },
+	{ "RESULT of 0xFFFFFFFF bytes",
+	  HEADER(TCPX_FRAME_RESULT, 0, 0, 0xFFFFFFFF),
+	  .want = -TCPX_E_FRAME_TOO_LARGE },
+	{ "BYE of 0xFFFFFFFF bytes", HEADER(TCPX_FRAME_BYE, 0, 0, 0xFFFFFFFF),
+	  .want = -TCPX_E_FRAME_TOO_LARGE },
+	{ "ERROR of 0xFFFFFFFF bytes", HEADER(TCPX_FRAME_ERROR, 0, 0, 0xFFFFFFFF),
+	  .want = -TCPX_E_FRAME_TOO_LARGE },
+
+	/* HELLO: magic, version_min, version_max, capabilities (16). */
+	{ "HELLO of 15 bytes", PAYLOAD(TCPX_FRAME_HELLO, 15),
+	  .payload = { HELLO_V1 }, .want = -TCPX_E_MALFORMED },
+	{ "HELLO with magic TCPY", PAYLOAD(TCPX_FRAME_HELLO, 16),
+	  .payload = { 'T', 'C', 'P', 'Y', 0, 1, 0, 1 },
+	  .want = -TCPX_E_BAD_MAGIC },
+	{ "HELLO with version_min 0", PAYLOAD(TCPX_FRAME_HELLO, 16),
+	  .payload = { 'T', 'C', 'P', 'X', 0, 0, 0, 1 },
+	  .want = -TCPX_E_MALFORMED },
+	{ "HELLO with version_min above version_max",
+	  PAYLOAD(TCPX_FRAME_HELLO, 16),
+	  .payload = { 'T', 'C', 'P', 'X', 0, 2, 0, 1 },
+	  .want = -TCPX_E_MALFORMED },
+
+	/* FILE: id, size, mode, mtime_sec, mtime_nsec, name_len (30), name. */
+	{ "FILE of 29 bytes", PAYLOAD(TCPX_FRAME_FILE, 29),
+	  .payload = { FILE_ID1_0644 }, .want = -TCPX_E_MALFORMED },
+	{ "FILE with name_len 2 and 1 name byte", PAYLOAD(TCPX_FRAME_FILE, 31),
+	  .payload = { FILE_ID1_0644, [29] = 2, 'a' },
+	  .want = -TCPX_E_MALFORMED },
+	{ "FILE with name_len 1 and 2 name bytes", PAYLOAD(TCPX_FRAME_FILE, 32),
+	  .payload = { FILE_ID1_0644, [29] = 1, 'a', 'b' },
+	  .want = -TCPX_E_MALFORMED },
+	{ "FILE with name_len 0 and no name", PAYLOAD(TCPX_FRAME_FILE, 30),
+	  .payload = { FILE_ID1_0644 }, .want = -TCPX_E_MALFORMED },
+	{ "FILE with mode 010000", PAYLOAD(TCPX_FRAME_FILE, 31),
+	  .payload = { 0, 0, 0, 1, [14] = 0x10, [29] = 1, 'a' },
+	  .want = -TCPX_E_MALFORMED },
+	{ "FILE with mtime_nsec 1000000000", PAYLOAD(TCPX_FRAME_FILE, 31),
+	  .payload = { FILE_ID1_0644, [24] = 0x3B, 0x9A, 0xCA, 0x00, 0, 1, 'a' },
+	  .want = -TCPX_E_MALFORMED },
+
+	/* DATA: encoding, 3 reserved, raw_len (8), data. */
+	{ "DATA with raw_len 0", PAYLOAD(TCPX_FRAME_DATA, 9),
+	  .payload = { 0, 0, 0, 0, 0, 0, 0, 0, 'x' },
+	  .want = -TCPX_E_MALFORMED },
+	{ "DATA (zlib) with raw_len 262145, above the chunk maximum",
+	  PAYLOAD(TCPX_FRAME_DATA, 9),
+	  .payload = { 1, 0, 0, 0, 0x00, 0x04, 0x00, 0x01, 'x' },
+	  .want = -TCPX_E_MALFORMED },
+	{ "DATA with encoding 2", PAYLOAD(TCPX_FRAME_DATA, 9),
+	  .payload = { 2, 0, 0, 0, 0, 0, 0, 1, 'x' },
+	  .want = -TCPX_E_MALFORMED },
+	{ "DATA (raw) with raw_len 2 and 1 data byte",
+	  PAYLOAD(TCPX_FRAME_DATA, 9),
+	  .payload = { 0, 0, 0, 0, 0, 0, 0, 2, 'x' },
+	  .want = -TCPX_E_MALFORMED },
+	{ "DATA with a reserved byte set", PAYLOAD(TCPX_FRAME_DATA, 9),
+	  .payload = { 0, 0, 1, 0, 0, 0, 0, 1, 'x' },
+	  .want = -TCPX_E_MALFORMED },
+	{ "DATA of 8 bytes (no data)", PAYLOAD(TCPX_FRAME_DATA, 8),
+	  .payload = { 0, 0, 0, 0, 0, 0, 0, 1 }, .want = -TCPX_E_MALFORMED },
+
+	/* END: the digest (64). */
+	{ "END of 63 bytes", PAYLOAD(TCPX_FRAME_END, 63),
+	  .want = -TCPX_E_MALFORMED },
+	{ "END of 0 bytes", PAYLOAD(TCPX_FRAME_END, 0),
+	  .want = -TCPX_E_MALFORMED },
+
+	/* ABORT and BYE: empty; the header refuses a payload (above), and so
+	 * does the decoder on its own. */
+	{ "ABORT with 1 byte, past the header check", .type = TCPX_FRAME_ABORT,
+	  .length = OWN_LENGTH, .payload = { 'x' }, .payload_len = 1,
+	  .at = DECODER_ALONE, .want = -TCPX_E_MALFORMED },
+	{ "BYE with 1 byte, past the header check", .type = TCPX_FRAME_BYE,
+	  .length = OWN_LENGTH, .payload = { 'x' }, .payload_len = 1,
+	  .at = DECODER_ALONE, .want = -TCPX_E_MALFORMED },
+
+	/* RESULT: id, code, msg_len, digest (72), message. */
+	{ "RESULT with msg_len 1 and no message", PAYLOAD(TCPX_FRAME_RESULT, 72),
+	  .payload = { 0, 0, 0, 1, 0, 0, 0, 1 }, .want = -TCPX_E_MALFORMED },
+	{ "RESULT with msg_len 0 and 3 message bytes",
+	  PAYLOAD(TCPX_FRAME_RESULT, 75),
+	  .payload = { 0, 0, 0, 1, 0, 0, 0, 0, [72] = 'a', 'b', 'c' },
+	  .want = -TCPX_E_MALFORMED },
+	{ "RESULT of 71 bytes", PAYLOAD(TCPX_FRAME_RESULT, 71),
+	  .payload = { 0, 0, 0, 1 }, .want = -TCPX_E_MALFORMED },
+
+	/* ERROR: code, msg_len (4), message. */
+	{ "ERROR with msg_len 5 and 3 message bytes",
+	  PAYLOAD(TCPX_FRAME_ERROR, 7),
+	  .payload = { 0, 1, 0, 5, 'a', 'b', 'c' }, .want = -TCPX_E_MALFORMED },
+	{ "ERROR with msg_len 0 and 1 message byte",
+	  PAYLOAD(TCPX_FRAME_ERROR, 5),
+	  .payload = { 0, 1, 0, 0, 'a' }, .want = -TCPX_E_MALFORMED },
+	{ "ERROR of 3 bytes", PAYLOAD(TCPX_FRAME_ERROR, 3),
+	  .payload = { 0, 1, 0 }, .want = -TCPX_E_MALFORMED },
+};
+
+ParameterizedTestParameters(frame_table, malformed)
+{
+	return cr_make_param_array(struct bad_frame, bad_frames,
+				   sizeof(bad_frames) / sizeof(bad_frames[0]));
+}
+
+/* The type's proto decoder on f, as a state machine would call it. */
+static int decode_as_its_type(const struct tcpx_frame *f)
+{
+	struct tcpx_hello h;
+	struct tcpx_file_meta m;
+	struct tcpx_data d;
+	struct tcpx_result r;
+	struct tcpx_error e;
+	const uint8_t *digest;
+
+	switch (f->type) {
+	case TCPX_FRAME_HELLO: return proto_decode_hello(f, &h);
+	case TCPX_FRAME_FILE: return proto_decode_file(f, &m);
+	case TCPX_FRAME_DATA: return proto_decode_data(f, &d);
+	case TCPX_FRAME_END: return proto_decode_end(f, &digest);
+	case TCPX_FRAME_ABORT:
+	case TCPX_FRAME_BYE: return proto_decode_empty(f);
+	case TCPX_FRAME_RESULT: return proto_decode_result(f, &r);
+	case TCPX_FRAME_ERROR: return proto_decode_error(f, &e);
+	}
+	cr_assert_fail("type %u has no decoder", f->type);
+	return 0;
+}
+
+ParameterizedTest(struct bad_frame *row, frame_table, malformed)
+{
+	struct tu_buf b = { 0 };
+	struct tcpx_frame f;
+	size_t consumed = 99, need = 0;
+	uint32_t len = row->length == OWN_LENGTH ? row->payload_len :
+		       (uint32_t)row->length;
+	int rc;
+
+	cr_assert(row->payload_len <= sizeof(row->payload), "%s", row->what);
+	if (row->at == DECODER_ALONE) {
+		uint8_t *p = exact_copy(row->payload, row->payload_len);
+		f = (struct tcpx_frame){ row->type, row->payload_len, p };
+		rc = decode_as_its_type(&f);
+		free(p);
+		cr_assert_eq(rc, row->want, "%s: rc %d", row->what, rc);
+		return;
+	}
+	tu_put_header(&b, row->type, row->flags, row->reserved, len);
+	tu_buf_put(&b, row->payload, row->payload_len);
+	rc = decode(b.p, b.len, &f, &consumed, &need);
+	if (row->at == AT_HEADER) {
+		cr_assert_eq(rc, row->want, "%s: rc %d", row->what, rc);
+		cr_assert_eq(consumed, 0u, "%s", row->what);
+		/* The same verdict with no payload byte at all. */
+		rc = decode(b.p, TCPX_FRAME_HEADER_LEN, &f, &consumed, NULL);
+		cr_assert_eq(rc, row->want, "%s (header alone): rc %d",
+			     row->what, rc);
+	} else {
+		cr_assert_eq(rc, 1, "%s: the header check refused it (%d)",
+			     row->what, rc);
+		cr_assert_eq(consumed, b.len, "%s", row->what);
+		rc = decode_as_its_type(&f);
+		cr_assert_eq(rc, row->want, "%s: rc %d", row->what, rc);
+	}
+	tu_buf_free(&b);
+}
+
+/* ---- the table of frame types in proto --------------------------------- */
+
+Test(proto_table, every_type_has_a_row_with_the_spec_limits)
+{
+	uint32_t largest = 0;
+
+	for (unsigned t = 0; t <= 255; t++) {
+		const struct tcpx_frame_spec *spec = proto_frame_spec((uint8_t)t);
+		if (t < 1 || t > 8) {
+			cr_assert_null(spec, "type %u has a row", t);
+			cr_assert_eq(proto_max_payload((uint8_t)t), -1, "type %u", t);
+			continue;
+		}
+		cr_assert_not_null(spec, "type %u has no row", t);
+		cr_assert_str_eq(spec->name, type_name[t]);
+		cr_assert_eq(spec->max_payload, type_max[t], "%s", type_name[t]);
+		cr_assert_eq(proto_max_payload((uint8_t)t), (int64_t)type_max[t]);
+		if (spec->max_payload > largest)
+			largest = spec->max_payload;
+	}
+	cr_assert_eq(proto_frame_limits.max_payload, proto_max_payload);
+	cr_assert_eq(proto_frame_limits.largest_payload, largest);
+	cr_assert_eq(largest, (uint32_t)TCPX_MAX_PAYLOAD);
+}
+
+/*
+ * Which side takes which type in which phase: man/tcpxfer.5 (HANDSHAKE,
+ * SESSION) and what the state machines did before the table.  Sender:
+ * ERROR always, HELLO in its handshake, RESULT and BYE after it (READY,
+ * IN_FILE, and CLOSING = SS_BYE_SENT).  Receiver: ERROR always, HELLO in
+ * RS_HELLO, FILE and BYE in RS_READY, DATA, END and ABORT in RS_IN_FILE
+ * and RS_SKIPPING; CLOSING (RS_VERDICT, RS_DONE, where it reads nothing)
+ * takes only ERROR.  Columns: type 0 (none), then 1..8.
+ */
+static const uint8_t accepts[TCPX_ROLE_COUNT][TCPX_PHASE_COUNT][9] = {
+	[TCPX_ROLE_SENDER] = {
+		/*                          HEL FIL DAT END ABO RES BYE ERR */
+		[TCPX_PHASE_HANDSHAKE] = { 0, 1, 0, 0, 0, 0, 0, 0, 1 },
+		[TCPX_PHASE_READY]     = { 0, 0, 0, 0, 0, 0, 1, 1, 1 },
+		[TCPX_PHASE_IN_FILE]   = { 0, 0, 0, 0, 0, 0, 1, 1, 1 },
+		[TCPX_PHASE_CLOSING]   = { 0, 0, 0, 0, 0, 0, 1, 1, 1 },
+	},
+	[TCPX_ROLE_RECEIVER] = {
+		/*                          HEL FIL DAT END ABO RES BYE ERR */
+		[TCPX_PHASE_HANDSHAKE] = { 0, 1, 0, 0, 0, 0, 0, 0, 1 },
+		[TCPX_PHASE_READY]     = { 0, 0, 1, 0, 0, 0, 0, 1, 1 },
+		[TCPX_PHASE_IN_FILE]   = { 0, 0, 0, 1, 1, 1, 0, 0, 1 },
+		[TCPX_PHASE_CLOSING]   = { 0, 0, 0, 0, 0, 0, 0, 0, 1 },
+	},
+};
+
+Test(proto_table, accepts_matches_the_session_rules)
+{
+	for (int who = 0; who < TCPX_ROLE_COUNT; who++)
+		for (int ph = 0; ph < TCPX_PHASE_COUNT; ph++)
+			for (unsigned t = 0; t <= 255; t++) {
+				int want = t <= 8 ? accepts[who][ph][t] : 0;
+				int got = proto_accepts((enum tcpx_role)who,
+							(enum tcpx_phase)ph,
+							(uint8_t)t);
+				cr_assert_eq(got, want, "role %d phase %d type %u",
+					     who, ph, t);
+			}
+	/* Out of range is refused, not read past the table. */
+	cr_assert_eq(proto_accepts((enum tcpx_role)2, TCPX_PHASE_READY,
+				   TCPX_FRAME_ERROR), 0);
+	cr_assert_eq(proto_accepts(TCPX_ROLE_SENDER, (enum tcpx_phase)4,
+				   TCPX_FRAME_ERROR), 0);
 }

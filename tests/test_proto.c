@@ -38,7 +38,7 @@ static struct tcpx_frame as_frame(const uint8_t *p, size_t len)
 {
 	struct tcpx_frame f;
 	size_t consumed;
-	int rc = frame_decode(p, len, &f, &consumed, NULL);
+	int rc = frame_decode(p, len, &proto_frame_limits, &f, &consumed, NULL);
 	cr_assert_eq(rc, 1, "encoded frame rejected: %d", rc);
 	cr_assert_eq(consumed, len);
 	return f;
@@ -230,7 +230,8 @@ Test(proto_file, name_len_rules)
 	/* and the frame layer refuses that length from the header */
 	struct tcpx_frame f;
 	size_t c;
-	cr_assert_eq(frame_decode(b.p, 8, &f, &c, NULL), -TCPX_E_FRAME_TOO_LARGE);
+	cr_assert_eq(frame_decode(b.p, 8, &proto_frame_limits, &f, &c, NULL),
+		     -TCPX_E_FRAME_TOO_LARGE);
 	b.len = 0;
 	/* name_len 0xFFFF claimed with a short payload */
 	tu_put_file_raw(&b, 1, 0, 0644, 0, 0, 0xFFFF, name, 5);

@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The "Max" column of the frame table in man/tcpxfer.5 (FRAMES), by type:
  * the limits the header check must enforce, written down independently
- * of frame_max_payload(). */
+ * of proto_max_payload(). */
 static const uint32_t spec_max[9] = {
 	0, 256, 4126, 262152, 64, 0, 1096, 0, 1028,
 };
@@ -186,11 +186,11 @@ static void decode_all(const struct tcpx_frame *f)
 	rc = proto_decode_end(f, &dg);
 	FZ_CHECK(ok_or_malformed(rc));
 	if (rc == 0) {
-		FZ_CHECK(f->type == TCPX_FRAME_END && f->length == TCPX_DIGEST_LEN);
+		FZ_CHECK(f->type == TCPX_FRAME_END && f->length == DIGEST_LEN);
 		FZ_CHECK(dg == p);
 		n = proto_encode_end(enc, dg);
-		FZ_CHECK(n == TCPX_FRAME_HEADER_LEN + TCPX_DIGEST_LEN);
-		FZ_CHECK(memcmp(enc + TCPX_FRAME_HEADER_LEN, p, TCPX_DIGEST_LEN) == 0);
+		FZ_CHECK(n == TCPX_FRAME_HEADER_LEN + DIGEST_LEN);
+		FZ_CHECK(memcmp(enc + TCPX_FRAME_HEADER_LEN, p, DIGEST_LEN) == 0);
 	}
 
 	rc = proto_decode_empty(f);
@@ -262,7 +262,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t consumed = 12345, need = 0;
 		const uint8_t *buf = data + pos;
 		size_t len = size - pos;
-		int rc = frame_decode(buf, len, &f, &consumed, &need);
+		int rc = frame_decode(buf, len, &proto_frame_limits, &f,
+				      &consumed, &need);
 
 		if (rc == 0) {
 			FZ_CHECK(consumed == 0 && f.payload == NULL);
@@ -271,7 +272,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			} else {
 				FZ_CHECK(need == TCPX_FRAME_HEADER_LEN + (size_t)f.length);
 				FZ_CHECK(need > len);
-				FZ_CHECK(f.length <= frame_max_payload(f.type));
+				FZ_CHECK(f.length <= proto_max_payload(f.type));
 			}
 			break;
 		}
@@ -280,11 +281,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				 rc == -TCPX_E_FRAME_TOO_LARGE);
 			FZ_CHECK(len >= TCPX_FRAME_HEADER_LEN && consumed == 0);
 			if (rc == -TCPX_E_UNEXPECTED)
-				FZ_CHECK(frame_max_payload(buf[0]) == 0 &&
+				FZ_CHECK(proto_max_payload(buf[0]) < 0 &&
 					 (buf[0] < TCPX_FRAME_HELLO ||
 					  buf[0] > TCPX_FRAME_ERROR));
 			if (rc == -TCPX_E_FRAME_TOO_LARGE)
-				FZ_CHECK(f.length > frame_max_payload(f.type) &&
+				FZ_CHECK(f.length > proto_max_payload(f.type) &&
 					 f.length > spec_max[f.type]);
 			if (rc == -TCPX_E_MALFORMED)
 				FZ_CHECK(buf[1] != 0 || buf[2] != 0 || buf[3] != 0);
@@ -292,13 +293,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			 * error with no payload bytes at all. */
 			struct tcpx_frame g;
 			size_t c2;
-			FZ_CHECK(frame_decode(buf, TCPX_FRAME_HEADER_LEN, &g, &c2,
+			FZ_CHECK(frame_decode(buf, TCPX_FRAME_HEADER_LEN,
+					      &proto_frame_limits, &g, &c2,
 					      NULL) == rc);
 			break;
 		}
 		FZ_CHECK(rc == 1);
 		FZ_CHECK(f.type >= TCPX_FRAME_HELLO && f.type <= TCPX_FRAME_ERROR);
-		FZ_CHECK(f.length <= frame_max_payload(f.type));
+		FZ_CHECK(f.length <= proto_max_payload(f.type));
 		FZ_CHECK(f.length <= spec_max[f.type]);
 		FZ_CHECK(f.length <= TCPX_MAX_PAYLOAD);
 		FZ_CHECK(consumed == TCPX_FRAME_HEADER_LEN + (size_t)f.length);
@@ -308,7 +310,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* One byte short is "need more", with the right total. */
 		struct tcpx_frame g;
 		size_t c2 = 1, need2 = 0;
-		FZ_CHECK(frame_decode(buf, consumed - 1, &g, &c2, &need2) == 0);
+		FZ_CHECK(frame_decode(buf, consumed - 1, &proto_frame_limits,
+				      &g, &c2, &need2) == 0);
 		FZ_CHECK(c2 == 0);
 		FZ_CHECK(need2 == (consumed - 1 < TCPX_FRAME_HEADER_LEN ?
 				   TCPX_FRAME_HEADER_LEN : consumed));

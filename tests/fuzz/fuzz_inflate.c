@@ -22,7 +22,7 @@
 #include "chunk.h"
 #include "digest.h"
 #include "error.h"
-#include "frame.h"
+#include "proto.h"
 #include "fuzz_common.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

@@ -57,7 +57,7 @@ struct expected {
 	uint32_t id;
 	uint16_t code;
 	int has_digest;
-	uint8_t digest[TCPX_DIGEST_LEN];
+	uint8_t digest[DIGEST_LEN];
 };
 
 struct rx {
@@ -109,7 +109,7 @@ static void expect(struct rx *x, uint16_t code, const uint8_t *digest)
 	e->code = code;
 	e->has_digest = digest != NULL;
 	if (digest)
-		memcpy(e->digest, digest, TCPX_DIGEST_LEN);
+		memcpy(e->digest, digest, DIGEST_LEN);
 }
 
 static FZ_NOCOV void drain(struct rx *x, int all)
@@ -166,7 +166,7 @@ static void on_event(struct rx *x, const struct receiver_event *ev)
 		x->failed = 0;
 		x->size = ev->meta.size;
 		x->got = 0;
-		crypto_generichash_init(&x->hash, NULL, 0, TCPX_DIGEST_LEN);
+		crypto_generichash_init(&x->hash, NULL, 0, DIGEST_LEN);
 		if (fz_one_in(&x->rng, fz_rate(x->b1, file_rate)))
 			disk_fails(x);
 		break;
@@ -195,7 +195,7 @@ static void on_event(struct rx *x, const struct receiver_event *ev)
 			disk_fails(x);
 		break;
 	case REV_END: {
-		uint8_t ours[TCPX_DIGEST_LEN], theirs[TCPX_DIGEST_LEN];
+		uint8_t ours[DIGEST_LEN], theirs[DIGEST_LEN];
 		struct receiver_event again;
 
 		FZ_CHECK(x->in_file && !x->failed);
@@ -265,8 +265,8 @@ static FZ_NOCOV void check_output(const struct rx *x)
 	while (pos < x->out.len) {
 		struct tcpx_frame f;
 		size_t consumed;
-		int rc = frame_decode(x->out.p + pos, x->out.len - pos, &f,
-				      &consumed, NULL);
+		int rc = frame_decode(x->out.p + pos, x->out.len - pos,
+				      &proto_frame_limits, &f, &consumed, NULL);
 		FZ_CHECK(rc == 1);              /* whole, valid frames only */
 		FZ_CHECK(!ended);               /* nothing after BYE/ERROR */
 		switch (f.type) {
@@ -283,7 +283,7 @@ static FZ_NOCOV void check_output(const struct rx *x)
 		}
 		case TCPX_FRAME_RESULT: {
 			struct tcpx_result r;
-			static const uint8_t zero[TCPX_DIGEST_LEN];
+			static const uint8_t zero[DIGEST_LEN];
 			FZ_CHECK(hello);
 			FZ_CHECK(proto_decode_result(&f, &r) == 0);
 			FZ_CHECK(results < x->nexp);
@@ -292,7 +292,7 @@ static FZ_NOCOV void check_output(const struct rx *x)
 			FZ_CHECK(r.id == e->id);
 			FZ_CHECK(r.code == e->code);
 			FZ_CHECK(memcmp(r.digest, e->has_digest ? e->digest : zero,
-					TCPX_DIGEST_LEN) == 0);
+					DIGEST_LEN) == 0);
 			results++;
 			break;
 		}

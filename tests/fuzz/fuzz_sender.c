@@ -72,7 +72,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 struct file_state {
 	int ended, aborted;
-	uint8_t digest[TCPX_DIGEST_LEN];
+	uint8_t digest[DIGEST_LEN];
 };
 
 struct tx {
@@ -140,7 +140,7 @@ static int act_once(struct tx *x)
 		FZ_CHECK(m.id == x->begun + 1);
 		x->begun++;
 		x->sent = 0;
-		crypto_generichash_init(&x->hash, NULL, 0, TCPX_DIGEST_LEN);
+		crypto_generichash_init(&x->hash, NULL, 0, DIGEST_LEN);
 		FZ_CHECK(sender_state(x->s) == SS_IN_FILE);
 		return 1;
 	}
@@ -169,7 +169,7 @@ static int act_once(struct tx *x)
 		if (act == SA_END) {
 			FZ_CHECK(sender_end_file(x->s) == 0);
 			crypto_generichash_final(&x->hash, fs->digest,
-						 TCPX_DIGEST_LEN);
+						 DIGEST_LEN);
 			fs->ended = 1;
 			return 1;
 		}
@@ -247,7 +247,7 @@ static void on_event(struct tx *x, const struct sender_event *ev)
 		if (ev->code == 0) {
 			FZ_CHECK(fs->ended);
 			FZ_CHECK(ev->digest != NULL);
-			FZ_CHECK(memcmp(ev->digest, fs->digest, TCPX_DIGEST_LEN) == 0);
+			FZ_CHECK(memcmp(ev->digest, fs->digest, DIGEST_LEN) == 0);
 		} else {
 			FZ_CHECK(ev->digest == NULL);
 		}
@@ -294,8 +294,8 @@ static FZ_NOCOV void check_output(const struct tx *x)
 	while (pos < x->out.len) {
 		struct tcpx_frame f;
 		size_t consumed;
-		int rc = frame_decode(x->out.p + pos, x->out.len - pos, &f,
-				      &consumed, NULL);
+		int rc = frame_decode(x->out.p + pos, x->out.len - pos,
+				      &proto_frame_limits, &f, &consumed, NULL);
 		FZ_CHECK(rc == 1);
 		FZ_CHECK(!error);               /* nothing after an ERROR */
 		if (pos == 0)
@@ -324,7 +324,7 @@ static FZ_NOCOV void check_output(const struct tx *x)
 				 memcmp(m.name, pf->name, m.name_len) == 0);
 			in_file = 1;
 			off = 0;
-			crypto_generichash_init(&h, NULL, 0, TCPX_DIGEST_LEN);
+			crypto_generichash_init(&h, NULL, 0, DIGEST_LEN);
 			break;
 		}
 		case TCPX_FRAME_DATA: {
@@ -354,7 +354,7 @@ static FZ_NOCOV void check_output(const struct tx *x)
 		}
 		case TCPX_FRAME_END: {
 			const uint8_t *dg;
-			uint8_t ours[TCPX_DIGEST_LEN];
+			uint8_t ours[DIGEST_LEN];
 			FZ_CHECK(in_file);
 			FZ_CHECK(proto_decode_end(&f, &dg) == 0);
 			FZ_CHECK(off == x->plan.f[fid - 1].size);

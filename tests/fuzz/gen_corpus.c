@@ -645,7 +645,8 @@ static int nth_frame(const struct fz_buf *b, unsigned n, size_t *off, size_t *le
 	for (unsigned i = 0; pos < b->len; i++) {
 		struct tcpx_frame f;
 		size_t c;
-		if (frame_decode(b->p + pos, b->len - pos, &f, &c, NULL) != 1)
+		if (frame_decode(b->p + pos, b->len - pos, &proto_frame_limits,
+				 &f, &c, NULL) != 1)
 			return -1;
 		if (i == n) {
 			*off = pos;
