@@ -67,12 +67,19 @@ int frame_decode(const uint8_t *buf, size_t len,
  * frame_reader_next().  Its owner picks the size (proto's PROTO_READER_CAP
  * holds one maximal frame and 64 KiB more, so one recv() brings many small
  * frames and large frames need at most a 64 KiB move); a reader whose owner
- * refuses every large frame type from its header can be smaller.  It never
- * grows.
+ * refuses every large frame type from its header can be smaller.
+ *
+ * A growing reader (frame_reader_init_growing()) starts small and doubles
+ * only when it is full of one frame that is not whole yet, up to its
+ * largest size; it shrinks back once empty.  Its memory follows the bytes
+ * that actually arrived, never a length a header merely declared, so a
+ * peer that announces a large frame and trickles it costs a few KiB: what
+ * lets a receiver hold thousands of slow connections.
  */
 struct frame_reader {
 	uint8_t *buf;                      /* owned: frame_reader_free() */
 	size_t cap, start, end;
+	size_t min_cap, max_cap;           /* equal unless growing */
 	const struct frame_limits *lim;    /* borrowed, see frame_limits */
 };
 
@@ -80,10 +87,14 @@ struct frame_reader {
  * -TCPX_E_NOMEM.  The reader owns its buffer until frame_reader_free(). */
 int frame_reader_init(struct frame_reader *fr, size_t cap,
 		      const struct frame_limits *lim);
+/* The same, starting at min_cap bytes and growing up to max_cap. */
+int frame_reader_init_growing(struct frame_reader *fr, size_t min_cap,
+			      size_t max_cap, const struct frame_limits *lim);
 void frame_reader_free(struct frame_reader *fr);
 /* Where to put the next bytes and how many fit (> 0 unless a frame is
- * being handed out; call after consuming the previous frame).  The pointer
- * is into the reader's buffer: valid until the next call on the reader. */
+ * being handed out, or a growing reader could not grow; call after
+ * consuming the previous frame).  The pointer is into the reader's buffer:
+ * valid until the next call on the reader. */
 uint8_t *frame_reader_space(struct frame_reader *fr, size_t *cap);
 void frame_reader_commit(struct frame_reader *fr, size_t n);
 /* Bytes buffered and not yet handed out as frames. */

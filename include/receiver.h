@@ -11,8 +11,10 @@
  * file, in file order.  It never touches a socket or a file, so it is
  * unit-tested and fuzzed on bytes alone.
  *
- * Memory: allocated at receiver_new(), about 650 KiB, independent of
- * file sizes and counts.  Event pointers stay valid until the next call to
+ * Memory: about 20 KiB at receiver_new(); the receive buffer grows with
+ * the frames that actually arrive (up to about 330 KiB), and 256 KiB for
+ * inflation are allocated at the first compressed chunk.  Independent of
+ * file sizes and counts, so an idle or slow connection costs little.  Event pointers stay valid until the next call to
  * receiver_next() or to the frame_reader functions.
  */
 #ifndef TCPX_RECEIVER_H

@@ -51,14 +51,31 @@ int frame_decode(const uint8_t *buf, size_t len,
 	return 1;
 }
 
+int frame_reader_init_growing(struct frame_reader *fr, size_t min_cap,
+			      size_t max_cap, const struct frame_limits *lim)
+{
+	fr->start = fr->end = 0;
+	fr->cap = fr->min_cap = min_cap;
+	fr->max_cap = max_cap > min_cap ? max_cap : min_cap;
+	fr->lim = lim;
+	fr->buf = malloc(min_cap);
+	return fr->buf ? 0 : -TCPX_E_NOMEM;
+}
+
 int frame_reader_init(struct frame_reader *fr, size_t cap,
 		      const struct frame_limits *lim)
 {
-	fr->start = fr->end = 0;
-	fr->cap = cap;
-	fr->lim = lim;
-	fr->buf = malloc(cap);
-	return fr->buf ? 0 : -TCPX_E_NOMEM;
+	return frame_reader_init_growing(fr, cap, cap, lim);
+}
+
+/* Resizes the buffer (its bytes start at 0); on failure nothing changes. */
+static void resize(struct frame_reader *fr, size_t cap)
+{
+	uint8_t *p = realloc(fr->buf, cap);
+	if (p) {
+		fr->buf = p;
+		fr->cap = cap;
+	}
 }
 
 void frame_reader_free(struct frame_reader *fr)
@@ -78,11 +95,17 @@ uint8_t *frame_reader_space(struct frame_reader *fr, size_t *cap)
 	 * complete the largest frame that fits; most reads need no memmove. */
 	if (fr->start == fr->end) {
 		fr->start = fr->end = 0;
+		if (fr->cap > fr->min_cap)
+			resize(fr, fr->min_cap);
 	} else if (fr->cap - fr->start < largest || fr->end == fr->cap) {
 		memmove(fr->buf, fr->buf + fr->start, fr->end - fr->start);
 		fr->end -= fr->start;
 		fr->start = 0;
 	}
+	/* Only a full buffer grows, so what a growing reader holds is what
+	 * arrived, never what a header merely announced. */
+	if (fr->end == fr->cap && fr->cap < fr->max_cap)
+		resize(fr, fr->cap * 2 < fr->max_cap ? fr->cap * 2 : fr->max_cap);
 	*cap = fr->cap - fr->end;
 	return fr->buf + fr->end;
 }

@@ -8,10 +8,12 @@
 #include "names.h"
 #include "receiver.h"
 
-/* Replies are small; 64 KiB batches the RESULTs of many small files into
+/* Replies are small; 8 KiB batches the RESULTs of some 100 small files into
  * one write.  receiver_next() stops (REV_NONE) while less than one
  * maximal reply fits, so the caller flushes before more is processed. */
-#define RECEIVER_OUT_CAP (64u * 1024u)
+#define RECEIVER_OUT_CAP (8u * 1024u)
+/* The receive buffer starts here and grows with what arrives (frame.h). */
+#define RECEIVER_READER_MIN (16u * 1024u)
 #define REPLY_MAX (TCPX_FRAME_HEADER_LEN + TCPX_RESULT_FIXED_LEN + TCPX_MSG_MAX)
 
 enum receiver_state {
@@ -42,9 +44,8 @@ struct tcpx_receiver *receiver_new(const struct receiver_config *cfg)
 	if (!r)
 		return NULL;
 	r->cfg = *cfg;
-	r->inflated = malloc(TCPX_CHUNK_MAX);
-	if (!r->inflated || frame_reader_init(&r->rd, PROTO_READER_CAP,
-						&proto_frame_limits) < 0 ||
+	if (frame_reader_init_growing(&r->rd, RECEIVER_READER_MIN,
+				      PROTO_READER_CAP, &proto_frame_limits) < 0 ||
 	    outq_init(&r->out, RECEIVER_OUT_CAP, REPLY_MAX) < 0) {
 		receiver_free(r);
 		return NULL;
@@ -268,6 +269,10 @@ static int on_data(struct tcpx_receiver *r, const struct tcpx_frame *f,
 	if (r->state == RS_SKIPPING)
 		return 1;       /* nothing to hand out: go on */
 	if (d.encoding == TCPX_ENCODING_ZLIB) {
+		/* Allocated at the first compressed chunk: a connection
+		 * that sends none never pays for it. */
+		if (!r->inflated && !(r->inflated = malloc(TCPX_CHUNK_MAX)))
+			return fatal(r, ev, TCPX_E_BUSY, "receiver out of memory");
 		if (chunk_inflate(d.data, d.data_len, r->inflated, d.raw_len) < 0)
 			return fatal(r, ev, TCPX_E_DECOMPRESS,
 				     "compressed chunk is corrupt or exceeds its declared length");

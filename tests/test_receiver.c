@@ -654,7 +654,10 @@ Test(receiver, reply_buffer_back_pressure)
 		size_t len;
 		receiver_pending(r, &p, &len);
 		cr_assert(len <= 64u * 1024u, "%zu bytes of replies queued", len);
-		if (ends < n && off == b.len)
+		/* Stopped for its reply buffer: whole files still buffered
+		 * (every file is the same number of bytes) yet no event. */
+		if (ends < n && frame_reader_buffered(receiver_reader(r)) >=
+		    b.len / n)
 			stalls++;
 		static struct result res[3000];
 		size_t m = results(r, res, 3000);
