@@ -1,26 +1,71 @@
 /*
- * serve_loop: the receiving role's one loop, for one accepted connection.
- * It runs a receiver state machine (receiver.h) over a connection
- * (conn.h) and acts on its events through the store (store.h): open a
- * temporary file, write, commit or discard.  The state machine decides the
- * verdict and its words (receiver_file_done()); this loop only moves bytes
- * and hands every outcome to ui.  Nothing here prints.
+ * serve_loop: the receiving role's loop.
+ *
+ * A session is one accepted connection: a receiver state machine
+ * (receiver.h) over a connection (conn.h), acting on its events through
+ * the store (store.h): open a temporary file, write, commit or discard.
+ * The state machine decides the verdict and its words
+ * (receiver_file_done()); a session only moves bytes and hands every
+ * outcome to ui.  Nothing here prints.
+ *
+ * A serve loop is one thread with one epoll instance serving many sessions
+ * at once, so an idle or slow connection costs memory (about 30 KiB), not
+ * a thread.  Each session runs until BYE, an error, a deadline (conn.h:
+ * idle, handshake, frame, write, minimum rate) or a stop; then its
+ * temporary file is discarded and its last replies get a short bounded
+ * time to leave.  Disk writes happen on the loop's thread: the server runs
+ * one loop per core, a bounded pool.
+ *
+ * Threads: serve_loop_add() and serve_loop_stop() may be called from any
+ * thread; everything else of a loop runs on its own thread, and the
+ * closed() callback is called there when a session ends.  Memory: a loop
+ * owns its sessions and their sockets; st and opt are borrowed until
+ * serve_loop_join() returns.
  */
 #ifndef TCPX_SERVE_LOOP_H
 #define TCPX_SERVE_LOOP_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "store.h"
 
 struct serve_options {
 	uint64_t max_size;    /* 0 = no limit */
 	uint32_t max_files;   /* 0 = no limit */
-	int timeout_ms;       /* nothing moved either way this long: close */
-	int stop_fd;          /* readable when the server is stopping; -1 */
+	int timeout_ms;       /* idle, and the write deadline */
+	int handshake_ms;     /* HELLO must be done by then; 0 = no limit */
+	int frame_ms;         /* a frame begun must be whole; 0 = no limit */
+	uint32_t min_rate;    /* bytes/s while a file is in progress; 0 = off */
+	int rate_window_ms;   /* averaged over this */
+	int stop_fd;          /* serve_loop_run(): readable when stopping; -1 */
 };
 
-/* Serves one connection until BYE, error, timeout or stop; closes fd. */
+struct serve_loop;
+
+/* Called on the loop's thread when the session for src has ended. */
+typedef void (*serve_closed_fn)(void *arg, const struct sockaddr_storage *src);
+
+/* Starts a loop thread; NULL on failure (errno kept). */
+struct serve_loop *serve_loop_start(struct store *st,
+				    const struct serve_options *opt,
+				    serve_closed_fn closed, void *arg);
+/* Hands an accepted, non-blocking socket over to the loop (it owns fd from
+ * now on, even on failure: then the socket is refused and closed()
+ * called).  peer: its address, for messages. */
+void serve_loop_add(struct serve_loop *l, int fd,
+		    const struct sockaddr_storage *src, const char *peer);
+/* Sessions being served (a snapshot, for choosing a loop). */
+unsigned serve_loop_load(const struct serve_loop *l);
+/* Every session ends with ERROR SHUTDOWN, its temporary file discarded at
+ * once; their replies get at most flush_ms to leave; then the thread ends.
+ * Connections handed over later are refused. */
+void serve_loop_stop(struct serve_loop *l, int flush_ms);
+/* Waits for the thread to end and frees the loop. */
+void serve_loop_join(struct serve_loop *l);
+
+/* One connection served in the calling thread until it ends (for callers
+ * without a server, and the tests); closes fd. */
 void serve_loop_run(int fd, const char *peer, struct store *st,
 		    const struct serve_options *opt);
 

@@ -1,24 +1,30 @@
 /*
- * server: tcpget's accept loop.  It serves every accepted connection on a
- * detached thread of its own (serve_loop_run()), refuses those over
- * --max-clients with ERROR BUSY, and on SIGINT or SIGTERM stops: no new
- * connections, every session sees the stop descriptor and ends with ERROR
- * SHUTDOWN, and server_run waits up to SERVER_STOP_GRACE_MS for them.
+ * server: tcpget's accept loop.  It admits each accepted connection (at
+ * most --max-clients at once, at most --max-per-source from one IPv4
+ * address or one IPv6 /64), hands it to one of a few serve loops (one per
+ * core: serve_loop.h, where an idle connection costs no thread), refuses
+ * the others at once with ERROR BUSY, and on SIGINT or SIGTERM stops: no
+ * new connections, every session ends with ERROR SHUTDOWN and loses its
+ * temporary file at once, their last replies get SERVER_STOP_FLUSH_MS, and
+ * server_run returns.
  *
- * Admission is a part of its own (struct server_admission): a connection
- * is admitted before it is served and released when its session ends, so
- * every limit on who is served (the total today, per source later) is a
- * change to server_admit() alone.
+ * It never spins: when descriptors run out (EMFILE), a spare one is given
+ * up to accept and refuse the waiting connection with BUSY, and accepting
+ * pauses briefly if even that fails.  At start it raises the soft
+ * descriptor limit to the hard one and checks that --max-clients fits.
+ *
+ * Admission is a part of its own (struct server_admission): every limit on
+ * who is served is a change to server_admit() alone.
  *
  * One server per process: SIGINT and SIGTERM are caught process-wide.
  * Memory: server_run takes the listening fds and closes them; it borrows
- * cfg for the call and cfg->store until the process exits, since sessions
- * still busy after the grace period keep using it.
+ * cfg and cfg->store for the call.
  */
 #ifndef TCPX_SERVER_H
 #define TCPX_SERVER_H
 
 #include <pthread.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "serve_loop.h"
@@ -27,46 +33,61 @@
 /* tcpget exit statuses (man/tcpget.1). */
 enum get_status {
 	GET_OK = 0,            /* stopped by SIGINT or SIGTERM */
-	GET_CANNOT_START = 1,  /* directory, libsodium, listening socket, pipe */
+	GET_CANNOT_START = 1,  /* directory, libsodium, listening socket, limits */
 	GET_USAGE = 2,
 };
 
-/* How long a stop waits for busy sessions: enough for each to send ERROR
- * SHUTDOWN and remove its temporary file, short enough for a service
- * manager's stop timeout. */
-#define SERVER_STOP_GRACE_MS 5000
+/* After a stop, how long the last replies (ERROR SHUTDOWN) may take to
+ * leave: a peer that reads nothing cannot hold the stop longer. */
+#define SERVER_STOP_FLUSH_MS 2000
+/* Descriptors one connection may hold: its socket, a temporary file and
+ * the directory that holds it. */
+#define SERVER_FDS_PER_CLIENT 3
 
-/* Who is being served.  Thread-safe: the accept loop admits, session
- * threads release. */
-struct server_admission {
-	pthread_mutex_t lock;
-	pthread_cond_t idle;    /* signalled when active drops to 0 */
-	int active;
-	int max_clients;
+/* IPv4 address, or IPv6 /64 (an IPv4-mapped IPv6 address is IPv4). */
+#define SERVER_SOURCE_KEY_LEN 9
+struct server_source {
+	uint8_t key[SERVER_SOURCE_KEY_LEN];
+	int n;
 };
 
-void server_admission_init(struct server_admission *a, int max_clients);
+/* Who is being served.  Thread-safe: the accept loop admits, serve loops
+ * release. */
+struct server_admission {
+	pthread_mutex_t lock;
+	int active;
+	int max_clients;
+	int max_per_source;
+	struct server_source *sources;   /* owned; max_clients entries */
+	int nsources;
+	const char *refused_by;          /* after -TCPX_E_BUSY: which limit */
+};
+
+/* 0, or -TCPX_E_NOMEM. */
+int server_admission_init(struct server_admission *a, int max_clients,
+			  int max_per_source);
 void server_admission_destroy(struct server_admission *a);
 /* 0: serve the connection from src (counted until server_release), or
- * -TCPX_E_BUSY: refuse it.  src is unused until per-source limits. */
+ * -TCPX_E_BUSY: refuse it (a->refused_by names the option). */
 int server_admit(struct server_admission *a, const struct sockaddr *src);
 /* The session admitted for src has ended. */
 void server_release(struct server_admission *a, const struct sockaddr *src);
-/* Waits up to grace_ms for every admitted session to be released; returns
- * how many are still active. */
-int server_drain(struct server_admission *a, int grace_ms);
+/* Connections from src's source now. */
+int server_from_source(struct server_admission *a, const struct sockaddr *src);
 
 struct server_config {
 	const char *dir;            /* the store's directory, for the log */
 	int max_clients;            /* at least 1 */
+	int max_clients_given;      /* set on the command line (else fitted) */
+	int max_per_source;         /* at least 1 */
 	int activated;              /* the fds came from systemd, for the log */
 	struct store *store;        /* open; shared by every session */
-	struct serve_options serve; /* per session; server_run sets stop_fd */
+	struct serve_options serve; /* per session */
 };
 
 /* Logs one "listening" line per fd, serves until SIGINT or SIGTERM, then
  * stops; returns GET_OK, or GET_CANNOT_START when it could not begin.
  * lfds: nl (1..NET_LISTEN_MAX) non-blocking listening sockets. */
-int server_run(const struct server_config *cfg, const int *lfds, int nl);
+int server_run(struct server_config *cfg, const int *lfds, int nl);
 
 #endif

@@ -10,7 +10,7 @@
 #include "error.h"
 #include "proto.h"
 
-static int64_t now_ms(void)
+int64_t conn_now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -20,20 +20,36 @@ static int64_t now_ms(void)
 void conn_init(struct conn *c, int fd, struct frame_reader *in,
 	       struct outq *out, const struct conn_limits *lim, int stop_fd)
 {
-	int64_t t = now_ms();
 	memset(c, 0, sizeof(*c));
 	c->fd = fd;
 	c->in = in;
 	c->out = out;
 	c->stop_fd = stop_fd;
 	c->lim = *lim;
-	c->idle_deadline = t + lim->idle_ms;
-	c->handshake_deadline = lim->handshake_ms > 0 ? t + lim->handshake_ms : 0;
+	c->started = c->last_move = conn_now();
+	c->handshaking = 1;
 }
 
 void conn_handshake_done(struct conn *c)
 {
-	c->handshake_deadline = 0;
+	c->handshaking = 0;
+}
+
+void conn_frame_pending(struct conn *c, int pending)
+{
+	if (!pending)
+		c->frame_since = 0;
+	else if (!c->frame_since)
+		c->frame_since = conn_now();
+}
+
+void conn_watch_rate(struct conn *c, int on)
+{
+	if (on && !c->rate_watched) {
+		c->rate_since = conn_now();
+		c->rate_bytes = c->bytes_in;
+	}
+	c->rate_watched = on;
 }
 
 int conn_timed_out(const struct conn *c)
@@ -41,25 +57,90 @@ int conn_timed_out(const struct conn *c)
 	return c->timed_out;
 }
 
-static void moved(struct conn *c)
+const char *conn_deadline_name(int which)
 {
-	c->idle_deadline = now_ms() + c->lim.idle_ms;
+	switch (which) {
+	case CONN_IDLE: return "idle";
+	case CONN_HANDSHAKE: return "handshake not finished in time";
+	case CONN_FRAME: return "frame not finished in time";
+	case CONN_WRITE: return "replies not read in time";
+	case CONN_SLOW: return "sending below the minimum rate";
+	default: return "no deadline";
+	}
 }
 
-/* The nearest deadline as a poll() timeout; 0 once one has passed. */
-static int wait_ms(struct conn *c)
+/* The write deadline runs from the moment the queue stops being empty. */
+static void note_queue(struct conn *c, int64_t now)
 {
-	int64_t t = now_ms(), d = c->idle_deadline;
-	int which = CONN_IDLE;
-	if (c->handshake_deadline && c->handshake_deadline < d) {
-		d = c->handshake_deadline;
-		which = CONN_HANDSHAKE;
+	if (!outq_len(c->out))
+		c->write_since = 0;
+	else if (!c->write_since)
+		c->write_since = now;
+}
+
+/* Each deadline in force, with its name; INT64_MAX when off. */
+static int64_t deadline(const struct conn *c, int which)
+{
+	const struct conn_limits *l = &c->lim;
+	switch (which) {
+	case CONN_IDLE:
+		return l->idle_ms ? c->last_move + l->idle_ms : INT64_MAX;
+	case CONN_HANDSHAKE:
+		return c->handshaking && l->handshake_ms ?
+		       c->started + l->handshake_ms : INT64_MAX;
+	case CONN_FRAME:
+		return c->frame_since && l->frame_ms ?
+		       c->frame_since + l->frame_ms : INT64_MAX;
+	case CONN_WRITE:
+		return c->write_since && l->write_ms ?
+		       c->write_since + l->write_ms : INT64_MAX;
+	case CONN_SLOW:
+		return c->rate_watched && l->min_rate && l->rate_window_ms ?
+		       c->rate_since + l->rate_window_ms : INT64_MAX;
 	}
-	if (d <= t) {
+	return INT64_MAX;
+}
+
+int conn_check(struct conn *c, int64_t now)
+{
+	note_queue(c, now);
+	for (int which = CONN_IDLE; which <= CONN_SLOW; which++) {
+		if (now < deadline(c, which))
+			continue;
+		if (which == CONN_SLOW) {
+			/* A window ended: judge its average, then start the
+			 * next one. */
+			uint64_t need = (uint64_t)c->lim.min_rate *
+					(uint64_t)c->lim.rate_window_ms / 1000;
+			if (c->bytes_in - c->rate_bytes >= need) {
+				c->rate_since = now;
+				c->rate_bytes = c->bytes_in;
+				continue;
+			}
+		}
 		c->timed_out = which;
-		return 0;
+		return -TCPX_E_TIMEOUT;
 	}
-	return d - t > 86400000 ? 86400000 : (int)(d - t);
+	return 0;
+}
+
+int64_t conn_deadline(struct conn *c, int64_t now)
+{
+	int64_t d = INT64_MAX;
+	note_queue(c, now);
+	for (int which = CONN_IDLE; which <= CONN_SLOW; which++) {
+		int64_t t = deadline(c, which);
+		if (t < d)
+			d = t;
+	}
+	return d;
+}
+
+short conn_events(const struct conn *c)
+{
+	size_t room;
+	frame_reader_space(c->in, &room);
+	return (short)((room ? POLLIN : 0) | (outq_len(c->out) ? POLLOUT : 0));
 }
 
 static int write_some(struct conn *c)
@@ -71,7 +152,7 @@ static int write_some(struct conn *c)
 	if (w > 0) {
 		outq_consume(c->out, (size_t)w);
 		c->bytes_out += (uint64_t)w;
-		moved(c);
+		c->last_move = conn_now();
 		return CONN_WROTE;
 	}
 	if (w < 0 && errno != EAGAIN && errno != EINTR)
@@ -79,15 +160,19 @@ static int write_some(struct conn *c)
 	return 0;
 }
 
-static int read_some(struct conn *c)
+/* One recv() into the reader, at most max bytes (0: what fits). */
+static int read_some(struct conn *c, size_t max, size_t *got)
 {
 	size_t cap;
 	uint8_t *p = frame_reader_space(c->in, &cap);
+	if (max && cap > max)
+		cap = max;
 	ssize_t r = recv(c->fd, p, cap, MSG_DONTWAIT);
 	if (r > 0) {
 		frame_reader_commit(c->in, (size_t)r);
 		c->bytes_in += (uint64_t)r;
-		moved(c);
+		c->last_move = conn_now();
+		*got = (size_t)r;
 		return CONN_READ;
 	}
 	if (r == 0)
@@ -97,45 +182,63 @@ static int read_some(struct conn *c)
 	return 0;
 }
 
+int conn_io(struct conn *c, size_t budget)
+{
+	int done = 0, rc;
+	size_t total = 0, room, got;
+
+	if (outq_len(c->out)) {
+		rc = write_some(c);
+		if (rc < 0)
+			return rc;
+		done |= rc;
+	}
+	while (!budget || total < budget) {
+		frame_reader_space(c->in, &room);
+		if (!room)
+			break;
+		got = 0;
+		rc = read_some(c, budget ? budget - total : 0, &got);
+		if (rc < 0)
+			return done ? done : rc;  /* the end comes next call */
+		if (rc == 0)
+			break;
+		done |= rc;
+		total += got;
+	}
+	return done;
+}
+
 int conn_pump(struct conn *c, int extra_fd)
 {
 	for (;;) {
-		size_t room;
-		frame_reader_space(c->in, &room);
-		int want_out = outq_len(c->out) > 0;
-		if (!room && !want_out)
-			return -TCPX_E_INTERNAL;   /* a full reader holds a frame */
+		int64_t now = conn_now();
+		if (conn_check(c, now) < 0)
+			return -TCPX_E_TIMEOUT;
+		int64_t d = conn_deadline(c, now);
+		int timeout = d == INT64_MAX ? -1 :
+			      d - now > 86400000 ? 86400000 : (int)(d - now);
 		struct pollfd pfd[3] = {
-			{ .fd = c->fd, .events = (short)((room ? POLLIN : 0) |
-							 (want_out ? POLLOUT : 0)) },
+			{ .fd = c->fd, .events = conn_events(c) },
 			{ .fd = c->stop_fd, .events = POLLIN },
 			{ .fd = extra_fd, .events = POLLIN },
 		};
-		int timeout = wait_ms(c);
-		if (c->timed_out)
-			return -TCPX_E_TIMEOUT;
+		if (!pfd[0].events)
+			return -TCPX_E_INTERNAL;   /* a full reader holds a frame */
 		int pr = poll(pfd, 3, timeout);
 		if (pr < 0 && errno == EINTR)
 			continue;
 		if (pr < 0)
 			return -TCPX_E_SYSTEM;
 		if (pr == 0)
-			continue;       /* wait_ms() now sees the deadline */
-		int done = 0, rc;
+			continue;       /* conn_check() now sees the deadline */
+		int done = 0;
 		if (pfd[1].revents & POLLIN)
 			done |= CONN_STOP;
 		if (pfd[2].revents & POLLIN)
 			done |= CONN_EXTRA;
-		if (want_out && (pfd[0].revents & (POLLOUT | POLLERR | POLLHUP))) {
-			rc = write_some(c);
-			if (rc < 0)
-				return rc;
-			done |= rc;
-		}
-		if (room && (pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) {
-			rc = read_some(c);
-			/* What arrived before the EOF or reset is handled first;
-			 * the next call reports the end. */
+		if (pfd[0].revents) {
+			int rc = conn_io(c, 0);
 			if (rc < 0 && !done)
 				return rc;
 			if (rc > 0)
@@ -148,10 +251,10 @@ int conn_pump(struct conn *c, int extra_fd)
 
 int conn_flush(struct conn *c, int ms)
 {
-	int64_t deadline = now_ms() + ms;
+	int64_t end = conn_now() + ms;
 	while (outq_len(c->out) > 0) {
 		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
-		int64_t left = deadline - now_ms();
+		int64_t left = end - conn_now();
 		if (left <= 0)
 			return -TCPX_E_TIMEOUT;
 		int pr = poll(&pfd, 1, (int)left);

@@ -1,6 +1,12 @@
-/* serve_loop: the receiving role's loop, one connection (serve_loop.h). */
+/* serve_loop: the receiving role's loop (serve_loop.h). */
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "conn.h"
@@ -11,36 +17,57 @@
 #include "serve_loop.h"
 #include "ui.h"
 
-struct serve_ctx {
+/* How often deadlines are looked at: their resolution. */
+#define TICK_MS 100
+/* Bytes one session may read per turn, and turns per wake-up, so one fast
+ * sender cannot starve the others on its loop. */
+#define IO_BUDGET (256u * 1024u)
+#define TURNS_MAX 8
+/* The last replies of a session that ended by itself (BYE, error). */
+#define LINGER_MS 1000
+
+struct session {
 	struct tcpx_receiver *r;
 	struct conn conn;
 	struct store *st;
+	const struct serve_options *opt;
 	struct store_file f;
-	const char *peer;
+	char peer[NET_ADDR_MAX];
+	struct sockaddr_storage src;
 	struct tcpx_file_meta meta;     /* current file (name copied) */
-	uint8_t name[TCPX_NAME_MAX];
+	uint8_t *name;                  /* TCPX_NAME_MAX, at the first file */
 	double t0;
 	uint64_t done;
+	int closing;                    /* over: only the last replies leave */
+	int64_t close_by;
+	uint32_t events;                /* epoll interest now */
+	struct session *prev, *next;
 };
 
-static void log_file(struct serve_ctx *c, enum ui_event_type t, int code,
+/* ---- one session ----------------------------------------------------- */
+
+static void log_file(struct session *s, enum ui_event_type t, int code,
 		     const char *msg, const uint8_t *digest)
 {
-	struct ui_file uf = { .peer = c->peer, .name = c->name,
-			      .name_len = c->meta.name_len, .size = c->meta.size,
-			      .done = c->done, .digest = digest,
-			      .seconds = ui_now() - c->t0, .code = code,
+	struct ui_file uf = { .peer = s->peer, .name = s->name,
+			      .name_len = s->meta.name_len, .size = s->meta.size,
+			      .done = s->done, .digest = digest,
+			      .seconds = ui_now() - s->t0, .code = code,
 			      .msg = msg };
 	ui_event(t, &uf);
 }
 
-static void remember(struct serve_ctx *c, const struct tcpx_file_meta *m)
+/* 0, or -1 when there is no memory for the name (the session ends). */
+static int remember(struct session *s, const struct tcpx_file_meta *m)
 {
-	c->meta = *m;
-	memcpy(c->name, m->name, m->name_len);
-	c->meta.name = c->name;
-	c->t0 = ui_now();
-	c->done = 0;
+	if (!s->name && !(s->name = malloc(TCPX_NAME_MAX)))
+		return -1;
+	s->meta = *m;
+	memcpy(s->name, m->name, m->name_len);
+	s->meta.name = s->name;
+	s->t0 = ui_now();
+	s->done = 0;
+	return 0;
 }
 
 /* What the disk said about a failure (store keeps errno), where errno
@@ -52,50 +79,48 @@ static const char *disk_detail(int code)
 }
 
 /* The disk failed the current file. */
-static void disk_failed(struct serve_ctx *c, int rc)
+static void disk_failed(struct session *s, int rc)
 {
-	const char *m = receiver_file_fail(c->r, -rc, disk_detail(-rc));
-	store_discard(&c->f);
-	log_file(c, UI_FILE_FAILED, -rc, m, NULL);
+	const char *m = receiver_file_fail(s->r, -rc, disk_detail(-rc));
+	store_discard(&s->f);
+	log_file(s, UI_FILE_FAILED, -rc, m, NULL);
 }
 
 /* The file's data is complete: commit it if the digests matched, and
  * report the one verdict to the sender and the log. */
-static void file_complete(struct serve_ctx *c, const struct receiver_event *ev)
+static void file_complete(struct session *s, const struct receiver_event *ev)
 {
 	int code = ev->code;
-	if (code == 0) {
-		int rc = store_commit(c->st, &c->f, c->meta.mtime_sec,
-				      c->meta.mtime_nsec);
-		code = -rc;
-	} else {
-		store_discard(&c->f);
-	}
-	const char *m = receiver_file_done(c->r, code, disk_detail(code));
-	log_file(c, code ? UI_FILE_FAILED : UI_FILE_DONE, code, m,
+	if (code == 0)
+		code = -store_commit(s->st, &s->f, s->meta.mtime_sec,
+				     s->meta.mtime_nsec);
+	else
+		store_discard(&s->f);
+	const char *m = receiver_file_done(s->r, code, disk_detail(code));
+	log_file(s, code ? UI_FILE_FAILED : UI_FILE_DONE, code, m,
 		 code ? NULL : ev->digest);
 }
 
-static void session_ended(struct serve_ctx *c, const struct receiver_event *ev)
+static void session_ended(struct session *s, const struct receiver_event *ev)
 {
 	char m[4 * TCPX_MSG_MAX + 4];
-	store_discard(&c->f);
+	store_discard(&s->f);
 	if (ev->type == REV_BYE) {
-		ui_debug("%s: session closed", c->peer);
+		ui_debug("%s: session closed", s->peer);
 	} else if (ev->type == REV_FATAL) {
 		if (strcmp(ev->msg, tcpx_strerror(ev->code)) == 0)
-			ui_error(c->peer, "%s", ev->msg);
+			ui_error(s->peer, "%s", ev->msg);
 		else
-			ui_error(c->peer, "%s: %s", tcpx_strerror(ev->code), ev->msg);
+			ui_error(s->peer, "%s: %s", tcpx_strerror(ev->code), ev->msg);
 	} else {
 		name_escape(ev->peer_msg, ev->peer_msg_len, m, sizeof(m));
-		ui_error(c->peer, "sender ended the session: %s%s%s",
+		ui_error(s->peer, "sender ended the session: %s%s%s",
 			 tcpx_strerror(ev->code), ev->peer_msg_len ? ": " : "", m);
 	}
 }
 
-/* Acts on one receiver event; 1 when the connection is over. */
-static int serve_event(struct serve_ctx *c, const struct receiver_event *ev)
+/* Acts on one receiver event; 1 when the session is over. */
+static int on_event(struct session *s, const struct receiver_event *ev)
 {
 	int rc;
 	switch (ev->type) {
@@ -103,108 +128,467 @@ static int serve_event(struct serve_ctx *c, const struct receiver_event *ev)
 	case REV_SKIPPED:
 		return 0;
 	case REV_HELLO:
-		conn_handshake_done(&c->conn);
-		ui_debug("%s: session open", c->peer);
+		conn_handshake_done(&s->conn);
+		ui_debug("%s: session open", s->peer);
 		return 0;
 	case REV_FILE:
-		remember(c, &ev->meta);
-		log_file(c, UI_FILE_START, 0, NULL, NULL);
-		rc = store_create(c->st, ev->meta.name, ev->meta.name_len,
-				  ev->meta.mode, ev->meta.size, &c->f);
-		if (rc < 0)
-			disk_failed(c, rc);
-		return 0;
 	case REV_REFUSED:
-		remember(c, &ev->meta);
-		log_file(c, UI_FILE_FAILED, ev->code, ev->msg, NULL);
+		if (remember(s, &ev->meta) < 0) {
+			receiver_fail(s->r, TCPX_E_BUSY, "receiver out of memory");
+			ui_error(s->peer, "out of memory");
+			return 1;
+		}
+		if (ev->type == REV_REFUSED) {
+			log_file(s, UI_FILE_FAILED, ev->code, ev->msg, NULL);
+			return 0;
+		}
+		log_file(s, UI_FILE_START, 0, NULL, NULL);
+		rc = store_create(s->st, ev->meta.name, ev->meta.name_len,
+				  ev->meta.mode, ev->meta.size, &s->f);
+		if (rc < 0)
+			disk_failed(s, rc);
 		return 0;
 	case REV_DATA:
-		if (!store_file_active(&c->f))
+		if (!store_file_active(&s->f))
 			return 0;
-		rc = store_write(&c->f, ev->data, ev->len);
+		rc = store_write(&s->f, ev->data, ev->len);
 		if (rc < 0)
-			disk_failed(c, rc);
-		c->done += ev->len;
+			disk_failed(s, rc);
+		s->done += ev->len;
 		return 0;
 	case REV_END:
-		file_complete(c, ev);
+		file_complete(s, ev);
 		return 0;
 	case REV_ABORTED:
-		store_discard(&c->f);
-		log_file(c, UI_FILE_FAILED, TCPX_E_ABORTED, NULL, NULL);
+		store_discard(&s->f);
+		log_file(s, UI_FILE_FAILED, TCPX_E_ABORTED, NULL, NULL);
 		return 0;
 	case REV_BYE:
 	case REV_FATAL:
 	case REV_PEER_ERROR:
-		session_ended(c, ev);
+		session_ended(s, ev);
 		return 1;
 	}
 	return 1;
 }
 
-/* The connection ended before the session did, or must end now. */
-static void cut_short(struct serve_ctx *c, int rc, int timeout_ms)
-{
-	struct frame_reader *rd = receiver_reader(c->r);
-	store_discard(&c->f);
-	if (rc == CONN_STOP) {
-		receiver_fail(c->r, TCPX_E_SHUTDOWN, "receiver shutting down");
-	} else if (rc == -TCPX_E_TIMEOUT) {
-		receiver_fail(c->r, TCPX_E_TIMEOUT, "idle timeout");
-		ui_error(c->peer, "idle for %d s: connection closed",
-			 timeout_ms / 1000);
-	} else if (rc == -TCPX_E_CLOSED) {
-		if (receiver_in_file(c->r) || frame_reader_buffered(rd))
-			ui_error(c->peer, "connection closed by the sender "
-				 "mid-transfer");
-	} else if (rc == -TCPX_E_SYSTEM) {
-		ui_error(c->peer, "%s", net_strerror(errno));
-	} else {
-		ui_error(c->peer, "%s", tcpx_strerror(rc));
-	}
-}
-
-static void run(struct serve_ctx *c, int timeout_ms)
+/* Handles every event the buffered bytes hold; 1 when the session ended. */
+static int drain(struct session *s)
 {
 	struct receiver_event ev;
 	for (;;) {
-		receiver_next(c->r, &ev);
-		if (ev.type != REV_NONE) {
-			if (serve_event(c, &ev))
-				return;
-			continue;
-		}
-		/* Nothing decodable now (or no room for more replies): move
-		 * bytes both ways, then decode again. */
-		int rc = conn_pump(&c->conn, -1);
-		if (rc < 0 || (rc & CONN_STOP)) {
-			cut_short(c, rc < 0 ? rc : CONN_STOP, timeout_ms);
-			return;
-		}
+		receiver_next(s->r, &ev);
+		if (ev.type == REV_NONE)
+			return 0;
+		if (on_event(s, &ev))
+			return 1;
 	}
 }
 
-void serve_loop_run(int fd, const char *peer, struct store *st,
-		    const struct serve_options *opt)
+static void begin_close(struct session *s, int64_t now, int ms)
+{
+	store_discard(&s->f);
+	s->closing = 1;
+	s->close_by = now + ms;
+}
+
+/* The connection failed under the session, or a deadline passed. */
+static void cut_short(struct session *s, int rc, int64_t now)
+{
+	struct frame_reader *rd = receiver_reader(s->r);
+	int which = conn_timed_out(&s->conn);
+
+	if (rc == -TCPX_E_TIMEOUT && which == CONN_IDLE) {
+		receiver_fail(s->r, TCPX_E_TIMEOUT, "idle timeout");
+		ui_error(s->peer, "idle for %d s: connection closed",
+			 s->opt->timeout_ms / 1000);
+	} else if (rc == -TCPX_E_TIMEOUT) {
+		receiver_fail(s->r, TCPX_E_TIMEOUT, conn_deadline_name(which));
+		ui_error(s->peer, "%s: connection closed",
+			 conn_deadline_name(which));
+	} else if (rc == -TCPX_E_CLOSED) {
+		if (receiver_in_file(s->r) || frame_reader_buffered(rd))
+			ui_error(s->peer, "connection closed by the sender "
+				 "mid-transfer");
+	} else if (rc == -TCPX_E_SYSTEM) {
+		ui_error(s->peer, "%s", net_strerror(errno));
+	} else {
+		ui_error(s->peer, "%s", tcpx_strerror(rc));
+	}
+	begin_close(s, now, LINGER_MS);
+}
+
+/* Which deadlines apply now that everything decodable was decoded. */
+static void watch(struct session *s)
+{
+	struct tcpx_receiver *r = s->r;
+	conn_frame_pending(&s->conn, !receiver_finished(r) &&
+			   frame_reader_buffered(receiver_reader(r)) > 0 &&
+			   outq_has_room(receiver_output(r)));
+	conn_watch_rate(&s->conn, receiver_in_file(r));
+}
+
+/*
+ * Moves what the socket allows and acts on it, ending with everything
+ * decodable decoded (so no frame waits in the buffer for an event that
+ * will not come).  1 while the session goes on, 0 when it is to be closed.
+ */
+static int session_step(struct session *s, int64_t now)
+{
+	int rc;
+	if (!s->closing) {
+		for (int turn = 0; ; turn++) {
+			if (drain(s)) {
+				begin_close(s, now, LINGER_MS);
+				break;
+			}
+			if (turn == TURNS_MAX)
+				break;
+			rc = conn_io(&s->conn, IO_BUDGET);
+			if (rc < 0) {
+				cut_short(s, rc, now);
+				break;
+			}
+			if (rc == 0)
+				break;
+		}
+		if (!s->closing)
+			watch(s);
+	}
+	if (s->closing) {
+		if (outq_len(receiver_output(s->r)) && now < s->close_by &&
+		    conn_io(&s->conn, 1) >= 0 &&
+		    outq_len(receiver_output(s->r)))
+			return 1;
+		return 0;
+	}
+	return 1;
+}
+
+/* Deadlines only; 1 while the session goes on. */
+static int session_tick(struct session *s, int64_t now)
+{
+	if (s->closing)
+		return now < s->close_by;
+	if (conn_check(&s->conn, now) < 0) {
+		cut_short(s, -TCPX_E_TIMEOUT, now);
+		return session_step(s, now);
+	}
+	return 1;
+}
+
+/* The server is stopping: the file in progress goes at once. */
+static void session_stop(struct session *s, int64_t now, int flush_ms)
+{
+	if (s->closing)
+		return;
+	receiver_fail(s->r, TCPX_E_SHUTDOWN, "receiver shutting down");
+	begin_close(s, now, flush_ms);
+}
+
+static void session_free(struct session *s)
+{
+	store_discard(&s->f);
+	receiver_free(s->r);
+	close(s->conn.fd);
+	free(s->name);
+	free(s);
+}
+
+static struct session *session_new(int fd, const char *peer,
+				   struct store *st,
+				   const struct serve_options *opt)
 {
 	struct receiver_config cfg = { .caps = TCPX_CAPS_V1,
 				       .max_size = opt->max_size,
 				       .max_files = opt->max_files };
-	struct conn_limits lim = { .idle_ms = opt->timeout_ms };
-	struct serve_ctx c = { .st = st, .peer = peer };
+	struct conn_limits lim = {
+		.idle_ms = opt->timeout_ms, .write_ms = opt->timeout_ms,
+		.handshake_ms = opt->handshake_ms, .frame_ms = opt->frame_ms,
+		.min_rate = opt->min_rate, .rate_window_ms = opt->rate_window_ms,
+	};
+	struct session *s = calloc(1, sizeof(*s));
 
-	store_file_init(&c.f);
-	c.r = receiver_new(&cfg);
-	if (!c.r) {
+	if (!s || !(s->r = receiver_new(&cfg))) {
+		free(s);
+		return NULL;
+	}
+	s->st = st;
+	s->opt = opt;
+	snprintf(s->peer, sizeof(s->peer), "%s", peer);
+	store_file_init(&s->f);
+	conn_init(&s->conn, fd, receiver_reader(s->r), receiver_output(s->r),
+		  &lim, opt->stop_fd);
+	return s;
+}
+
+/* ---- one connection in the calling thread ------------------------------ */
+
+void serve_loop_run(int fd, const char *peer, struct store *st,
+		    const struct serve_options *opt)
+{
+	struct session *s = session_new(fd, peer, st, opt);
+	int64_t now = conn_now();
+
+	if (!s) {
 		ui_error(peer, "out of memory");
 		close(fd);
 		return;
 	}
-	conn_init(&c.conn, fd, receiver_reader(c.r), receiver_output(c.r), &lim,
-		  opt->stop_fd);
-	run(&c, opt->timeout_ms);
-	store_discard(&c.f);
-	conn_flush(&c.conn, 1000);   /* replies, a final ERROR or BYE: best effort */
-	receiver_free(c.r);
-	close(fd);
+	while (session_step(s, now) && session_tick(s, now = conn_now())) {
+		short ev = conn_events(&s->conn);
+		struct pollfd pfd[2] = {
+			{ .fd = fd, .events = s->closing ? (short)(ev & POLLOUT) : ev },
+			{ .fd = s->closing ? -1 : opt->stop_fd, .events = POLLIN },
+		};
+		if (poll(pfd, 2, TICK_MS) < 0 && errno != EINTR)
+			break;
+		now = conn_now();
+		if (pfd[1].revents & POLLIN)
+			session_stop(s, now, LINGER_MS);
+	}
+	session_free(s);
+}
+
+/* ---- the event loop ----------------------------------------------------- */
+
+struct handover {
+	int fd;
+	struct sockaddr_storage src;
+	char peer[NET_ADDR_MAX];
+};
+
+struct serve_loop {
+	pthread_t thread;
+	int epfd, wakefd;
+	struct store *st;
+	struct serve_options opt;
+	serve_closed_fn closed;
+	void *arg;
+	struct session *sessions;       /* loop thread only */
+	_Atomic unsigned load;
+	pthread_mutex_t lock;           /* guards what follows */
+	struct handover *queue;
+	size_t queued, cap;
+	int stop, flush_ms;
+};
+
+static void wake(struct serve_loop *l)
+{
+	uint64_t one = 1;
+	ssize_t w = write(l->wakefd, &one, sizeof(one));
+	(void)w;
+}
+
+static void forget(struct serve_loop *l, struct session *s)
+{
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, s->conn.fd, NULL);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		l->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	struct sockaddr_storage src = s->src;
+	session_free(s);
+	atomic_fetch_sub(&l->load, 1);
+	l->closed(l->arg, &src);
+}
+
+/* Keeps epoll asking for what the session can use now. */
+static void interest(struct serve_loop *l, struct session *s)
+{
+	short ev = conn_events(&s->conn);
+	uint32_t want = (!s->closing && (ev & POLLIN) ? EPOLLIN : 0) |
+			(ev & POLLOUT ? EPOLLOUT : 0);
+	if (want == s->events)
+		return;
+	struct epoll_event e = { .events = want, .data.ptr = s };
+	epoll_ctl(l->epfd, EPOLL_CTL_MOD, s->conn.fd, &e);
+	s->events = want;
+}
+
+static void run_session(struct serve_loop *l, struct session *s, int64_t now,
+			int tick)
+{
+	int keep = tick ? session_tick(s, now) : session_step(s, now);
+	if (keep)
+		interest(l, s);
+	else
+		forget(l, s);
+}
+
+/* Sessions for the sockets the server handed over. */
+static void take_handovers(struct serve_loop *l, int64_t now)
+{
+	struct handover *q;
+	size_t n;
+	int stopping, flush_ms;
+
+	pthread_mutex_lock(&l->lock);
+	q = l->queue;
+	n = l->queued;
+	l->queue = NULL;
+	l->queued = l->cap = 0;
+	stopping = l->stop;
+	flush_ms = l->flush_ms;
+	pthread_mutex_unlock(&l->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct session *s = stopping ? NULL :
+			session_new(q[i].fd, q[i].peer, l->st, &l->opt);
+		struct epoll_event e = { .events = EPOLLIN, .data.ptr = s };
+		if (!s || epoll_ctl(l->epfd, EPOLL_CTL_ADD, q[i].fd, &e) < 0) {
+			if (s)
+				session_free(s);
+			else
+				conn_refuse(q[i].fd, stopping ? TCPX_E_SHUTDOWN :
+					    TCPX_E_BUSY, stopping ?
+					    "receiver shutting down" :
+					    "receiver out of memory");
+			atomic_fetch_sub(&l->load, 1);
+			l->closed(l->arg, &q[i].src);
+			continue;
+		}
+		s->events = EPOLLIN;
+		s->src = q[i].src;
+		s->next = l->sessions;
+		if (s->next)
+			s->next->prev = s;
+		l->sessions = s;
+		ui_debug("%s: connected", s->peer);
+		run_session(l, s, now, 0);
+	}
+	free(q);
+	if (stopping)
+		for (struct session *s = l->sessions, *next; s; s = next) {
+			next = s->next;
+			session_stop(s, now, flush_ms);
+			run_session(l, s, now, 0);
+		}
+}
+
+static void *loop_main(void *arg)
+{
+	struct serve_loop *l = arg;
+	struct epoll_event evs[64];
+	int64_t next_tick = 0;
+
+	for (;;) {
+		int n = epoll_wait(l->epfd, evs, 64, TICK_MS);
+		int64_t now = conn_now();
+		for (int i = 0; i < n; i++) {
+			if (evs[i].data.ptr == NULL) {
+				uint64_t v;
+				ssize_t r = read(l->wakefd, &v, sizeof(v));
+				(void)r;
+				take_handovers(l, now);
+			} else {
+				run_session(l, evs[i].data.ptr, now, 0);
+			}
+		}
+		if (now >= next_tick) {
+			for (struct session *s = l->sessions, *next; s; s = next) {
+				next = s->next;
+				run_session(l, s, now, 1);
+			}
+			next_tick = now + TICK_MS;
+		}
+		pthread_mutex_lock(&l->lock);
+		int done = l->stop && !l->sessions && !l->queued;
+		pthread_mutex_unlock(&l->lock);
+		if (done)
+			return NULL;
+	}
+}
+
+struct serve_loop *serve_loop_start(struct store *st,
+				    const struct serve_options *opt,
+				    serve_closed_fn closed, void *arg)
+{
+	struct serve_loop *l = calloc(1, sizeof(*l));
+	struct epoll_event e = { .events = EPOLLIN, .data.ptr = NULL };
+	int err;
+
+	if (!l)
+		return NULL;
+	l->st = st;
+	l->opt = *opt;
+	l->opt.stop_fd = -1;
+	l->closed = closed;
+	l->arg = arg;
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	l->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (l->epfd < 0 || l->wakefd < 0 ||
+	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &e) < 0)
+		goto fail;
+	pthread_mutex_init(&l->lock, NULL);
+	err = pthread_create(&l->thread, NULL, loop_main, l);
+	if (err == 0)
+		return l;
+	pthread_mutex_destroy(&l->lock);
+	errno = err;
+fail:
+	err = errno;
+	if (l->epfd >= 0)
+		close(l->epfd);
+	if (l->wakefd >= 0)
+		close(l->wakefd);
+	free(l);
+	errno = err;
+	return NULL;
+}
+
+void serve_loop_add(struct serve_loop *l, int fd,
+		    const struct sockaddr_storage *src, const char *peer)
+{
+	struct handover *h = NULL;
+
+	atomic_fetch_add(&l->load, 1);
+	pthread_mutex_lock(&l->lock);
+	if (l->queued == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct handover *q = realloc(l->queue, cap * sizeof(*q));
+		if (q) {
+			l->queue = q;
+			l->cap = cap;
+		}
+	}
+	if (l->queued < l->cap) {
+		h = &l->queue[l->queued++];
+		h->fd = fd;
+		h->src = *src;
+		snprintf(h->peer, sizeof(h->peer), "%s", peer);
+	}
+	pthread_mutex_unlock(&l->lock);
+	if (!h) {
+		conn_refuse(fd, TCPX_E_BUSY, "receiver out of memory");
+		atomic_fetch_sub(&l->load, 1);
+		l->closed(l->arg, src);
+		return;
+	}
+	wake(l);
+}
+
+unsigned serve_loop_load(const struct serve_loop *l)
+{
+	return atomic_load(&l->load);
+}
+
+void serve_loop_stop(struct serve_loop *l, int flush_ms)
+{
+	pthread_mutex_lock(&l->lock);
+	l->stop = 1;
+	l->flush_ms = flush_ms;
+	pthread_mutex_unlock(&l->lock);
+	wake(l);
+}
+
+void serve_loop_join(struct serve_loop *l)
+{
+	pthread_join(l->thread, NULL);
+	pthread_mutex_destroy(&l->lock);
+	close(l->epfd);
+	close(l->wakefd);
+	free(l->queue);
+	free(l);
 }

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,97 +19,129 @@
 #include "serve_loop.h"
 #include "ui.h"
 
-/* A receiver's buffers (about 650 KiB) are on the heap and a session's
- * stack needs a few KiB; the default 8 MiB per thread would make hundreds
- * of clients reserve gigabytes of address space. */
-#define SESSION_STACK_SIZE (256 * 1024)
-#define BUSY_MESSAGE "receiver busy: too many clients, try later"
+#define LOOPS_MAX 8
+#define ACCEPT_BATCH 64
+/* Descriptors kept for listening sockets, the loops, the log, libraries. */
+#define FDS_RESERVE 64
+/* Out of descriptors even after giving up the spare: accept again then. */
+#define EMFILE_PAUSE_MS 100
+/* Refusals are logged once, then summed up at most once a second. */
+#define REFUSAL_LOG_MS 1000
 
 /* --- admission ------------------------------------------------------ */
 
-void server_admission_init(struct server_admission *a, int max_clients)
+int server_admission_init(struct server_admission *a, int max_clients,
+			  int max_per_source)
 {
-	/* Default attributes: glibc's init functions cannot fail. */
+	memset(a, 0, sizeof(*a));
+	/* Default attributes: glibc's init function cannot fail. */
 	pthread_mutex_init(&a->lock, NULL);
-	pthread_cond_init(&a->idle, NULL);
-	a->active = 0;
 	a->max_clients = max_clients;
+	a->max_per_source = max_per_source;
+	a->sources = calloc((size_t)max_clients, sizeof(*a->sources));
+	return a->sources ? 0 : -TCPX_E_NOMEM;
 }
 
 void server_admission_destroy(struct server_admission *a)
 {
-	pthread_cond_destroy(&a->idle);
 	pthread_mutex_destroy(&a->lock);
+	free(a->sources);
+	a->sources = NULL;
+}
+
+/* A peer's source: its IPv4 address or its IPv6 /64, so one host (or one
+ * customer's IPv6 prefix) cannot take every place by itself. */
+static void source_key(const struct sockaddr *sa, uint8_t key[SERVER_SOURCE_KEY_LEN])
+{
+	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	memset(key, 0, SERVER_SOURCE_KEY_LEN);
+	if (sa->sa_family == AF_INET) {
+		key[0] = 4;
+		memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	} else if (sa->sa_family == AF_INET6) {
+		const uint8_t *a6 = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+		if (memcmp(a6, v4mapped, 12) == 0) {
+			key[0] = 4;
+			memcpy(key + 1, a6 + 12, 4);
+		} else {
+			key[0] = 6;
+			memcpy(key + 1, a6, 8);
+		}
+	}
+}
+
+/* The entry for src's source, or NULL; lock held. */
+static struct server_source *find_source(struct server_admission *a,
+					 const struct sockaddr *src)
+{
+	uint8_t key[SERVER_SOURCE_KEY_LEN];
+	source_key(src, key);
+	for (int i = 0; i < a->nsources; i++)
+		if (memcmp(a->sources[i].key, key, sizeof(key)) == 0)
+			return &a->sources[i];
+	return NULL;
 }
 
 int server_admit(struct server_admission *a, const struct sockaddr *src)
 {
+	struct server_source *s;
 	int rc = 0;
 
-	(void)src;
 	pthread_mutex_lock(&a->lock);
-	if (a->active >= a->max_clients)
+	s = find_source(a, src);
+	if (a->active >= a->max_clients) {
+		a->refused_by = "--max-clients";
 		rc = -TCPX_E_BUSY;
-	else
+	} else if (s && s->n >= a->max_per_source) {
+		a->refused_by = "--max-per-source";
+		rc = -TCPX_E_BUSY;
+	} else {
+		if (!s) {       /* a free entry: fewer sources than clients */
+			s = &a->sources[a->nsources++];
+			source_key(src, s->key);
+			s->n = 0;
+		}
+		s->n++;
 		a->active++;
+	}
 	pthread_mutex_unlock(&a->lock);
 	return rc;
 }
 
 void server_release(struct server_admission *a, const struct sockaddr *src)
 {
-	(void)src;
 	pthread_mutex_lock(&a->lock);
-	if (--a->active == 0)
-		pthread_cond_signal(&a->idle);
+	struct server_source *s = find_source(a, src);
+	if (s && --s->n == 0)
+		*s = a->sources[--a->nsources];
+	a->active--;
 	pthread_mutex_unlock(&a->lock);
 }
 
-int server_drain(struct server_admission *a, int grace_ms)
+int server_from_source(struct server_admission *a, const struct sockaddr *src)
 {
-	struct timespec deadline;
-	int left;
-
-	/* CLOCK_REALTIME: the clock of a default condition variable. */
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += grace_ms / 1000;
-	deadline.tv_nsec += (long)(grace_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
 	pthread_mutex_lock(&a->lock);
-	while (a->active > 0)
-		if (pthread_cond_timedwait(&a->idle, &a->lock, &deadline) != 0)
-			break;
-	left = a->active;
+	struct server_source *s = find_source(a, src);
+	int n = s ? s->n : 0;
 	pthread_mutex_unlock(&a->lock);
-	return left;
+	return n;
 }
 
 /* --- the server ----------------------------------------------------- */
 
-/*
- * Process-wide, not on server_run's stack: a session still busy when the
- * grace period ends goes on using the admission and the serve options
- * until the process exits.
- */
 static struct {
 	struct server_admission admission;
-	struct serve_options serve;
-	struct store *store;
-} server;
+	struct serve_loop *loops[LOOPS_MAX];
+	int nloops;
+	int spare_fd;                   /* given up to refuse on EMFILE */
+	int64_t paused_until;
+	int64_t refusal_logged;         /* when the last refusal line went */
+	unsigned refusals_unlogged;
+	const char *refusal_reason;
+} server = { .spare_fd = -1 };
 
-/* Written by the signal handler, never drained: once readable it stays
- * readable, so every session polling it sees the stop. */
+/* Written by the signal handler, never drained. */
 static int stop_pipe[2] = { -1, -1 };
-
-/* One accepted connection, owned by its thread. */
-struct client {
-	int fd;
-	struct sockaddr_storage src;
-	char peer[NET_ADDR_MAX];
-};
 
 static void on_signal(int sig)
 {
@@ -135,64 +168,130 @@ static int catch_signals(void)
 	return 0;
 }
 
-static void *client_main(void *arg)
+static void released(void *arg, const struct sockaddr_storage *src)
 {
-	struct client *c = arg;
-
-	ui_debug("%s: connected", c->peer);
-	serve_loop_run(c->fd, c->peer, server.store, &server.serve);
-	server_release(&server.admission, (struct sockaddr *)&c->src);
-	free(c);
-	return NULL;
+	(void)arg;
+	server_release(&server.admission, (const struct sockaddr *)src);
 }
 
-static void start_client(struct client *c)
+static void flush_refusals(int64_t now)
 {
-	pthread_attr_t attr;
-	pthread_t t;
-	int err;
+	if (server.refusals_unlogged)
+		ui_error(NULL, "refused %u more connection%s (%s reached)",
+			 server.refusals_unlogged,
+			 server.refusals_unlogged == 1 ? "" : "s",
+			 server.refusal_reason);
+	server.refusals_unlogged = 0;
+	server.refusal_logged = now;
+}
 
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, SESSION_STACK_SIZE);
-	/* pthread_create returns its error; it does not set errno. */
-	err = pthread_create(&t, &attr, client_main, c);
-	if (err != 0) {
-		ui_error(c->peer, "cannot start a thread: %s", strerror(err));
-		close(c->fd);
-		server_release(&server.admission, (struct sockaddr *)&c->src);
-		free(c);
+/* One line for the first refusal, then one a second at most with how many
+ * followed: a flood of refused connections must not flood the log. */
+static void log_refusal(const char *peer, const char *why, int64_t now)
+{
+	if (now - server.refusal_logged >= REFUSAL_LOG_MS) {
+		flush_refusals(now);
+		ui_error(peer, "refused: %s reached", why);
+		return;
 	}
-	pthread_attr_destroy(&attr);
+	server.refusals_unlogged++;
+	server.refusal_reason = why;
 }
 
-static void accept_one(int lfd)
+static struct serve_loop *least_loaded(void)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+	struct serve_loop *best = server.loops[0];
+	for (int i = 1; i < server.nloops; i++)
+		if (serve_loop_load(server.loops[i]) < serve_loop_load(best))
+			best = server.loops[i];
+	return best;
+}
+
+static void admit(int fd, const struct sockaddr_storage *ss, socklen_t len)
+{
+	char peer[NET_ADDR_MAX];
 	int one = 1;
-	struct client *c;
 
-	if (fd < 0)
-		return;     /* EAGAIN, ECONNABORTED, EMFILE: try again later */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(fd);
-		return;
-	}
-	c->fd = fd;
-	memcpy(&c->src, &ss, sizeof(ss));
-	net_format_addr((struct sockaddr *)&ss, len, c->peer);
-	if (server_admit(&server.admission, (struct sockaddr *)&c->src) < 0) {
+	net_format_addr((const struct sockaddr *)ss, len, peer);
+	if (server_admit(&server.admission, (const struct sockaddr *)ss) < 0) {
+		const char *why = server.admission.refused_by;
 		/* Say so instead of leaving the peer to time out. */
-		conn_refuse(fd, TCPX_E_BUSY, BUSY_MESSAGE);
-		ui_error(c->peer, "refused: --max-clients reached");
-		free(c);
+		conn_refuse(fd, TCPX_E_BUSY, !strcmp(why, "--max-per-source") ?
+			    "receiver busy: too many connections from your address" :
+			    "receiver busy: too many clients, try later");
+		log_refusal(peer, why, conn_now());
 		return;
 	}
-	start_client(c);
+	serve_loop_add(least_loaded(), fd, ss, peer);
+}
+
+/* EMFILE: give the spare descriptor up to take the waiting connection and
+ * refuse it, so the peer hears BUSY and the listening socket stops being
+ * readable; if even that fails, pause accepting instead of spinning. */
+static void out_of_descriptors(int lfd, int64_t now)
+{
+	if (server.spare_fd >= 0) {
+		close(server.spare_fd);
+		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (fd >= 0)
+			conn_refuse(fd, TCPX_E_BUSY,
+				    "receiver busy: out of file descriptors");
+		server.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			log_refusal(NULL, "the descriptor limit", now);
+			return;
+		}
+	}
+	/* Not even the spare: a pause, not a spin. */
+	server.paused_until = now + EMFILE_PAUSE_MS;
+	log_refusal(NULL, "the descriptor limit", now);
+}
+
+static void accept_some(int lfd)
+{
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+				 SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd >= 0) {
+			admit(fd, &ss, len);
+			continue;
+		}
+		if (errno == EMFILE || errno == ENFILE)
+			out_of_descriptors(lfd, conn_now());
+		return;     /* EAGAIN, ECONNABORTED...: next time */
+	}
+}
+
+/* Raises the soft descriptor limit to the hard one and makes --max-clients
+ * fit in it: a default is lowered (and says so), a value given on the
+ * command line that cannot fit is an error.  0 or -1. */
+static int fit_descriptors(struct server_config *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	long room = ((long)rl.rlim_cur - FDS_RESERVE) / SERVER_FDS_PER_CLIENT;
+	if (cfg->max_clients <= room)
+		return 0;
+	if (cfg->max_clients_given || room < 1) {
+		ui_error(NULL, "--max-clients %d needs %d file descriptors, but "
+			 "the limit is %ld (raise it: ulimit -n, or LimitNOFILE= "
+			 "in the unit)", cfg->max_clients,
+			 cfg->max_clients * SERVER_FDS_PER_CLIENT + FDS_RESERVE,
+			 (long)rl.rlim_cur);
+		return -1;
+	}
+	ui_info("serving at most %ld clients at once (the file descriptor "
+		"limit is %ld)", room, (long)rl.rlim_cur);
+	cfg->max_clients = (int)room;
+	return 0;
 }
 
 static void announce(const struct server_config *cfg, const int *lfds, int nl)
@@ -216,10 +315,14 @@ static void accept_loop(const int *lfds, int nl)
 	struct pollfd pfd[NET_LISTEN_MAX + 1];
 
 	for (;;) {
+		int64_t now = conn_now();
+		int paused = now < server.paused_until;
 		for (int i = 0; i < nl; i++)
-			pfd[i] = (struct pollfd){ .fd = lfds[i], .events = POLLIN };
+			pfd[i] = (struct pollfd){ .fd = paused ? -1 : lfds[i],
+						  .events = POLLIN };
 		pfd[nl] = (struct pollfd){ .fd = stop_pipe[0], .events = POLLIN };
-		if (poll(pfd, (nfds_t)nl + 1, -1) < 0) {
+		if (poll(pfd, (nfds_t)nl + 1, paused ? EMFILE_PAUSE_MS :
+			 REFUSAL_LOG_MS) < 0) {
 			if (errno == EINTR)
 				continue;
 			ui_error(NULL, "poll: %s", strerror(errno));
@@ -229,36 +332,62 @@ static void accept_loop(const int *lfds, int nl)
 			return;
 		for (int i = 0; i < nl; i++)
 			if (pfd[i].revents & POLLIN)
-				accept_one(lfds[i]);
+				accept_some(lfds[i]);
+		now = conn_now();
+		if (server.refusals_unlogged &&
+		    now - server.refusal_logged >= REFUSAL_LOG_MS)
+			flush_refusals(now);
 	}
 }
 
-int server_run(const struct server_config *cfg, const int *lfds, int nl)
+static int start_loops(struct server_config *cfg)
 {
-	int left, status = GET_CANNOT_START;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int n = cpus < 1 ? 1 : cpus > LOOPS_MAX ? LOOPS_MAX : (int)cpus;
+
+	for (server.nloops = 0; server.nloops < n; server.nloops++) {
+		server.loops[server.nloops] = serve_loop_start(cfg->store,
+			&cfg->serve, released, NULL);
+		if (!server.loops[server.nloops])
+			break;
+	}
+	if (server.nloops == 0)
+		ui_error(NULL, "cannot start a serving thread: %s", strerror(errno));
+	return server.nloops > 0 ? 0 : -1;
+}
+
+int server_run(struct server_config *cfg, const int *lfds, int nl)
+{
+	int status = GET_CANNOT_START;
 
 	if (catch_signals() < 0) {
 		ui_error(NULL, "pipe: %s", strerror(errno));
 		goto out;
 	}
-	server.store = cfg->store;
-	server.serve = cfg->serve;
-	server.serve.stop_fd = stop_pipe[0];
-	server_admission_init(&server.admission, cfg->max_clients);
+	if (fit_descriptors(cfg) < 0)
+		goto out;
+	if (server_admission_init(&server.admission, cfg->max_clients,
+				  cfg->max_per_source) < 0) {
+		ui_error(NULL, "out of memory");
+		goto out;
+	}
+	server.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (start_loops(cfg) < 0)
+		goto out;
 	announce(cfg, lfds, nl);
 	accept_loop(lfds, nl);
 
-	/* Stop: no new connections; every session sees the stop pipe, sends
-	 * ERROR SHUTDOWN and removes its temporary file. */
+	/* Stop: no new connections; every session sends ERROR SHUTDOWN and
+	 * loses its temporary file now; the loops end once the last replies
+	 * left or SERVER_STOP_FLUSH_MS passed. */
 	for (int i = 0; i < nl; i++)
 		close(lfds[i]);
-	nl = 0;         /* closed: nothing left for the exit path */
-	left = server_drain(&server.admission, SERVER_STOP_GRACE_MS);
-	if (left)
-		ui_error(NULL, "%d connection%s still busy at exit", left,
-			 left == 1 ? "" : "s");
+	nl = 0;
+	for (int i = 0; i < server.nloops; i++)
+		serve_loop_stop(server.loops[i], SERVER_STOP_FLUSH_MS);
+	for (int i = 0; i < server.nloops; i++)
+		serve_loop_join(server.loops[i]);
 	ui_info("stopped");
-	/* The admission is not destroyed: sessions still busy use it. */
 	status = GET_OK;
 out:
 	for (int i = 0; i < nl; i++)

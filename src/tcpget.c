@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -16,8 +17,17 @@
 #include "store.h"
 #include "ui.h"
 
-#define DEFAULT_MAX_CLIENTS 64
+/* Defaults that let a real sender on a slow link through (64 kbit/s moves
+ * 8 KB/s: a HELLO in milliseconds, a full 256 KiB chunk in 33 s, eight
+ * times the minimum rate) while a slow peer is dropped within a minute;
+ * see tcpget(1) SECURITY. */
+#define DEFAULT_MAX_CLIENTS 4096
+#define DEFAULT_MAX_PER_SOURCE 64
 #define DEFAULT_TIMEOUT 60
+#define DEFAULT_HANDSHAKE_TIMEOUT 10
+#define DEFAULT_FRAME_TIMEOUT 60
+#define DEFAULT_MIN_RATE 1024
+#define RATE_WINDOW_MS 20000
 
 static const char usage_text[] =
 "usage: tcpget [OPTIONS]\n"
@@ -31,8 +41,18 @@ static const char usage_text[] =
 "                          IPv6 and IPv4)\n"
 "      --overwrite         replace existing files (atomically)\n"
 "      --max-size=BYTES    refuse files larger than this (default: no limit)\n"
-"      --max-clients=N     serve at most N connections at once (default 64)\n"
-"  -t, --timeout=SECONDS   close connections idle this long (default 60)\n"
+"      --max-clients=N     serve at most N connections at once (default 4096,\n"
+"                          fewer if the descriptor limit is lower)\n"
+"      --max-per-source=N  at most N of them from one IPv4 address or IPv6\n"
+"                          /64 (default 64)\n"
+"  -t, --timeout=SECONDS   close connections idle this long, or whose\n"
+"                          replies stay unread this long (default 60)\n"
+"      --handshake-timeout=SECONDS\n"
+"                          the sender's HELLO must be in by then (default 10)\n"
+"      --frame-timeout=SECONDS\n"
+"                          a frame begun must be whole by then (default 60)\n"
+"      --min-rate=BYTES    while a file arrives, at least this many bytes a\n"
+"                          second over 20 s (default 1024; 0: no minimum)\n"
 "  -q, --quiet             print errors only\n"
 "  -v, --verbose           also log connections and sessions\n"
 "      --json              one JSON object per line per event on stdout\n"
@@ -42,7 +62,8 @@ static const char usage_text[] =
 "A listening socket passed by systemd (LISTEN_FDS) is used instead of -p/-b.\n"
 "Exit status: 0 stopped by SIGINT or SIGTERM, 1 could not start, 2 usage.\n";
 
-enum { OPT_OVERWRITE = 256, OPT_MAX_SIZE, OPT_MAX_CLIENTS, OPT_JSON };
+enum { OPT_OVERWRITE = 256, OPT_MAX_SIZE, OPT_MAX_CLIENTS, OPT_JSON,
+       OPT_PER_SOURCE, OPT_HANDSHAKE, OPT_FRAME, OPT_MIN_RATE };
 
 static const struct option longopts[] = {
 	{ "dir", required_argument, NULL, 'd' },
@@ -51,6 +72,10 @@ static const struct option longopts[] = {
 	{ "overwrite", no_argument, NULL, OPT_OVERWRITE },
 	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
 	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+	{ "max-per-source", required_argument, NULL, OPT_PER_SOURCE },
+	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
+	{ "frame-timeout", required_argument, NULL, OPT_FRAME },
+	{ "min-rate", required_argument, NULL, OPT_MIN_RATE },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -108,55 +133,81 @@ static int start_listening(const struct get_config *cfg,
 	return nl;
 }
 
-int main(int argc, char **argv)
+static int seconds(const char *arg, const char *what)
 {
-	struct get_config cfg = {
-		.port = TCPX_DEFAULT_PORT,
-		.server = { .dir = ".", .max_clients = DEFAULT_MAX_CLIENTS,
-			    .serve.timeout_ms = DEFAULT_TIMEOUT * 1000 },
-	};
-	struct serve_options *serve = &cfg.server.serve;
-	struct store store;
-	int c, nl, status, lfds[NET_LISTEN_MAX];
+	return (int)cli_number(arg, 1, 86400, what) * 1000;
+}
 
-	ui_init("tcpget", UI_RECEIVER);
-	cli_init("tcpget", GET_USAGE);
+/* Fills cfg from the command line; returns only if tcpget is to run. */
+static void parse_options(int argc, char **argv, struct get_config *cfg)
+{
+	struct serve_options *serve = &cfg->server.serve;
+	int c;
+
 	while ((c = getopt_long(argc, argv, "d:p:b:t:qvhV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'd': cfg.server.dir = optarg; break;
+		case 'd': cfg->server.dir = optarg; break;
 		case 'p':
 			cli_number(optarg, 0, 65535, "port");
-			cfg.port = optarg;
+			cfg->port = optarg;
 			break;
-		case 'b': cfg.bind_addr = optarg; break;
-		case OPT_OVERWRITE: cfg.overwrite = 1; break;
+		case 'b': cfg->bind_addr = optarg; break;
+		case OPT_OVERWRITE: cfg->overwrite = 1; break;
 		case OPT_MAX_SIZE:
 			serve->max_size = cli_number(optarg, 0, UINT64_MAX,
 						     "--max-size");
 			break;
 		case OPT_MAX_CLIENTS:
-			cfg.server.max_clients = (int)cli_number(optarg, 0, 4096,
-								 "--max-clients");
-			if (cfg.server.max_clients < 1)
-				cli_usage_error("--max-clients must be at least 1");
+			cfg->server.max_clients = (int)cli_number(optarg, 1, 1000000,
+								  "--max-clients");
+			cfg->server.max_clients_given = 1;
 			break;
-		case 't':
-			serve->timeout_ms = (int)cli_number(optarg, 0, 86400,
-							    "timeout") * 1000;
-			if (serve->timeout_ms == 0)
-				cli_usage_error("timeout must be at least 1 second");
+		case OPT_PER_SOURCE:
+			cfg->server.max_per_source = (int)cli_number(optarg, 1,
+				1000000, "--max-per-source");
+			break;
+		case 't': serve->timeout_ms = seconds(optarg, "timeout"); break;
+		case OPT_HANDSHAKE:
+			serve->handshake_ms = seconds(optarg, "--handshake-timeout");
+			break;
+		case OPT_FRAME:
+			serve->frame_ms = seconds(optarg, "--frame-timeout");
+			break;
+		case OPT_MIN_RATE:
+			serve->min_rate = (uint32_t)cli_number(optarg, 0, UINT32_MAX,
+							       "--min-rate");
 			break;
 		case 'q': ui_set_quiet(1); break;
 		case 'v': ui_set_verbose(1); break;
 		case OPT_JSON: ui_set_json(1); break;
-		case 'h': fputs(usage_text, stdout); return GET_OK;
-		case 'V': cli_version(); return GET_OK;
+		case 'h': fputs(usage_text, stdout); exit(GET_OK);
+		case 'V': cli_version(); exit(GET_OK);
 		default: cli_try_help();
 		}
 	}
 	if (optind < argc)
 		cli_usage_error("unexpected argument "
 				"(files arrive over the network)");
+}
+
+int main(int argc, char **argv)
+{
+	struct get_config cfg = {
+		.port = TCPX_DEFAULT_PORT,
+		.server = { .dir = ".", .max_clients = DEFAULT_MAX_CLIENTS,
+			    .max_per_source = DEFAULT_MAX_PER_SOURCE,
+			    .serve = { .timeout_ms = DEFAULT_TIMEOUT * 1000,
+				       .handshake_ms = DEFAULT_HANDSHAKE_TIMEOUT * 1000,
+				       .frame_ms = DEFAULT_FRAME_TIMEOUT * 1000,
+				       .min_rate = DEFAULT_MIN_RATE,
+				       .rate_window_ms = RATE_WINDOW_MS } },
+	};
+	struct store store;
+	int nl, status, lfds[NET_LISTEN_MAX];
+
+	ui_init("tcpget", UI_RECEIVER);
+	cli_init("tcpget", GET_USAGE);
+	parse_options(argc, argv, &cfg);
 	if (digest_global_init() < 0) {
 		ui_error(NULL, "cannot initialise libsodium");
 		return GET_CANNOT_START;

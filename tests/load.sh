@@ -111,7 +111,7 @@ echo "     ($OUT)"
 # ---- 500 idle connections held at once ----------------------------------------------
 H_D=$T/h
 mkdir -p "$H_D"
-start_tcpget H "$H_D" --max-clients 600 -t 30 || finish
+start_tcpget H "$H_D" --max-clients 600 --max-per-source 600 -t 30 || finish
 begin "warm-up transfer (second server)"
 put_ok H "$H_PORT" "$H_D"
 end_case

@@ -154,7 +154,7 @@ done
 D1=$T/d1
 start_receiver "$D1" --overwrite --max-size 100000000
 check "tcpget start-up line: address, port, DIR and limits" \
-	grep -q "^tcpget: listening on 127.0.0.1:$RPORT, storing in $D1 (max 64 clients, timeout 60 s, max size 95.4 MiB)$" "$ROUT"
+	grep -q "^tcpget: listening on 127.0.0.1:$RPORT, storing in $D1 (max 4096 clients, timeout 60 s, max size 95.4 MiB)$" "$ROUT"
 DEST=127.0.0.1:$RPORT
 
 pty "stty cols 60; '$PUT' -t 10 '$LONG' $DEST >/dev/null" >"$T/pty60"; rc=$?
