@@ -101,10 +101,16 @@ static int64_t deadline(const struct conn *c, int which)
 	return INT64_MAX;
 }
 
+/* The specific deadlines first: when the idle one passes in the same
+ * tick, the reason given is the one that says more. */
+static const int check_order[] = { CONN_HANDSHAKE, CONN_FRAME, CONN_WRITE,
+				   CONN_SLOW, CONN_IDLE };
+
 int conn_check(struct conn *c, int64_t now)
 {
 	note_queue(c, now);
-	for (int which = CONN_IDLE; which <= CONN_SLOW; which++) {
+	for (size_t i = 0; i < sizeof(check_order) / sizeof(check_order[0]); i++) {
+		int which = check_order[i];
 		if (now < deadline(c, which))
 			continue;
 		if (which == CONN_SLOW) {

@@ -27,7 +27,7 @@
 #define DEFAULT_HANDSHAKE_TIMEOUT 10
 #define DEFAULT_FRAME_TIMEOUT 60
 #define DEFAULT_MIN_RATE 1024
-#define RATE_WINDOW_MS 20000
+#define DEFAULT_RATE_WINDOW 20
 
 static const char usage_text[] =
 "usage: tcpget [OPTIONS]\n"
@@ -52,7 +52,9 @@ static const char usage_text[] =
 "      --frame-timeout=SECONDS\n"
 "                          a frame begun must be whole by then (default 60)\n"
 "      --min-rate=BYTES    while a file arrives, at least this many bytes a\n"
-"                          second over 20 s (default 1024; 0: no minimum)\n"
+"                          second on average (default 1024; 0: no minimum)\n"
+"      --rate-window=SECONDS\n"
+"                          over this many seconds (default 20)\n"
 "  -q, --quiet             print errors only\n"
 "  -v, --verbose           also log connections and sessions\n"
 "      --json              one JSON object per line per event on stdout\n"
@@ -63,7 +65,8 @@ static const char usage_text[] =
 "Exit status: 0 stopped by SIGINT or SIGTERM, 1 could not start, 2 usage.\n";
 
 enum { OPT_OVERWRITE = 256, OPT_MAX_SIZE, OPT_MAX_CLIENTS, OPT_JSON,
-       OPT_PER_SOURCE, OPT_HANDSHAKE, OPT_FRAME, OPT_MIN_RATE };
+       OPT_PER_SOURCE, OPT_HANDSHAKE, OPT_FRAME, OPT_MIN_RATE,
+       OPT_RATE_WINDOW };
 
 static const struct option longopts[] = {
 	{ "dir", required_argument, NULL, 'd' },
@@ -76,6 +79,7 @@ static const struct option longopts[] = {
 	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
 	{ "frame-timeout", required_argument, NULL, OPT_FRAME },
 	{ "min-rate", required_argument, NULL, OPT_MIN_RATE },
+	{ "rate-window", required_argument, NULL, OPT_RATE_WINDOW },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -177,6 +181,9 @@ static void parse_options(int argc, char **argv, struct get_config *cfg)
 			serve->min_rate = (uint32_t)cli_number(optarg, 0, UINT32_MAX,
 							       "--min-rate");
 			break;
+		case OPT_RATE_WINDOW:
+			serve->rate_window_ms = seconds(optarg, "--rate-window");
+			break;
 		case 'q': ui_set_quiet(1); break;
 		case 'v': ui_set_verbose(1); break;
 		case OPT_JSON: ui_set_json(1); break;
@@ -200,7 +207,7 @@ int main(int argc, char **argv)
 				       .handshake_ms = DEFAULT_HANDSHAKE_TIMEOUT * 1000,
 				       .frame_ms = DEFAULT_FRAME_TIMEOUT * 1000,
 				       .min_rate = DEFAULT_MIN_RATE,
-				       .rate_window_ms = RATE_WINDOW_MS } },
+				       .rate_window_ms = DEFAULT_RATE_WINDOW * 1000 } },
 	};
 	struct store store;
 	int nl, status, lfds[NET_LISTEN_MAX];
