@@ -5,10 +5,13 @@
 # receiving directory (a canary tree beside it and the paths an escape would
 # reach), nothing under a final name unless the case expects it, no
 # .tcpx-*.part left once the connection is over, and the server still
-# serving (a normal tcpput transfer succeeds right after).
+# serving (a normal tcpput transfer succeeds right after).  The last
+# cases turn round: tcpput against a fake receiver (helper_receiver) that
+# stays silent, reads slowly or ends without BYE.
 #
 # usage: bash tests/hostile.sh BUILD_DIR       (e.g. build, build-asan)
-# Needs: tcpget, tcpput and helper_hostile in BUILD_DIR; loopback only.
+# Needs: tcpget, tcpput, helper_hostile and helper_receiver in BUILD_DIR;
+# loopback only.
 SUITE=hostile
 # The shared set-up: build dir, helper, scaling, assertions.
 . "$(dirname "$0")/peer_lib.sh"
@@ -501,6 +504,59 @@ wait "$SW"
 race_checks
 end_case "$(cat "$T/logs/swap2")"
 race_summary "$T/logs/swap2"
+
+# ---- tcpput against fake receivers (helper_receiver) ------------------------------
+# fcase NAME WANT_SIG WANT_EXIT RECEIVER_STEP... -- TCPPUT_ARG...: one
+# tcpput run against a scripted receiver.  WANT_SIG is what the receiver
+# saw the sender send; FC_CHECK names a function run afterwards, which
+# reads FOUT (the receiver's report), PERR and POUT (tcpput's stderr and
+# stdout) and PMS (how long tcpput ran, ms).
+fcase() {
+	local name=$1 want=$2 wexit=$3 port="" i t0 fpid rc
+	local rargs=()
+	shift 3
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do rargs+=("$1"); shift; done
+	shift
+	begin "$name"
+	"$FRECV" "${rargs[@]}" >"$T/logs/frecv.out" 2>&1 &
+	fpid=$!
+	PIDS+=("$fpid")
+	for ((i = 0; i < 100 * SLOW; i++)); do
+		port=$(sed -n 's/^PORT //p' "$T/logs/frecv.out")
+		[ -n "$port" ] && break
+		sleep 0.02
+	done
+	t0=${EPOCHREALTIME/./}
+	"$BIN/tcpput" "$@" "127.0.0.1:$port" >"$T/logs/fput.out" 2>"$T/logs/fput.err"
+	rc=$?
+	PMS=$(( (${EPOCHREALTIME/./} - t0) / 1000 ))
+	wait "$fpid"
+	FOUT=$(cat "$T/logs/frecv.out")
+	POUT=$(cat "$T/logs/fput.out")
+	PERR=$(cat "$T/logs/fput.err")
+	[ "$(sig "$FOUT")" = "$want" ] || why "receiver saw '$(sig "$FOUT")', want '$want'"
+	[ $rc -eq "$wexit" ] || why "tcpput exit $rc, want $wexit"
+	[ -n "${FC_CHECK:-}" ] && "$FC_CHECK"
+	end_case "$FOUT
+$(sed 's/^/tcpput: /' <<<"$POUT")
+$PERR"
+}
+head -c 1000 /dev/urandom >"$T/src/f1000"
+chk_lost() {
+	grep -q 'connection closed by the receiver' <<<"$PERR" || why "no message about the close"
+	grep -q 'f1000: connection closed by peer: no verdict from the receiver' <<<"$PERR" || why "the file is not reported without verdict"
+}
+FC_CHECK=chk_lost fcase "the receiver closes before the verdict: exit 5" \
+	"H F1 E1 B CLOSED" 5 hello drain close -- -t 5 "$T/src/f1000"
+# After the receiver's BYE tcpput closes at once, without waiting for an
+# end of stream the receiver never sends, and without half-closing before.
+chk_closes_after_bye() {
+	local ms; ms=$(sed -n 's/^EOF ms=\([0-9]*\)$/\1/p' <<<"$FOUT")
+	[ -n "$ms" ] && [ "$ms" -lt $((1000 * SLOW)) ] || why "tcpput's end of stream ${ms:-never} ms after our BYE"
+	[ "$PMS" -lt $((2000 * SLOW)) ] || why "tcpput ran $PMS ms"
+}
+FC_CHECK=chk_closes_after_bye fcase "after the receiver's BYE tcpput closes at once (the receiver holds on)" \
+	"H F1 E1 B EOF" 0 hello answer bye hold:$((3000 * SLOW)) -- -t 5 "$T/src/f1000"
 
 # ---- the end: every tcpget stops cleanly on SIGTERM, no sanitizer report ----
 for s in M O I X C R; do
