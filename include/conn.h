@@ -10,7 +10,7 @@
  * and does that I/O, both directions at once, so neither side can deadlock
  * a pipelined peer.  Time is bounded by absolute deadlines, never by a
  * fresh timeout per wait: the idle deadline moves only when a byte moves
- * (either way), and the handshake deadline is fixed from conn_init() until
+ * (either way, counting bytes the peer's TCP acknowledges), and the handshake deadline is fixed from conn_init() until
  * conn_handshake_done().  This is where frames will be sealed and opened
  * once encryption is negotiated, and where one session will own several
  * TCP connections.
@@ -42,6 +42,7 @@ struct conn {
 	struct conn_limits lim;
 	int64_t idle_deadline, handshake_deadline;   /* ms, CLOCK_MONOTONIC */
 	int timed_out;        /* CONN_IDLE or CONN_HANDSHAKE after a timeout */
+	int unacked;          /* written, not yet acknowledged, when last seen */
 	uint64_t bytes_in, bytes_out;
 };
 

@@ -1,7 +1,9 @@
 /* conn: the only code that moves bytes on a TCPX socket (conn.h). */
 #include <errno.h>
 #include <poll.h>
+#include <linux/sockios.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,6 +48,22 @@ static void moved(struct conn *c)
 	c->idle_deadline = now_ms() + c->lim.idle_ms;
 }
 
+/* A full send buffer gives no POLLOUT until about half of it drained
+ * (megabytes on loopback), so a peer reading slowly would look idle for
+ * seconds; the bytes its TCP acknowledges show it is not.  SIOCOUTQ is
+ * what we wrote and the peer has not yet acknowledged. */
+#define ACK_CHECK_MS 100
+
+static void check_acked(struct conn *c)
+{
+	int n;
+	if (ioctl(c->fd, SIOCOUTQ, &n) < 0)
+		return;
+	if (n < c->unacked)
+		moved(c);
+	c->unacked = n;
+}
+
 /* The nearest deadline as a poll() timeout; 0 once one has passed. */
 static int wait_ms(struct conn *c)
 {
@@ -72,6 +90,7 @@ static int write_some(struct conn *c)
 		outq_consume(c->out, (size_t)w);
 		c->bytes_out += (uint64_t)w;
 		moved(c);
+		check_acked(c);         /* the new baseline */
 		return CONN_WROTE;
 	}
 	if (w < 0 && errno != EAGAIN && errno != EINTR)
@@ -114,11 +133,15 @@ int conn_pump(struct conn *c, int extra_fd)
 		int timeout = wait_ms(c);
 		if (c->timed_out)
 			return -TCPX_E_TIMEOUT;
+		if (want_out && timeout > ACK_CHECK_MS)
+			timeout = ACK_CHECK_MS;
 		int pr = poll(pfd, 3, timeout);
 		if (pr < 0 && errno == EINTR)
 			continue;
 		if (pr < 0)
 			return -TCPX_E_SYSTEM;
+		if (pr == 0 && want_out)
+			check_acked(c);
 		if (pr == 0)
 			continue;       /* wait_ms() now sees the deadline */
 		int done = 0, rc;

@@ -542,6 +542,17 @@ $(sed 's/^/tcpput: /' <<<"$POUT")
 $PERR"
 }
 head -c 1000 /dev/urandom >"$T/src/f1000"
+truncate -s 16M "$T/src/f16m"
+# A receiver reading 16 KiB every 0.25 s for 3 s: tcpput's send buffer stays
+# full all along (no POLLOUT), but the receiver accepts bytes: not idle.
+chk_slow() {
+	! grep -q 'timed out' <<<"$PERR" || why "tcpput gave up on a receiver that was reading"
+	grep -q '^f16m  16.0 MiB  blake2b-512:' <<<"$POUT" || why "f16m not verified"
+	grep -q '^SLOW [0-9]* bytes read in 3000 ms' <<<"$FOUT" || why "no slow phase"
+	[ "$PMS" -ge 3000 ] || why "tcpput ran $PMS ms: the slow phase did not hold it for longer than -t"
+}
+FC_CHECK=chk_slow fcase "tcpput -t 1, receiver reading 16 KiB every 0.25 s for 3 s: no timeout" \
+	"H F1 E1 B EOF" 0 -r 16384 hello slow:16384:250:3000 answer bye -- -t 1 "$T/src/f16m"
 chk_lost() {
 	grep -q 'connection closed by the receiver' <<<"$PERR" || why "no message about the close"
 	grep -q 'f1000: connection closed by peer: no verdict from the receiver' <<<"$PERR" || why "the file is not reported without verdict"
