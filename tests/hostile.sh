@@ -543,6 +543,21 @@ $PERR"
 }
 head -c 1000 /dev/urandom >"$T/src/f1000"
 truncate -s 16M "$T/src/f16m"
+# ERROR 8 within -t 1 of the last byte, nothing claims the receiver closed
+chk_gave_up() {
+	local ms; ms=$(sed -n 's/^ERROR 8 ms=\([0-9]*\) .*/\1/p' <<<"$FOUT")
+	[ -n "$ms" ] && [ "$ms" -ge 900 ] && [ "$ms" -le $((2500 * SLOW)) ] || why "ERROR 8 after ${ms:-?} ms, want about 1000"
+	grep -q 'timed out' <<<"$PERR" || why "no timeout message"
+	! grep -q 'closed by' <<<"$PERR" || why "says the connection was closed by the peer"
+}
+FC_CHECK=chk_gave_up fcase "tcpput -t 1, receiver silent before its HELLO: ERROR 8, exit 5" \
+	"H ERR8 EOF" 5 silent:$((3000 * SLOW)) -- -t 1 "$T/src/f1000"
+chk_gave_up_file() {
+	chk_gave_up
+	grep -q 'f1000: timed out: no verdict: tcpput gave up' <<<"$PERR" || why "the file is not reported as given up"
+}
+FC_CHECK=chk_gave_up_file fcase "tcpput -t 1, receiver silent after the handshake: ERROR 8, exit 5" \
+	"H F1 E1 B ERR8 EOF" 5 hello silent:$((3000 * SLOW)) -- -t 1 "$T/src/f1000"
 # A receiver reading 16 KiB every 0.25 s for 3 s: tcpput's send buffer stays
 # full all along (no POLLOUT), but the receiver accepts bytes: not idle.
 chk_slow() {
