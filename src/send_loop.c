@@ -330,23 +330,43 @@ static int drain_events(struct send_ctx *c)
 	}
 }
 
+/* Every file has its verdict (BYE queued, no RESULT outstanding): how the
+ * connection ends can no longer change an outcome. */
+static int all_verdicts_in(const struct send_ctx *c)
+{
+	return sender_state(c->s) == SS_BYE_SENT && sender_outstanding(c->s) == 0;
+}
+
 /* The connection ended before the receiver's BYE (rc from conn_pump()).
  * Giving up on a silent receiver is said on the wire too (tcpxfer(5):
- * ERROR 8, then close). */
+ * ERROR 8, then close).  Before every verdict it is a connection failure;
+ * after, only a warning. */
 static void connection_ended(struct send_ctx *c, int rc, int timeout_ms)
 {
+	const char *why = rc == -TCPX_E_CLOSED ?
+			  "the receiver closed the connection" :
+			  rc == -TCPX_E_TIMEOUT ? "the receiver went silent" :
+			  net_strerror(errno);
+	int settled = all_verdicts_in(c);      /* before sender_fail() */
 	char m[96];
 
 	if (rc == -TCPX_E_TIMEOUT) {
 		snprintf(m, sizeof(m), "idle timeout: nothing moved for %d s",
 			 timeout_ms / 1000);
 		sender_fail(c->s, TCPX_E_TIMEOUT, m);
+	}
+	if (settled) {
+		ui_error(c->peer, "warning: %s before its BYE; every file has its verdict",
+			 why);
+		return;
+	}
+	if (rc == -TCPX_E_TIMEOUT)
 		ui_error(c->peer, "timed out: the receiver neither accepted nor sent a byte for %d s",
 			 timeout_ms / 1000);
-	} else if (rc == -TCPX_E_CLOSED)
+	else if (rc == -TCPX_E_CLOSED)
 		ui_error(c->peer, "connection closed by the receiver");
 	else
-		ui_error(c->peer, "%s", net_strerror(errno));
+		ui_error(c->peer, "%s", why);
 	worsen(c, SEND_CONNECTION);
 }
 

@@ -568,6 +568,17 @@ chk_slow() {
 }
 FC_CHECK=chk_slow fcase "tcpput -t 1, receiver reading 16 KiB every 0.25 s for 3 s: no timeout" \
 	"H F1 E1 B EOF" 0 -r 16384 hello slow:16384:250:3000 answer bye -- -t 1 "$T/src/f16m"
+chk_verdicts_no_bye() {
+	grep -q "warning: $1 before its BYE; every file has its verdict" <<<"$PERR" || why "no warning about the missing BYE"
+	grep -q '^f1000  1000 B  blake2b-512:' <<<"$POUT" || why "f1000 not verified"
+	! grep -q 'no verdict' <<<"$PERR" || why "a file reported without verdict"
+}
+chk_closed_no_bye() { chk_verdicts_no_bye "the receiver closed the connection"; }
+FC_CHECK=chk_closed_no_bye fcase "every verdict 0, then the receiver closes without BYE: exit 0, a warning" \
+	"H F1 E1 B CLOSED" 0 hello answer close -- -t 5 "$T/src/f1000"
+chk_silent_no_bye() { chk_verdicts_no_bye "the receiver went silent"; }
+FC_CHECK=chk_silent_no_bye fcase "every verdict 0, then the receiver goes silent: ERROR 8, exit 0, a warning" \
+	"H F1 E1 B ERR8 EOF" 0 hello answer silent:$((3000 * SLOW)) -- -t 1 "$T/src/f1000"
 chk_lost() {
 	grep -q 'connection closed by the receiver' <<<"$PERR" || why "no message about the close"
 	grep -q 'f1000: connection closed by peer: no verdict from the receiver' <<<"$PERR" || why "the file is not reported without verdict"
