@@ -166,10 +166,15 @@ hcase "name_len larger than the payload" "H E1 END" "" hello filef:1:3:0644:0:10
 hcase "sender ERROR with an ANSI escape in its message" "H END" "" hello hdr:8:0:0:13 raw:000100091b5b33316d4556494c
 hcase "sender ERROR whose msg_len overruns the payload" "H END" "" hello hdr:8:0:0:6 raw:0001000a4142
 hcase "sender ERROR with an unknown code (999)" "H END" "" hello hdr:8:0:0:4 raw:03e70000
-# Extreme modification times: stored (clamped by the file system) or
-# refused as one file's failure, never a crash or a leftover.
-hcase "mtime 2^63-1"                      "H R1=0 B END || H R1=37 B END" "x || " hello filet:1:3:0x7fffffffffffffff:x data:abc end bye
-hcase "mtime -2^63+1"                     "H R1=0 B END || H R1=37 B END" "x || " hello filet:1:3:-0x7fffffffffffffff:x data:abc end bye
+# Extreme modification times: stored, clamped by the file system, and
+# accepted (tcpxfer(5): a time the file system cannot hold is no failure).
+hcase "mtime 2^63-1: stored clamped, RESULT 0"  "H R1=0 B END" "x" hello filet:1:3:0x7fffffffffffffff:x data:abc end bye
+hcase "mtime -2^63+1: stored clamped, RESULT 0" "H R1=0 B END" "x" hello filet:1:3:-0x7fffffffffffffff:x data:abc end bye
+# Before 1970 the nanoseconds count forward from the second below:
+# mtime_sec -1 with mtime_nsec 500000000 is half a second before the epoch.
+chk_neg_mtime() { [ "$(stat -c %.9Y "$D/neg" 2>/dev/null)" = -0.500000000 ] || why "mtime $(stat -c %.9Y "$D/neg" 2>/dev/null), want -0.500000000"; }
+HC_CHECK=chk_neg_mtime hcase "mtime_sec -1, mtime_nsec 500000000 is 1969-12-31 23:59:59.5" "H R1=0 B END" "neg" \
+	hello mtime:-1 filef:1:3:0644:500000000:-:neg data:abc end bye
 
 begin "log lines show hostile names escaped (no raw ESC or control byte)"
 for f in "$M_ERR" "$M_OUT"; do
