@@ -630,6 +630,32 @@ Test(receiver, peer_error_malformed)
 	tu_buf_free(&b);
 }
 
+/* tcpxfer(5), ERROR: once its header passed, an ERROR ends the session
+ * whatever its payload, and is never answered, not even a malformed one
+ * (too short for its layout, msg_len disagreeing with the length). */
+Test(receiver, malformed_error_is_never_answered)
+{
+	static const char *payloads[] = { "", "00", "000a00", "000a0009",
+					  "000a000078", "000a0004414243" };
+	for (size_t i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++) {
+		struct tcpx_receiver *r = ready(0, 0, 0);
+		struct tu_buf b = { 0 };
+		uint8_t p[16];
+		size_t n = tu_hex_decode(payloads[i], p, sizeof(p));
+		tu_put_header(&b, TCPX_FRAME_ERROR, 0, 0, (uint32_t)n);
+		tu_buf_put(&b, p, n);
+		feed(r, &b);
+		struct receiver_event ev = next(r);
+		cr_assert_eq(ev.type, REV_PEER_ERROR, "payload '%s'", payloads[i]);
+		cr_assert(receiver_finished(r));
+		struct tu_buf out = take(r);
+		cr_assert_eq(out.len, 0u, "payload '%s' answered", payloads[i]);
+		receiver_free(r);
+		tu_buf_free(&b);
+		tu_buf_free(&out);
+	}
+}
+
 Test(receiver, local_failure_queues_error)
 {
 	struct tcpx_receiver *r = ready(0, 0, 0);
