@@ -327,6 +327,20 @@ HC_CHECK=chk_temp_seen hcase "half-close (EOF) mid-chunk" "H END" "" \
 hcase "close after half a header, before HELLO" "CLOSED" "" raw:0100 close
 hcase "close after half a FILE payload"      "H CLOSED" "" hello waitframes:1 hdr:2:0:0:40 raw:0000000100 close
 
+# ---- the handshake's order and the closing sequence (tcpxfer(5)) -----------------
+# The helper sends each script in one burst, so its FILE leaves before
+# tcpget's HELLO can arrive: the receiver cannot tell and reads in order.
+hcase "FILE sent before the receiver's HELLO arrived: read in order" "H R1=0 B END" "x" \
+	hello file:1:3:x data:abc end bye
+# After its BYE the receiver closes as soon as its output is written,
+# without waiting for our end of stream (the helper never closes first).
+chk_closes_at_once() {
+	local ms; ms=$(sed -n 's/^EOF ms=\([0-9]*\)$/\1/p' <<<"$OUT")
+	[ -n "$ms" ] && [ "$ms" -lt $((1000 * SLOW)) ] || why "no orderly close right after BYE (EOF ms=${ms:-none})"
+}
+HC_CHECK=chk_closes_at_once hcase "after BYE tcpget sends BYE and closes, not waiting for our EOF" "H R1=0 B END" "x" \
+	hello file:1:3:x data:abc end bye
+
 # ---- existing files and symlinks -------------------------------------------------
 chk_keep() { [ "$(cat "$D/keep")" = original ] || why "existing file changed"; }
 echo original >"$D/keep"
