@@ -14,7 +14,9 @@
  *
  * Time is bounded by absolute deadlines, never by a fresh timeout per
  * wait (conn_check()):
- *   idle       no byte moved either way for idle_ms;
+ *   idle       no byte moved either way for idle_ms (bytes the peer's
+ *              TCP acknowledged count: a full send buffer says nothing
+ *              until half of it drained);
  *   handshake  the handshake not over handshake_ms after conn_init();
  *   frame      a frame begun (conn_frame_pending()) not whole within
  *              frame_ms;
@@ -61,6 +63,7 @@ struct conn {
 	uint64_t rate_bytes;  /* bytes_in when the rate window began */
 	int handshaking, rate_watched;
 	int timed_out;        /* which deadline, after -TCPX_E_TIMEOUT */
+	int unacked;          /* written, not yet acknowledged, when last seen */
 	uint64_t bytes_in, bytes_out;
 };
 

@@ -88,8 +88,9 @@ void receiver_next(struct tcpx_receiver *r, struct receiver_event *ev);
  * REV_DATA; the rest of its data is skipped.
  * receiver_file_done(): after REV_END, the final verdict: 0 once the store
  * committed it, REV_END's code (TCPX_E_DIGEST) or the store's failure.
- * Its RESULT carries the digest the receiver computed when the code is 0
- * or TCPX_E_DIGEST, zeros otherwise.
+ * Its RESULT carries the digest the receiver computed, whatever the code;
+ * every RESULT sent before END (refusals, receiver_file_fail(), ABORTED)
+ * carries zeros.
  */
 const char *receiver_file_fail(struct tcpx_receiver *r, int code,
 			       const char *detail);

@@ -1,7 +1,9 @@
 /* conn: the only code that moves bytes on a TCPX socket (conn.h). */
 #include <errno.h>
+#include <linux/sockios.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,6 +71,23 @@ const char *conn_deadline_name(int which)
 	}
 }
 
+/* A full send buffer gives no POLLOUT until about half of it drained
+ * (megabytes on loopback), so a peer reading slowly would look idle for
+ * seconds; the bytes its TCP acknowledges show it is not.  SIOCOUTQ is
+ * what we wrote and the peer has not yet acknowledged.  Looked at every
+ * ACK_CHECK_MS while output waits. */
+#define ACK_CHECK_MS 100
+
+static void check_acked(struct conn *c, int64_t now)
+{
+	int n;
+	if (ioctl(c->fd, SIOCOUTQ, &n) < 0)
+		return;
+	if (n < c->unacked)
+		c->last_move = now;
+	c->unacked = n;
+}
+
 /* The write deadline runs from the moment the queue stops being empty. */
 static void note_queue(struct conn *c, int64_t now)
 {
@@ -109,6 +128,8 @@ static const int check_order[] = { CONN_HANDSHAKE, CONN_FRAME, CONN_WRITE,
 int conn_check(struct conn *c, int64_t now)
 {
 	note_queue(c, now);
+	if (outq_len(c->out))
+		check_acked(c, now);
 	for (size_t i = 0; i < sizeof(check_order) / sizeof(check_order[0]); i++) {
 		int which = check_order[i];
 		if (now < deadline(c, which))
@@ -139,6 +160,9 @@ int64_t conn_deadline(struct conn *c, int64_t now)
 		if (t < d)
 			d = t;
 	}
+	/* While output waits, look at the peer's acknowledgements often. */
+	if (outq_len(c->out) && d > now + ACK_CHECK_MS)
+		d = now + ACK_CHECK_MS;
 	return d;
 }
 
@@ -159,6 +183,7 @@ static int write_some(struct conn *c)
 		outq_consume(c->out, (size_t)w);
 		c->bytes_out += (uint64_t)w;
 		c->last_move = conn_now();
+		check_acked(c, c->last_move);   /* the new baseline */
 		return CONN_WROTE;
 	}
 	if (w < 0 && errno != EAGAIN && errno != EINTR)

@@ -154,10 +154,10 @@ const char *receiver_file_done(struct tcpx_receiver *r, int code,
 	const char *msg = receiver_verdict_message(code, detail);
 	if (r->state != RS_VERDICT)
 		return msg;
-	/* The digest goes back with an acceptance and a mismatch, so the
-	 * sender can see what we saw. */
-	queue_result(r, code, code == 0 || code == TCPX_E_DIGEST ?
-		     r->digest : NULL, msg);
+	/* Past END the digest is known whatever the verdict (a mismatch, or
+	 * a final name that appeared meanwhile): it goes back, so the sender
+	 * sees what we saw (tcpxfer(5), RESULT). */
+	queue_result(r, code, r->digest, msg);
 	r->state = RS_READY;
 	return msg;
 }

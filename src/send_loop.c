@@ -41,7 +41,12 @@ struct send_ctx {
 	uint64_t data_bytes;     /* file bytes framed, for -v */
 	unsigned ok, failed;
 	int status;
+	int ended_code;          /* the code of the ERROR we ended it with */
 };
+
+/* How long an ERROR we send may take to leave: a peer that reads nothing
+ * must not hold tcpput much past its own timeout. */
+#define ERROR_FLUSH_MS 1000
 
 static void worsen(struct send_ctx *c, int status)
 {
@@ -318,39 +323,68 @@ static int drain_events(struct send_ctx *c)
 		case SEV_PROTO_ERROR:
 			ui_error(c->peer, "protocol error from receiver: %.*s",
 				 (int)ev.msg_len, (const char *)ev.msg);
+			c->ended_code = ev.code;
 			worsen(c, SEND_PROTOCOL);
 			return 1;
 		}
 	}
 }
 
-/* Says why the connection ended under us. */
-static void connection_failed(struct send_ctx *c, int rc, int timeout_ms)
+/* Every file has its verdict (BYE queued, no RESULT outstanding): how the
+ * connection ends can no longer change an outcome. */
+static int all_verdicts_in(const struct send_ctx *c)
 {
+	return sender_state(c->s) == SS_BYE_SENT && sender_outstanding(c->s) == 0;
+}
+
+/* The connection ended before the receiver's BYE (rc from conn_pump()).
+ * Giving up on a silent receiver is said on the wire too (tcpxfer(5):
+ * ERROR 8, then close).  Before every verdict it is a connection failure;
+ * after, only a warning. */
+static void connection_ended(struct send_ctx *c, int rc, int timeout_ms)
+{
+	const char *why = rc == -TCPX_E_CLOSED ?
+			  "the receiver closed the connection" :
+			  rc == -TCPX_E_TIMEOUT ? "the receiver went silent" :
+			  net_strerror(errno);
+	int settled = all_verdicts_in(c);      /* before sender_fail() */
+	char m[96];
+
+	if (rc == -TCPX_E_TIMEOUT) {
+		snprintf(m, sizeof(m), "idle timeout: nothing moved for %d s",
+			 timeout_ms / 1000);
+		sender_fail(c->s, TCPX_E_TIMEOUT, m);
+	}
+	if (settled) {
+		ui_error(c->peer, "warning: %s before its BYE; every file has its verdict",
+			 why);
+		return;
+	}
 	if (rc == -TCPX_E_TIMEOUT)
 		ui_error(c->peer, "timed out: the receiver neither accepted nor sent a byte for %d s",
 			 timeout_ms / 1000);
 	else if (rc == -TCPX_E_CLOSED)
 		ui_error(c->peer, "connection closed by the receiver");
 	else
-		ui_error(c->peer, "%s", net_strerror(errno));
+		ui_error(c->peer, "%s", why);
 	worsen(c, SEND_CONNECTION);
 }
 
-static int run(struct send_ctx *c, const struct send_options *opt)
+/* 0 once the session is over (an event, or our own failure, said why),
+ * else why the connection ended (conn_pump()'s error). */
+static int run(struct send_ctx *c)
 {
 	for (;;) {
 		if (produce(c) < 0) {
 			sender_fail(c->s, TCPX_E_INTERNAL, "internal error");
+			c->ended_code = TCPX_E_INTERNAL;
 			ui_error(c->peer, "internal error: the sender refused a step");
 			worsen(c, SEND_PROTOCOL);
-			return -1;
+			return 0;
 		}
 		int ev = conn_pump(&c->conn, c->pool ? zpool_fd(c->pool) : -1);
-		if (ev < 0) {
-			connection_failed(c, ev, opt->timeout_ms);
-			return -1;
-		}
+		if (ev < 0)
+			return ev;
 		if (ev & CONN_EXTRA)
 			zpool_ack(c->pool);
 		if ((ev & CONN_READ) && drain_events(c))
@@ -358,17 +392,28 @@ static int run(struct send_ctx *c, const struct send_options *opt)
 	}
 }
 
-/* After the session: the files that never got their verdict. */
-static void settle_rest(struct send_ctx *c)
+/* After the session: the files that never got their verdict, and why.
+ * If tcpput ended the session itself (it gave up, or the receiver broke
+ * the protocol), the receiver did not "close" anything: say so. */
+static void settle_rest(struct send_ctx *c, int rc)
 {
+	int code = TCPX_E_CLOSED;
+	const char *msg = "no verdict from the receiver";
+
+	if (rc == -TCPX_E_TIMEOUT) {
+		code = TCPX_E_TIMEOUT;
+		msg = "no verdict: tcpput gave up waiting for the receiver";
+	} else if (c->ended_code) {
+		code = c->ended_code;
+		msg = "no verdict: tcpput ended the session";
+	}
 	if (c->cur && c->cur->popped)
 		free(c->cur->path);
 	c->cur = NULL;
 	while (c->count) {
 		struct inflight *o = &c->ring[c->head];
 		if (!o->settled) {
-			settle_failed(c, o, TCPX_E_CLOSED,
-				      "no verdict from the receiver", NULL, 0);
+			settle_failed(c, o, code, msg, NULL, 0);
 			worsen(c, SEND_CONNECTION);
 		}
 		ring_pop(c);
@@ -400,15 +445,17 @@ int send_loop_run(int fd, const char *peer, const struct send_options *opt,
 		int workers = cpus < 1 ? 1 : cpus > 4 ? 4 : (int)cpus;
 		c->pool = zpool_new(opt->level, workers, 2 * workers);
 	}
-	run(c, opt);
-	/* Best effort: an ERROR frame we queued on a protocol violation. */
+	int rc = run(c);
+	if (rc < 0)
+		connection_ended(c, rc, opt->timeout_ms);
+	/* Best effort: the ERROR we queued (a violation, a timeout). */
 	if (sender_state(c->s) == SS_FAILED)
-		conn_flush(&c->conn, 1000);
+		conn_flush(&c->conn, ERROR_FLUSH_MS);
 	source_close(&c->item);
 	ui_debug("%s: %llu bytes on the wire for %llu bytes of file data", peer,
 		 (unsigned long long)sender_wire_bytes(c->s),
 		 (unsigned long long)c->data_bytes);
-	settle_rest(c);
+	settle_rest(c, rc);
 	ui_batch_end(c->ok, c->failed, c->data_bytes, sender_wire_bytes(c->s),
 		     ui_now() - t0, c->status);
 	int status = c->status;

@@ -33,6 +33,8 @@
  *   file:ID:SIZE:NAME           FILE, mode 0644 (NAME is the rest of the step)
  *   filex:ID:SIZE:HEXNAME       FILE with a name given in hex
  *   filet:ID:SIZE:MTIME_SEC:NAME  FILE with this modification time (s64)
+ *   mtime:SEC                   the next FILE's mtime_sec (s64, e.g. -1;
+ *                               with filef, whose NSEC then counts forward)
  *   filef:ID:SIZE:MODE:NSEC:NAMELEN:NAME
  *                               FILE with explicit fields; NAMELEN "-" means
  *                               the real length (the frame length is always
@@ -580,6 +582,9 @@ static void run_step(struct buf *out, char *step)
 			rest = "";
 		put_file(out, id, size, 0644, 0, -1, (const uint8_t *)rest,
 			 strlen(rest));
+	} else if (!strcmp(step, "mtime")) {
+		const char *t = rest ? rest : "";
+		next_mtime = t[0] == '-' ? -(int64_t)num(t + 1) : (int64_t)num(t);
 	} else if (!strcmp(step, "filef")) {
 		uint32_t id = parse_id(field(&rest));
 		uint64_t size = num(field(&rest));

@@ -84,6 +84,13 @@ touch -d '2001-02-03 04:05:06.123456789' "$SRC/mode.txt"
 check "mode kept, setuid dropped" [ "$(stat -c %a "$D3/mode.txt")" = 750 ]
 check "mtime kept to the nanosecond" \
 	[ "$(stat -c %y "$SRC/mode.txt")" = "$(stat -c %y "$D3/mode.txt")" ]
+# Before 1970 with a fraction: tcpxfer(5) counts the nanoseconds forward
+# from the second below (-1 s + 0.5 s), both ways.
+cp "$SRC/hello.txt" "$SRC/old.txt"
+touch -d '1969-12-31 23:59:59.5 UTC' "$SRC/old.txt"
+"$PUT" -q "$SRC/old.txt" "127.0.0.1:$RPORT"
+check "mtime half a second before 1970 kept" \
+	[ "$(stat -c %.9Y "$D3/old.txt" 2>/dev/null)" = -0.500000000 ]
 
 # --- refusals and errors ----------------------------------------------
 printf 'original\n' >"$D3/keep.txt"

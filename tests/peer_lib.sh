@@ -1,22 +1,23 @@
 # tests/peer_lib.sh: the set-up shared by hostile.sh, faults.sh and load.sh
 # (sourced after SUITE is set; takes the caller's $1, the build directory):
-# tools and helper_hostile located or built, waits and memory bounds scaled
+# tools and the helpers located or built, waits and memory bounds scaled
 # for sanitizer builds, a private temp dir, counters, and the assertions.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$(cd "${1:-build}" 2>/dev/null && pwd) || { echo "$SUITE: no build directory '${1:-build}'"; echo "$SUITE: 0 passed, 1 failed"; exit 1; }
-HELPER=$BIN/helper_hostile
-# The helper is built by `make integration`; build it here when the suite
-# is run by hand (with the sanitizer flags if the library has them).
-if [ ! -x "$HELPER" ]; then
+HELPER=$BIN/helper_hostile       # a hostile sender
+FRECV=$BIN/helper_receiver       # a fake receiver, for tcpput
+# The helpers are built by `make integration`; build them here when the
+# suite is run by hand (with the sanitizer flags if the library has them).
+if [ ! -x "$HELPER" ] || [ ! -x "$FRECV" ]; then
 	san=()
 	if grep -qa __asan_init "$BIN/libtcpx-core.a" 2>/dev/null; then
 		san=(EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" CFLAGS="-O1 -g")
 	fi
-	make -C "$ROOT" --no-print-directory BUILD="$BIN" "${san[@]}" "$BIN/helper_hostile" >/dev/null || true
+	make -C "$ROOT" --no-print-directory BUILD="$BIN" "${san[@]}" "$HELPER" "$FRECV" >/dev/null || true
 fi
-for f in tcpget tcpput helper_hostile; do
-	[ -x "$BIN/$f" ] || { echo "$SUITE: $BIN/$f missing (make tools $BIN/helper_hostile)"; echo "$SUITE: 0 passed, 1 failed"; exit 1; }
+for f in tcpget tcpput helper_hostile helper_receiver; do
+	[ -x "$BIN/$f" ] || { echo "$SUITE: $BIN/$f missing (make tools $BIN/helper_hostile $BIN/helper_receiver)"; echo "$SUITE: 0 passed, 1 failed"; exit 1; }
 done
 # Sanitizer builds are slower and hungrier: scale waits and memory bounds.
 SLOW=1

@@ -402,22 +402,65 @@ Test(receiver, digest_mismatch)
 	tu_buf_free(&b);
 }
 
-Test(receiver, commit_failure_sends_no_digest)
+/* tcpxfer(5), RESULT: a verdict sent after END carries the digest the
+ * receiver computed over the whole content, whatever its code (here the
+ * final name appeared during the transfer). */
+Test(receiver, commit_failure_sends_computed_digest)
+{
+	int codes[] = { TCPX_E_EXISTS, TCPX_E_NO_SPACE, TCPX_E_IO, TCPX_E_DENIED };
+	uint8_t dg[64];
+	tu_digest_of((const uint8_t *)"data", 4, dg);
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		struct tcpx_receiver *r = ready(0, 0, 0);
+		struct tu_buf b = { 0 };
+		put_file_data_end(&b, 1, "x", "data");
+		feed(r, &b);
+		expect_event(r, REV_FILE);
+		expect_event(r, REV_DATA);
+		expect_event(r, REV_END);
+		receiver_file_done(r, codes[i], "exists");
+		struct result res[2];
+		cr_assert_eq(results(r, res, 2), 1u);
+		cr_assert_eq(res[0].id, 1u);
+		cr_assert_eq(res[0].code, codes[i]);
+		cr_assert_str_eq(res[0].msg, "exists");
+		cr_assert_arr_eq(res[0].digest, dg, 64, "code %d", codes[i]);
+		receiver_free(r);
+		tu_buf_free(&b);
+	}
+}
+
+/* tcpxfer(5), RESULT: the digest is computed at END, so a verdict sent
+ * before it carries zeros: a refusal at FILE, a failure in the data, and
+ * 38 ABORTED even when every byte of the content had arrived. */
+Test(receiver, verdicts_before_end_carry_no_digest)
 {
 	struct tcpx_receiver *r = ready(0, 0, 0);
 	struct tu_buf b = { 0 };
-	put_file_data_end(&b, 1, "x", "data");
+	tu_put_file(&b, 1, 4, "whole");
+	tu_put_data_raw(&b, "data", 4);
+	tu_put_empty(&b, TCPX_FRAME_ABORT);
+	tu_put_file(&b, 2, 4, "../bad");
+	tu_put_data_raw(&b, "data", 4);
+	tu_put_empty(&b, TCPX_FRAME_ABORT);
+	tu_put_file(&b, 3, 8, "disk");
+	tu_put_data_raw(&b, "data", 4);
 	feed(r, &b);
 	expect_event(r, REV_FILE);
 	expect_event(r, REV_DATA);
-	expect_event(r, REV_END);
-	receiver_file_done(r, TCPX_E_EXISTS, "exists");
-	struct result res[2];
-	cr_assert_eq(results(r, res, 2), 1u);
-	cr_assert_eq(res[0].id, 1u);
-	cr_assert_eq(res[0].code, TCPX_E_EXISTS);
-	cr_assert_str_eq(res[0].msg, "exists");
-	cr_assert_arr_eq(res[0].digest, zero64, 64);
+	expect_event(r, REV_ABORTED);
+	expect_event(r, REV_REFUSED);
+	expect_event(r, REV_SKIPPED);
+	expect_event(r, REV_FILE);
+	expect_event(r, REV_DATA);
+	receiver_file_fail(r, TCPX_E_NO_SPACE, NULL);
+	struct result res[4];
+	cr_assert_eq(results(r, res, 4), 3u);
+	cr_assert_eq(res[0].code, TCPX_E_ABORTED);
+	cr_assert_eq(res[1].code, TCPX_E_BAD_NAME);
+	cr_assert_eq(res[2].code, TCPX_E_NO_SPACE);
+	for (int i = 0; i < 3; i++)
+		cr_assert_arr_eq(res[i].digest, zero64, 64, "RESULT %d", i + 1);
 	receiver_free(r);
 	tu_buf_free(&b);
 }
@@ -585,6 +628,32 @@ Test(receiver, peer_error_malformed)
 	cr_assert(receiver_finished(r));
 	receiver_free(r);
 	tu_buf_free(&b);
+}
+
+/* tcpxfer(5), ERROR: once its header passed, an ERROR ends the session
+ * whatever its payload, and is never answered, not even a malformed one
+ * (too short for its layout, msg_len disagreeing with the length). */
+Test(receiver, malformed_error_is_never_answered)
+{
+	static const char *payloads[] = { "", "00", "000a00", "000a0009",
+					  "000a000078", "000a0004414243" };
+	for (size_t i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++) {
+		struct tcpx_receiver *r = ready(0, 0, 0);
+		struct tu_buf b = { 0 };
+		uint8_t p[16];
+		size_t n = tu_hex_decode(payloads[i], p, sizeof(p));
+		tu_put_header(&b, TCPX_FRAME_ERROR, 0, 0, (uint32_t)n);
+		tu_buf_put(&b, p, n);
+		feed(r, &b);
+		struct receiver_event ev = next(r);
+		cr_assert_eq(ev.type, REV_PEER_ERROR, "payload '%s'", payloads[i]);
+		cr_assert(receiver_finished(r));
+		struct tu_buf out = take(r);
+		cr_assert_eq(out.len, 0u, "payload '%s' answered", payloads[i]);
+		receiver_free(r);
+		tu_buf_free(&b);
+		tu_buf_free(&out);
+	}
 }
 
 Test(receiver, local_failure_queues_error)

@@ -18,7 +18,7 @@
  *     the configuration) first, then exactly one RESULT per resolved file
  *     with ids 1, 2, 3... (strictly increasing by one, each once), each
  *     with the code the caller or the receiver decided and the digest
- *     only where one was computed, then BYE after REV_BYE or ERROR (with
+ *     where the verdict came after END (zeros before), then BYE after REV_BYE or ERROR (with
  *     the event's code) after REV_FATAL, and nothing after either;
  *   - ASan/UBSan: no byte outside any buffer, no undefined behaviour.
  *
@@ -214,8 +214,8 @@ static void on_event(struct rx *x, const struct receiver_event *ev)
 		if (code == 0 && fz_one_in(&x->rng, fz_rate(x->b1 >> 4, commit_rate)))
 			code = pick_disk_code(x);
 		receiver_file_done(x->r, code, code ? pick_msg(x) : NULL);
-		expect(x, (uint16_t)code,
-		       code == 0 || code == TCPX_E_DIGEST ? ours : NULL);
+		/* After END the digest goes back whatever the verdict. */
+		expect(x, (uint16_t)code, ours);
 		x->in_file = 0;
 		FZ_CHECK(!receiver_in_file(x->r));
 		break;
