@@ -1,5 +1,6 @@
 /* serve_loop: the receiving role's loop, one connection (serve_loop.h). */
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@ struct serve_ctx {
 	uint8_t name[TCPX_NAME_MAX];
 	double t0;
 	uint64_t done;
+	uint64_t conn_id;               /* for ui's per-connection summary */
 };
 
 static void log_file(struct serve_ctx *c, enum ui_event_type t, int code,
@@ -30,7 +32,7 @@ static void log_file(struct serve_ctx *c, enum ui_event_type t, int code,
 			      .name_len = c->meta.name_len, .size = c->meta.size,
 			      .done = c->done, .digest = digest,
 			      .seconds = ui_now() - c->t0, .code = code,
-			      .msg = msg };
+			      .msg = msg, .conn = c->conn_id };
 	ui_event(t, &uf);
 }
 
@@ -192,7 +194,10 @@ void serve_loop_run(int fd, const char *peer, struct store *st,
 				       .max_files = opt->max_files };
 	struct conn_limits lim = { .idle_ms = opt->timeout_ms };
 	struct serve_ctx c = { .st = st, .peer = peer };
+	/* ui summarises a connection's refusals: one id per connection */
+	static atomic_uint_fast64_t last_conn_id;
 
+	c.conn_id = atomic_fetch_add(&last_conn_id, 1) + 1;
 	store_file_init(&c.f);
 	c.r = receiver_new(&cfg);
 	if (!c.r) {
@@ -207,4 +212,5 @@ void serve_loop_run(int fd, const char *peer, struct store *st,
 	conn_flush(&c.conn, 1000);   /* replies, a final ERROR or BYE: best effort */
 	receiver_free(c.r);
 	close(fd);
+	ui_conn_end(c.conn_id, peer);
 }

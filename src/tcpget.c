@@ -33,7 +33,7 @@ static const char usage_text[] =
 "      --max-size=BYTES    refuse files larger than this (default: no limit)\n"
 "      --max-clients=N     serve at most N connections at once (default 64)\n"
 "  -t, --timeout=SECONDS   close connections idle this long (default 60)\n"
-"  -q, --quiet             print errors only\n"
+"  -q, --quiet             print errors only (not each refused file)\n"
 "  -v, --verbose           also log connections and sessions\n"
 "      --json              one JSON object per line per event on stdout\n"
 "  -h, --help              show this help\n"
