@@ -8,6 +8,22 @@
  * "...[N bytes]"; in JSON also "name_bytes": N).  Thread-safe: lines from
  * concurrent connections never interleave.
  *
+ * Output never blocks a receiver's session.  In the UI_RECEIVER role every
+ * line and record goes into a bounded queue in memory (1024 records,
+ * 512 KiB) that one writer thread, started with the first record, writes
+ * to stdout and stderr in order; a session only formats and queues.  When
+ * the queue is full the record is dropped and counted, and the writer
+ * prints "PROG: N log records dropped (output too slow)" on stderr (with
+ * --json also {"event":"dropped","records":N} on stdout) where the gap is.
+ * At exit (ui_init registers it with atexit) the queue is written out,
+ * waiting at most 2 s for a consumer that does not read.
+ *
+ * The UI_SENDER role writes synchronously, from the caller's thread: its
+ * stdout carries the per-file result lines a script reads, which must
+ * never be dropped, and one run has one session, whose own output may
+ * rightly hold it up (as for any command whose output is not read); the
+ * progress line is drawn and erased in the same stream of writes.
+ *
  * Refusals are summarised per connection (receiver): after 10 failed files
  * on one connection (struct ui_file's conn), its further file_failed lines
  * and records, and its file_start records, are not shown; ui_conn_end()
@@ -15,7 +31,7 @@
  * receiver's per-file refusals altogether; errors are always shown.
  *
  * Memory: ui copies what it keeps; every pointer passed in is borrowed for
- * the call.
+ * the call.  Records in the queue are owned by the queue.
  */
 #ifndef TCPX_UI_H
 #define TCPX_UI_H
@@ -79,6 +95,9 @@ void ui_listening(const char *addr, const char *dir, int max_clients,
  * stdout); obj may be NULL.  Never quieted. */
 void ui_error(const char *obj, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* A line on stderr as it is, no prefix: the hint after a usage error
+ * (through ui, so that it comes after the error it follows). */
+void ui_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* An informational line on stdout unless quiet or JSON. */
 void ui_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A line on stderr with -v. */

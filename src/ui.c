@@ -27,7 +27,9 @@
 static const char *prog = "tcpxfer";
 static enum ui_role role;
 static int quiet, verbose, json, progress = -1;
-/* Guards everything below, and the output itself. */
+/* Guards everything below, and the output itself where it is written
+ * synchronously (the sender).  Never held across a write that may wait
+ * in the receiver: there the writer thread writes, unlocked. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* progress state (sender only) */
@@ -48,7 +50,8 @@ struct record_buf {
 	char text[RECORD_MAX];
 };
 
-/* The record being formatted: one, under the lock. */
+/* The record being formatted: one, under the lock (formatting is quick;
+ * only writing may wait, and that is the writer's). */
 static struct record_buf rec;
 
 /* Lock held.  Starts a record for fd; returns it. */
@@ -109,9 +112,34 @@ static void rec_json_name(struct record_buf *r, const uint8_t *name,
 		rec_add(r, ",\"name\":\"%s\"", esc);
 }
 
-/* --- output ---------------------------------------------------------- */
+/* --- output: a bounded queue and one writer (the receiver) ------------ */
 
-/* Writes all of p, waiting as long as it takes.  Gives up on an error (a
+/* What may wait for a slow consumer: enough for bursts (a thousand files
+ * finishing at once), little memory (512 KiB of text at most). */
+#define QUEUE_RECORDS 1024
+#define QUEUE_BYTES (512 * 1024)
+#define FLUSH_WAIT_MS 2000
+
+struct record {
+	struct record *next;
+	uint64_t dropped;               /* records dropped just before this */
+	int fd;
+	size_t len;
+	char text[];
+};
+
+static struct {
+	struct record *head, *tail;
+	unsigned records;
+	size_t bytes;
+	uint64_t dropped;               /* since the last record queued */
+	int started, failed;            /* the writer thread; could not start */
+	int writing;                    /* it holds a record it took */
+	pthread_cond_t more, drained;
+} q = { .more = PTHREAD_COND_INITIALIZER, .drained = PTHREAD_COND_INITIALIZER };
+
+/* Writes all of p, waiting as long as it takes: only the writer thread
+ * and the sender's own thread ever wait here.  Gives up on an error (a
  * closed pipe, a full disk): there is nobody to tell. */
 static void write_all(int fd, const char *p, size_t n)
 {
@@ -130,6 +158,123 @@ static void write_all(int fd, const char *p, size_t n)
 	}
 }
 
+static void write_dropped(uint64_t n, int as_json)
+{
+	char line[128];
+	int len = snprintf(line, sizeof(line), "%s: %llu log record%s dropped "
+			   "(output too slow)\n", prog, (unsigned long long)n,
+			   n == 1 ? "" : "s");
+	write_all(2, line, (size_t)len);
+	if (!as_json)
+		return;
+	len = snprintf(line, sizeof(line), "{\"event\":\"dropped\",\"records\":"
+		       "%llu}\n", (unsigned long long)n);
+	write_all(1, line, (size_t)len);
+}
+
+static void *writer_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&lock);
+	for (;;) {
+		while (!q.head)
+			pthread_cond_wait(&q.more, &lock);
+		struct record *r = q.head;
+		int as_json = json;
+		q.head = r->next;
+		if (!q.head)
+			q.tail = NULL;
+		q.records--;
+		q.bytes -= r->len;
+		q.writing = 1;
+		pthread_mutex_unlock(&lock);
+		if (r->dropped)
+			write_dropped(r->dropped, as_json);
+		write_all(r->fd, r->text, r->len);
+		free(r);
+		pthread_mutex_lock(&lock);
+		q.writing = 0;
+		if (!q.head)
+			pthread_cond_broadcast(&q.drained);
+	}
+	return NULL;
+}
+
+/* Lock held.  1 if records go through the queue: the receiver's, once
+ * its writer runs (started on the first record, after the options). */
+static int queued(void)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+
+	if (role != UI_RECEIVER || q.failed)
+		return 0;
+	if (q.started)
+		return 1;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	if (pthread_create(&t, &attr, writer_main, NULL) == 0)
+		q.started = 1;
+	else
+		q.failed = 1;   /* write synchronously rather than not at all */
+	pthread_attr_destroy(&attr);
+	return q.started;
+}
+
+/* Lock held.  Queues len bytes (len 0: only the count of drops), or
+ * drops them and counts when the queue is full; bypass: at exit, the
+ * last count of drops must go whatever the bounds. */
+static void queue_push(int fd, const char *text, size_t len, int bypass)
+{
+	struct record *r = NULL;
+
+	if (bypass || (q.records < QUEUE_RECORDS && q.bytes + len <= QUEUE_BYTES))
+		r = malloc(sizeof(*r) + len);
+	if (!r) {
+		q.dropped++;
+		return;
+	}
+	r->next = NULL;
+	r->dropped = q.dropped;
+	q.dropped = 0;
+	r->fd = fd;
+	r->len = len;
+	memcpy(r->text, text, len);
+	if (q.tail)
+		q.tail->next = r;
+	else
+		q.head = r;
+	q.tail = r;
+	q.records++;
+	q.bytes += len;
+	pthread_cond_signal(&q.more);
+}
+
+/* At exit: what is queued goes out, waiting at most FLUSH_WAIT_MS for a
+ * consumer that does not read (then it is lost, and exit goes on). */
+static void flush_at_exit(void)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += FLUSH_WAIT_MS / 1000;
+	deadline.tv_nsec += (long)(FLUSH_WAIT_MS % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&lock);
+	if (q.started) {
+		if (q.dropped)
+			queue_push(2, "", 0, 1);
+		while (q.head || q.writing)
+			if (pthread_cond_timedwait(&q.drained, &lock, &deadline))
+				break;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
 /* Erases the progress line so the next text starts on a clean line. */
 static void clear_progress(void)
 {
@@ -139,10 +284,14 @@ static void clear_progress(void)
 	}
 }
 
-/* Lock held.  Ends the record with its newline and writes it. */
+/* Lock held.  Ends the record with its newline and sends it on. */
 static void emit(struct record_buf *r)
 {
 	r->text[r->len++] = '\n';
+	if (queued()) {
+		queue_push(r->fd, r->text, r->len, 0);
+		return;
+	}
 	clear_progress();
 	write_all(r->fd, r->text, r->len);
 }
@@ -156,6 +305,8 @@ void ui_init(const char *p, enum ui_role r)
 	/* stdio is only used by --help and -V (ui writes with write(2)), and
 	 * they must reach a pipe before exit. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (r == UI_RECEIVER)
+		atexit(flush_at_exit);
 }
 
 void ui_set_quiet(int q_) { quiet = q_; }
@@ -229,6 +380,20 @@ void ui_error(const char *obj, const char *fmt, ...)
 		rec_add(r, "}");
 		emit(r);
 	}
+	pthread_mutex_unlock(&lock);
+}
+
+void ui_hint(const char *fmt, ...)
+{
+	struct record_buf *r;
+	va_list ap;
+
+	pthread_mutex_lock(&lock);
+	r = rec_start(2);
+	va_start(ap, fmt);
+	rec_vadd(r, fmt, ap);
+	va_end(ap);
+	emit(r);
 	pthread_mutex_unlock(&lock);
 }
 
