@@ -3,8 +3,35 @@
  * they hand transfer events to ui_event(), and this module decides what to
  * show (per-file lines, log lines, the progress line, JSON records).
  * Errors follow one format, "PROG: OBJECT: what went wrong", one line each, on stderr.
- * Remote text is escaped (names.h) before it is shown.  Thread-safe: lines
- * from concurrent connections never interleave.
+ * Remote text is escaped (names.h) before it is shown, and a name is shown
+ * capped (name_escape_log(): 256 bytes of its escaped form, then
+ * "...[N bytes]"; in JSON also "name_bytes": N).  Thread-safe: lines from
+ * concurrent connections never interleave.
+ *
+ * Output never blocks a receiver's session.  In the UI_RECEIVER role every
+ * line and record goes into a bounded queue in memory (1024 records,
+ * 512 KiB) that one writer thread, started with the first record, writes
+ * to stdout and stderr in order; a session only formats and queues.  When
+ * the queue is full the record is dropped and counted, and the writer
+ * prints "PROG: N log records dropped (output too slow)" on stderr (with
+ * --json also {"event":"dropped","records":N} on stdout) where the gap is.
+ * At exit (ui_init registers it with atexit) the queue is written out,
+ * waiting at most 2 s for a consumer that does not read.
+ *
+ * The UI_SENDER role writes synchronously, from the caller's thread: its
+ * stdout carries the per-file result lines a script reads, which must
+ * never be dropped, and one run has one session, whose own output may
+ * rightly hold it up (as for any command whose output is not read); the
+ * progress line is drawn and erased in the same stream of writes.
+ *
+ * Refusals are summarised per connection (receiver): after 10 failed files
+ * on one connection (struct ui_file's conn), its further file_failed lines
+ * and records, and its file_start records, are not shown; ui_conn_end()
+ * then says how many were left out.  -q (ui_set_quiet) leaves out the
+ * receiver's per-file refusals altogether; errors are always shown.
+ *
+ * Memory: ui copies what it keeps; every pointer passed in is borrowed for
+ * the call.  Records in the queue are owned by the queue.
  */
 #ifndef TCPX_UI_H
 #define TCPX_UI_H
@@ -30,6 +57,8 @@ struct ui_file {
 	const char *msg;           /* UI_FILE_FAILED: detail (local text) */
 	const uint8_t *peer_msg;   /* UI_FILE_FAILED: the peer's text */
 	size_t peer_msg_len;
+	uint64_t conn;             /* receiver: the connection's id, for its
+				    * summary of refusals; 0 = none */
 };
 
 enum ui_role { UI_SENDER, UI_RECEIVER };
@@ -43,6 +72,12 @@ void ui_set_json(int json);
  * a terminal and neither quiet nor JSON. */
 void ui_set_progress(int on);
 void ui_event(enum ui_event_type type, const struct ui_file *f);
+/* Receiver: the connection conn (struct ui_file's conn) from peer has
+ * ended.  Prints how many of its failed files were not shown, if any
+ * (text: "PROG: PEER: N more refused files not shown (more than 10 on one
+ * connection)", unless quiet; JSON: {"event":"files_not_shown","peer":
+ * PEER,"files":N}), and forgets the connection. */
+void ui_conn_end(uint64_t conn, const char *peer);
 
 /* 1 if a progress line will be drawn (so overall totals are worth
  * gathering). */
@@ -56,10 +91,14 @@ void ui_batch_end(unsigned ok, unsigned failed, uint64_t bytes,
 void ui_listening(const char *addr, const char *dir, int max_clients,
 		  int timeout_s, uint64_t max_size, int activated);
 
-/* "PROG: OBJECT: message" on stderr; obj may be NULL. */
+/* "PROG: OBJECT: message" on stderr (with --json also an error record on
+ * stdout); obj may be NULL.  Never quieted. */
 void ui_error(const char *obj, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
-/* An informational line on stdout unless quiet. */
+/* A line on stderr as it is, no prefix: the hint after a usage error
+ * (through ui, so that it comes after the error it follows). */
+void ui_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An informational line on stdout unless quiet or JSON. */
 void ui_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* A line on stderr with -v. */
 void ui_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -24,7 +24,7 @@ void cli_init(const char *prog, int usage_status)
 
 _Noreturn void cli_try_help(void)
 {
-	fprintf(stderr, "Try '%s --help' for more information.\n", cli_prog);
+	ui_hint("Try '%s --help' for more information.", cli_prog);
 	exit(cli_usage_status);
 }
 

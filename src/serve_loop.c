@@ -38,6 +38,7 @@ struct session {
 	uint8_t *name;                  /* TCPX_NAME_MAX, at the first file */
 	double t0;
 	uint64_t done;
+	uint64_t conn_id;               /* for ui's per-connection summary */
 	int closing;                    /* over: only the last replies leave */
 	int64_t close_by;
 	uint32_t events;                /* epoll interest now */
@@ -53,7 +54,7 @@ static void log_file(struct session *s, enum ui_event_type t, int code,
 			      .name_len = s->meta.name_len, .size = s->meta.size,
 			      .done = s->done, .digest = digest,
 			      .seconds = ui_now() - s->t0, .code = code,
-			      .msg = msg };
+			      .msg = msg, .conn = s->conn_id };
 	ui_event(t, &uf);
 }
 
@@ -288,6 +289,7 @@ static void session_stop(struct session *s, int64_t now, int flush_ms)
 
 static void session_free(struct session *s)
 {
+	ui_conn_end(s->conn_id, s->peer);
 	store_discard(&s->f);
 	receiver_free(s->r);
 	close(s->conn.fd);
@@ -307,12 +309,15 @@ static struct session *session_new(int fd, const char *peer,
 		.handshake_ms = opt->handshake_ms, .frame_ms = opt->frame_ms,
 		.min_rate = opt->min_rate, .rate_window_ms = opt->rate_window_ms,
 	};
+	/* ui summarises a connection's refusals: one id per connection */
+	static atomic_uint_fast64_t last_conn_id;
 	struct session *s = calloc(1, sizeof(*s));
 
 	if (!s || !(s->r = receiver_new(&cfg))) {
 		free(s);
 		return NULL;
 	}
+	s->conn_id = atomic_fetch_add(&last_conn_id, 1) + 1;
 	s->st = st;
 	s->opt = opt;
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);

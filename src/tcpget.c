@@ -55,7 +55,7 @@ static const char usage_text[] =
 "                          second on average (default 1024; 0: no minimum)\n"
 "      --rate-window=SECONDS\n"
 "                          over this many seconds (default 20)\n"
-"  -q, --quiet             print errors only\n"
+"  -q, --quiet             print errors only (not each refused file)\n"
 "  -v, --verbose           also log connections and sessions\n"
 "      --json              one JSON object per line per event on stdout\n"
 "  -h, --help              show this help\n"

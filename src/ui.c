@@ -1,4 +1,6 @@
 /* ui: messages, per-file lines, progress and JSON records (ui.h). */
+#include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,12 +15,21 @@
 #include "names.h"
 #include "ui.h"
 
-#define NAME_SHOWN_MAX (6 * 4096 + 4)
 #define PROGRESS_INTERVAL 0.1   /* seconds between redraws: 10 Hz */
+/* One record (a line, or a JSON object and its newline).  The longest
+ * regular one is a JSON file_done with a whole 4 KiB name, under 25 KiB;
+ * anything longer is cut, a JSON string inside the record with "...", so
+ * a record is always whole and valid. */
+#define RECORD_MAX (32 * 1024)
+/* Room kept after a JSON string for the members that follow it. */
+#define JSON_TAIL_ROOM 512
 
 static const char *prog = "tcpxfer";
 static enum ui_role role;
 static int quiet, verbose, json, progress = -1;
+/* Guards everything below, and the output itself where it is written
+ * synchronously (the sender).  Never held across a write that may wait
+ * in the receiver: there the writer thread writes, unlocked. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* progress state (sender only) */
@@ -31,14 +42,274 @@ static struct {
 	int drawn;                      /* a progress line is on screen */
 } pg;
 
+/* --- records ---------------------------------------------------------- */
+
+struct record_buf {
+	int fd;                         /* 1 stdout, 2 stderr */
+	size_t len;
+	char text[RECORD_MAX];
+};
+
+/* The record being formatted: one, under the lock (formatting is quick;
+ * only writing may wait, and that is the writer's). */
+static struct record_buf rec;
+
+/* Lock held.  Starts a record for fd; returns it. */
+static struct record_buf *rec_start(int fd)
+{
+	rec.fd = fd;
+	rec.len = 0;
+	return &rec;
+}
+
+/* Appends, cutting what does not fit (one byte stays for the newline). */
+static void rec_vadd(struct record_buf *r, const char *fmt, va_list ap)
+{
+	size_t room = sizeof(r->text) - 1 - r->len;
+	int n;
+
+	if (room <= 1)
+		return;
+	n = vsnprintf(r->text + r->len, room, fmt, ap);
+	if (n > 0)
+		r->len += (size_t)n < room - 1 ? (size_t)n : room - 1;
+}
+
+static void rec_add(struct record_buf *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void rec_add(struct record_buf *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	rec_vadd(r, fmt, ap);
+	va_end(ap);
+}
+
+/* ,"key":"escaped value" (cut with "..." if the record is nearly full) */
+static void rec_json(struct record_buf *r, const char *key, const void *p,
+		     size_t len)
+{
+	size_t room;
+
+	rec_add(r, ",\"%s\":\"", key);
+	room = sizeof(r->text) - r->len;
+	if (room > JSON_TAIL_ROOM) {
+		name_escape_json(p, len, r->text + r->len, room - JSON_TAIL_ROOM);
+		r->len += strlen(r->text + r->len);
+	}
+	rec_add(r, "\"");
+}
+
+/* ,"name":"..." and, when the name was cut for the log, its length */
+static void rec_json_name(struct record_buf *r, const uint8_t *name,
+			  size_t len)
+{
+	char esc[NAME_LOG_BUF];
+
+	if (name_escape_log(name, len, 1, esc))
+		rec_add(r, ",\"name\":\"%s\",\"name_bytes\":%zu", esc, len);
+	else
+		rec_add(r, ",\"name\":\"%s\"", esc);
+}
+
+/* --- output: a bounded queue and one writer (the receiver) ------------ */
+
+/* What may wait for a slow consumer: enough for bursts (a thousand files
+ * finishing at once), little memory (512 KiB of text at most). */
+#define QUEUE_RECORDS 1024
+#define QUEUE_BYTES (512 * 1024)
+#define FLUSH_WAIT_MS 2000
+
+struct record {
+	struct record *next;
+	uint64_t dropped;               /* records dropped just before this */
+	int fd;
+	size_t len;
+	char text[];
+};
+
+static struct {
+	struct record *head, *tail;
+	unsigned records;
+	size_t bytes;
+	uint64_t dropped;               /* since the last record queued */
+	int started, failed;            /* the writer thread; could not start */
+	int writing;                    /* it holds a record it took */
+	pthread_cond_t more, drained;
+} q = { .more = PTHREAD_COND_INITIALIZER, .drained = PTHREAD_COND_INITIALIZER };
+
+/* Writes all of p, waiting as long as it takes: only the writer thread
+ * and the sender's own thread ever wait here.  Gives up on an error (a
+ * closed pipe, a full disk): there is nobody to tell. */
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w > 0) {
+			p += w;
+			n -= (size_t)w;
+		} else if (w < 0 && errno == EAGAIN) {
+			/* an inherited non-blocking descriptor */
+			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+			poll(&pfd, 1, -1);
+		} else if (w == 0 || errno != EINTR) {
+			return;
+		}
+	}
+}
+
+static void write_dropped(uint64_t n, int as_json)
+{
+	char line[128];
+	int len = snprintf(line, sizeof(line), "%s: %llu log record%s dropped "
+			   "(output too slow)\n", prog, (unsigned long long)n,
+			   n == 1 ? "" : "s");
+	write_all(2, line, (size_t)len);
+	if (!as_json)
+		return;
+	len = snprintf(line, sizeof(line), "{\"event\":\"dropped\",\"records\":"
+		       "%llu}\n", (unsigned long long)n);
+	write_all(1, line, (size_t)len);
+}
+
+static void *writer_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&lock);
+	for (;;) {
+		while (!q.head)
+			pthread_cond_wait(&q.more, &lock);
+		struct record *r = q.head;
+		int as_json = json;
+		q.head = r->next;
+		if (!q.head)
+			q.tail = NULL;
+		q.records--;
+		q.bytes -= r->len;
+		q.writing = 1;
+		pthread_mutex_unlock(&lock);
+		if (r->dropped)
+			write_dropped(r->dropped, as_json);
+		write_all(r->fd, r->text, r->len);
+		free(r);
+		pthread_mutex_lock(&lock);
+		q.writing = 0;
+		if (!q.head)
+			pthread_cond_broadcast(&q.drained);
+	}
+	return NULL;
+}
+
+/* Lock held.  1 if records go through the queue: the receiver's, once
+ * its writer runs (started on the first record, after the options). */
+static int queued(void)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+
+	if (role != UI_RECEIVER || q.failed)
+		return 0;
+	if (q.started)
+		return 1;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	if (pthread_create(&t, &attr, writer_main, NULL) == 0)
+		q.started = 1;
+	else
+		q.failed = 1;   /* write synchronously rather than not at all */
+	pthread_attr_destroy(&attr);
+	return q.started;
+}
+
+/* Lock held.  Queues len bytes (len 0: only the count of drops), or
+ * drops them and counts when the queue is full; bypass: at exit, the
+ * last count of drops must go whatever the bounds. */
+static void queue_push(int fd, const char *text, size_t len, int bypass)
+{
+	struct record *r = NULL;
+
+	if (bypass || (q.records < QUEUE_RECORDS && q.bytes + len <= QUEUE_BYTES))
+		r = malloc(sizeof(*r) + len);
+	if (!r) {
+		q.dropped++;
+		return;
+	}
+	r->next = NULL;
+	r->dropped = q.dropped;
+	q.dropped = 0;
+	r->fd = fd;
+	r->len = len;
+	memcpy(r->text, text, len);
+	if (q.tail)
+		q.tail->next = r;
+	else
+		q.head = r;
+	q.tail = r;
+	q.records++;
+	q.bytes += len;
+	pthread_cond_signal(&q.more);
+}
+
+/* At exit: what is queued goes out, waiting at most FLUSH_WAIT_MS for a
+ * consumer that does not read (then it is lost, and exit goes on). */
+static void flush_at_exit(void)
+{
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += FLUSH_WAIT_MS / 1000;
+	deadline.tv_nsec += (long)(FLUSH_WAIT_MS % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&lock);
+	if (q.started) {
+		if (q.dropped)
+			queue_push(2, "", 0, 1);
+		while (q.head || q.writing)
+			if (pthread_cond_timedwait(&q.drained, &lock, &deadline))
+				break;
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+/* Erases the progress line so the next text starts on a clean line. */
+static void clear_progress(void)
+{
+	if (pg.drawn) {
+		write_all(2, "\r\033[K", 4);
+		pg.drawn = 0;
+	}
+}
+
+/* Lock held.  Ends the record with its newline and sends it on. */
+static void emit(struct record_buf *r)
+{
+	r->text[r->len++] = '\n';
+	if (queued()) {
+		queue_push(r->fd, r->text, r->len, 0);
+		return;
+	}
+	clear_progress();
+	write_all(r->fd, r->text, r->len);
+}
+
+/* --- set-up ----------------------------------------------------------- */
+
 void ui_init(const char *p, enum ui_role r)
 {
 	prog = p;
 	role = r;
+	/* stdio is only used by --help and -V (ui writes with write(2)), and
+	 * they must reach a pipe before exit. */
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (r == UI_RECEIVER)
+		atexit(flush_at_exit);
 }
 
-void ui_set_quiet(int q) { quiet = q; }
+void ui_set_quiet(int q_) { quiet = q_; }
 void ui_set_verbose(int v) { verbose = v; }
 void ui_set_json(int j) { json = j; }
 void ui_set_progress(int on) { progress = on; }
@@ -47,7 +318,7 @@ int ui_progress_enabled(void)
 {
 	if (progress < 0)
 		progress = !quiet && !json && role == UI_SENDER && isatty(2);
-	return progress;
+	return progress && role == UI_SENDER;
 }
 
 double ui_now(void)
@@ -73,55 +344,56 @@ const char *ui_human_size(uint64_t n, char buf[16])
 	return buf;
 }
 
-/* Erases the progress line so the next text starts on a clean line. */
-static void clear_progress(void)
-{
-	if (pg.drawn) {
-		fputs("\r\033[K", stderr);
-		pg.drawn = 0;
-	}
-}
+/* --- messages --------------------------------------------------------- */
 
-static void json_string(FILE *out, const char *key, const void *p, size_t len)
+/* Lock held. */
+static void vline(int fd, const char *obj, const char *fmt, va_list ap)
 {
-	static char buf[NAME_SHOWN_MAX];
-	name_escape_json(p, len, buf, sizeof(buf));
-	fprintf(out, ",\"%s\":\"%s\"", key, buf);
-}
+	struct record_buf *r = rec_start(fd);
 
-static void vline(FILE *out, const char *obj, const char *fmt, va_list ap)
-{
-	pthread_mutex_lock(&lock);
-	clear_progress();
-	fprintf(out, "%s: ", prog);
+	rec_add(r, "%s: ", prog);
 	if (obj)
-		fprintf(out, "%s: ", obj);
-	vfprintf(out, fmt, ap);
-	fputc('\n', out);
-	fflush(out);
-	pthread_mutex_unlock(&lock);
+		rec_add(r, "%s: ", obj);
+	rec_vadd(r, fmt, ap);
+	emit(r);
 }
 
 void ui_error(const char *obj, const char *fmt, ...)
 {
+	struct record_buf *r;
 	va_list ap;
 	char msg[2048];
 
-	va_start(ap, fmt);
-	vline(stderr, obj, fmt, ap);
-	va_end(ap);
-	if (!json)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
 	pthread_mutex_lock(&lock);
-	fputs("{\"event\":\"error\"", stdout);
-	if (obj)
-		json_string(stdout, "object", obj, strlen(obj));
-	json_string(stdout, "message", msg, strlen(msg));
-	fputs("}\n", stdout);
-	fflush(stdout);
+	va_start(ap, fmt);
+	vline(2, obj, fmt, ap);
+	va_end(ap);
+	if (json) {
+		va_start(ap, fmt);
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		r = rec_start(1);
+		rec_add(r, "{\"event\":\"error\"");
+		if (obj)
+			rec_json(r, "object", obj, strlen(obj));
+		rec_json(r, "message", msg, strlen(msg));
+		rec_add(r, "}");
+		emit(r);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+void ui_hint(const char *fmt, ...)
+{
+	struct record_buf *r;
+	va_list ap;
+
+	pthread_mutex_lock(&lock);
+	r = rec_start(2);
+	va_start(ap, fmt);
+	rec_vadd(r, fmt, ap);
+	va_end(ap);
+	emit(r);
 	pthread_mutex_unlock(&lock);
 }
 
@@ -130,9 +402,11 @@ void ui_info(const char *fmt, ...)
 	va_list ap;
 	if (quiet || json)
 		return;
+	pthread_mutex_lock(&lock);
 	va_start(ap, fmt);
-	vline(stdout, NULL, fmt, ap);
+	vline(1, NULL, fmt, ap);
 	va_end(ap);
+	pthread_mutex_unlock(&lock);
 }
 
 void ui_debug(const char *fmt, ...)
@@ -140,9 +414,11 @@ void ui_debug(const char *fmt, ...)
 	va_list ap;
 	if (!verbose)
 		return;
+	pthread_mutex_lock(&lock);
 	va_start(ap, fmt);
-	vline(stderr, NULL, fmt, ap);
+	vline(2, NULL, fmt, ap);
 	va_end(ap);
+	pthread_mutex_unlock(&lock);
 }
 
 static const char *rate(uint64_t bytes, double seconds, char buf[32])
@@ -155,6 +431,8 @@ static const char *rate(uint64_t bytes, double seconds, char buf[32])
 	return buf;
 }
 
+/* --- progress (the sender's, written synchronously) ------------------- */
+
 static int term_width(void)
 {
 	struct winsize ws;
@@ -166,7 +444,7 @@ static int term_width(void)
 
 static void draw_progress(double now)
 {
-	char line[512], a[16], b[16], r[32], eta[32] = "";
+	char line[512], out[sizeof(line) + 8], a[16], b[16], r[32], eta[32] = "";
 	uint64_t done = pg.finished + pg.cur_done;
 	double secs = now - pg.start;
 	int pct = pg.total ? (int)(100.0 * (double)done / (double)pg.total) : 100;
@@ -191,98 +469,206 @@ static void draw_progress(double now)
 			 keep, pg.cur_name, pct, a, b, r, eta, pg.index, pg.files);
 		line[width] = '\0';
 	}
-	fprintf(stderr, "\r%s\033[K", line);
-	fflush(stderr);
+	n = snprintf(out, sizeof(out), "\r%s\033[K", line);
+	write_all(2, out, (size_t)n);
 	pg.drawn = 1;
 	pg.last_draw = now;
 }
 
 void ui_batch_begin(unsigned files, uint64_t bytes)
 {
+	pthread_mutex_lock(&lock);
 	memset(&pg, 0, sizeof(pg));
 	pg.files = files;
 	pg.total = bytes;
 	pg.start = ui_now();
+	pthread_mutex_unlock(&lock);
 }
 
 void ui_batch_end(unsigned ok, unsigned failed, uint64_t bytes,
 		  uint64_t wire, double seconds, int status)
 {
+	struct record_buf *rb;
 	char a[16], r[32];
+
 	pthread_mutex_lock(&lock);
-	clear_progress();
 	if (json) {
-		printf("{\"event\":\"summary\",\"files_ok\":%u,\"files_failed\":%u,"
-		       "\"bytes\":%llu,\"wire_bytes\":%llu,\"seconds\":%.6f,"
-		       "\"exit\":%d}\n", ok, failed, (unsigned long long)bytes,
-		       (unsigned long long)wire, seconds, status);
+		rb = rec_start(1);
+		rec_add(rb, "{\"event\":\"summary\",\"files_ok\":%u,"
+			"\"files_failed\":%u,\"bytes\":%llu,\"wire_bytes\":%llu,"
+			"\"seconds\":%.6f,\"exit\":%d}", ok, failed,
+			(unsigned long long)bytes, (unsigned long long)wire,
+			seconds, status);
+		emit(rb);
 	} else if (!quiet && ok + failed > 1) {
-		fprintf(stderr, "%s: %u of %u files verified, %s in %.2f s (%s)\n",
+		rb = rec_start(2);
+		rec_add(rb, "%s: %u of %u files verified, %s in %.2f s (%s)",
 			prog, ok, ok + failed, ui_human_size(bytes, a), seconds,
 			rate(bytes, seconds, r));
+		emit(rb);
+	} else {
+		clear_progress();
 	}
-	fflush(stdout);
-	fflush(stderr);
 	pthread_mutex_unlock(&lock);
 }
 
 void ui_listening(const char *addr, const char *dir, int max_clients,
 		  int timeout_s, uint64_t max_size, int activated)
 {
+	struct record_buf *r;
 	char sz[16];
-	if (json) {
-		pthread_mutex_lock(&lock);
-		fputs("{\"event\":\"listening\"", stdout);
-		json_string(stdout, "address", addr, strlen(addr));
-		json_string(stdout, "dir", dir, strlen(dir));
-		printf(",\"max_clients\":%d,\"timeout\":%d,\"max_size\":%llu,"
-		       "\"socket_activated\":%s}\n", max_clients, timeout_s,
-		       (unsigned long long)max_size, activated ? "true" : "false");
-		fflush(stdout);
-		pthread_mutex_unlock(&lock);
+
+	if (!json) {
+		ui_info("listening on %s%s, storing in %s (max %d clients, "
+			"timeout %d s, max size %s)", addr,
+			activated ? " (socket activation)" : "", dir, max_clients,
+			timeout_s, max_size ? ui_human_size(max_size, sz) : "unlimited");
 		return;
 	}
-	ui_info("listening on %s%s, storing in %s (max %d clients, timeout %d s, "
-		"max size %s)", addr, activated ? " (socket activation)" : "",
-		dir, max_clients, timeout_s,
-		max_size ? ui_human_size(max_size, sz) : "unlimited");
+	pthread_mutex_lock(&lock);
+	r = rec_start(1);
+	rec_add(r, "{\"event\":\"listening\"");
+	rec_json(r, "address", addr, strlen(addr));
+	rec_json(r, "dir", dir, strlen(dir));
+	rec_add(r, ",\"max_clients\":%d,\"timeout\":%d,\"max_size\":%llu,"
+		"\"socket_activated\":%s}", max_clients, timeout_s,
+		(unsigned long long)max_size, activated ? "true" : "false");
+	emit(r);
+	pthread_mutex_unlock(&lock);
 }
 
+/* --- per-connection counts of failed files (the receiver) ------------- */
+
+/* A connection that has had a failed file: after REFUSALS_SHOWN of them
+ * its further failures are counted, not shown one by one, so a peer that
+ * sends thousands of refused names costs the log a few lines. */
+#define REFUSALS_SHOWN 10
+#define TALLY_BUCKETS 64
+
+struct tally {
+	struct tally *next;
+	uint64_t conn;
+	uint64_t failed, hidden;
+};
+
+static struct tally *tallies[TALLY_BUCKETS];
+
+/* Lock held.  conn's tally; created if create (NULL if out of memory). */
+static struct tally *tally_find(uint64_t conn, int create)
+{
+	struct tally **b = &tallies[conn % TALLY_BUCKETS], *t;
+
+	for (t = *b; t; t = t->next)
+		if (t->conn == conn)
+			return t;
+	if (!create || !(t = calloc(1, sizeof(*t))))
+		return NULL;
+	t->conn = conn;
+	t->next = *b;
+	*b = t;
+	return t;
+}
+
+/* Lock held.  1 if this event of a connection is not to be shown: a
+ * failure beyond REFUSALS_SHOWN (counted), or a file_start once the
+ * connection is past them. */
+static int tally_hides(enum ui_event_type type, const struct ui_file *f)
+{
+	struct tally *t;
+
+	if (role != UI_RECEIVER || !f->conn)
+		return 0;
+	if (type == UI_FILE_START) {
+		t = tally_find(f->conn, 0);
+		return t && t->failed >= REFUSALS_SHOWN;
+	}
+	if (type != UI_FILE_FAILED || !(t = tally_find(f->conn, 1)))
+		return 0;
+	if (++t->failed <= REFUSALS_SHOWN)
+		return 0;
+	t->hidden++;
+	return 1;
+}
+
+void ui_conn_end(uint64_t conn, const char *peer)
+{
+	struct tally **p, *t = NULL;
+	struct record_buf *r;
+
+	pthread_mutex_lock(&lock);
+	for (p = &tallies[conn % TALLY_BUCKETS]; *p; p = &(*p)->next) {
+		if ((*p)->conn == conn) {
+			t = *p;
+			*p = t->next;
+			break;
+		}
+	}
+	if (t && t->hidden && json) {
+		r = rec_start(1);
+		rec_add(r, "{\"event\":\"files_not_shown\"");
+		rec_json(r, "peer", peer, strlen(peer));
+		rec_add(r, ",\"files\":%llu}", (unsigned long long)t->hidden);
+		emit(r);
+	}
+	if (t && t->hidden && !quiet) {
+		r = rec_start(2);
+		rec_add(r, "%s: %s: %llu more refused files not shown (more "
+			"than %d on one connection)", prog, peer,
+			(unsigned long long)t->hidden, REFUSALS_SHOWN);
+		emit(r);
+	}
+	pthread_mutex_unlock(&lock);
+	free(t);
+}
+
+/* --- file events ------------------------------------------------------ */
+
+/* Lock held.  A stored file's name is shown whole: scripts act on it (the
+ * file is there under that name), and each such line cost the sender a
+ * stored file.  Every other event shows it capped (name_escape_log()). */
 static void json_file(const char *event, const struct ui_file *f)
 {
+	struct record_buf *r = rec_start(1);
 	char hex[DIGEST_HEX_LEN + 1];
-	fprintf(stdout, "{\"event\":\"%s\"", event);
+	int done = !strcmp(event, "file_done");
+
+	rec_add(r, "{\"event\":\"%s\"", event);
 	if (f->peer)
-		json_string(stdout, "peer", f->peer, strlen(f->peer));
-	json_string(stdout, "name", f->name, f->name_len);
-	fprintf(stdout, ",\"size\":%llu", (unsigned long long)f->size);
+		rec_json(r, "peer", f->peer, strlen(f->peer));
+	if (done)
+		rec_json(r, "name", f->name, f->name_len);
+	else
+		rec_json_name(r, f->name, f->name_len);
+	rec_add(r, ",\"size\":%llu", (unsigned long long)f->size);
 	if (f->digest) {
 		digest_hex(f->digest, hex);
-		fprintf(stdout, ",\"digest\":\"%s\"", hex);
+		rec_add(r, ",\"digest\":\"%s\"", hex);
 	}
-	if (!strcmp(event, "file_done"))
-		fprintf(stdout, ",\"seconds\":%.6f", f->seconds);
-	if (!strcmp(event, "file_done") && role == UI_SENDER)
-		fprintf(stdout, ",\"wire_bytes\":%llu", (unsigned long long)f->wire);
+	if (done)
+		rec_add(r, ",\"seconds\":%.6f", f->seconds);
+	if (done && role == UI_SENDER)
+		rec_add(r, ",\"wire_bytes\":%llu", (unsigned long long)f->wire);
 	if (!strcmp(event, "file_failed")) {
 		const char *m = f->msg ? f->msg : tcpx_strerror(f->code);
-		fprintf(stdout, ",\"code\":%d", f->code);
-		json_string(stdout, "error", tcpx_strerror(f->code),
-			    strlen(tcpx_strerror(f->code)));
+		const char *e = tcpx_strerror(f->code);
+		rec_add(r, ",\"code\":%d", f->code);
+		rec_json(r, "error", e, strlen(e));
 		if (f->peer_msg_len)
-			json_string(stdout, "message", f->peer_msg, f->peer_msg_len);
+			rec_json(r, "message", f->peer_msg, f->peer_msg_len);
 		else
-			json_string(stdout, "message", m, strlen(m));
+			rec_json(r, "message", m, strlen(m));
 	}
-	fputs("}\n", stdout);
-	fflush(stdout);
+	rec_add(r, "}");
+	emit(r);
 }
 
-static void text_failed(const struct ui_file *f, const char *name,
-			const char *size)
+/* Lock held. */
+static void text_failed(const struct ui_file *f)
 {
 	static char peer_msg[4 * 1024 + 4], both[4 * 1024 + 64];
 	const char *what = tcpx_strerror(f->code), *detail = f->msg;
+	struct record_buf *r;
+	char name[NAME_LOG_BUF], size[16];
 
 	if (f->peer_msg_len) {
 		name_escape(f->peer_msg, f->peer_msg_len, peer_msg, sizeof(peer_msg));
@@ -296,21 +682,63 @@ static void text_failed(const struct ui_file *f, const char *name,
 		snprintf(both, sizeof(both), "%s: %s", what, detail);
 		detail = both;
 	}
+	name_escape_log(f->name, f->name_len, 0, name);
+	r = rec_start(2);
 	if (role == UI_SENDER)
-		fprintf(stderr, "%s: %s: %s\n", prog, name, detail);
+		rec_add(r, "%s: %s: %s", prog, name, detail);
 	else
-		fprintf(stderr, "%s: %s: refused %s (%s): %s\n", prog, f->peer,
-			name, size, detail);
-	fflush(stderr);
+		rec_add(r, "%s: %s: refused %s (%s): %s", prog, f->peer, name,
+			ui_human_size(f->size, size), detail);
+	emit(r);
+}
+
+/* Lock held. */
+static void text_done(const struct ui_file *f)
+{
+	static char name[4 * NAME_LEN_MAX + 4];
+	struct record_buf *r = rec_start(1);
+	char size[16], hex[DIGEST_HEX_LEN + 1], rt[32];
+
+	name_escape(f->name, f->name_len, name, sizeof(name));
+	ui_human_size(f->size, size);
+	digest_hex(f->digest, hex);
+	if (role == UI_RECEIVER) {
+		rec_add(r, "%s: %s: received %s (%s, %s) blake2b-512:%s", prog,
+			f->peer, name, size, rate(f->size, f->seconds, rt), hex);
+		emit(r);
+		return;
+	}
+	rec_add(r, "%s  %s  blake2b-512:%s", name, size, hex);
+	emit(r);
+	if (!verbose)
+		return;
+	r = rec_start(2);
+	rec_add(r, "%s: %s: %.3f s, %s, %llu bytes on the wire", prog, name,
+		f->seconds, rate(f->size, f->seconds, rt),
+		(unsigned long long)f->wire);
+	emit(r);
+}
+
+/* Lock held. */
+static void file_progress(const struct ui_file *f)
+{
+	double now;
+
+	pg.cur_done = f->done;
+	if (f->done >= f->size) {
+		pg.finished += f->size;
+		pg.cur_done = 0;
+	}
+	now = ui_now();
+	if (ui_progress_enabled() && now - pg.last_draw >= PROGRESS_INTERVAL)
+		draw_progress(now);
 }
 
 void ui_event(enum ui_event_type type, const struct ui_file *f)
 {
-	static char name[NAME_SHOWN_MAX];
-	char size[16], hex[DIGEST_HEX_LEN + 1], r[32];
-	double now;
-
 	pthread_mutex_lock(&lock);
+	if (tally_hides(type, f))
+		goto out;
 	switch (type) {
 	case UI_FILE_START:
 		if (json)
@@ -321,55 +749,31 @@ void ui_event(enum ui_event_type type, const struct ui_file *f)
 			pg.cur_done = 0;
 			name_escape(f->name, f->name_len, pg.cur_name,
 				    sizeof(pg.cur_name));
+			if (ui_progress_enabled() && pg.files &&
+			    pg.index <= pg.files)
+				draw_progress(ui_now());
 		}
 		break;
 	case UI_FILE_PROGRESS:
-		pg.cur_done = f->done;
-		if (f->done >= f->size) {
-			pg.finished += f->size;
-			pg.cur_done = 0;
-		}
-		now = ui_now();
-		if (ui_progress_enabled() && now - pg.last_draw >= PROGRESS_INTERVAL)
-			draw_progress(now);
+		file_progress(f);
 		break;
 	case UI_FILE_DONE:
 		clear_progress();
-		if (json) {
+		if (json)
 			json_file("file_done", f);
-			break;
-		}
-		if (quiet)
-			break;
-		name_escape(f->name, f->name_len, name, sizeof(name));
-		ui_human_size(f->size, size);
-		digest_hex(f->digest, hex);
-		if (role == UI_SENDER) {
-			printf("%s  %s  blake2b-512:%s\n", name, size, hex);
-			if (verbose)
-				fprintf(stderr, "%s: %s: %.3f s, %s, %llu bytes on "
-					"the wire\n", prog, name, f->seconds,
-					rate(f->size, f->seconds, r),
-					(unsigned long long)f->wire);
-		} else {
-			printf("%s: %s: received %s (%s, %s) blake2b-512:%s\n",
-			       prog, f->peer, name, size,
-			       rate(f->size, f->seconds, r), hex);
-		}
-		fflush(stdout);
+		else if (!quiet)
+			text_done(f);
 		break;
 	case UI_FILE_FAILED:
 		clear_progress();
 		if (json)
 			json_file("file_failed", f);
-		name_escape(f->name, f->name_len, name, sizeof(name));
-		ui_human_size(f->size, size);
-		text_failed(f, name, size);
+		/* -q: the sender's failures are its errors; the receiver's
+		 * are its peers' business */
+		if (role == UI_SENDER || !quiet)
+			text_failed(f);
 		break;
 	}
-	if (ui_progress_enabled() && type != UI_FILE_PROGRESS && pg.files &&
-	    pg.index <= pg.files && role == UI_SENDER && type != UI_FILE_FAILED &&
-	    type != UI_FILE_DONE)
-		draw_progress(ui_now());
+out:
 	pthread_mutex_unlock(&lock);
 }

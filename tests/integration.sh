@@ -24,6 +24,7 @@ check "single file: exit 0" [ $rc -eq 0 ]
 check "single file: identical" cmp -s "$SRC/hello.txt" "$D/hello.txt"
 want=$(b2sum "$SRC/hello.txt" | cut -d' ' -f1)
 check "single file: prints the b2sum digest" grep -q "blake2b-512:$want" <<<"$out"
+log_wait "$ROUT" "received hello.txt "
 check "receiver logs the file with digest" grep -q "received hello.txt .*$want" "$ROUT"
 
 "$PUT" -q "$SRC/one" "$SRC/empty" "$SRC"/b* "127.0.0.1:$RPORT"; rc=$?

@@ -56,5 +56,18 @@ stop_receiver() {
 	wait "$RPID" 2>/dev/null
 }
 
+# log_wait FILE REGEX [COUNT]: waits (bounded: 5 s) until FILE has COUNT
+# (default 1) lines matching REGEX (grep -E).  tcpget writes its log from a
+# thread of its own, a moment after the event it reports: a check that
+# reads the log right after a transfer waits for the line first.
+log_wait() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		[ "$(grep -cE -- "$2" "$1" 2>/dev/null)" -ge "${3:-1}" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # no_temp DIR: no temporary file anywhere below DIR
 no_temp() { [ -z "$(find "$1" -name '.tcpx-*' 2>/dev/null)" ]; }

@@ -394,17 +394,53 @@ static const char *jesc(const void *p, size_t len)
 
 #define JESC(s) jesc(s, sizeof(s) - 1)
 
+/* The UTF-8 encoding of cp into out; its length. */
+static size_t utf8_put(uint32_t cp, uint8_t *out)
+{
+	if (cp < 0x80) {
+		out[0] = (uint8_t)cp;
+		return 1;
+	} else if (cp < 0x800) {
+		out[0] = (uint8_t)(0xC0 | cp >> 6);
+		out[1] = (uint8_t)(0x80 | (cp & 0x3F));
+		return 2;
+	} else if (cp < 0x10000) {
+		out[0] = (uint8_t)(0xE0 | cp >> 12);
+		out[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
+		out[2] = (uint8_t)(0x80 | (cp & 0x3F));
+		return 3;
+	}
+	out[0] = (uint8_t)(0xF0 | cp >> 18);
+	out[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3F));
+	out[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
+	out[3] = (uint8_t)(0x80 | (cp & 0x3F));
+	return 4;
+}
+
+/* The four hex digits of a \\u escape. */
+static unsigned hex4(const char *p)
+{
+	unsigned v = 0;
+	for (int i = 0; i < 4; i++) {
+		int d = tu_hexval((unsigned char)p[i]);
+		cr_assert(d >= 0, "bad \\u escape");
+		v = v << 4 | (unsigned)d;
+	}
+	return v;
+}
+
 /* Decodes the inside of a JSON string (RFC 8259) into UTF-8; fails the
  * test on anything a JSON parser would reject. */
 static size_t json_unescape(const char *s, uint8_t *out)
 {
 	size_t n = 0;
 	cr_assert(utf8_valid((const uint8_t *)s, strlen(s)), "JSON output not UTF-8");
-	for (const uint8_t *p = (const uint8_t *)s; *p; p++) {
-		cr_assert(*p >= 0x20, "raw control 0x%02x in a JSON string", *p);
+	for (const char *p = s; *p; p++) {
+		cr_assert((uint8_t)*p >= 0x20, "raw control 0x%02x in a JSON string",
+			  (uint8_t)*p);
 		cr_assert(*p != '"', "unescaped quote in a JSON string");
 		if (*p != '\\') {
-			out[n++] = *p;
+			out[n++] = (uint8_t)*p;
 			continue;
 		}
 		p++;
@@ -418,24 +454,19 @@ static size_t json_unescape(const char *s, uint8_t *out)
 		case 'r': out[n++] = '\r'; break;
 		case 't': out[n++] = '\t'; break;
 		case 'u': {
-			unsigned cp = 0;
-			for (int i = 1; i <= 4; i++) {
-				int v = tu_hexval(p[i]);
-				cr_assert(v >= 0, "bad \\u escape");
-				cp = cp << 4 | (unsigned)v;
-			}
+			unsigned cp = hex4(p + 1);
 			p += 4;
-			cr_assert(cp < 0xD800 || cp > 0xDFFF, "lone surrogate escape");
-			if (cp < 0x80) {
-				out[n++] = (uint8_t)cp;
-			} else if (cp < 0x800) {
-				out[n++] = (uint8_t)(0xC0 | cp >> 6);
-				out[n++] = (uint8_t)(0x80 | (cp & 0x3F));
-			} else {
-				out[n++] = (uint8_t)(0xE0 | cp >> 12);
-				out[n++] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
-				out[n++] = (uint8_t)(0x80 | (cp & 0x3F));
+			if (cp >= 0xD800 && cp <= 0xDBFF && p[1] == '\\' &&
+			    p[2] == 'u') {
+				/* a surrogate pair: one code point above U+FFFF */
+				unsigned lo = hex4(p + 3);
+				cr_assert(lo >= 0xDC00 && lo <= 0xDFFF,
+					  "high surrogate without a low one");
+				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+				p += 6;
 			}
+			cr_assert(cp < 0xD800 || cp > 0xDFFF, "lone surrogate escape");
+			n += utf8_put(cp, out + n);
 			break;
 		}
 		default:
@@ -582,4 +613,232 @@ Test(escape_truncation, exact_fit_is_not_cut)
 	cr_assert_str_eq(buf, "\\x01", "\"\\x01\" in 5 bytes came out as \"%s\"", buf);
 	name_escape_json((const uint8_t *)"\"q\"", 3, buf, 6);
 	cr_assert_str_eq(buf, "\\\"q\\\"", "JSON in 6 bytes came out as \"%s\"", buf);
+}
+
+/* ---- invisible characters: line separators, bidi, format (Cf) ---------- */
+
+/* Every code point issue 9 lists, and more of Cf: beyond the BMP too. */
+static const uint32_t invisible_listed[] = {
+	0x2028, 0x2029,                                 /* line, paragraph */
+	0x202A, 0x202B, 0x202C, 0x202D, 0x202E,         /* LRE RLE PDF LRO RLO */
+	0x2066, 0x2067, 0x2068, 0x2069,                 /* LRI RLI FSI PDI */
+	0x200E, 0x200F, 0x061C,                         /* LRM RLM ALM */
+	0x200B, 0x200C, 0x200D,                         /* ZWSP ZWNJ ZWJ */
+	0x2060, 0x2061, 0x2062, 0x2063, 0x2064,         /* WJ, invisible ops */
+	0xFEFF, 0x00AD, 0x180E,                         /* BOM, SHY, MVS */
+	0x0600, 0x06DD, 0x206A, 0x206F, 0xFFF9, 0xFFFB, /* more of Cf */
+	0x110BD, 0x1D173, 0xE0001, 0xE0020, 0xE0041, 0xE007F,
+};
+
+/* Their neighbours, shown as they are (the table's edges are right). */
+static const uint32_t visible_neighbours[] = {
+	0x00AC, 0x00AE, 0x05FF, 0x0606, 0x061B, 0x061D, 0x180D, 0x180F,
+	0x200A, 0x2010, 0x2027, 0x202F, 0x205F, 0x2065, 0x2070, 0xFEFE,
+	0xFF00, 0xFFF8, 0xFFFC, 0x110BC, 0x1D172, 0x1D17B, 0xE0000, 0xE0002,
+	0xE001F, 0xE0080, 0x1F600,
+};
+
+#define NELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+Test(invisible, listed_code_points_escaped_in_text_and_json)
+{
+	for (size_t i = 0; i < NELEMS(invisible_listed); i++) {
+		uint32_t cp = invisible_listed[i];
+		uint8_t in[8] = "a", back[32];
+		size_t n = 1 + utf8_put(cp, in + 1);
+		char want[64];
+
+		in[n++] = 'b';
+		cr_assert(name_char_invisible(cp), "U+%04X not invisible", cp);
+		snprintf(want, sizeof(want), "a\\u{%04x}b", cp);
+		cr_assert_str_eq(esc(in, n), want, "U+%04X in text", cp);
+		assert_terminal_safe(esc(in, n));
+		if (cp < 0x10000)
+			snprintf(want, sizeof(want), "a\\u%04xb", cp);
+		else
+			snprintf(want, sizeof(want), "a\\u%04x\\u%04xb",
+				 0xD800 + ((cp - 0x10000) >> 10),
+				 0xDC00 + ((cp - 0x10000) & 0x3FF));
+		cr_assert_str_eq(jesc(in, n), want, "U+%04X in JSON", cp);
+		/* and a JSON parser gets the character back */
+		cr_assert_eq(json_unescape(jesc(in, n), back), n);
+		cr_assert(memcmp(back, in, n) == 0, "U+%04X round trip", cp);
+	}
+}
+
+Test(invisible, neighbours_shown_as_they_are)
+{
+	for (size_t i = 0; i < NELEMS(visible_neighbours); i++) {
+		uint32_t cp = visible_neighbours[i];
+		uint8_t in[8];
+		size_t n = utf8_put(cp, in);
+		char want[8] = { 0 };
+
+		cr_assert(!name_char_invisible(cp), "U+%04X invisible", cp);
+		memcpy(want, in, n);
+		cr_assert_str_eq(esc(in, n), want, "U+%04X in text", cp);
+		cr_assert_str_eq(jesc(in, n), want, "U+%04X in JSON", cp);
+	}
+}
+
+/* A minimal decoder of valid UTF-8 (the escaped output is checked valid):
+ * the code point at *p, advancing p. */
+static uint32_t next_cp(const uint8_t **p)
+{
+	const uint8_t *s = *p;
+	uint32_t cp;
+	if (s[0] < 0x80) {
+		*p += 1;
+		return s[0];
+	} else if (s[0] < 0xE0) {
+		cp = (uint32_t)(s[0] & 0x1F) << 6 | (s[1] & 0x3F);
+		*p += 2;
+	} else if (s[0] < 0xF0) {
+		cp = (uint32_t)(s[0] & 0x0F) << 12 | (uint32_t)(s[1] & 0x3F) << 6 |
+		     (s[2] & 0x3F);
+		*p += 3;
+	} else {
+		cp = (uint32_t)(s[0] & 0x07) << 18 | (uint32_t)(s[1] & 0x3F) << 12 |
+		     (uint32_t)(s[2] & 0x3F) << 6 | (s[3] & 0x3F);
+		*p += 4;
+	}
+	return cp;
+}
+
+/* Every code point, in both forms: an invisible one is escaped, any other
+ * comes out as it went in or as an escape; nothing invisible or a line
+ * break is ever left raw in the output. */
+Test(invisible, every_code_point_is_safe)
+{
+	for (uint32_t cp = 0; cp <= 0x10FFFF; cp++) {
+		uint8_t in[4];
+		size_t n;
+		if (cp >= 0xD800 && cp <= 0xDFFF)
+			continue;
+		n = utf8_put(cp, in);
+		const char *o = esc(in, n);
+		int raw = strlen(o) == n && memcmp(o, in, n) == 0;
+		cr_assert(raw != name_char_invisible(cp) || cp < 0xA0 || cp == '\\',
+			  "U+%04X: shown raw %d, invisible %d", cp, raw,
+			  name_char_invisible(cp));
+		for (const uint8_t *p = (const uint8_t *)o; *p;) {
+			uint32_t c = next_cp(&p);
+			cr_assert(!name_char_invisible(c) && c != 0x85 && c >= 0x20,
+				  "U+%04X: raw U+%04X in text output", cp, c);
+		}
+		o = jesc(in, n);
+		for (const uint8_t *p = (const uint8_t *)o; *p;) {
+			uint32_t c = next_cp(&p);
+			cr_assert(!name_char_invisible(c) && c >= 0x20,
+				  "U+%04X: raw U+%04X in JSON output", cp, c);
+		}
+	}
+}
+
+/* Invalid UTF-8 next to them: every bad byte alone as \x, the valid
+ * character after it still recognised and escaped, and no bad byte ever
+ * swallows (or is swallowed into) a separator. */
+Test(invisible, invalid_utf8_around_them)
+{
+	cr_assert_str_eq(ESC("\xff\xe2\x80\xa8\xff"), "\\xff\\u{2028}\\xff");
+	cr_assert_str_eq(ESC("\xe2\x80\xe2\x80\xae"), "\\xe2\\x80\\u{202e}");
+	cr_assert_str_eq(ESC("\xe2\x80\xa8\xe2\x80"), "\\u{2028}\\xe2\\x80");
+	cr_assert_str_eq(ESC("\x80\xe2\x81\xa6\xa6"), "\\x80\\u{2066}\\xa6");
+	/* overlong encodings of U+2028 and U+202E are not the characters */
+	cr_assert_str_eq(ESC("\xf0\x82\x80\xa8"), "\\xf0\\x82\\x80\\xa8");
+	cr_assert_str_eq(ESC("\xf0\x82\x80\xae"), "\\xf0\\x82\\x80\\xae");
+	/* a separator's bytes cut short, then a whole one */
+	cr_assert_str_eq(ESC("\xe2\xe2\x80\xa9"), "\\xe2\\u{2029}");
+	cr_assert_str_eq(ESC("\xef\xbb\xef\xbb\xbf"), "\\xef\\xbb\\u{feff}");
+	cr_assert_str_eq(ESC("\xf3\xa0\x80\xf3\xa0\x80\x81"),
+			 "\\xf3\\xa0\\x80\\u{e0001}");
+	cr_assert_str_eq(ESC("\xc2\xad\xc2"), "\\u{00ad}\\xc2");
+
+	cr_assert_str_eq(JESC("\xff\xe2\x80\xa8\xff"), "\\ufffd\\u2028\\ufffd");
+	cr_assert_str_eq(JESC("\xe2\x80\xe2\x80\xae"), "\\ufffd\\ufffd\\u202e");
+	cr_assert_str_eq(JESC("\xe2\x80\xa8\xe2\x80"), "\\u2028\\ufffd\\ufffd");
+	cr_assert_str_eq(JESC("\xf0\x82\x80\xae"), "\\ufffd\\ufffd\\ufffd\\ufffd");
+	cr_assert_str_eq(JESC("\xf3\xa0\x80\xf3\xa0\x80\x81"),
+			 "\\ufffd\\ufffd\\ufffd\\udb40\\udc01");
+	cr_assert_str_eq(JESC("\xc2\xad\xc2"), "\\u00ad\\ufffd");
+}
+
+Test(invisible, worst_case_fits_the_documented_bounds)
+{
+	/* U+00AD: 2 bytes escaped to 8 ("\u{00ad}"), the 4 * len bound */
+	uint8_t shy[300], tag[300];
+	for (int i = 0; i < 300; i += 2)
+		memcpy(shy + i, "\xc2\xad", 2);
+	for (int i = 0; i < 300; i += 4)
+		memcpy(tag + i, "\xf3\xa0\x80\x81", 4);
+	const char *o = esc(shy, 300);
+	cr_assert_eq(strlen(o), 1200u);
+	cr_assert_null(strstr(o, "..."));
+	o = esc(tag, 300);
+	cr_assert_eq(strlen(o), 75u * 9u);
+	o = jesc(tag, 300);
+	cr_assert_eq(strlen(o), 75u * 12u);
+	o = jesc(shy, 300);
+	cr_assert_eq(strlen(o), 150u * 6u);
+}
+
+/* ---- name_escape_log: the cap of a logged name ------------------------ */
+
+Test(name_escape_log, short_names_whole)
+{
+	char out[NAME_LOG_BUF];
+	uint8_t n256[256];
+
+	cr_assert_eq(name_escape_log((const uint8_t *)"a\xe2\x80\xa8z", 5, 0, out), 0);
+	cr_assert_str_eq(out, "a\\u{2028}z");
+	cr_assert_eq(name_escape_log((const uint8_t *)"a\xe2\x80\xa8z", 5, 1, out), 0);
+	cr_assert_str_eq(out, "a\\u2028z");
+	cr_assert_eq(name_escape_log((const uint8_t *)"", 0, 0, out), 0);
+	cr_assert_str_eq(out, "");
+	/* exactly NAME_LOG_MAX bytes escaped: not cut */
+	memset(n256, 'x', sizeof(n256));
+	cr_assert_eq(name_escape_log(n256, 256, 0, out), 0);
+	cr_assert_eq(strlen(out), 256u);
+	memset(n256, 0x01, 64);         /* 64 * "\x01" = 256 bytes */
+	cr_assert_eq(name_escape_log(n256, 64, 0, out), 0);
+	cr_assert_eq(strlen(out), 256u);
+}
+
+Test(name_escape_log, long_names_cut_with_their_length)
+{
+	char out[NAME_LOG_BUF], want[NAME_LOG_BUF];
+	uint8_t big[NAME_LEN_MAX];
+
+	memset(big, 'x', sizeof(big));
+	cr_assert_eq(name_escape_log(big, 257, 0, out), 1);
+	memset(want, 'x', 256);
+	strcpy(want + 256, "...[257 bytes]");
+	cr_assert_str_eq(out, want);
+	cr_assert_eq(name_escape_log(big, NAME_LEN_MAX, 1, out), 1);
+	strcpy(want + 256, "...[4096 bytes]");
+	cr_assert_str_eq(out, want);
+
+	/* never half an escape: 255 bytes, then an 8-byte escape that would
+	 * cross the cap */
+	memcpy(big + 255, "\xe2\x80\xae", 3);
+	cr_assert_eq(name_escape_log(big, 258, 0, out), 1);
+	memset(want, 'x', 255);
+	strcpy(want + 255, "...[258 bytes]");
+	cr_assert_str_eq(out, want);
+	/* nor half a character */
+	memcpy(big + 255, "\xe6\x97\xa5", 3);
+	cr_assert_eq(name_escape_log(big, 258, 0, out), 1);
+	cr_assert_str_eq(out, want);
+	cr_assert(utf8_valid((const uint8_t *)out, strlen(out)));
+
+	/* the worst case fits the buffer: 4096 controls, 4 bytes each */
+	memset(big, 0x01, sizeof(big));
+	cr_assert_eq(name_escape_log(big, sizeof(big), 0, out), 1);
+	cr_assert_eq(strlen(out), 256u + strlen("...[4096 bytes]"));
+	cr_assert_eq(name_escape_log(big, sizeof(big), 1, out), 1);
+	cr_assert_eq(strlen(out), 252u + strlen("...[4096 bytes]"));
+	cr_assert(strncmp(out, "\\u0001", 6) == 0);
+	/* and is still the inside of a valid JSON string */
+	uint8_t back[NAME_LOG_BUF];
+	cr_assert_eq(json_unescape(out, back), 42u + strlen("...[4096 bytes]"));
 }

@@ -235,6 +235,7 @@ JDEST=127.0.0.1:$JPORT
 "$PUT" --json -t 10 "$J"/* "$JDEST" >"$T/put.json" 2>"$T/put.err"; rc=$?
 all=("$J"/*)
 nfiles=${#all[@]}
+log_wait "$T/get.json" '"event":"file_(done|failed)"' "$nfiles"
 check "tcpput --json: every stdout line is a JSON object" json_valid "$T/put.json"
 check "tcpput --json: one line per event (2 per file + summary = $((2 * nfiles + 1)))" \
 	[ "$(wc -l <"$T/put.json")" -eq $((2 * nfiles + 1)) ]
