@@ -57,6 +57,11 @@ void serve_loop_add(struct serve_loop *l, int fd,
 		    const struct sockaddr_storage *src, const char *peer);
 /* Sessions being served (a snapshot, for choosing a loop). */
 unsigned serve_loop_load(const struct serve_loop *l);
+/* A full server prefers connections that make progress: if this loop has
+ * a session still in its handshake a second or more after it was
+ * accepted, claims it (1) and the loop drops it, the oldest first, with
+ * ERROR BUSY; else 0.  Each stalled session is claimed at most once. */
+int serve_loop_claim_stalled(struct serve_loop *l);
 /* Every session ends with ERROR SHUTDOWN, its temporary file discarded at
  * once; their replies get at most flush_ms to leave; then the thread ends.
  * Connections handed over later are refused. */

@@ -13,6 +13,11 @@
  * pauses briefly if even that fails.  At start it raises the soft
  * descriptor limit to the hard one and checks that --max-clients fits.
  *
+ * At --max-clients, progress is preferred: a connection still in its
+ * handshake a second after it was accepted gives its place to the
+ * newcomer (serve_loop_claim_stalled()); only when none does is the
+ * newcomer refused.
+ *
  * Admission is a part of its own (struct server_admission): every limit on
  * who is served is a change to server_admit() alone.
  *
@@ -58,7 +63,7 @@ struct server_admission {
 	int active;
 	int max_clients;
 	int max_per_source;
-	struct server_source *sources;   /* owned; max_clients entries */
+	struct server_source *sources;   /* owned; 2 * max_clients entries */
 	int nsources;
 	const char *refused_by;          /* after -TCPX_E_BUSY: which limit */
 };
@@ -70,6 +75,10 @@ void server_admission_destroy(struct server_admission *a);
 /* 0: serve the connection from src (counted until server_release), or
  * -TCPX_E_BUSY: refuse it (a->refused_by names the option). */
 int server_admit(struct server_admission *a, const struct sockaddr *src);
+/* The same without the total limit (the per-source one still holds): for
+ * a newcomer that displaces a connection making no progress. */
+int server_admit_displacing(struct server_admission *a,
+			    const struct sockaddr *src);
 /* The session admitted for src has ended. */
 void server_release(struct server_admission *a, const struct sockaddr *src);
 /* Connections from src's source now. */

@@ -25,6 +25,9 @@
 #define TURNS_MAX 8
 /* The last replies of a session that ended by itself (BYE, error). */
 #define LINGER_MS 1000
+/* A connection still in its handshake this long makes no progress a full
+ * server should wait for: it may be dropped for a newcomer. */
+#define STALLED_MS 1000
 
 struct session {
 	struct tcpx_receiver *r;
@@ -372,10 +375,12 @@ struct serve_loop {
 	void *arg;
 	struct session *sessions;       /* loop thread only */
 	_Atomic unsigned load;
+	_Atomic int stalled;            /* unclaimed stalled handshakes */
 	pthread_mutex_t lock;           /* guards what follows */
 	struct handover *queue;
 	size_t queued, cap;
 	int stop, flush_ms;
+	int evictions;                  /* claimed, to be dropped */
 };
 
 static void wake(struct serve_loop *l)
@@ -423,6 +428,34 @@ static void run_session(struct serve_loop *l, struct session *s, int64_t now,
 		forget(l, s);
 }
 
+/* Still in its handshake long after it was accepted. */
+static int is_stalled(const struct session *s, int64_t now)
+{
+	return !s->closing && s->conn.handshaking &&
+	       now - s->conn.started >= STALLED_MS;
+}
+
+/* Drops n stalled sessions, the oldest first, each with ERROR BUSY: the
+ * server is full and a newcomer took the place. */
+static void evict(struct serve_loop *l, int n, int64_t now)
+{
+	while (n-- > 0) {
+		struct session *oldest = NULL;
+		for (struct session *s = l->sessions; s; s = s->next)
+			if (is_stalled(s, now) &&
+			    (!oldest || s->conn.started < oldest->conn.started))
+				oldest = s;
+		if (!oldest)
+			return;
+		receiver_fail(oldest->r, TCPX_E_BUSY, "receiver busy: dropped "
+			      "for a sender that makes progress");
+		ui_error(oldest->peer, "dropped at --max-clients: no HELLO after "
+			 "%lld ms", (long long)(now - oldest->conn.started));
+		begin_close(oldest, now, LINGER_MS);
+		run_session(l, oldest, now, 0);
+	}
+}
+
 /* Sessions for the sockets the server handed over. */
 static void take_handovers(struct serve_loop *l, int64_t now)
 {
@@ -437,7 +470,10 @@ static void take_handovers(struct serve_loop *l, int64_t now)
 	l->queued = l->cap = 0;
 	stopping = l->stop;
 	flush_ms = l->flush_ms;
+	int evictions = l->evictions;
+	l->evictions = 0;
 	pthread_mutex_unlock(&l->lock);
+	evict(l, evictions, now);
 	for (size_t i = 0; i < n; i++) {
 		struct session *s = stopping ? NULL :
 			session_new(q[i].fd, q[i].peer, l->st, &l->opt);
@@ -492,10 +528,17 @@ static void *loop_main(void *arg)
 			}
 		}
 		if (now >= next_tick) {
+			int stalled = 0;
 			for (struct session *s = l->sessions, *next; s; s = next) {
 				next = s->next;
 				run_session(l, s, now, 1);
 			}
+			for (struct session *s = l->sessions; s; s = s->next)
+				stalled += is_stalled(s, now);
+			pthread_mutex_lock(&l->lock);
+			atomic_store(&l->stalled, stalled > l->evictions ?
+				     stalled - l->evictions : 0);
+			pthread_mutex_unlock(&l->lock);
 			next_tick = now + TICK_MS;
 		}
 		pthread_mutex_lock(&l->lock);
@@ -577,6 +620,20 @@ void serve_loop_add(struct serve_loop *l, int fd,
 unsigned serve_loop_load(const struct serve_loop *l)
 {
 	return atomic_load(&l->load);
+}
+
+int serve_loop_claim_stalled(struct serve_loop *l)
+{
+	int n = atomic_load(&l->stalled);
+	while (n > 0 && !atomic_compare_exchange_weak(&l->stalled, &n, n - 1))
+		;
+	if (n <= 0)
+		return 0;
+	pthread_mutex_lock(&l->lock);
+	l->evictions++;
+	pthread_mutex_unlock(&l->lock);
+	wake(l);
+	return 1;
 }
 
 void serve_loop_stop(struct serve_loop *l, int flush_ms)

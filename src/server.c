@@ -38,7 +38,9 @@ int server_admission_init(struct server_admission *a, int max_clients,
 	pthread_mutex_init(&a->lock, NULL);
 	a->max_clients = max_clients;
 	a->max_per_source = max_per_source;
-	a->sources = calloc((size_t)max_clients, sizeof(*a->sources));
+	/* Displacing admissions may pass max_clients while the connections
+	 * they displace are closing: room for twice as many sources. */
+	a->sources = calloc(2 * (size_t)max_clients, sizeof(*a->sources));
 	return a->sources ? 0 : -TCPX_E_NOMEM;
 }
 
@@ -82,14 +84,15 @@ static struct server_source *find_source(struct server_admission *a,
 	return NULL;
 }
 
-int server_admit(struct server_admission *a, const struct sockaddr *src)
+static int admit_as(struct server_admission *a, const struct sockaddr *src,
+		    int displacing)
 {
 	struct server_source *s;
 	int rc = 0;
 
 	pthread_mutex_lock(&a->lock);
 	s = find_source(a, src);
-	if (a->active >= a->max_clients) {
+	if (a->active >= a->max_clients && !displacing) {
 		a->refused_by = "--max-clients";
 		rc = -TCPX_E_BUSY;
 	} else if (s && s->n >= a->max_per_source) {
@@ -106,6 +109,17 @@ int server_admit(struct server_admission *a, const struct sockaddr *src)
 	}
 	pthread_mutex_unlock(&a->lock);
 	return rc;
+}
+
+int server_admit(struct server_admission *a, const struct sockaddr *src)
+{
+	return admit_as(a, src, 0);
+}
+
+int server_admit_displacing(struct server_admission *a,
+			    const struct sockaddr *src)
+{
+	return admit_as(a, src, 1);
 }
 
 void server_release(struct server_admission *a, const struct sockaddr *src)
@@ -207,6 +221,18 @@ static struct serve_loop *least_loaded(void)
 	return best;
 }
 
+/* At --max-clients, a connection still in its handshake a second after it
+ * was accepted gives its place to the newcomer (serve_loop.h). */
+static int displace(const struct sockaddr *src)
+{
+	if (strcmp(server.admission.refused_by, "--max-clients") != 0)
+		return -1;
+	for (int i = 0; i < server.nloops; i++)
+		if (serve_loop_claim_stalled(server.loops[i]))
+			return server_admit_displacing(&server.admission, src);
+	return -1;
+}
+
 static void admit(int fd, const struct sockaddr_storage *ss, socklen_t len)
 {
 	char peer[NET_ADDR_MAX];
@@ -214,7 +240,8 @@ static void admit(int fd, const struct sockaddr_storage *ss, socklen_t len)
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	net_format_addr((const struct sockaddr *)ss, len, peer);
-	if (server_admit(&server.admission, (const struct sockaddr *)ss) < 0) {
+	if (server_admit(&server.admission, (const struct sockaddr *)ss) < 0 &&
+	    displace((const struct sockaddr *)ss) < 0) {
 		const char *why = server.admission.refused_by;
 		/* Say so instead of leaving the peer to time out. */
 		conn_refuse(fd, TCPX_E_BUSY, !strcmp(why, "--max-per-source") ?

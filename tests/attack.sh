@@ -119,6 +119,22 @@ lines=$(grep -c refused "$T/logs/onesource.err")
 [ "$lines" -le $((10 * SLOW + 20)) ] || why "$lines refusal lines: not summarised"
 end_case "$(cat "$T/logs/flood-onesource")"
 
+# ---- at the limit, progress is preferred --------------------------------------
+D=$T/d-full
+mkdir -p "$D"
+start_tcpget FULL "$D" --max-clients 8 --handshake-timeout 60 || finish
+begin "--max-clients reached by stalled handshakes: a newcomer displaces the oldest and is served"
+"$FLOOD" -p "$FULL_PORT" -m slowloris -n 8 -a 8 -d $((5 * SLOW)) -r 1 >"$T/logs/flood-full" 2>&1 &
+FLP=$!
+PIDS+=("$FLP")
+sleep $((2 * SLOW))
+put_ok FULL "$FULL_PORT" "$D"
+put_ok FULL "$FULL_PORT" "$D"
+grep -q "dropped at --max-clients: no HELLO after" "$FULL_ERR" || why "no displacement logged"
+wait "$FLP"
+end_case "$(cat "$T/logs/flood-full")"
+stop_tcpget FULL
+
 # ---- single deadlines, one peer each ----------------------------------------
 D=$T/d-deadlines
 mkdir -p "$D"

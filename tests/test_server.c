@@ -113,3 +113,20 @@ Test(server, many_sources_come_and_go)
 	}
 	server_admission_destroy(&a);
 }
+
+Test(server, displacing_passes_the_total_but_not_the_source_limit)
+{
+	struct server_admission a;
+	struct sockaddr_in one = v4("10.1.0.1"), two = v4("10.1.0.2");
+	cr_assert_eq(server_admission_init(&a, 1, 1), 0);
+	cr_assert_eq(server_admit(&a, SA(one)), 0);
+	cr_assert_eq(server_admit(&a, SA(two)), -TCPX_E_BUSY);
+	cr_assert_eq(server_admit_displacing(&a, SA(two)), 0);
+	cr_assert_eq(a.active, 2, "over the total while the displaced one closes");
+	cr_assert_eq(server_admit_displacing(&a, SA(two)), -TCPX_E_BUSY,
+		     "the per-source limit still holds");
+	server_release(&a, SA(one));
+	server_release(&a, SA(two));
+	cr_assert_eq(a.active, 0);
+	server_admission_destroy(&a);
+}
