@@ -30,7 +30,9 @@ static const char usage_text[] =
 "  -b, --bind=ADDR         listen on this address only (default: all,\n"
 "                          IPv6 and IPv4)\n"
 "      --overwrite         replace existing files (atomically)\n"
-"      --max-size=BYTES    refuse files larger than this (default: no limit)\n"
+"      --max-size=SIZE     refuse files larger than this (default: no limit;\n"
+"                          suffixes K, M, G, T: powers of 1024; KB, MB...:\n"
+"                          powers of 1000)\n"
 "      --max-clients=N     serve at most N connections at once (default 64)\n"
 "  -t, --timeout=SECONDS   close connections idle this long (default 60)\n"
 "  -q, --quiet             print errors only\n"
@@ -131,8 +133,8 @@ int main(int argc, char **argv)
 		case 'b': cfg.bind_addr = optarg; break;
 		case OPT_OVERWRITE: cfg.overwrite = 1; break;
 		case OPT_MAX_SIZE:
-			serve->max_size = cli_number(optarg, 0, UINT64_MAX,
-						     "--max-size");
+			serve->max_size = cli_size(optarg, 0, UINT64_MAX,
+						   "--max-size");
 			break;
 		case OPT_MAX_CLIENTS:
 			cfg.server.max_clients = (int)cli_number(optarg, 0, 4096,
