@@ -87,15 +87,28 @@ static int open_store(struct store *st, const char *dir, int overwrite)
 	return GET_OK;
 }
 
-/* The sockets systemd passed, else our own; how many, or -1 once said why. */
+/* The sockets systemd passed: how many (0: none), or -1 once said why.
+ * Checked before anything else is opened, so that a closed descriptor 3
+ * is seen as such and not taken by the directory. */
+static int activated_sockets(int lfds[NET_LISTEN_MAX])
+{
+	int bad_fd = -1, nl;
+	const char *why = NULL;
+
+	nl = net_activated(lfds, &bad_fd, &why);
+	if (nl < 0)
+		ui_error("LISTEN_FDS", "descriptor %d is not a listening "
+			 "socket: %s", bad_fd, why);
+	return nl < 0 ? -1 : nl;
+}
+
+/* Our own listening sockets: how many, or -1 once said why. */
 static int start_listening(const struct get_config *cfg,
-			   int lfds[NET_LISTEN_MAX], int *activated)
+			   int lfds[NET_LISTEN_MAX])
 {
 	int nl, gai_err = 0;
 
-	nl = *activated = net_activated(lfds);
-	if (!*activated)
-		nl = net_listen(cfg->bind_addr, cfg->port, lfds, &gai_err);
+	nl = net_listen(cfg->bind_addr, cfg->port, lfds, &gai_err);
 	if (nl == -TCPX_E_RESOLVE) {
 		ui_error(cfg->bind_addr, "cannot resolve: %s",
 			 gai_strerror(gai_err));
@@ -163,9 +176,13 @@ int main(int argc, char **argv)
 		ui_error(NULL, "cannot initialise libsodium");
 		return GET_CANNOT_START;
 	}
-	if (open_store(&store, cfg.server.dir, cfg.overwrite) != GET_OK)
+	nl = activated_sockets(lfds);
+	if (nl < 0 ||
+	    open_store(&store, cfg.server.dir, cfg.overwrite) != GET_OK)
 		return GET_CANNOT_START;
-	nl = start_listening(&cfg, lfds, &cfg.server.activated);
+	cfg.server.activated = nl > 0;
+	if (nl == 0)
+		nl = start_listening(&cfg, lfds);
 	if (nl < 0)
 		return GET_CANNOT_START;
 	cfg.server.store = &store;
