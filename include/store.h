@@ -44,6 +44,11 @@
  * store_create() draw a fresh random name (up to 16 times).
  * store_clean_stale() removes what a killed receiver left.
  *
+ *  - One receiver per directory.  store_open() takes flock(LOCK_EX) on the
+ *    directory's descriptor, held until the process exits, so a second
+ *    tcpget on the same directory fails to start (-TCPX_E_LOCKED) instead
+ *    of removing the first one's files in progress as stale.
+ *
  * Errors: -TCPX_E_* with errno kept (the caller prints strerror(errno)),
  * also across the clean-up done on the way out.
  */
@@ -60,6 +65,9 @@ struct store {
 	int dirfd;
 	int overwrite;
 	mode_t umask;
+	_Atomic int stop_cleaning;      /* store_stop_cleaning() was called */
+	pid_t locked_by;                /* after -TCPX_E_LOCKED: the holder, 0
+					   if unknown */
 };
 
 struct store_file {
@@ -75,12 +83,22 @@ struct store_file {
 	uint64_t written;
 };
 
-/* Creates dir if missing (mode 0777 less umask), opens it. */
+/* Creates dir if missing (mode 0777 less umask), opens it and locks it
+ * (flock LOCK_EX, released when the process exits).  -TCPX_E_SYSTEM with
+ * errno, or -TCPX_E_LOCKED (errno EWOULDBLOCK) when another process holds
+ * the lock, with st->locked_by its pid if /proc/locks tells.  A file
+ * system that cannot lock (ENOLCK, EOPNOTSUPP) is used unlocked. */
 int store_open(struct store *st, const char *dir, int overwrite);
 void store_close(struct store *st);
 /* Removes temporary files left by a killed receiver (in every
- * subdirectory, never through a symlink); returns how many. */
+ * subdirectory, never through a symlink); returns how many.  Safe while
+ * this process serves files: a temporary file in progress is locked
+ * (flock) from its creation until its end, and one that is locked, or
+ * that changed after the walk began, is left alone; so it can run on a
+ * thread of its own beside the server.  It returns early once
+ * store_stop_cleaning() was called. */
 int store_clean_stale(struct store *st);
+void store_stop_cleaning(struct store *st);
 
 /* Marks f as holding nothing, so store_discard(f) on it is harmless. */
 void store_file_init(struct store_file *f);

@@ -5,11 +5,15 @@
 #include <linux/openat2.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -70,15 +74,65 @@ static int errno_code(int err)
 	}
 }
 
+/* Who holds the flock on fd, from /proc/locks (Linux): lines such as
+ * "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF", the device in hex and
+ * the inode in decimal.  0 when nothing says. */
+static pid_t lock_holder(int fd)
+{
+	struct stat sb;
+	char line[256], kind[16];
+	unsigned maj, min;
+	unsigned long long ino;
+	long pid, found = 0;
+	FILE *fp;
+
+	if (fstat(fd, &sb) < 0)
+		return 0;
+	fp = fopen("/proc/locks", "re");
+	if (!fp)
+		return 0;
+	while (!found && fgets(line, sizeof(line), fp))
+		if (sscanf(line, "%*d: %15s %*s %*s %ld %x:%x:%llu", kind,
+			   &pid, &maj, &min, &ino) == 5 &&
+		    strcmp(kind, "FLOCK") == 0 &&
+		    maj == major(sb.st_dev) && min == minor(sb.st_dev) &&
+		    ino == (unsigned long long)sb.st_ino)
+			found = pid;
+	fclose(fp);
+	return (pid_t)found;
+}
+
+/* Another tcpget on the same directory would take our files in progress
+ * for a killed run's and remove them; the lock keeps it from starting.
+ * flock, not a lock file: it needs no write access, leaves nothing behind,
+ * and dies with the process however it ends. */
+static int lock_dir(struct store *st)
+{
+	if (flock(st->dirfd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	if (errno != EWOULDBLOCK)
+		return 0;       /* a file system without locks: used unlocked */
+	st->locked_by = lock_holder(st->dirfd);
+	close(st->dirfd);
+	st->dirfd = -1;
+	errno = EWOULDBLOCK;
+	return -TCPX_E_LOCKED;
+}
+
 int store_open(struct store *st, const char *dir, int overwrite)
 {
 	st->overwrite = overwrite;
 	st->umask = umask(0);
 	umask(st->umask);
+	atomic_init(&st->stop_cleaning, 0);
+	st->locked_by = 0;
+	st->dirfd = -1;
 	if (mkdir(dir, DIR_MODE) < 0 && errno != EEXIST)
 		return -TCPX_E_SYSTEM;
 	st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	return st->dirfd < 0 ? -TCPX_E_SYSTEM : 0;
+	if (st->dirfd < 0)
+		return -TCPX_E_SYSTEM;
+	return lock_dir(st);
 }
 
 void store_close(struct store *st)
@@ -95,44 +149,93 @@ static int is_temp_name(const char *n)
 	       strcmp(n + len - 5, ".part") == 0;
 }
 
-static int clean_dir(int fd, int depth)
+static int before(const struct timespec *a, const struct timespec *b)
 {
-	int count = 0, dfd = dup(fd);
+	return a->tv_sec < b->tv_sec ||
+	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* A temporary file is stale when nobody holds its lock (a file in
+ * progress is locked from its creation on, by us or by another receiver)
+ * and it has not changed since the walk began (which covers the moment
+ * between a file's creation and its lock).  The probe is a shared lock,
+ * which conflicts with the writer's exclusive one and, unlike an exclusive
+ * one, works on a read-only descriptor where flock is emulated (NFS). */
+static int is_stale(int dirfd, const char *name, const struct timespec *t0)
+{
+	struct stat sb;
+	int stale, fd = open_beneath(dirfd, name, O_RDONLY | O_NONBLOCK, 0);
+
+	if (fd < 0)
+		return 0;
+	stale = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		before(&sb.st_ctim, t0) &&
+		(flock(fd, LOCK_SH | LOCK_NB) == 0 || errno != EWOULDBLOCK);
+	close(fd);      /* releases the lock we may have taken */
+	return stale;
+}
+
+struct clean_walk {
+	struct store *st;
+	struct timespec t0;     /* when the walk began */
+	int count;
+};
+
+static void clean_dir(struct clean_walk *w, int fd, int depth)
+{
+	int dfd = dup(fd);
 	DIR *d;
 	struct dirent *e;
 
 	if (dfd < 0)
-		return 0;
+		return;
 	d = fdopendir(dfd);
 	if (!d) {
 		close(dfd);
-		return 0;
+		return;
 	}
-	while ((e = readdir(d)) != NULL) {
+	while ((e = readdir(d)) != NULL &&
+	       !atomic_load(&w->st->stop_cleaning)) {
 		struct stat sb;
+		unsigned char type = e->d_type;
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		if (fstatat(fd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (S_ISREG(sb.st_mode) && is_temp_name(e->d_name)) {
-			if (unlinkat(fd, e->d_name, 0) == 0)
-				count++;
-		} else if (S_ISDIR(sb.st_mode) && depth < STALE_DEPTH_MAX) {
+		/* d_type spares a stat per entry on a large tree */
+		if (type == DT_UNKNOWN) {
+			if (fstatat(fd, e->d_name, &sb,
+				    AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			type = S_ISREG(sb.st_mode) ? DT_REG :
+			       S_ISDIR(sb.st_mode) ? DT_DIR : DT_UNKNOWN;
+		}
+		if (type == DT_REG && is_temp_name(e->d_name)) {
+			if (is_stale(fd, e->d_name, &w->t0) &&
+			    unlinkat(fd, e->d_name, 0) == 0)
+				w->count++;
+		} else if (type == DT_DIR && depth < STALE_DEPTH_MAX) {
 			int sub = open_beneath(fd, e->d_name,
 					       O_RDONLY | O_DIRECTORY, 0);
 			if (sub >= 0) {
-				count += clean_dir(sub, depth + 1);
+				clean_dir(w, sub, depth + 1);
 				close(sub);
 			}
 		}
 	}
 	closedir(d);
-	return count;
 }
 
 int store_clean_stale(struct store *st)
 {
-	return clean_dir(st->dirfd, 0);
+	struct clean_walk w = { .st = st };
+
+	clock_gettime(CLOCK_REALTIME, &w.t0);   /* the clock of st_ctim */
+	clean_dir(&w, st->dirfd, 0);
+	return w.count;
+}
+
+void store_stop_cleaning(struct store *st)
+{
+	atomic_store(&st->stop_cleaning, 1);
 }
 
 /* Temporary names ".tcpx-<16 hex>.part".  The first try for a file is
@@ -310,8 +413,11 @@ int store_create(struct store *st, const uint8_t *name, size_t len,
 		temp_name(f->tmpname, sizeof(f->tmpname), try > 0);
 		f->fd = open_beneath(f->parentfd, f->tmpname,
 				     O_WRONLY | O_CREAT | O_EXCL, 0600);
-		if (f->fd >= 0)
+		if (f->fd >= 0) {
+			/* In progress: store_clean_stale() leaves it alone. */
+			flock(f->fd, LOCK_EX | LOCK_NB);
 			return 0;
+		}
 		if (errno != EEXIST) {
 			rc = errno_code(errno);
 			goto fail;

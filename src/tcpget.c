@@ -1,11 +1,14 @@
 /* tcpget: receive files over TCPX into one directory.  Options and wiring
- * only: the store opens the directory, net listens (or takes systemd's
- * sockets), the server accepts and serves. */
+ * only: the store opens and locks the directory, net listens (or takes
+ * systemd's sockets), a thread removes what a killed run left, the server
+ * accepts and serves. */
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -69,22 +72,40 @@ struct get_config {
 	struct server_config server;
 };
 
-/* Opens the receiving directory and removes what an interrupted run left;
- * GET_OK or GET_CANNOT_START. */
+/* Opens and locks the receiving directory; GET_OK or GET_CANNOT_START. */
 static int open_store(struct store *st, const char *dir, int overwrite)
 {
-	int stale;
+	int rc = store_open(st, dir, overwrite);
 
-	if (store_open(st, dir, overwrite) < 0) {
+	if (rc == -TCPX_E_LOCKED && st->locked_by > 0) {
+		ui_error(dir, "already served by another tcpget (pid %ld holds "
+			 "its lock)", (long)st->locked_by);
+		return GET_CANNOT_START;
+	}
+	if (rc == -TCPX_E_LOCKED) {
+		ui_error(dir, "already served by another tcpget (another "
+			 "process holds its lock)");
+		return GET_CANNOT_START;
+	}
+	if (rc < 0) {
 		ui_error(dir, "cannot use as the receiving directory: %s",
 			 strerror(errno));
 		return GET_CANNOT_START;
 	}
-	stale = store_clean_stale(st);
-	if (stale > 0)
-		ui_info("removed %d temporary file%s left by an interrupted run",
-			stale, stale == 1 ? "" : "s");
 	return GET_OK;
+}
+
+/* Removes what an interrupted run left, beside the server: over a large
+ * tree the walk would otherwise delay listening, and it leaves files in
+ * progress alone (store.h). */
+static void *clean_stale(void *st)
+{
+	int stale = store_clean_stale(st);
+
+	if (stale > 0)
+		ui_info("removed %d temporary file%s left by an interrupted "
+			"run", stale, stale == 1 ? "" : "s");
+	return NULL;
 }
 
 /* The sockets systemd passed: how many (0: none), or -1 once said why.
@@ -123,6 +144,54 @@ static int start_listening(const struct get_config *cfg,
 	return nl;
 }
 
+/* Fills cfg from the command line; exits on a usage error, --help or
+ * --version. */
+static void parse_options(int argc, char **argv, struct get_config *cfg)
+{
+	struct serve_options *serve = &cfg->server.serve;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "d:p:b:t:qvhV", longopts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'd': cfg->server.dir = optarg; break;
+		case 'p':
+			cli_number(optarg, 0, 65535, "port");
+			cfg->port = optarg;
+			break;
+		case 'b': cfg->bind_addr = optarg; break;
+		case OPT_OVERWRITE: cfg->overwrite = 1; break;
+		case OPT_MAX_SIZE:
+			serve->max_size = cli_size(optarg, 0, UINT64_MAX,
+						   "--max-size");
+			break;
+		case OPT_MAX_CLIENTS:
+			cfg->server.max_clients = (int)cli_number(optarg, 0,
+						4096, "--max-clients");
+			if (cfg->server.max_clients < 1)
+				cli_usage_error("--max-clients must be at "
+						"least 1");
+			break;
+		case 't':
+			serve->timeout_ms = (int)cli_number(optarg, 0, 86400,
+							    "timeout") * 1000;
+			if (serve->timeout_ms == 0)
+				cli_usage_error("timeout must be at least 1 "
+						"second");
+			break;
+		case 'q': ui_set_quiet(1); break;
+		case 'v': ui_set_verbose(1); break;
+		case OPT_JSON: ui_set_json(1); break;
+		case 'h': fputs(usage_text, stdout); exit(GET_OK);
+		case 'V': cli_version(); exit(GET_OK);
+		default: cli_try_help();
+		}
+	}
+	if (optind < argc)
+		cli_usage_error("unexpected argument "
+				"(files arrive over the network)");
+}
+
 int main(int argc, char **argv)
 {
 	struct get_config cfg = {
@@ -130,52 +199,19 @@ int main(int argc, char **argv)
 		.server = { .dir = ".", .max_clients = DEFAULT_MAX_CLIENTS,
 			    .serve.timeout_ms = DEFAULT_TIMEOUT * 1000 },
 	};
-	struct serve_options *serve = &cfg.server.serve;
 	struct store store;
-	int c, nl, status, lfds[NET_LISTEN_MAX];
+	pthread_t cleaner;
+	int nl, status, cleaning, lfds[NET_LISTEN_MAX];
 
 	ui_init("tcpget", UI_RECEIVER);
 	cli_init("tcpget", GET_USAGE);
-	while ((c = getopt_long(argc, argv, "d:p:b:t:qvhV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'd': cfg.server.dir = optarg; break;
-		case 'p':
-			cli_number(optarg, 0, 65535, "port");
-			cfg.port = optarg;
-			break;
-		case 'b': cfg.bind_addr = optarg; break;
-		case OPT_OVERWRITE: cfg.overwrite = 1; break;
-		case OPT_MAX_SIZE:
-			serve->max_size = cli_size(optarg, 0, UINT64_MAX,
-						   "--max-size");
-			break;
-		case OPT_MAX_CLIENTS:
-			cfg.server.max_clients = (int)cli_number(optarg, 0, 4096,
-								 "--max-clients");
-			if (cfg.server.max_clients < 1)
-				cli_usage_error("--max-clients must be at least 1");
-			break;
-		case 't':
-			serve->timeout_ms = (int)cli_number(optarg, 0, 86400,
-							    "timeout") * 1000;
-			if (serve->timeout_ms == 0)
-				cli_usage_error("timeout must be at least 1 second");
-			break;
-		case 'q': ui_set_quiet(1); break;
-		case 'v': ui_set_verbose(1); break;
-		case OPT_JSON: ui_set_json(1); break;
-		case 'h': fputs(usage_text, stdout); return GET_OK;
-		case 'V': cli_version(); return GET_OK;
-		default: cli_try_help();
-		}
-	}
-	if (optind < argc)
-		cli_usage_error("unexpected argument "
-				"(files arrive over the network)");
+	parse_options(argc, argv, &cfg);
 	if (digest_global_init() < 0) {
 		ui_error(NULL, "cannot initialise libsodium");
 		return GET_CANNOT_START;
 	}
+	/* The lock before listening or cleaning: a second tcpget stops
+	 * there, with the clearest message, touching nothing. */
 	nl = activated_sockets(lfds);
 	if (nl < 0 ||
 	    open_store(&store, cfg.server.dir, cfg.overwrite) != GET_OK)
@@ -185,8 +221,14 @@ int main(int argc, char **argv)
 		nl = start_listening(&cfg, lfds);
 	if (nl < 0)
 		return GET_CANNOT_START;
+	cleaning = pthread_create(&cleaner, NULL, clean_stale, &store) == 0;
+	if (!cleaning)
+		clean_stale(&store);
 	cfg.server.store = &store;
 	status = server_run(&cfg.server, lfds, nl);
+	store_stop_cleaning(&store);
+	if (cleaning)
+		pthread_join(cleaner, NULL);
 	store_close(&store);
 	return status;
 }

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# tests/disk.sh: what senders can do to tcpget's disk.  Real tcpget
-# processes on loopback, driven by build/helper_hostile and tcpput:
+# tests/disk.sh: what senders can do to tcpget's disk, and a second
+# receiver on the same directory.  Real tcpget processes on loopback,
+# driven by build/helper_hostile and tcpput:
 #
 #  - deep new directories for files that are then aborted, refused or fail
-#    leave no directory behind (directories exist only at commit).
+#    leave no directory behind (directories exist only at commit);
+#  - a second tcpget on the same directory refuses to start, and the
+#    first one's file in progress completes.
 #
 # usage: bash tests/disk.sh BUILD_DIR       (e.g. build, build-asan)
 SUITE=disk
@@ -73,7 +76,54 @@ wait_no_temp "$D" || why "temporary file left"
 alive "$M_PID" && put_ok M "$M_PORT" "$D"
 end_case "$OUT"
 
-for s in M; do
+# ---- a second tcpget on the same directory -------------------------------------------
+L=$T/locked
+mkdir -p "$L"
+started L "$L" -t $((10 * SLOW))
+begin "second tcpget on the same DIR exits 1 at once, naming the first; the file in flight completes"
+rm -f "$T/go-lock"
+"$HELPER" -p "$L_PORT" -w "$WAIT" hello file:1:2000000:inflight fill:1000000 \
+	waittemp:"$L" waitfile:"$T/go-lock" fill:1000000 end bye >"$T/logs/inflight" 2>&1 &
+HP=$!
+PIDS+=("$HP")
+for ((i = 0; i < 200 * SLOW; i++)); do grep -q TEMPSEEN "$T/logs/inflight" && break; sleep 0.025; done
+grep -q TEMPSEEN "$T/logs/inflight" || why "no temporary file while the file was in flight"
+for dir in "$L" "$L/."; do
+	t0=${EPOCHREALTIME/./}
+	"$BIN/tcpget" -d "$dir" -p 0 -b 127.0.0.1 >"$T/logs/second.out" 2>"$T/logs/second.err" &
+	SP=$!
+	PIDS+=("$SP")
+	for ((i = 0; i < 60 * SLOW; i++)); do alive "$SP" || break; sleep 0.05; done
+	if alive "$SP"; then
+		why "-d $dir: the second tcpget is still running after $((3 * SLOW)) s"
+		kill -TERM "$SP"
+	fi
+	{ wait "$SP"; } 2>/dev/null
+	rc=$?
+	ms=$(((${EPOCHREALTIME/./} - t0) / 1000))
+	[ $rc -eq 1 ] || why "-d $dir: second tcpget exit $rc, want 1"
+	grep -qx "tcpget: $dir: already served by another tcpget (pid $L_PID holds its lock)" "$T/logs/second.err" ||
+		why "-d $dir: message: $(cat "$T/logs/second.err")"
+	[ ! -s "$T/logs/second.out" ] || why "-d $dir: the second tcpget printed: $(head -n 2 "$T/logs/second.out")"
+	[ -n "$(temps "$L")" ] || why "-d $dir: the file in flight lost its temporary file"
+	[ "$ms" -lt $((2000 * SLOW)) ] || why "-d $dir: took $ms ms"
+done
+touch "$T/go-lock"
+wait "$HP"
+OUT=$(cat "$T/logs/inflight")
+want_sig "H R1=0 B END"
+[ "$(stat -c %s "$L/inflight" 2>/dev/null)" = 2000000 ] || why "inflight did not arrive whole"
+rm -f "$L/inflight"
+alive "$L_PID" && put_ok L "$L_PORT" "$L"
+end_case "$OUT$(printf '\n%s' "$(cat "$T/logs/second.err")")"
+
+begin "once the first tcpget stopped, a new one starts on the DIR"
+stop_tcpget L
+started L2 "$L"
+alive "$L2_PID" && put_ok L2 "$L2_PORT" "$L"
+end_case
+
+for s in M L2; do
 	eval "pid=\${${s}_PID:-}"
 	[ -n "$pid" ] || continue
 	begin "tcpget $s exits 0 on SIGTERM"

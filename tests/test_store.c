@@ -768,6 +768,47 @@ Test(store, clean_stale_removes_a_killed_receivers_temp)
 	cr_assert_str_eq(tree(D), "");
 }
 
+Test(store, clean_stale_leaves_files_in_progress_alone)
+{
+	struct store_file f, g;
+	cr_assert_eq(create("busy", 0644, 3, &f), 0);
+	cr_assert_eq(create("n/busy", 0644, 3, &g), 0);
+	cr_assert_eq(store_write(&f, (const uint8_t *)"abc", 3), 0);
+	cr_assert_eq(store_clean_stale(&st), 0);
+	cr_assert_eq(temps(D), 2);
+	cr_assert_eq(store_write(&g, (const uint8_t *)"abc", 3), 0);
+	cr_assert_eq(store_commit(&st, &f, 0, 0), 0);
+	cr_assert_eq(store_commit(&st, &g, 0, 0), 0);
+	cr_assert_str_eq(slurp(P("busy")), "abc");
+	cr_assert_str_eq(slurp(P("n/busy")), "abc");
+}
+
+Test(store, clean_stale_stops_when_asked)
+{
+	write_text(P(".tcpx-0123456789abcdef.part"), "");
+	store_stop_cleaning(&st);
+	cr_assert_eq(store_clean_stale(&st), 0);
+	cr_assert_eq(temps(D), 1);
+}
+
+/* ---- one receiver per directory -------------------------------------- */
+
+Test(store, a_second_store_on_the_directory_is_refused)
+{
+	struct store other;
+	errno = 0;
+	cr_assert_eq(store_open(&other, D, 0), -TCPX_E_LOCKED);
+	cr_assert_eq(errno, EWOULDBLOCK);
+	cr_assert_eq(other.dirfd, -1);
+	cr_assert_eq(other.locked_by, getpid(), "holder %ld", (long)other.locked_by);
+	store_close(&other);            /* harmless */
+	store_close(&st);
+	cr_assert_eq(store_open(&other, D, 0), 0, "the lock outlived its store");
+	cr_assert_eq(store_open(&st, D, 0), -TCPX_E_LOCKED);
+	store_close(&other);
+	cr_assert_eq(store_open(&st, D, 0), 0);
+}
+
 /* ---- descriptors ------------------------------------------------------ */
 
 Test(store, no_descriptor_leaks_on_any_path)
