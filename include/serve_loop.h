@@ -16,6 +16,7 @@
 struct serve_options {
 	uint64_t max_size;    /* 0 = no limit */
 	uint32_t max_files;   /* 0 = no limit */
+	uint32_t max_dirs;    /* directories one connection creates; 0 = no limit */
 	int timeout_ms;       /* nothing moved either way this long: close */
 	int stop_fd;          /* readable when the server is stopping; -1 */
 };

@@ -49,8 +49,17 @@
  *    tcpget on the same directory fails to start (-TCPX_E_LOCKED) instead
  *    of removing the first one's files in progress as stale.
  *
+ *  - A budget per connection.  store_commit() counts the directories it
+ *    actually creates (not those that already existed or that another
+ *    connection made meanwhile, nor those a failed commit removed again)
+ *    against the connection's struct store_budget, and refuses the file
+ *    (-TCPX_E_NO_SPACE, as a disk quota would) rather than go past it;
+ *    store_create() refuses early when the directories missing already
+ *    exceed what is left.
+ *
  * Errors: -TCPX_E_* with errno kept (the caller prints strerror(errno)),
- * also across the clean-up done on the way out.
+ * also across the clean-up done on the way out; for a refusal of the
+ * store's own (a limit above), f->why says it in words instead.
  */
 #ifndef TCPX_STORE_H
 #define TCPX_STORE_H
@@ -70,6 +79,14 @@ struct store {
 					   if unknown */
 };
 
+/* One connection's limits on what it may create; the caller owns it,
+ * zeroes it when the connection starts and hands it to every
+ * store_create() of that connection. */
+struct store_budget {
+	uint32_t max_dirs;      /* 0 = no limit */
+	uint32_t dirs;          /* directories its commits created so far */
+};
+
 struct store_file {
 	int fd;                 /* the temporary file, -1 when none */
 	int parentfd;           /* its directory: the deepest existing one */
@@ -81,6 +98,12 @@ struct store_file {
 	char below[STORE_NAME_MAX + 1];
 	uint32_t mode;
 	uint64_t written;
+	/* Borrowed from store_create() until f is inactive again. */
+	struct store_budget *budget;    /* NULL: no limit */
+	/* Why the last call failed when the store refused on a limit of its
+	 * own (a static string for the sender and the log), else NULL and
+	 * errno says it.  Kept after the call returns. */
+	const char *why;
 };
 
 /* Creates dir if missing (mode 0777 less umask), opens it and locks it
@@ -111,17 +134,22 @@ int store_file_active(const struct store_file *f);
  * creates no directory.  -TCPX_E_EXISTS if the final name exists and
  * overwrite is off (or is a directory), -TCPX_E_DENIED for a symlink or
  * file where a directory should be, -TCPX_E_NO_SPACE if size cannot fit
- * (statvfs), -TCPX_E_IO with errno EEXIST if the first temporary name and
- * 16 fresh random ones were all taken.  f is overwritten (it must not be active); on failure it is
- * left inactive. */
+ * (statvfs, errno ENOSPC) or if it needs more directories than budget has
+ * left (f->why), -TCPX_E_IO with errno EEXIST if the first temporary name
+ * and 16 fresh random ones were all taken.  budget may be NULL (no
+ * limit); it is borrowed until f is inactive again.  f is overwritten (it
+ * must not be active); on failure it is left inactive. */
 int store_create(struct store *st, const uint8_t *name, size_t len,
-		 uint32_t mode, uint64_t size, struct store_file *f);
+		 uint32_t mode, uint64_t size, struct store_budget *budget,
+		 struct store_file *f);
 int store_write(struct store_file *f, const uint8_t *p, size_t n);
 /* The one call that gives a file its final name: sets mode (setuid, setgid
  * and sticky dropped, umask applied) and mtime, creates the missing
- * directories (mode 0777 less umask), renames.  On any failure everything
- * this file created (temporary file, directories) is removed.  Closes f
- * either way; on an inactive f, -TCPX_E_IO with errno EBADF. */
+ * directories (mode 0777 less umask), counting them against f's budget,
+ * renames.  On any failure everything this file created (temporary file,
+ * directories) is removed and nothing is counted; -TCPX_E_NO_SPACE with
+ * f->why set when the budget would be exceeded.  Closes f either way; on
+ * an inactive f, -TCPX_E_IO with errno EBADF. */
 int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
 		 uint32_t mtime_nsec);
 /* The one call that discards a file, whatever the reason: removes its

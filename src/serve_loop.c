@@ -16,6 +16,7 @@ struct serve_ctx {
 	struct conn conn;
 	struct store *st;
 	struct store_file f;
+	struct store_budget budget;     /* this connection's, for the store */
 	const char *peer;
 	struct tcpx_file_meta meta;     /* current file (name copied) */
 	uint8_t name[TCPX_NAME_MAX];
@@ -43,18 +44,20 @@ static void remember(struct serve_ctx *c, const struct tcpx_file_meta *m)
 	c->done = 0;
 }
 
-/* What the disk said about a failure (store keeps errno), where errno
- * explains it; the receiver's table words the others. */
-static const char *disk_detail(int code)
+/* What the disk said about a failure (store keeps errno, or its own
+ * words for a limit), where that explains it; the receiver's table words
+ * the others. */
+static const char *disk_detail(const struct serve_ctx *c, int code)
 {
 	return code == TCPX_OK || code == TCPX_E_EXISTS ||
-	       code == TCPX_E_DIGEST ? NULL : strerror(errno);
+	       code == TCPX_E_DIGEST ? NULL :
+	       c->f.why ? c->f.why : strerror(errno);
 }
 
 /* The disk failed the current file. */
 static void disk_failed(struct serve_ctx *c, int rc)
 {
-	const char *m = receiver_file_fail(c->r, -rc, disk_detail(-rc));
+	const char *m = receiver_file_fail(c->r, -rc, disk_detail(c, -rc));
 	store_discard(&c->f);
 	log_file(c, UI_FILE_FAILED, -rc, m, NULL);
 }
@@ -71,7 +74,7 @@ static void file_complete(struct serve_ctx *c, const struct receiver_event *ev)
 	} else {
 		store_discard(&c->f);
 	}
-	const char *m = receiver_file_done(c->r, code, disk_detail(code));
+	const char *m = receiver_file_done(c->r, code, disk_detail(c, code));
 	log_file(c, code ? UI_FILE_FAILED : UI_FILE_DONE, code, m,
 		 code ? NULL : ev->digest);
 }
@@ -110,7 +113,8 @@ static int serve_event(struct serve_ctx *c, const struct receiver_event *ev)
 		remember(c, &ev->meta);
 		log_file(c, UI_FILE_START, 0, NULL, NULL);
 		rc = store_create(c->st, ev->meta.name, ev->meta.name_len,
-				  ev->meta.mode, ev->meta.size, &c->f);
+				  ev->meta.mode, ev->meta.size, &c->budget,
+				  &c->f);
 		if (rc < 0)
 			disk_failed(c, rc);
 		return 0;
@@ -191,7 +195,8 @@ void serve_loop_run(int fd, const char *peer, struct store *st,
 				       .max_size = opt->max_size,
 				       .max_files = opt->max_files };
 	struct conn_limits lim = { .idle_ms = opt->timeout_ms };
-	struct serve_ctx c = { .st = st, .peer = peer };
+	struct serve_ctx c = { .st = st, .peer = peer,
+			       .budget = { .max_dirs = opt->max_dirs } };
 
 	store_file_init(&c.f);
 	c.r = receiver_new(&cfg);

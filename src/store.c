@@ -288,6 +288,8 @@ void store_file_init(struct store_file *f)
 	f->below[0] = '\0';
 	f->mode = 0;
 	f->written = 0;
+	f->budget = NULL;
+	f->why = NULL;
 }
 
 int store_file_active(const struct store_file *f)
@@ -381,8 +383,20 @@ fail:;
 	return rc;
 }
 
+/* The budget cannot pay for the directories missing now (store_commit
+ * counts what it really creates). */
+static int over_budget(const struct store_budget *b, uint64_t more)
+{
+	uint64_t left = b && b->dirs < b->max_dirs ? b->max_dirs - b->dirs : 0;
+	return b && b->max_dirs && more > left;
+}
+
+static const char budget_why[] = "too many new directories for one "
+				 "connection (tcpget --max-dirs)";
+
 int store_create(struct store *st, const uint8_t *name, size_t len,
-		 uint32_t mode, uint64_t size, struct store_file *f)
+		 uint32_t mode, uint64_t size, struct store_budget *budget,
+		 struct store_file *f)
 {
 	struct stat sb;
 	struct statvfs vfs;
@@ -393,6 +407,12 @@ int store_create(struct store *st, const uint8_t *name, size_t len,
 	rc = open_parent(st, name, len, f);
 	if (rc < 0)
 		return rc;
+	if (over_budget(budget, f->missing)) {
+		f->why = budget_why;
+		errno = EDQUOT;
+		rc = -TCPX_E_NO_SPACE;
+		goto fail;
+	}
 	/* Early refusal saves the sender a useless upload; commit checks
 	 * again atomically (RENAME_NOREPLACE).  With a parent missing, the
 	 * final name cannot exist yet. */
@@ -416,6 +436,7 @@ int store_create(struct store *st, const uint8_t *name, size_t len,
 		if (f->fd >= 0) {
 			/* In progress: store_clean_stale() leaves it alone. */
 			flock(f->fd, LOCK_EX | LOCK_NB);
+			f->budget = budget;
 			return 0;
 		}
 		if (errno != EEXIST) {
@@ -450,16 +471,28 @@ int store_write(struct store_file *f, const uint8_t *p, size_t n)
 }
 
 /* Creates (or opens, if someone else just did) f's missing directories;
- * fds[i] gets directory i, created[i] is set for those made here. */
-static int make_dirs(const struct store_file *f, int *fds, unsigned char *created)
+ * fds[i] gets directory i, created[i] is set for those made here and
+ * *made counts them: only a directory this call really made costs budget,
+ * and one the budget cannot pay for is removed at once. */
+static int make_dirs(struct store_file *f, int *fds, unsigned char *created,
+		     unsigned *made)
 {
 	int cur = f->parentfd;
 	const char *c = f->below;
 	for (unsigned i = 0; i < f->missing; i++, c += strlen(c) + 1) {
-		if (mkdirat(cur, c, DIR_MODE) == 0)
+		if (mkdirat(cur, c, DIR_MODE) == 0) {
+			if (!created[i] && over_budget(f->budget, *made + 1)) {
+				unlinkat(cur, c, AT_REMOVEDIR);
+				f->why = budget_why;
+				errno = EDQUOT;
+				return -1;
+			}
+			if (!created[i])
+				++*made;
 			created[i] = 1;
-		else if (errno != EEXIST)
+		} else if (errno != EEXIST) {
 			return -1;
+		}
 		fds[i] = open_beneath(cur, c, O_RDONLY | O_DIRECTORY, 0);
 		if (fds[i] < 0)
 			return -1;
@@ -523,6 +556,7 @@ int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
 	};
 	int fds[NAME_DEPTH_MAX];
 	unsigned char created[NAME_DEPTH_MAX] = { 0 };
+	unsigned made = 0;
 	int rc = 0, fd = f->fd, err;
 
 	if (fd < 0) {
@@ -543,7 +577,7 @@ int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
 		goto fail;
 	}
 	for (int try = 1;; try++) {
-		if (make_dirs(f, fds, created) == 0 &&
+		if (make_dirs(f, fds, created, &made) == 0 &&
 		    rename_final(st, f, f->missing ? fds[f->missing - 1] :
 				 f->parentfd, final_name(f)) == 0)
 			break;
@@ -557,6 +591,9 @@ int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
 		close_dirs(fds, f->missing);
 	}
 	close_dirs(fds, f->missing);
+	if (f->budget)      /* saturates: only with no limit can it get there */
+		f->budget->dirs = made > UINT32_MAX - f->budget->dirs ?
+				  UINT32_MAX : f->budget->dirs + made;
 	f->tmpname[0] = '\0';   /* it has its final name now */
 	close_file(f);
 	return 0;

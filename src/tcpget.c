@@ -21,6 +21,11 @@
 
 #define DEFAULT_MAX_CLIENTS 64
 #define DEFAULT_TIMEOUT 60
+/* Directories one connection may create: a tree of a few thousand
+ * directories per run passes; a peer with deep names gains at most this
+ * many inodes (and 16 MiB of directory blocks on ext4) per connection.
+ * man/tcpget.1 gives the figures. */
+#define DEFAULT_MAX_DIRS 4096
 
 static const char usage_text[] =
 "usage: tcpget [OPTIONS]\n"
@@ -37,6 +42,8 @@ static const char usage_text[] =
 "                          suffixes K, M, G, T: powers of 1024; KB, MB...:\n"
 "                          powers of 1000)\n"
 "      --max-clients=N     serve at most N connections at once (default 64)\n"
+"      --max-dirs=N        directories one connection may create (default\n"
+"                          4096; 0: no limit)\n"
 "  -t, --timeout=SECONDS   close connections idle this long (default 60)\n"
 "  -q, --quiet             print errors only\n"
 "  -v, --verbose           also log connections and sessions\n"
@@ -47,7 +54,8 @@ static const char usage_text[] =
 "A listening socket passed by systemd (LISTEN_FDS) is used instead of -p/-b.\n"
 "Exit status: 0 stopped by SIGINT or SIGTERM, 1 could not start, 2 usage.\n";
 
-enum { OPT_OVERWRITE = 256, OPT_MAX_SIZE, OPT_MAX_CLIENTS, OPT_JSON };
+enum { OPT_OVERWRITE = 256, OPT_MAX_SIZE, OPT_MAX_CLIENTS, OPT_MAX_DIRS,
+       OPT_JSON };
 
 static const struct option longopts[] = {
 	{ "dir", required_argument, NULL, 'd' },
@@ -56,6 +64,7 @@ static const struct option longopts[] = {
 	{ "overwrite", no_argument, NULL, OPT_OVERWRITE },
 	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
 	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+	{ "max-dirs", required_argument, NULL, OPT_MAX_DIRS },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -172,6 +181,11 @@ static void parse_options(int argc, char **argv, struct get_config *cfg)
 				cli_usage_error("--max-clients must be at "
 						"least 1");
 			break;
+		case OPT_MAX_DIRS:
+			serve->max_dirs = (uint32_t)cli_number(optarg, 0,
+							       UINT32_MAX,
+							       "--max-dirs");
+			break;
 		case 't':
 			serve->timeout_ms = (int)cli_number(optarg, 0, 86400,
 							    "timeout") * 1000;
@@ -197,7 +211,8 @@ int main(int argc, char **argv)
 	struct get_config cfg = {
 		.port = TCPX_DEFAULT_PORT,
 		.server = { .dir = ".", .max_clients = DEFAULT_MAX_CLIENTS,
-			    .serve.timeout_ms = DEFAULT_TIMEOUT * 1000 },
+			    .serve = { .timeout_ms = DEFAULT_TIMEOUT * 1000,
+				       .max_dirs = DEFAULT_MAX_DIRS } },
 	};
 	struct store store;
 	pthread_t cleaner;

@@ -5,6 +5,9 @@
 #
 #  - deep new directories for files that are then aborted, refused or fail
 #    leave no directory behind (directories exist only at commit);
+#  - --max-dirs caps the directories one connection creates: the file over
+#    the cap is refused with RESULT 36, the connection's other files arrive,
+#    and the next connection starts afresh;
 #  - a second tcpget on the same directory refuses to start, and the
 #    first one's file in progress completes.
 #
@@ -76,6 +79,50 @@ wait_no_temp "$D" || why "temporary file left"
 alive "$M_PID" && put_ok M "$M_PORT" "$D"
 end_case "$OUT"
 
+# ---- --max-dirs: the directories one connection may create -------------------
+C=$T/cap
+mkdir -p "$C"
+started C "$C" --max-dirs=10 -t $((10 * SLOW))
+begin "--max-dirs=10: the file over the cap gets RESULT 36, the others arrive"
+hrun C hello file:1:3:a/b/c/d/e/f1 data:abc end file:2:3:a/b/x/y/z/w/f2 data:abc end \
+	file:3:3:p/q/f3 data:abc end file:4:3:a/b/c/d/e/f4 data:abc end \
+	file:5:3:top data:abc end file:6:3:r/f6 data:abc end bye
+want_sig "H R1=0 R2=0 R3=36 R4=0 R5=0 R6=0 B END"
+grep -q '^RESULT 3 36 ".*--max-dirs' <<<"$OUT" || why "RESULT 3 does not name --max-dirs: $(grep '^RESULT 3 ' <<<"$OUT")"
+got=$(listing "$C")
+want="a a/b a/b/c a/b/c/d a/b/c/d/e a/b/c/d/e/f1 a/b/c/d/e/f4 a/b/x a/b/x/y a/b/x/y/z a/b/x/y/z/w a/b/x/y/z/w/f2 r r/f6 top"
+[ "$got" = "$want" ] || why "DIR holds '$got'"
+for f in a/b/c/d/e/f1 a/b/x/y/z/w/f2 a/b/c/d/e/f4 top r/f6; do
+	[ "$(cat "$C/$f" 2>/dev/null)" = abc ] || why "$f is not intact"
+done
+grep -q "refused p/q/f3 .*--max-dirs" "$C_ERR" || why "the log does not say why p/q/f3 was refused"
+wait_no_temp "$C" || why "temporary file left"
+end_case "$OUT"
+
+begin "--max-dirs: the next connection has its own budget"
+hrun C hello file:1:3:p/q/f3 data:abc end bye
+want_sig "H R1=0 B END"
+[ "$(cat "$C/p/q/f3" 2>/dev/null)" = abc ] || why "p/q/f3 did not arrive"
+alive "$C_PID" && put_ok C "$C_PORT" "$C"
+end_case "$OUT"
+
+begin "default --max-dirs (4096): the 66th file of 63 new directories is refused, a flat one still arrives"
+steps=(hello) want="H"
+for ((i = 1; i <= 66; i++)); do
+	steps+=("file:$i:0:g$i/$(deep 62)/x" end)
+	want+=" R$i=0"
+done
+want="${want% R66=0} R66=36 R67=0 B END"
+steps+=(file:67:3:flat data:abc end bye)
+hrun M "${steps[@]}"
+want_sig "$want"
+n=$(dirs_below "$D")
+[ "$n" -eq $((65 * 63)) ] || why "$n directories under DIR, want $((65 * 63))"
+[ ! -e "$D/g66" ] || why "the refused file left g66"
+[ "$(cat "$D/flat" 2>/dev/null)" = abc ] || why "flat did not arrive"
+find "$D" -mindepth 1 -delete
+end_case "$OUT"
+
 # ---- a second tcpget on the same directory -------------------------------------------
 L=$T/locked
 mkdir -p "$L"
@@ -123,7 +170,7 @@ started L2 "$L"
 alive "$L2_PID" && put_ok L2 "$L2_PORT" "$L"
 end_case
 
-for s in M L2; do
+for s in M C L2; do
 	eval "pid=\${${s}_PID:-}"
 	[ -n "$pid" ] || continue
 	begin "tcpget $s exits 0 on SIGTERM"

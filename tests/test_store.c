@@ -68,10 +68,18 @@ static const char *P(const char *rel)
 	return in(D, rel);
 }
 
+static int create_in(struct store_budget *b, const char *name, uint64_t size,
+		     struct store_file *f)
+{
+	return store_create(&st, (const uint8_t *)name, strlen(name), 0644,
+			    size, b, f);
+}
+
 static int create(const char *name, uint32_t mode, uint64_t size,
 		  struct store_file *f)
 {
-	return store_create(&st, (const uint8_t *)name, strlen(name), mode, size, f);
+	return store_create(&st, (const uint8_t *)name, strlen(name), mode, size,
+			    NULL, f);
 }
 
 /* create + write + commit; the first failure's code. */
@@ -438,7 +446,7 @@ Test(store, deep_names)
 	memset(c256, 'x', 256);
 	c256[256] = '\0';
 	cr_assert_eq(create(c256, 0644, 1, &f), -TCPX_E_IO);
-	cr_assert_eq(store_create(&st, (const uint8_t *)"a\0b", 3, 0644, 1, &f),
+	cr_assert_eq(store_create(&st, (const uint8_t *)"a\0b", 3, 0644, 1, NULL, &f),
 		     -TCPX_E_IO);
 	cr_assert_eq(temps(D), 0);
 	cr_assert(!exists(P("a")));
@@ -727,6 +735,87 @@ Test(store, no_space_for_a_file_larger_than_the_file_system)
 	cr_assert_eq(create("n/e/w/huge", 0644, 2 * fs, &f), -TCPX_E_NO_SPACE);
 	cr_assert_eq(create("huge", 0644, UINT64_MAX, &f), -TCPX_E_NO_SPACE);
 	cr_assert_str_eq(tree(D), "");
+}
+
+/* ---- the directory budget of a connection ------------------------------ */
+
+/* "d1/d2/.../dN/f" */
+static const char *deep_name(unsigned n)
+{
+	static char buf[512];
+	buf[0] = '\0';
+	for (unsigned i = 1; i <= n; i++)
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "d%u/", i);
+	strcat(buf, "f");
+	return buf;
+}
+
+static int commit_in(struct store_budget *b, const char *name)
+{
+	struct store_file f;
+	int rc = create_in(b, name, 0, &f);
+	if (rc < 0)
+		return rc;
+	return store_commit(&st, &f, 0, 0);
+}
+
+Test(store, budget_counts_the_directories_commits_create)
+{
+	struct store_budget b = { .max_dirs = 3 }, other = { .max_dirs = 3 };
+	struct store_file f1, f2, f;
+
+	/* both fit the budget at create; only the first commit can pay */
+	cr_assert_eq(create_in(&b, "a/b/f1", 0, &f1), 0);
+	cr_assert_eq(create_in(&b, "c/d/f2", 0, &f2), 0);
+	cr_assert_eq(b.dirs, 0);
+	cr_assert_eq(store_commit(&st, &f1, 0, 0), 0);
+	cr_assert_eq(b.dirs, 2);
+	errno = 0;
+	cr_assert_eq(store_commit(&st, &f2, 0, 0), -TCPX_E_NO_SPACE);
+	cr_assert_eq(errno, EDQUOT);
+	cr_assert(f2.why && strstr(f2.why, "--max-dirs"), "why: %s", f2.why);
+	cr_assert_eq(b.dirs, 2);
+	cr_assert(!exists(P("c")), "a refused commit left its directory");
+	/* directories that exist cost nothing */
+	cr_assert_eq(commit_in(&b, "a/b/g"), 0);
+	cr_assert_eq(commit_in(&b, "x/f"), 0);
+	cr_assert_eq(b.dirs, 3);
+	/* refused at create when the missing ones cannot be paid for */
+	cr_assert_eq(create_in(&b, "y/f", 0, &f), -TCPX_E_NO_SPACE);
+	cr_assert(f.why && strstr(f.why, "--max-dirs"));
+	cr_assert(!store_file_active(&f));
+	cr_assert_eq(commit_in(&b, "top"), 0);
+	/* another connection's directories are not ours */
+	cr_assert_eq(commit_in(&other, "e/f/h"), 0);
+	cr_assert_eq(other.dirs, 2);
+	cr_assert_eq(commit_in(&b, "e/f/i"), 0);
+	cr_assert_eq(b.dirs, 3);
+	cr_assert_str_eq(tree(D), "a a/b a/b/f1 a/b/g e e/f e/f/h e/f/i top x x/f");
+	cr_assert_eq(temps(D), 0);
+}
+
+Test(store, budget_takes_back_nothing_for_a_failed_commit)
+{
+	struct store_budget b = { .max_dirs = 2 };
+	struct store_file f;
+	char t[64];
+
+	cr_assert_eq(create_in(&b, "m/n/x", 1, &f), 0);
+	temp_in(D, t, NULL, 0);
+	unlink(P(t));                   /* the rename will fail */
+	cr_assert_eq(store_commit(&st, &f, 0, 0), -TCPX_E_IO);
+	cr_assert_eq(b.dirs, 0);
+	cr_assert(!exists(P("m")));
+	cr_assert_eq(commit_in(&b, "m/n/y"), 0);
+	cr_assert_eq(b.dirs, 2);
+}
+
+Test(store, budget_zero_or_none_is_no_limit)
+{
+	struct store_budget b = { .max_dirs = 0 };
+	cr_assert_eq(commit_in(&b, deep_name(63)), 0);
+	cr_assert_eq(b.dirs, 63);
+	cr_assert_eq(commit_in(NULL, "p/q/r/s"), 0);
 }
 
 /* ---- stale temporary files ---------------------------------------------- */
