@@ -49,6 +49,15 @@
  *    tcpget on the same directory fails to start (-TCPX_E_LOCKED) instead
  *    of removing the first one's files in progress as stale.
  *
+ *  - Room left for others.  store_create() refuses a file (-TCPX_E_NO_SPACE)
+ *    whose declared size, plus a block and an inode for each directory it
+ *    will need, plus what the files already in progress declared and have
+ *    not written yet, would leave less than min_free bytes or
+ *    min_free_inodes inodes free on its file system.  That check suffices:
+ *    a file never grows past its declared size (the receiver ends the
+ *    session first, TCPX_E_SIZE), and anything else that fills the disk
+ *    meanwhile makes a write fail with ENOSPC, which fails that file alone.
+ *
  *  - A budget per connection.  store_commit() counts the directories it
  *    actually creates (not those that already existed or that another
  *    connection made meanwhile, nor those a failed commit removed again)
@@ -66,14 +75,30 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 #define STORE_NAME_MAX 4096u    /* bytes of a name (TCPX_NAME_MAX) */
+
+/* min_free and min_free_inodes: the default, computed per file system as
+ * 1% of its size (inodes), at most STORE_MIN_FREE_DEFAULT bytes
+ * (STORE_MIN_FREE_INODES_DEFAULT inodes); man/tcpget.1 says why. */
+#define STORE_FREE_AUTO UINT64_MAX
+#define STORE_MIN_FREE_DEFAULT (64ull << 20)
+#define STORE_MIN_FREE_INODES_DEFAULT 1000ull
 
 struct store {
 	int dirfd;
 	int overwrite;
 	mode_t umask;
+	/* Set by store_open() to STORE_FREE_AUTO; the caller may change them
+	 * before the first store_create().  0 keeps nothing in reserve. */
+	uint64_t min_free;              /* bytes */
+	uint64_t min_free_inodes;
+	/* What the files in progress declared and have not written yet, and
+	 * the directories they will create: room already promised. */
+	_Atomic uint64_t pending_bytes;
+	_Atomic uint64_t pending_dirs;
 	_Atomic int stop_cleaning;      /* store_stop_cleaning() was called */
 	pid_t locked_by;                /* after -TCPX_E_LOCKED: the holder, 0
 					   if unknown */
@@ -99,7 +124,9 @@ struct store_file {
 	uint32_t mode;
 	uint64_t written;
 	/* Borrowed from store_create() until f is inactive again. */
+	struct store *st;
 	struct store_budget *budget;    /* NULL: no limit */
+	uint64_t pending;       /* our share of st->pending_bytes */
 	/* Why the last call failed when the store refused on a limit of its
 	 * own (a static string for the sender and the log), else NULL and
 	 * errno says it.  Kept after the call returns. */
@@ -134,11 +161,12 @@ int store_file_active(const struct store_file *f);
  * creates no directory.  -TCPX_E_EXISTS if the final name exists and
  * overwrite is off (or is a directory), -TCPX_E_DENIED for a symlink or
  * file where a directory should be, -TCPX_E_NO_SPACE if size cannot fit
- * (statvfs, errno ENOSPC) or if it needs more directories than budget has
- * left (f->why), -TCPX_E_IO with errno EEXIST if the first temporary name
- * and 16 fresh random ones were all taken.  budget may be NULL (no
- * limit); it is borrowed until f is inactive again.  f is overwritten (it
- * must not be active); on failure it is left inactive. */
+ * (statvfs, errno ENOSPC), would leave less than st->min_free or
+ * st->min_free_inodes (f->why says which), or needs more directories than
+ * budget has left (f->why), -TCPX_E_IO with errno EEXIST if the first
+ * temporary name and 16 fresh random ones were all taken.  budget may be
+ * NULL (no limit); it is borrowed until f is inactive again.  f is
+ * overwritten (it must not be active); on failure it is left inactive. */
 int store_create(struct store *st, const uint8_t *name, size_t len,
 		 uint32_t mode, uint64_t size, struct store_budget *budget,
 		 struct store_file *f);
@@ -156,8 +184,10 @@ int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
  * temporary file and closes f; harmless on an inactive f.  Keeps errno. */
 void store_discard(struct store_file *f);
 
-/* Test seam, NULL in production: when set, the random bits of temporary
- * names come from it instead of randombytes_buf(). */
+/* Test seams, NULL in production: when set, the random bits of temporary
+ * names come from the first instead of randombytes_buf(), and what a file
+ * system says about its free space from the second instead of fstatvfs(). */
 extern void (*store_test_random)(void *buf, size_t n);
+extern int (*store_test_statvfs)(int fd, struct statvfs *vfs);
 
 #endif

@@ -124,6 +124,9 @@ int store_open(struct store *st, const char *dir, int overwrite)
 	st->overwrite = overwrite;
 	st->umask = umask(0);
 	umask(st->umask);
+	st->min_free = st->min_free_inodes = STORE_FREE_AUTO;
+	atomic_init(&st->pending_bytes, 0);
+	atomic_init(&st->pending_dirs, 0);
 	atomic_init(&st->stop_cleaning, 0);
 	st->locked_by = 0;
 	st->dirfd = -1;
@@ -288,7 +291,9 @@ void store_file_init(struct store_file *f)
 	f->below[0] = '\0';
 	f->mode = 0;
 	f->written = 0;
+	f->st = NULL;
 	f->budget = NULL;
+	f->pending = 0;
 	f->why = NULL;
 }
 
@@ -306,10 +311,22 @@ static const char *final_name(const struct store_file *f)
 	return c;
 }
 
+/* Gives back the room f was promised (store.h: room left for others). */
+static void release(struct store_file *f)
+{
+	if (f->st && f->pending)
+		atomic_fetch_sub(&f->st->pending_bytes, f->pending);
+	if (f->st && f->missing)
+		atomic_fetch_sub(&f->st->pending_dirs, f->missing);
+	f->st = NULL;
+	f->pending = 0;
+}
+
 /* Closes what f holds, keeping errno. */
 static void close_file(struct store_file *f)
 {
 	int err = errno;
+	release(f);
 	if (f->fd >= 0)
 		close(f->fd);
 	if (f->parentfd >= 0 && f->own_parent)
@@ -383,6 +400,85 @@ fail:;
 	return rc;
 }
 
+int (*store_test_statvfs)(int fd, struct statvfs *vfs);
+
+static uint64_t div_up(uint64_t n, uint64_t d)
+{
+	return n / d + (n % d != 0);
+}
+
+/* The reserve in the file system's units: the caller's, or 1% of the
+ * total at most cap. */
+static uint64_t reserve(uint64_t want, uint64_t total, uint64_t cap,
+			uint64_t unit)
+{
+	if (want == STORE_FREE_AUTO)
+		return total / 100 < cap / unit ? total / 100 : cap / unit;
+	return div_up(want, unit);
+}
+
+/* Promises f's room: what it declared and the directories it will make
+ * count as used until it is written or ends (release()). */
+static void promise(struct store *st, struct store_file *f, uint64_t size)
+{
+	f->st = st;
+	f->pending = size;
+	atomic_fetch_add(&st->pending_bytes, size);
+	atomic_fetch_add(&st->pending_dirs, f->missing);
+}
+
+/* Does a file of size bytes with f->missing new directories fit, leaving
+ * the reserves?  Counted in blocks (a directory taken as one) and inodes.
+ * f alone must fit before its room is promised (which also keeps the sum
+ * of promises below the file system's size, never near overflow); then
+ * everything promised, ours included, must leave the reserve: promising
+ * first and checking after means two files racing for the last room may
+ * both be refused, never both accepted.  Differences, not sums, are
+ * compared, so no sum overflows. */
+static int room_left(struct store *st, struct store_file *f, uint64_t size)
+{
+	struct statvfs v;
+	uint64_t unit, avail, promised, keep;
+	int rc = store_test_statvfs ? store_test_statvfs(f->parentfd, &v) :
+		 fstatvfs(f->parentfd, &v);
+
+	if (rc < 0 || v.f_frsize == 0)
+		return 0;       /* cannot tell: a write will say ENOSPC */
+	unit = v.f_frsize;
+	avail = v.f_bavail;
+	if (div_up(size, unit) + f->missing > avail ||
+	    (v.f_files && 1 + (uint64_t)f->missing > v.f_favail))
+		goto none;
+	promise(st, f, size);
+	promised = div_up(atomic_load(&st->pending_bytes), unit) +
+		   atomic_load(&st->pending_dirs);
+	keep = reserve(st->min_free, v.f_blocks, STORE_MIN_FREE_DEFAULT, unit);
+	if (promised > avail)
+		goto none;
+	if (keep > avail - promised) {
+		f->why = "it would leave less free space than tcpget keeps "
+			 "for others (--min-free)";
+		goto none;
+	}
+	if (v.f_files == 0)
+		return 0;       /* no inode count (btrfs): blocks decide */
+	/* The temporary files in progress have their inodes already. */
+	promised = 1 + atomic_load(&st->pending_dirs);
+	keep = reserve(st->min_free_inodes, v.f_files,
+		       STORE_MIN_FREE_INODES_DEFAULT, 1);
+	if (promised > v.f_favail)
+		goto none;
+	if (keep > v.f_favail - promised) {
+		f->why = "it would leave fewer free inodes than tcpget keeps "
+			 "for others (--min-free-inodes)";
+		goto none;
+	}
+	return 0;
+none:
+	errno = ENOSPC;
+	return -TCPX_E_NO_SPACE;
+}
+
 /* The budget cannot pay for the directories missing now (store_commit
  * counts what it really creates). */
 static int over_budget(const struct store_budget *b, uint64_t more)
@@ -399,7 +495,6 @@ int store_create(struct store *st, const uint8_t *name, size_t len,
 		 struct store_file *f)
 {
 	struct stat sb;
-	struct statvfs vfs;
 	int rc;
 
 	store_file_init(f);
@@ -423,12 +518,9 @@ int store_create(struct store *st, const uint8_t *name, size_t len,
 		rc = -TCPX_E_EXISTS;
 		goto fail;
 	}
-	if (size > 0 && fstatvfs(f->parentfd, &vfs) == 0 && vfs.f_frsize &&
-	    size / vfs.f_frsize >= (uint64_t)vfs.f_bavail) {
-		errno = ENOSPC;
-		rc = -TCPX_E_NO_SPACE;
+	rc = room_left(st, f, size);
+	if (rc < 0)
 		goto fail;
-	}
 	for (int try = 0;; try++) {
 		temp_name(f->tmpname, sizeof(f->tmpname), try > 0);
 		f->fd = open_beneath(f->parentfd, f->tmpname,
@@ -466,6 +558,13 @@ int store_write(struct store_file *f, const uint8_t *p, size_t n)
 		p += w;
 		n -= (size_t)w;
 		f->written += (uint64_t)w;
+		/* Written, so the file system counts it now, not the promise.
+		 * (The receiver never lets a file pass its declared size.) */
+		uint64_t done = (uint64_t)w < f->pending ? (uint64_t)w :
+				f->pending;
+		if (done && f->st)
+			atomic_fetch_sub(&f->st->pending_bytes, done);
+		f->pending -= done;
 	}
 	return 0;
 }

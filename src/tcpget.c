@@ -44,6 +44,10 @@ static const char usage_text[] =
 "      --max-clients=N     serve at most N connections at once (default 64)\n"
 "      --max-dirs=N        directories one connection may create (default\n"
 "                          4096; 0: no limit)\n"
+"      --min-free=SIZE     refuse files that would leave less free space\n"
+"                          (default: 1% of the file system, at most 64 MiB)\n"
+"      --min-free-inodes=N refuse files that would leave fewer free inodes\n"
+"                          (default: 1% of them, at most 1000)\n"
 "  -t, --timeout=SECONDS   close connections idle this long (default 60)\n"
 "  -q, --quiet             print errors only\n"
 "  -v, --verbose           also log connections and sessions\n"
@@ -55,7 +59,7 @@ static const char usage_text[] =
 "Exit status: 0 stopped by SIGINT or SIGTERM, 1 could not start, 2 usage.\n";
 
 enum { OPT_OVERWRITE = 256, OPT_MAX_SIZE, OPT_MAX_CLIENTS, OPT_MAX_DIRS,
-       OPT_JSON };
+       OPT_MIN_FREE, OPT_MIN_FREE_INODES, OPT_JSON };
 
 static const struct option longopts[] = {
 	{ "dir", required_argument, NULL, 'd' },
@@ -65,6 +69,8 @@ static const struct option longopts[] = {
 	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
 	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
 	{ "max-dirs", required_argument, NULL, OPT_MAX_DIRS },
+	{ "min-free", required_argument, NULL, OPT_MIN_FREE },
+	{ "min-free-inodes", required_argument, NULL, OPT_MIN_FREE_INODES },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -78,13 +84,15 @@ static const struct option longopts[] = {
 struct get_config {
 	const char *port, *bind_addr;
 	int overwrite;
+	uint64_t min_free, min_free_inodes;     /* STORE_FREE_AUTO: default */
 	struct server_config server;
 };
 
 /* Opens and locks the receiving directory; GET_OK or GET_CANNOT_START. */
-static int open_store(struct store *st, const char *dir, int overwrite)
+static int open_store(struct store *st, const struct get_config *cfg)
 {
-	int rc = store_open(st, dir, overwrite);
+	const char *dir = cfg->server.dir;
+	int rc = store_open(st, dir, cfg->overwrite);
 
 	if (rc == -TCPX_E_LOCKED && st->locked_by > 0) {
 		ui_error(dir, "already served by another tcpget (pid %ld holds "
@@ -101,6 +109,8 @@ static int open_store(struct store *st, const char *dir, int overwrite)
 			 strerror(errno));
 		return GET_CANNOT_START;
 	}
+	st->min_free = cfg->min_free;
+	st->min_free_inodes = cfg->min_free_inodes;
 	return GET_OK;
 }
 
@@ -186,6 +196,15 @@ static void parse_options(int argc, char **argv, struct get_config *cfg)
 							       UINT32_MAX,
 							       "--max-dirs");
 			break;
+		case OPT_MIN_FREE:      /* the largest value means "default" */
+			cfg->min_free = cli_size(optarg, 0, UINT64_MAX - 1,
+						 "--min-free");
+			break;
+		case OPT_MIN_FREE_INODES:
+			cfg->min_free_inodes = cli_number(optarg, 0,
+							  UINT64_MAX - 1,
+							  "--min-free-inodes");
+			break;
 		case 't':
 			serve->timeout_ms = (int)cli_number(optarg, 0, 86400,
 							    "timeout") * 1000;
@@ -210,6 +229,8 @@ int main(int argc, char **argv)
 {
 	struct get_config cfg = {
 		.port = TCPX_DEFAULT_PORT,
+		.min_free = STORE_FREE_AUTO,
+		.min_free_inodes = STORE_FREE_AUTO,
 		.server = { .dir = ".", .max_clients = DEFAULT_MAX_CLIENTS,
 			    .serve = { .timeout_ms = DEFAULT_TIMEOUT * 1000,
 				       .max_dirs = DEFAULT_MAX_DIRS } },
@@ -228,8 +249,7 @@ int main(int argc, char **argv)
 	/* The lock before listening or cleaning: a second tcpget stops
 	 * there, with the clearest message, touching nothing. */
 	nl = activated_sockets(lfds);
-	if (nl < 0 ||
-	    open_store(&store, cfg.server.dir, cfg.overwrite) != GET_OK)
+	if (nl < 0 || open_store(&store, &cfg) != GET_OK)
 		return GET_CANNOT_START;
 	cfg.server.activated = nl > 0;
 	if (nl == 0)

@@ -8,10 +8,15 @@
 #  - --max-dirs caps the directories one connection creates: the file over
 #    the cap is refused with RESULT 36, the connection's other files arrive,
 #    and the next connection starts afresh;
+#  - on a small tmpfs, --min-free and --min-free-inodes refuse a file that
+#    would cross them while the file system still has room, and a smaller
+#    file still arrives; with the defaults a flood of deep names stops
+#    short of the last free inodes;
 #  - a second tcpget on the same directory refuses to start, and the
 #    first one's file in progress completes.
 #
 # usage: bash tests/disk.sh BUILD_DIR       (e.g. build, build-asan)
+# Mounting a tmpfs needs root (else those cases are skipped, and said so).
 SUITE=disk
 # The shared set-up: build dir, helper, scaling, assertions.
 . "$(dirname "$0")/peer_lib.sh"
@@ -36,6 +41,9 @@ want_sig() { [ "$(sig "$OUT")" = "$1" ] || why "replies '$(short "$(sig "$OUT")"
 dirs_below() { find "$1" -mindepth 1 -type d | wc -l; }
 # deep N: "d/d/.../d" with N components
 deep() { local s="" i; for ((i = 0; i < $1; i++)); do s+="d/"; done; printf '%s' "${s%/}"; }
+# free_bytes DIR, free_inodes DIR: what an unprivileged user may still use
+free_bytes() { echo $(($(stat -f -c '%a * %S' "$1"))); }
+free_inodes() { stat -f -c %d "$1"; }
 
 # ---- directories of files that never arrive ---------------------------------
 D=$T/flood
@@ -123,6 +131,75 @@ n=$(dirs_below "$D")
 find "$D" -mindepth 1 -delete
 end_case "$OUT"
 
+# ---- --min-free, --min-free-inodes on a small file system ------------------------
+F=$T/small
+mkdir -p "$F"
+head -c 3500000 /dev/urandom >"$T/src/three-mb"
+if mount -t tmpfs -o size=4m,nr_inodes=500 tmpfs "$F" 2>/dev/null; then
+	MOUNTS+=("$F")
+	started F "$F" --min-free=1M --min-free-inodes=100 -t $((10 * SLOW))
+	begin "4 MiB tmpfs, --min-free=1M: 3.5 MB refused (36) while it would fit, 2 MB arrives"
+	room=$(free_bytes "$F")
+	[ "$room" -ge 3500000 ] || why "the file system has only $room bytes: the case tests nothing"
+	hrun F hello file:1:3500000:big fill:3500000 end file:2:2000000:mid fill:2000000 end bye
+	want_sig "H R1=36 R2=0 B END"
+	grep -q '^RESULT 1 36 ".*--min-free' <<<"$OUT" || why "RESULT 1 does not name --min-free: $(grep '^RESULT 1 ' <<<"$OUT")"
+	[ "$(stat -c %s "$F/mid" 2>/dev/null)" = 2000000 ] || why "mid did not arrive whole"
+	[ ! -e "$F/big" ] || why "big exists"
+	left=$(free_bytes "$F")
+	[ "$left" -ge $((1024 * 1024)) ] || why "only $left bytes left free"
+	wait_no_temp "$F" || why "temporary file left"
+	rm -f "$F/mid"
+	end_case "$OUT (free before: $room, after: $left)"
+
+	begin "--min-free: tcpput of the 3.5 MB file exits 1 and says why"
+	out=$("$BIN/tcpput" "$T/src/three-mb" "127.0.0.1:$F_PORT" 2>&1); rc=$?
+	[ $rc -eq 1 ] || why "tcpput exit $rc, want 1"
+	grep -q -- "--min-free" <<<"$out" || why "message does not name --min-free: $out"
+	alive "$F_PID" && put_ok F "$F_PORT" "$F"
+	end_case "$out"
+
+	begin "nr_inodes=500, --min-free-inodes=100: 30 new directories refused (36) with 130 inodes free, smaller files arrive"
+	mkdir "$F/fill"
+	n=$(($(free_inodes "$F") - 130))
+	(cd "$F/fill" && for ((i = 1; i <= n; i++)); do : >"$i"; done)
+	inodes=$(free_inodes "$F")
+	[ "$inodes" -eq 130 ] || why "$inodes inodes free after filling, want 130"
+	hrun F hello file:1:3:"$(deep 30)/x" data:abc end file:2:3:flat data:abc end \
+		file:3:3:"$(deep 20)/y" data:abc end bye
+	want_sig "H R1=36 R2=0 R3=0 B END"
+	grep -q '^RESULT 1 36 ".*--min-free-inodes' <<<"$OUT" || why "RESULT 1 does not name --min-free-inodes: $(grep '^RESULT 1 ' <<<"$OUT")"
+	[ "$(cat "$F/flat" 2>/dev/null)" = abc ] && [ "$(cat "$F/$(deep 20)/y" 2>/dev/null)" = abc ] ||
+		why "flat or the 20-deep file did not arrive"
+	[ ! -e "$F/$(deep 30)/x" ] || why "the refused file exists"
+	left=$(free_inodes "$F")
+	[ "$left" -ge 100 ] || why "only $left inodes left free"
+	end_case "$OUT (inodes free before: $inodes, after: $left)"
+	find "$F" -mindepth 1 -delete
+	stop_tcpget F
+
+	started FD "$F" -t $((10 * SLOW))
+	begin "defaults on the 500-inode tmpfs: a flood of new directories stops short of the last inodes"
+	# each file a new directory and itself: two inodes, so the floor of
+	# 5 (1% of 500) is met exactly rather than jumped over
+	steps=(hello)
+	for ((i = 1; i <= 300; i++)); do steps+=("file:$i:0:z$i/x" end); done
+	steps+=(bye)
+	hrun FD "${steps[@]}"
+	stored=$(grep -c '^RESULT [0-9]* 0 ' <<<"$OUT")
+	refused=$(grep -c '^RESULT [0-9]* 36 ' <<<"$OUT")
+	left=$(free_inodes "$F")
+	[ "$refused" -gt 0 ] && [ $((stored + refused)) -eq 300 ] || why "$stored stored, $refused refused with 36, of 300"
+	grep -q '^RESULT [0-9]* 36 ".*--min-free-inodes' <<<"$OUT" || why "no refusal names --min-free-inodes"
+	[ "$left" -ge 5 ] || why "$left inodes left free, want at least 5 (1% of 500)"
+	[ "$(sig "$OUT" | sed 's/ R[0-9]*=[0-9]*//g')" = "H B END" ] || why "session did not end with BYE"
+	end_case "$(sig "$OUT" | cut -c 1-200) ($stored stored, $refused refused, $left inodes free)"
+	find "$F" -mindepth 1 -delete
+	alive "$FD_PID" && { begin "defaults on the tmpfs: a legitimate file arrives once there is room"; put_ok FD "$FD_PORT" "$F"; end_case; }
+else
+	echo "skip tmpfs cases: cannot mount a tmpfs here (not root?)"
+fi
+
 # ---- a second tcpget on the same directory -------------------------------------------
 L=$T/locked
 mkdir -p "$L"
@@ -170,7 +247,7 @@ started L2 "$L"
 alive "$L2_PID" && put_ok L2 "$L2_PORT" "$L"
 end_case
 
-for s in M C L2; do
+for s in M C FD L2; do
 	eval "pid=\${${s}_PID:-}"
 	[ -n "$pid" ] || continue
 	begin "tcpget $s exits 0 on SIGTERM"

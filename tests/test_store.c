@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@ static void teardown(void)
 {
 	store_close(&st);
 	store_test_random = NULL;
+	store_test_statvfs = NULL;
 	if (base[0])
 		nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -737,7 +739,27 @@ Test(store, no_space_for_a_file_larger_than_the_file_system)
 	cr_assert_str_eq(tree(D), "");
 }
 
-/* ---- the directory budget of a connection ------------------------------ */
+/* A file system as the test describes it (store_test_statvfs): 1 KiB
+ * blocks, so the reserves and the promises are easy to count. */
+static struct statvfs fake;
+static int fake_statvfs(int fd, struct statvfs *v)
+{
+	(void)fd;
+	*v = fake;
+	return 0;
+}
+
+static void fake_fs(unsigned long blocks, unsigned long avail,
+		    unsigned long files, unsigned long favail)
+{
+	memset(&fake, 0, sizeof(fake));
+	fake.f_bsize = fake.f_frsize = 1024;
+	fake.f_blocks = blocks;
+	fake.f_bfree = fake.f_bavail = avail;
+	fake.f_files = files;
+	fake.f_ffree = fake.f_favail = favail;
+	store_test_statvfs = fake_statvfs;
+}
 
 /* "d1/d2/.../dN/f" */
 static const char *deep_name(unsigned n)
@@ -749,6 +771,125 @@ static const char *deep_name(unsigned n)
 	strcat(buf, "f");
 	return buf;
 }
+
+/* The create's verdict; a file accepted is discarded at once. */
+static int try_size(const char *name, uint64_t size, const char **why)
+{
+	struct store_file f;
+	int rc = create_in(NULL, name, size, &f);
+	*why = f.why;
+	cr_assert_eq(store_file_active(&f), rc == 0);
+	store_discard(&f);
+	return rc;
+}
+
+Test(store, min_free_default_keeps_one_percent_at_most_64_mib)
+{
+	const char *why;
+	/* 10000 blocks: 1% is 100 blocks, under 64 MiB */
+	fake_fs(10000, 5000, 0, 0);
+	cr_assert_eq(st.min_free, STORE_FREE_AUTO);
+	cr_assert_eq(try_size("a", 4900 * 1024, &why), 0);
+	errno = 0;
+	cr_assert_eq(try_size("a", 4900 * 1024 + 1, &why), -TCPX_E_NO_SPACE);
+	cr_assert_eq(errno, ENOSPC);
+	cr_assert(why && strstr(why, "--min-free"), "why: %s", why);
+	/* what cannot fit at all is said as before: ENOSPC, no words */
+	cr_assert_eq(try_size("a", 5001 * 1024, &why), -TCPX_E_NO_SPACE);
+	cr_assert_null(why);
+	/* a new directory costs a block too */
+	cr_assert_eq(try_size("n/a", 4899 * 1024, &why), 0);
+	cr_assert_eq(try_size("n/a", 4900 * 1024, &why), -TCPX_E_NO_SPACE);
+	/* 1 TiB: 1% would be 10 GiB, the cap is 64 MiB (65536 blocks) */
+	fake_fs(1ul << 30, 100000, 0, 0);
+	cr_assert_eq(try_size("a", (100000 - 65536) * 1024, &why), 0);
+	cr_assert_eq(try_size("a", (100000 - 65536) * 1024 + 1, &why),
+		     -TCPX_E_NO_SPACE);
+	cr_assert_str_eq(tree(D), "");
+}
+
+Test(store, min_free_given_in_bytes_and_zero_keeps_nothing)
+{
+	const char *why;
+	fake_fs(10000, 5000, 0, 0);
+	st.min_free = 1 << 20;          /* 1024 blocks */
+	cr_assert_eq(try_size("a", 3976 * 1024, &why), 0);
+	cr_assert_eq(try_size("a", 3976 * 1024 + 1, &why), -TCPX_E_NO_SPACE);
+	cr_assert(why && strstr(why, "--min-free"));
+	st.min_free = 0;
+	cr_assert_eq(try_size("a", 5000 * 1024, &why), 0);
+	cr_assert_eq(try_size("a", 5000 * 1024 + 1, &why), -TCPX_E_NO_SPACE);
+	cr_assert_null(why);
+	/* an empty file on a full file system, nothing kept: as before */
+	fake_fs(10000, 0, 0, 0);
+	cr_assert_eq(try_size("a", 0, &why), 0);
+	st.min_free = UINT64_MAX - 1;   /* more than any disk: all refused */
+	fake_fs(10000, 5000, 0, 0);
+	cr_assert_eq(try_size("a", 0, &why), -TCPX_E_NO_SPACE);
+}
+
+Test(store, files_in_progress_hold_their_room_until_written_or_gone)
+{
+	struct store_file a, b;
+	static uint8_t kib[1024];
+	const char *why;
+	fake_fs(10000, 5000, 0, 0);
+	st.min_free = 0;
+	cr_assert_eq(create_in(NULL, "a", 3000 * 1024, &a), 0);
+	/* b alone would fit, not beside a's promise */
+	cr_assert_eq(try_size("b", 3000 * 1024, &why), -TCPX_E_NO_SPACE);
+	cr_assert_eq(try_size("b", 2000 * 1024, &why), 0);
+	/* what a wrote is the file system's business now (the fake one does
+	 * not count it), not a promise */
+	for (int i = 0; i < 1000; i++)
+		cr_assert_eq(store_write(&a, kib, sizeof(kib)), 0);
+	cr_assert_eq(try_size("b", 3000 * 1024, &why), 0);
+	cr_assert_eq(try_size("b", 3000 * 1024 + 1, &why), -TCPX_E_NO_SPACE);
+	store_discard(&a);
+	cr_assert_eq(try_size("b", 5000 * 1024, &why), 0);
+	/* a commit gives the promise back too */
+	cr_assert_eq(create_in(NULL, "c", 4000 * 1024, &a), 0);
+	cr_assert_eq(create_in(NULL, "d", 1000 * 1024, &b), 0);
+	cr_assert_eq(store_commit(&st, &b, 0, 0), 0);
+	cr_assert_eq(try_size("e", 1000 * 1024, &why), 0);
+	store_discard(&a);
+	cr_assert_eq(atomic_load(&st.pending_bytes), 0);
+	cr_assert_eq(atomic_load(&st.pending_dirs), 0);
+}
+
+Test(store, min_free_inodes_counts_the_directories_a_file_needs)
+{
+	struct store_file a;
+	const char *why;
+	/* 10000 inodes: the default keeps 100 */
+	fake_fs(1000000, 500000, 10000, 150);
+	cr_assert_eq(st.min_free_inodes, STORE_FREE_AUTO);
+	cr_assert_eq(try_size(deep_name(49), 1, &why), 0);        /* 50 */
+	cr_assert_eq(try_size(deep_name(50), 1, &why), -TCPX_E_NO_SPACE);
+	cr_assert(why && strstr(why, "--min-free-inodes"), "why: %s", why);
+	cr_assert_eq(try_size("flat", 1, &why), 0);
+	/* directories promised to a file in progress count */
+	cr_assert_eq(create_in(NULL, deep_name(40), 1, &a), 0);
+	cr_assert_eq(try_size(deep_name(10), 1, &why), -TCPX_E_NO_SPACE);
+	cr_assert_eq(try_size(deep_name(8), 1, &why), 0);
+	store_discard(&a);
+	cr_assert_eq(try_size(deep_name(49), 1, &why), 0);
+	/* given, and 0 */
+	st.min_free_inodes = 10;
+	cr_assert_eq(try_size(deep_name(60), 1, &why), 0);
+	st.min_free_inodes = 0;
+	fake_fs(1000000, 500000, 10000, 1);
+	cr_assert_eq(try_size("flat", 1, &why), 0);
+	cr_assert_eq(try_size("n/flat", 1, &why), -TCPX_E_NO_SPACE);
+	cr_assert_null(why);
+	/* a file system that counts no inodes (btrfs): blocks decide */
+	st.min_free_inodes = STORE_FREE_AUTO;
+	fake_fs(1000000, 500000, 0, 0);
+	cr_assert_eq(try_size(deep_name(60), 1, &why), 0);
+	cr_assert_str_eq(tree(D), "");
+}
+
+/* ---- the directory budget of a connection ------------------------------ */
 
 static int commit_in(struct store_budget *b, const char *name)
 {
