@@ -1,7 +1,8 @@
 /*
  * cli: what tcpput and tcpget share on the command line: the usage error
  * ("PROG: message", then a pointer to --help, then the tool's usage exit
- * status), decimal numbers checked against a range, and the version line.
+ * status), decimal numbers and sizes (with suffixes) checked against a
+ * range, and the version line.
  *
  * Promises: a bad option never returns to the caller; it exits with the
  * usage status given to cli_init(), so main() needs no error path for it.
@@ -28,6 +29,14 @@ _Noreturn void cli_try_help(void);
  * "WHAT must be a number from LO to HI". */
 unsigned long long cli_number(const char *s, unsigned long long lo,
 			      unsigned long long hi, const char *what);
+
+/* A size: decimal digits and an optional suffix, case as written: K, M, G,
+ * T, P, E (or KiB, MiB...) multiply by powers of 1024, as ls, df and du
+ * mean them; KB (or kB), MB, GB, TB, PB, EB by powers of 1000, as disk
+ * makers do; B or nothing means bytes.  The result must lie in lo..hi and
+ * not overflow; otherwise a usage error that names the suffixes. */
+unsigned long long cli_size(const char *s, unsigned long long lo,
+			    unsigned long long hi, const char *what);
 
 /* "PROG 0.1.0 (TCPX protocol 1; libdeflate 1.14, zlib 1.2.13, libsodium
  * 1.0.18)" on stdout: the libraries linked in, so a bug report names

@@ -41,6 +41,7 @@ enum tcpx_code {
 	TCPX_E_INTERNAL = 103,
 	TCPX_E_ADDRESS = 104,     /* not HOST, HOST:PORT or [IPv6]:PORT */
 	TCPX_E_RESOLVE = 105,     /* the resolver failed: its own code tells */
+	TCPX_E_LOCKED = 106,      /* another process holds the lock */
 };
 
 /* A short lower-case description ("digest mismatch"), never NULL. */

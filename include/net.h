@@ -42,8 +42,11 @@ int net_listen(const char *bind_addr, const char *port, int fds[NET_LISTEN_MAX],
 
 /* Listening sockets passed by systemd socket activation (LISTEN_PID is
  * ours, LISTEN_FDS >= 1: fds 3, 4, ...); the variables are then unset so
- * children do not inherit them.  Returns how many (0: not activated). */
-int net_activated(int fds[NET_LISTEN_MAX]);
+ * children do not inherit them.  Returns how many (0: not activated), or
+ * -TCPX_E_SYSTEM (errno ENOTSOCK) if one of them is not a listening
+ * stream socket, with *bad_fd that descriptor and *why what it is instead
+ * (a static string: "not open", "not a socket", ...). */
+int net_activated(int fds[NET_LISTEN_MAX], int *bad_fd, const char **why);
 
 /* "1.2.3.4:20180" or "[::1]:20180". */
 void net_format_addr(const struct sockaddr *sa, socklen_t len,

@@ -104,6 +104,9 @@ int receiver_finished(const struct tcpx_receiver *r);
 /* 1 while a file is open: from REV_FILE until REV_ABORTED, REV_FATAL or
  * the receiver_file_done() that answers its REV_END. */
 int receiver_in_file(const struct tcpx_receiver *r);
+/* 1 while a file's data is expected, whether the file was accepted or is
+ * being skipped after a refusal: the sender is transferring. */
+int receiver_in_data(const struct tcpx_receiver *r);
 
 void receiver_pending(const struct tcpx_receiver *r, const uint8_t **p,
 		      size_t *len);

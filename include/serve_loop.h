@@ -33,6 +33,7 @@
 struct serve_options {
 	uint64_t max_size;    /* 0 = no limit */
 	uint32_t max_files;   /* 0 = no limit */
+	uint32_t max_dirs;    /* directories one connection creates; 0 = no limit */
 	int timeout_ms;       /* idle, and the write deadline */
 	int handshake_ms;     /* HELLO must be done by then; 0 = no limit */
 	int frame_ms;         /* a frame begun must be whole; 0 = no limit */

@@ -44,22 +44,72 @@
  * store_create() draw a fresh random name (up to 16 times).
  * store_clean_stale() removes what a killed receiver left.
  *
+ *  - One receiver per directory.  store_open() takes flock(LOCK_EX) on the
+ *    directory's descriptor, held until the process exits, so a second
+ *    tcpget on the same directory fails to start (-TCPX_E_LOCKED) instead
+ *    of removing the first one's files in progress as stale.
+ *
+ *  - Room left for others.  store_create() refuses a file (-TCPX_E_NO_SPACE)
+ *    whose declared size, plus a block and an inode for each directory it
+ *    will need, plus what the files already in progress declared and have
+ *    not written yet, would leave less than min_free bytes or
+ *    min_free_inodes inodes free on its file system.  That check suffices:
+ *    a file never grows past its declared size (the receiver ends the
+ *    session first, TCPX_E_SIZE), and anything else that fills the disk
+ *    meanwhile makes a write fail with ENOSPC, which fails that file alone.
+ *
+ *  - A budget per connection.  store_commit() counts the directories it
+ *    actually creates (not those that already existed or that another
+ *    connection made meanwhile, nor those a failed commit removed again)
+ *    against the connection's struct store_budget, and refuses the file
+ *    (-TCPX_E_NO_SPACE, as a disk quota would) rather than go past it;
+ *    store_create() refuses early when the directories missing already
+ *    exceed what is left.
+ *
  * Errors: -TCPX_E_* with errno kept (the caller prints strerror(errno)),
- * also across the clean-up done on the way out.
+ * also across the clean-up done on the way out; for a refusal of the
+ * store's own (a limit above), f->why says it in words instead.
  */
 #ifndef TCPX_STORE_H
 #define TCPX_STORE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 
 #define STORE_NAME_MAX 4096u    /* bytes of a name (TCPX_NAME_MAX) */
+
+/* min_free and min_free_inodes: the default, computed per file system as
+ * 1% of its size (inodes), at most STORE_MIN_FREE_DEFAULT bytes
+ * (STORE_MIN_FREE_INODES_DEFAULT inodes); man/tcpget.1 says why. */
+#define STORE_FREE_AUTO UINT64_MAX
+#define STORE_MIN_FREE_DEFAULT (64ull << 20)
+#define STORE_MIN_FREE_INODES_DEFAULT 1000ull
 
 struct store {
 	int dirfd;
 	int overwrite;
 	mode_t umask;
+	/* Set by store_open() to STORE_FREE_AUTO; the caller may change them
+	 * before the first store_create().  0 keeps nothing in reserve. */
+	uint64_t min_free;              /* bytes */
+	uint64_t min_free_inodes;
+	/* What the files in progress declared and have not written yet, and
+	 * the directories they will create: room already promised. */
+	_Atomic uint64_t pending_bytes;
+	_Atomic uint64_t pending_dirs;
+	_Atomic int stop_cleaning;      /* store_stop_cleaning() was called */
+	pid_t locked_by;                /* after -TCPX_E_LOCKED: the holder, 0
+					   if unknown */
+};
+
+/* One connection's limits on what it may create; the caller owns it,
+ * zeroes it when the connection starts and hands it to every
+ * store_create() of that connection. */
+struct store_budget {
+	uint32_t max_dirs;      /* 0 = no limit */
+	uint32_t dirs;          /* directories its commits created so far */
 };
 
 struct store_file {
@@ -73,14 +123,32 @@ struct store_file {
 	char below[STORE_NAME_MAX + 1];
 	uint32_t mode;
 	uint64_t written;
+	/* Borrowed from store_create() until f is inactive again. */
+	struct store *st;
+	struct store_budget *budget;    /* NULL: no limit */
+	uint64_t pending;       /* our share of st->pending_bytes */
+	/* Why the last call failed when the store refused on a limit of its
+	 * own (a static string for the sender and the log), else NULL and
+	 * errno says it.  Kept after the call returns. */
+	const char *why;
 };
 
-/* Creates dir if missing (mode 0777 less umask), opens it. */
+/* Creates dir if missing (mode 0777 less umask), opens it and locks it
+ * (flock LOCK_EX, released when the process exits).  -TCPX_E_SYSTEM with
+ * errno, or -TCPX_E_LOCKED (errno EWOULDBLOCK) when another process holds
+ * the lock, with st->locked_by its pid if /proc/locks tells.  A file
+ * system that cannot lock (ENOLCK, EOPNOTSUPP) is used unlocked. */
 int store_open(struct store *st, const char *dir, int overwrite);
 void store_close(struct store *st);
 /* Removes temporary files left by a killed receiver (in every
- * subdirectory, never through a symlink); returns how many. */
+ * subdirectory, never through a symlink); returns how many.  Safe while
+ * this process serves files: a temporary file in progress is locked
+ * (flock) from its creation until its end, and one that is locked, or
+ * that changed after the walk began, is left alone; so it can run on a
+ * thread of its own beside the server.  It returns early once
+ * store_stop_cleaning() was called. */
 int store_clean_stale(struct store *st);
+void store_stop_cleaning(struct store *st);
 
 /* Marks f as holding nothing, so store_discard(f) on it is harmless. */
 void store_file_init(struct store_file *f);
@@ -93,25 +161,33 @@ int store_file_active(const struct store_file *f);
  * creates no directory.  -TCPX_E_EXISTS if the final name exists and
  * overwrite is off (or is a directory), -TCPX_E_DENIED for a symlink or
  * file where a directory should be, -TCPX_E_NO_SPACE if size cannot fit
- * (statvfs), -TCPX_E_IO with errno EEXIST if the first temporary name and
- * 16 fresh random ones were all taken.  f is overwritten (it must not be active); on failure it is
- * left inactive. */
+ * (statvfs, errno ENOSPC), would leave less than st->min_free or
+ * st->min_free_inodes (f->why says which), or needs more directories than
+ * budget has left (f->why), -TCPX_E_IO with errno EEXIST if the first
+ * temporary name and 16 fresh random ones were all taken.  budget may be
+ * NULL (no limit); it is borrowed until f is inactive again.  f is
+ * overwritten (it must not be active); on failure it is left inactive. */
 int store_create(struct store *st, const uint8_t *name, size_t len,
-		 uint32_t mode, uint64_t size, struct store_file *f);
+		 uint32_t mode, uint64_t size, struct store_budget *budget,
+		 struct store_file *f);
 int store_write(struct store_file *f, const uint8_t *p, size_t n);
 /* The one call that gives a file its final name: sets mode (setuid, setgid
  * and sticky dropped, umask applied) and mtime, creates the missing
- * directories (mode 0777 less umask), renames.  On any failure everything
- * this file created (temporary file, directories) is removed.  Closes f
- * either way; on an inactive f, -TCPX_E_IO with errno EBADF. */
+ * directories (mode 0777 less umask), counting them against f's budget,
+ * renames.  On any failure everything this file created (temporary file,
+ * directories) is removed and nothing is counted; -TCPX_E_NO_SPACE with
+ * f->why set when the budget would be exceeded.  Closes f either way; on
+ * an inactive f, -TCPX_E_IO with errno EBADF. */
 int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
 		 uint32_t mtime_nsec);
 /* The one call that discards a file, whatever the reason: removes its
  * temporary file and closes f; harmless on an inactive f.  Keeps errno. */
 void store_discard(struct store_file *f);
 
-/* Test seam, NULL in production: when set, the random bits of temporary
- * names come from it instead of randombytes_buf(). */
+/* Test seams, NULL in production: when set, the random bits of temporary
+ * names come from the first instead of randombytes_buf(), and what a file
+ * system says about its free space from the second instead of fstatvfs(). */
 extern void (*store_test_random)(void *buf, size_t n);
+extern int (*store_test_statvfs)(int fd, struct statvfs *vfs);
 
 #endif

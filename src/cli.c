@@ -1,7 +1,8 @@
-/* cli: usage errors, numbers and the version line shared by both tools
- * (cli.h). */
+/* cli: usage errors, numbers, sizes and the version line shared by both
+ * tools (cli.h). */
 #include <errno.h>
 #include <libdeflate.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,44 @@ unsigned long long cli_number(const char *s, unsigned long long lo,
 		cli_usage_error("%s must be a number from %llu to %llu",
 				what, lo, hi);
 	return v;
+}
+
+/* One suffix and its multiplier; the table is the documentation's. */
+static const struct {
+	const char *suffix;
+	unsigned long long mult;
+} size_suffixes[] = {
+	{ "", 1 }, { "B", 1 },
+	{ "K", 1ull << 10 }, { "KiB", 1ull << 10 }, { "KB", 1000ull },
+	{ "kB", 1000ull },
+	{ "M", 1ull << 20 }, { "MiB", 1ull << 20 }, { "MB", 1000000ull },
+	{ "G", 1ull << 30 }, { "GiB", 1ull << 30 }, { "GB", 1000000000ull },
+	{ "T", 1ull << 40 }, { "TiB", 1ull << 40 }, { "TB", 1000000000000ull },
+	{ "P", 1ull << 50 }, { "PiB", 1ull << 50 },
+	{ "PB", 1000000000000000ull },
+	{ "E", 1ull << 60 }, { "EiB", 1ull << 60 },
+	{ "EB", 1000000000000000000ull },
+};
+#define SUFFIXES (sizeof(size_suffixes) / sizeof(size_suffixes[0]))
+
+unsigned long long cli_size(const char *s, unsigned long long lo,
+			    unsigned long long hi, const char *what)
+{
+	char *end;
+	unsigned long long v, mult = 0;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	for (size_t i = 0; i < SUFFIXES; i++)
+		if (strcmp(end, size_suffixes[i].suffix) == 0)
+			mult = size_suffixes[i].mult;
+	/* As in cli_number: strtoull accepts "-1" and leading blanks. */
+	if (errno || end == s || !mult || s[strspn(s, " \t\n\v\f\r")] == '-' ||
+	    v > ULLONG_MAX / mult || v * mult < lo || v * mult > hi)
+		cli_usage_error("%s must be a size from %llu to %llu bytes "
+				"(suffixes K, M, G, T, P, E: powers of 1024; "
+				"KB, MB, GB...: powers of 1000)", what, lo, hi);
+	return v * mult;
 }
 
 void cli_version(void)

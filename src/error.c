@@ -32,6 +32,7 @@ const char *tcpx_strerror(int code)
 	case TCPX_E_INTERNAL: return "internal error";
 	case TCPX_E_ADDRESS: return "bad address";
 	case TCPX_E_RESOLVE: return "cannot resolve";
+	case TCPX_E_LOCKED: return "locked by another process";
 	default: return "unknown error";
 	}
 }

@@ -209,7 +209,27 @@ int net_listen(const char *bind_addr, const char *port, int fds[NET_LISTEN_MAX],
 	return n > 0 ? n : -TCPX_E_SYSTEM;
 }
 
-int net_activated(int fds[NET_LISTEN_MAX])
+/* What is wrong with inherited descriptor fd as a listening socket, or
+ * NULL.  Trusting it blindly made tcpget spin in accept() on a file or a
+ * closed descriptor (poll reports either at once, accept fails at once). */
+static const char *not_listening(int fd)
+{
+	int type = 0, acc = 0;
+	socklen_t len = sizeof(type);
+
+	if (fcntl(fd, F_GETFD) < 0)
+		return "not open";
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+		return errno == ENOTSOCK ? "not a socket" : strerror(errno);
+	if (type != SOCK_STREAM)
+		return "not a stream (TCP) socket";
+	len = sizeof(acc);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) < 0)
+		return strerror(errno);
+	return acc ? NULL : "a socket that is not listening";
+}
+
+int net_activated(int fds[NET_LISTEN_MAX], int *bad_fd, const char **why)
 {
 	const char *pid = getenv("LISTEN_PID"), *nfds = getenv("LISTEN_FDS");
 	char *end;
@@ -222,14 +242,22 @@ int net_activated(int fds[NET_LISTEN_MAX])
 		return 0;
 	if (n > NET_LISTEN_MAX)
 		n = NET_LISTEN_MAX;
-	for (int i = 0; i < n; i++) {
-		fds[i] = 3 + i;    /* SD_LISTEN_FDS_START */
-		fcntl(fds[i], F_SETFD, FD_CLOEXEC);
-		set_nonblock(fds[i], 1);
-	}
 	unsetenv("LISTEN_PID");
 	unsetenv("LISTEN_FDS");
 	unsetenv("LISTEN_FDNAMES");
+	for (int i = 0; i < n; i++) {
+		*why = not_listening(3 + i);    /* SD_LISTEN_FDS_START */
+		if (*why) {
+			*bad_fd = 3 + i;
+			errno = ENOTSOCK;
+			return -TCPX_E_SYSTEM;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		fds[i] = 3 + i;
+		fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+		set_nonblock(fds[i], 1);
+	}
 	return (int)n;
 }
 

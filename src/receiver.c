@@ -101,6 +101,11 @@ int receiver_in_file(const struct tcpx_receiver *r)
 	return r->state == RS_IN_FILE || r->state == RS_VERDICT;
 }
 
+int receiver_in_data(const struct tcpx_receiver *r)
+{
+	return r->state == RS_IN_FILE || r->state == RS_SKIPPING;
+}
+
 static void queue_result(struct tcpx_receiver *r, int code,
 			 const uint8_t *digest, const char *msg)
 {

@@ -35,6 +35,7 @@ struct session {
 	struct store *st;
 	const struct serve_options *opt;
 	struct store_file f;
+	struct store_budget budget;     /* this connection's, for the store */
 	char peer[NET_ADDR_MAX];
 	struct sockaddr_storage src;
 	struct tcpx_file_meta meta;     /* current file (name copied) */
@@ -74,18 +75,20 @@ static int remember(struct session *s, const struct tcpx_file_meta *m)
 	return 0;
 }
 
-/* What the disk said about a failure (store keeps errno), where errno
- * explains it; the receiver's table words the others. */
-static const char *disk_detail(int code)
+/* What the disk said about a failure (store keeps errno, or its own
+ * words for a limit), where that explains it; the receiver's table words
+ * the others. */
+static const char *disk_detail(const struct session *s, int code)
 {
 	return code == TCPX_OK || code == TCPX_E_EXISTS ||
-	       code == TCPX_E_DIGEST ? NULL : strerror(errno);
+	       code == TCPX_E_DIGEST ? NULL :
+	       s->f.why ? s->f.why : strerror(errno);
 }
 
 /* The disk failed the current file. */
 static void disk_failed(struct session *s, int rc)
 {
-	const char *m = receiver_file_fail(s->r, -rc, disk_detail(-rc));
+	const char *m = receiver_file_fail(s->r, -rc, disk_detail(s, -rc));
 	store_discard(&s->f);
 	log_file(s, UI_FILE_FAILED, -rc, m, NULL);
 }
@@ -100,7 +103,7 @@ static void file_complete(struct session *s, const struct receiver_event *ev)
 				     s->meta.mtime_nsec);
 	else
 		store_discard(&s->f);
-	const char *m = receiver_file_done(s->r, code, disk_detail(code));
+	const char *m = receiver_file_done(s->r, code, disk_detail(s, code));
 	log_file(s, code ? UI_FILE_FAILED : UI_FILE_DONE, code, m,
 		 code ? NULL : ev->digest);
 }
@@ -148,7 +151,8 @@ static int on_event(struct session *s, const struct receiver_event *ev)
 		}
 		log_file(s, UI_FILE_START, 0, NULL, NULL);
 		rc = store_create(s->st, ev->meta.name, ev->meta.name_len,
-				  ev->meta.mode, ev->meta.size, &s->f);
+				  ev->meta.mode, ev->meta.size, &s->budget,
+				  &s->f);
 		if (rc < 0)
 			disk_failed(s, rc);
 		return 0;
@@ -229,7 +233,7 @@ static void watch(struct session *s)
 	conn_frame_pending(&s->conn, !receiver_finished(r) &&
 			   frame_reader_buffered(receiver_reader(r)) > 0 &&
 			   outq_has_room(receiver_output(r)));
-	conn_watch_rate(&s->conn, receiver_in_file(r));
+	conn_watch_rate(&s->conn, receiver_in_data(r));
 }
 
 /*
@@ -323,6 +327,7 @@ static struct session *session_new(int fd, const char *peer,
 	s->conn_id = atomic_fetch_add(&last_conn_id, 1) + 1;
 	s->st = st;
 	s->opt = opt;
+	s->budget.max_dirs = opt->max_dirs;
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	store_file_init(&s->f);
 	conn_init(&s->conn, fd, receiver_reader(s->r), receiver_output(s->r),

@@ -5,11 +5,15 @@
 #include <linux/openat2.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -70,15 +74,68 @@ static int errno_code(int err)
 	}
 }
 
+/* Who holds the flock on fd, from /proc/locks (Linux): lines such as
+ * "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF", the device in hex and
+ * the inode in decimal.  0 when nothing says. */
+static pid_t lock_holder(int fd)
+{
+	struct stat sb;
+	char line[256], kind[16];
+	unsigned maj, min;
+	unsigned long long ino;
+	long pid, found = 0;
+	FILE *fp;
+
+	if (fstat(fd, &sb) < 0)
+		return 0;
+	fp = fopen("/proc/locks", "re");
+	if (!fp)
+		return 0;
+	while (!found && fgets(line, sizeof(line), fp))
+		if (sscanf(line, "%*d: %15s %*s %*s %ld %x:%x:%llu", kind,
+			   &pid, &maj, &min, &ino) == 5 &&
+		    strcmp(kind, "FLOCK") == 0 &&
+		    maj == major(sb.st_dev) && min == minor(sb.st_dev) &&
+		    ino == (unsigned long long)sb.st_ino)
+			found = pid;
+	fclose(fp);
+	return (pid_t)found;
+}
+
+/* Another tcpget on the same directory would take our files in progress
+ * for a killed run's and remove them; the lock keeps it from starting.
+ * flock, not a lock file: it needs no write access, leaves nothing behind,
+ * and dies with the process however it ends. */
+static int lock_dir(struct store *st)
+{
+	if (flock(st->dirfd, LOCK_EX | LOCK_NB) == 0)
+		return 0;
+	if (errno != EWOULDBLOCK)
+		return 0;       /* a file system without locks: used unlocked */
+	st->locked_by = lock_holder(st->dirfd);
+	close(st->dirfd);
+	st->dirfd = -1;
+	errno = EWOULDBLOCK;
+	return -TCPX_E_LOCKED;
+}
+
 int store_open(struct store *st, const char *dir, int overwrite)
 {
 	st->overwrite = overwrite;
 	st->umask = umask(0);
 	umask(st->umask);
+	st->min_free = st->min_free_inodes = STORE_FREE_AUTO;
+	atomic_init(&st->pending_bytes, 0);
+	atomic_init(&st->pending_dirs, 0);
+	atomic_init(&st->stop_cleaning, 0);
+	st->locked_by = 0;
+	st->dirfd = -1;
 	if (mkdir(dir, DIR_MODE) < 0 && errno != EEXIST)
 		return -TCPX_E_SYSTEM;
 	st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	return st->dirfd < 0 ? -TCPX_E_SYSTEM : 0;
+	if (st->dirfd < 0)
+		return -TCPX_E_SYSTEM;
+	return lock_dir(st);
 }
 
 void store_close(struct store *st)
@@ -95,44 +152,93 @@ static int is_temp_name(const char *n)
 	       strcmp(n + len - 5, ".part") == 0;
 }
 
-static int clean_dir(int fd, int depth)
+static int before(const struct timespec *a, const struct timespec *b)
 {
-	int count = 0, dfd = dup(fd);
+	return a->tv_sec < b->tv_sec ||
+	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* A temporary file is stale when nobody holds its lock (a file in
+ * progress is locked from its creation on, by us or by another receiver)
+ * and it has not changed since the walk began (which covers the moment
+ * between a file's creation and its lock).  The probe is a shared lock,
+ * which conflicts with the writer's exclusive one and, unlike an exclusive
+ * one, works on a read-only descriptor where flock is emulated (NFS). */
+static int is_stale(int dirfd, const char *name, const struct timespec *t0)
+{
+	struct stat sb;
+	int stale, fd = open_beneath(dirfd, name, O_RDONLY | O_NONBLOCK, 0);
+
+	if (fd < 0)
+		return 0;
+	stale = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
+		before(&sb.st_ctim, t0) &&
+		(flock(fd, LOCK_SH | LOCK_NB) == 0 || errno != EWOULDBLOCK);
+	close(fd);      /* releases the lock we may have taken */
+	return stale;
+}
+
+struct clean_walk {
+	struct store *st;
+	struct timespec t0;     /* when the walk began */
+	int count;
+};
+
+static void clean_dir(struct clean_walk *w, int fd, int depth)
+{
+	int dfd = dup(fd);
 	DIR *d;
 	struct dirent *e;
 
 	if (dfd < 0)
-		return 0;
+		return;
 	d = fdopendir(dfd);
 	if (!d) {
 		close(dfd);
-		return 0;
+		return;
 	}
-	while ((e = readdir(d)) != NULL) {
+	while ((e = readdir(d)) != NULL &&
+	       !atomic_load(&w->st->stop_cleaning)) {
 		struct stat sb;
+		unsigned char type = e->d_type;
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		if (fstatat(fd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;
-		if (S_ISREG(sb.st_mode) && is_temp_name(e->d_name)) {
-			if (unlinkat(fd, e->d_name, 0) == 0)
-				count++;
-		} else if (S_ISDIR(sb.st_mode) && depth < STALE_DEPTH_MAX) {
+		/* d_type spares a stat per entry on a large tree */
+		if (type == DT_UNKNOWN) {
+			if (fstatat(fd, e->d_name, &sb,
+				    AT_SYMLINK_NOFOLLOW) < 0)
+				continue;
+			type = S_ISREG(sb.st_mode) ? DT_REG :
+			       S_ISDIR(sb.st_mode) ? DT_DIR : DT_UNKNOWN;
+		}
+		if (type == DT_REG && is_temp_name(e->d_name)) {
+			if (is_stale(fd, e->d_name, &w->t0) &&
+			    unlinkat(fd, e->d_name, 0) == 0)
+				w->count++;
+		} else if (type == DT_DIR && depth < STALE_DEPTH_MAX) {
 			int sub = open_beneath(fd, e->d_name,
 					       O_RDONLY | O_DIRECTORY, 0);
 			if (sub >= 0) {
-				count += clean_dir(sub, depth + 1);
+				clean_dir(w, sub, depth + 1);
 				close(sub);
 			}
 		}
 	}
 	closedir(d);
-	return count;
 }
 
 int store_clean_stale(struct store *st)
 {
-	return clean_dir(st->dirfd, 0);
+	struct clean_walk w = { .st = st };
+
+	clock_gettime(CLOCK_REALTIME, &w.t0);   /* the clock of st_ctim */
+	clean_dir(&w, st->dirfd, 0);
+	return w.count;
+}
+
+void store_stop_cleaning(struct store *st)
+{
+	atomic_store(&st->stop_cleaning, 1);
 }
 
 /* Temporary names ".tcpx-<16 hex>.part".  The first try for a file is
@@ -185,6 +291,10 @@ void store_file_init(struct store_file *f)
 	f->below[0] = '\0';
 	f->mode = 0;
 	f->written = 0;
+	f->st = NULL;
+	f->budget = NULL;
+	f->pending = 0;
+	f->why = NULL;
 }
 
 int store_file_active(const struct store_file *f)
@@ -201,10 +311,22 @@ static const char *final_name(const struct store_file *f)
 	return c;
 }
 
+/* Gives back the room f was promised (store.h: room left for others). */
+static void release(struct store_file *f)
+{
+	if (f->st && f->pending)
+		atomic_fetch_sub(&f->st->pending_bytes, f->pending);
+	if (f->st && f->missing)
+		atomic_fetch_sub(&f->st->pending_dirs, f->missing);
+	f->st = NULL;
+	f->pending = 0;
+}
+
 /* Closes what f holds, keeping errno. */
 static void close_file(struct store_file *f)
 {
 	int err = errno;
+	release(f);
 	if (f->fd >= 0)
 		close(f->fd);
 	if (f->parentfd >= 0 && f->own_parent)
@@ -278,11 +400,101 @@ fail:;
 	return rc;
 }
 
+int (*store_test_statvfs)(int fd, struct statvfs *vfs);
+
+static uint64_t div_up(uint64_t n, uint64_t d)
+{
+	return n / d + (n % d != 0);
+}
+
+/* The reserve in the file system's units: the caller's, or 1% of the
+ * total at most cap. */
+static uint64_t reserve(uint64_t want, uint64_t total, uint64_t cap,
+			uint64_t unit)
+{
+	if (want == STORE_FREE_AUTO)
+		return total / 100 < cap / unit ? total / 100 : cap / unit;
+	return div_up(want, unit);
+}
+
+/* Promises f's room: what it declared and the directories it will make
+ * count as used until it is written or ends (release()). */
+static void promise(struct store *st, struct store_file *f, uint64_t size)
+{
+	f->st = st;
+	f->pending = size;
+	atomic_fetch_add(&st->pending_bytes, size);
+	atomic_fetch_add(&st->pending_dirs, f->missing);
+}
+
+/* Does a file of size bytes with f->missing new directories fit, leaving
+ * the reserves?  Counted in blocks (a directory taken as one) and inodes.
+ * f alone must fit before its room is promised (which also keeps the sum
+ * of promises below the file system's size, never near overflow); then
+ * everything promised, ours included, must leave the reserve: promising
+ * first and checking after means two files racing for the last room may
+ * both be refused, never both accepted.  Differences, not sums, are
+ * compared, so no sum overflows. */
+static int room_left(struct store *st, struct store_file *f, uint64_t size)
+{
+	struct statvfs v;
+	uint64_t unit, avail, promised, keep;
+	int rc = store_test_statvfs ? store_test_statvfs(f->parentfd, &v) :
+		 fstatvfs(f->parentfd, &v);
+
+	if (rc < 0 || v.f_frsize == 0)
+		return 0;       /* cannot tell: a write will say ENOSPC */
+	unit = v.f_frsize;
+	avail = v.f_bavail;
+	if (div_up(size, unit) + f->missing > avail ||
+	    (v.f_files && 1 + (uint64_t)f->missing > v.f_favail))
+		goto none;
+	promise(st, f, size);
+	promised = div_up(atomic_load(&st->pending_bytes), unit) +
+		   atomic_load(&st->pending_dirs);
+	keep = reserve(st->min_free, v.f_blocks, STORE_MIN_FREE_DEFAULT, unit);
+	if (promised > avail)
+		goto none;
+	if (keep > avail - promised) {
+		f->why = "it would leave less free space than tcpget keeps "
+			 "for others (--min-free)";
+		goto none;
+	}
+	if (v.f_files == 0)
+		return 0;       /* no inode count (btrfs): blocks decide */
+	/* The temporary files in progress have their inodes already. */
+	promised = 1 + atomic_load(&st->pending_dirs);
+	keep = reserve(st->min_free_inodes, v.f_files,
+		       STORE_MIN_FREE_INODES_DEFAULT, 1);
+	if (promised > v.f_favail)
+		goto none;
+	if (keep > v.f_favail - promised) {
+		f->why = "it would leave fewer free inodes than tcpget keeps "
+			 "for others (--min-free-inodes)";
+		goto none;
+	}
+	return 0;
+none:
+	errno = ENOSPC;
+	return -TCPX_E_NO_SPACE;
+}
+
+/* The budget cannot pay for the directories missing now (store_commit
+ * counts what it really creates). */
+static int over_budget(const struct store_budget *b, uint64_t more)
+{
+	uint64_t left = b && b->dirs < b->max_dirs ? b->max_dirs - b->dirs : 0;
+	return b && b->max_dirs && more > left;
+}
+
+static const char budget_why[] = "too many new directories for one "
+				 "connection (tcpget --max-dirs)";
+
 int store_create(struct store *st, const uint8_t *name, size_t len,
-		 uint32_t mode, uint64_t size, struct store_file *f)
+		 uint32_t mode, uint64_t size, struct store_budget *budget,
+		 struct store_file *f)
 {
 	struct stat sb;
-	struct statvfs vfs;
 	int rc;
 
 	store_file_init(f);
@@ -290,6 +502,12 @@ int store_create(struct store *st, const uint8_t *name, size_t len,
 	rc = open_parent(st, name, len, f);
 	if (rc < 0)
 		return rc;
+	if (over_budget(budget, f->missing)) {
+		f->why = budget_why;
+		errno = EDQUOT;
+		rc = -TCPX_E_NO_SPACE;
+		goto fail;
+	}
 	/* Early refusal saves the sender a useless upload; commit checks
 	 * again atomically (RENAME_NOREPLACE).  With a parent missing, the
 	 * final name cannot exist yet. */
@@ -300,18 +518,19 @@ int store_create(struct store *st, const uint8_t *name, size_t len,
 		rc = -TCPX_E_EXISTS;
 		goto fail;
 	}
-	if (size > 0 && fstatvfs(f->parentfd, &vfs) == 0 && vfs.f_frsize &&
-	    size / vfs.f_frsize >= (uint64_t)vfs.f_bavail) {
-		errno = ENOSPC;
-		rc = -TCPX_E_NO_SPACE;
+	rc = room_left(st, f, size);
+	if (rc < 0)
 		goto fail;
-	}
 	for (int try = 0;; try++) {
 		temp_name(f->tmpname, sizeof(f->tmpname), try > 0);
 		f->fd = open_beneath(f->parentfd, f->tmpname,
 				     O_WRONLY | O_CREAT | O_EXCL, 0600);
-		if (f->fd >= 0)
+		if (f->fd >= 0) {
+			/* In progress: store_clean_stale() leaves it alone. */
+			flock(f->fd, LOCK_EX | LOCK_NB);
+			f->budget = budget;
 			return 0;
+		}
 		if (errno != EEXIST) {
 			rc = errno_code(errno);
 			goto fail;
@@ -339,21 +558,40 @@ int store_write(struct store_file *f, const uint8_t *p, size_t n)
 		p += w;
 		n -= (size_t)w;
 		f->written += (uint64_t)w;
+		/* Written, so the file system counts it now, not the promise.
+		 * (The receiver never lets a file pass its declared size.) */
+		uint64_t done = (uint64_t)w < f->pending ? (uint64_t)w :
+				f->pending;
+		if (done && f->st)
+			atomic_fetch_sub(&f->st->pending_bytes, done);
+		f->pending -= done;
 	}
 	return 0;
 }
 
 /* Creates (or opens, if someone else just did) f's missing directories;
- * fds[i] gets directory i, created[i] is set for those made here. */
-static int make_dirs(const struct store_file *f, int *fds, unsigned char *created)
+ * fds[i] gets directory i, created[i] is set for those made here and
+ * *made counts them: only a directory this call really made costs budget,
+ * and one the budget cannot pay for is removed at once. */
+static int make_dirs(struct store_file *f, int *fds, unsigned char *created,
+		     unsigned *made)
 {
 	int cur = f->parentfd;
 	const char *c = f->below;
 	for (unsigned i = 0; i < f->missing; i++, c += strlen(c) + 1) {
-		if (mkdirat(cur, c, DIR_MODE) == 0)
+		if (mkdirat(cur, c, DIR_MODE) == 0) {
+			if (!created[i] && over_budget(f->budget, *made + 1)) {
+				unlinkat(cur, c, AT_REMOVEDIR);
+				f->why = budget_why;
+				errno = EDQUOT;
+				return -1;
+			}
+			if (!created[i])
+				++*made;
 			created[i] = 1;
-		else if (errno != EEXIST)
+		} else if (errno != EEXIST) {
 			return -1;
+		}
 		fds[i] = open_beneath(cur, c, O_RDONLY | O_DIRECTORY, 0);
 		if (fds[i] < 0)
 			return -1;
@@ -417,6 +655,7 @@ int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
 	};
 	int fds[NAME_DEPTH_MAX];
 	unsigned char created[NAME_DEPTH_MAX] = { 0 };
+	unsigned made = 0;
 	int rc = 0, fd = f->fd, err;
 
 	if (fd < 0) {
@@ -437,7 +676,7 @@ int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
 		goto fail;
 	}
 	for (int try = 1;; try++) {
-		if (make_dirs(f, fds, created) == 0 &&
+		if (make_dirs(f, fds, created, &made) == 0 &&
 		    rename_final(st, f, f->missing ? fds[f->missing - 1] :
 				 f->parentfd, final_name(f)) == 0)
 			break;
@@ -451,6 +690,9 @@ int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
 		close_dirs(fds, f->missing);
 	}
 	close_dirs(fds, f->missing);
+	if (f->budget)      /* saturates: only with no limit can it get there */
+		f->budget->dirs = made > UINT32_MAX - f->budget->dirs ?
+				  UINT32_MAX : f->budget->dirs + made;
 	f->tmpname[0] = '\0';   /* it has its final name now */
 	close_file(f);
 	return 0;

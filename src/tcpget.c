@@ -1,9 +1,11 @@
 /* tcpget: receive files over TCPX into one directory.  Options and wiring
- * only: the store opens the directory, net listens (or takes systemd's
- * sockets), the server accepts and serves. */
+ * only: the store opens and locks the directory, net listens (or takes
+ * systemd's sockets), a thread removes what a killed run left, the server
+ * accepts and serves. */
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,11 @@
 #define DEFAULT_FRAME_TIMEOUT 60
 #define DEFAULT_MIN_RATE 1024
 #define DEFAULT_RATE_WINDOW 20
+/* Directories one connection may create: a tree of a few thousand
+ * directories per run passes; a peer with deep names gains at most this
+ * many inodes (and 16 MiB of directory blocks on ext4) per connection.
+ * man/tcpget.1 gives the figures. */
+#define DEFAULT_MAX_DIRS 4096
 
 static const char usage_text[] =
 "usage: tcpget [OPTIONS]\n"
@@ -40,11 +47,19 @@ static const char usage_text[] =
 "  -b, --bind=ADDR         listen on this address only (default: all,\n"
 "                          IPv6 and IPv4)\n"
 "      --overwrite         replace existing files (atomically)\n"
-"      --max-size=BYTES    refuse files larger than this (default: no limit)\n"
+"      --max-size=SIZE     refuse files larger than this (default: no limit;\n"
+"                          suffixes K, M, G, T: powers of 1024; KB, MB...:\n"
+"                          powers of 1000)\n"
 "      --max-clients=N     serve at most N connections at once (default 4096,\n"
 "                          fewer if the descriptor limit is lower)\n"
 "      --max-per-source=N  at most N of them from one IPv4 address or IPv6\n"
 "                          /64 (default 64)\n"
+"      --max-dirs=N        directories one connection may create (default\n"
+"                          4096; 0: no limit)\n"
+"      --min-free=SIZE     refuse files that would leave less free space\n"
+"                          (default: 1% of the file system, at most 64 MiB)\n"
+"      --min-free-inodes=N refuse files that would leave fewer free inodes\n"
+"                          (default: 1% of them, at most 1000)\n"
 "  -t, --timeout=SECONDS   close connections idle this long, or whose\n"
 "                          replies stay unread this long (default 60)\n"
 "      --handshake-timeout=SECONDS\n"
@@ -64,9 +79,9 @@ static const char usage_text[] =
 "A listening socket passed by systemd (LISTEN_FDS) is used instead of -p/-b.\n"
 "Exit status: 0 stopped by SIGINT or SIGTERM, 1 could not start, 2 usage.\n";
 
-enum { OPT_OVERWRITE = 256, OPT_MAX_SIZE, OPT_MAX_CLIENTS, OPT_JSON,
-       OPT_PER_SOURCE, OPT_HANDSHAKE, OPT_FRAME, OPT_MIN_RATE,
-       OPT_RATE_WINDOW };
+enum { OPT_OVERWRITE = 256, OPT_MAX_SIZE, OPT_MAX_CLIENTS, OPT_MAX_DIRS,
+       OPT_MIN_FREE, OPT_MIN_FREE_INODES, OPT_JSON, OPT_PER_SOURCE,
+       OPT_HANDSHAKE, OPT_FRAME, OPT_MIN_RATE, OPT_RATE_WINDOW };
 
 static const struct option longopts[] = {
 	{ "dir", required_argument, NULL, 'd' },
@@ -75,6 +90,9 @@ static const struct option longopts[] = {
 	{ "overwrite", no_argument, NULL, OPT_OVERWRITE },
 	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
 	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
+	{ "max-dirs", required_argument, NULL, OPT_MAX_DIRS },
+	{ "min-free", required_argument, NULL, OPT_MIN_FREE },
+	{ "min-free-inodes", required_argument, NULL, OPT_MIN_FREE_INODES },
 	{ "max-per-source", required_argument, NULL, OPT_PER_SOURCE },
 	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
 	{ "frame-timeout", required_argument, NULL, OPT_FRAME },
@@ -93,36 +111,71 @@ static const struct option longopts[] = {
 struct get_config {
 	const char *port, *bind_addr;
 	int overwrite;
+	uint64_t min_free, min_free_inodes;     /* STORE_FREE_AUTO: default */
 	struct server_config server;
 };
 
-/* Opens the receiving directory and removes what an interrupted run left;
- * GET_OK or GET_CANNOT_START. */
-static int open_store(struct store *st, const char *dir, int overwrite)
+/* Opens and locks the receiving directory; GET_OK or GET_CANNOT_START. */
+static int open_store(struct store *st, const struct get_config *cfg)
 {
-	int stale;
+	const char *dir = cfg->server.dir;
+	int rc = store_open(st, dir, cfg->overwrite);
 
-	if (store_open(st, dir, overwrite) < 0) {
+	if (rc == -TCPX_E_LOCKED && st->locked_by > 0) {
+		ui_error(dir, "already served by another tcpget (pid %ld holds "
+			 "its lock)", (long)st->locked_by);
+		return GET_CANNOT_START;
+	}
+	if (rc == -TCPX_E_LOCKED) {
+		ui_error(dir, "already served by another tcpget (another "
+			 "process holds its lock)");
+		return GET_CANNOT_START;
+	}
+	if (rc < 0) {
 		ui_error(dir, "cannot use as the receiving directory: %s",
 			 strerror(errno));
 		return GET_CANNOT_START;
 	}
-	stale = store_clean_stale(st);
-	if (stale > 0)
-		ui_info("removed %d temporary file%s left by an interrupted run",
-			stale, stale == 1 ? "" : "s");
+	st->min_free = cfg->min_free;
+	st->min_free_inodes = cfg->min_free_inodes;
 	return GET_OK;
 }
 
-/* The sockets systemd passed, else our own; how many, or -1 once said why. */
+/* Removes what an interrupted run left, beside the server: over a large
+ * tree the walk would otherwise delay listening, and it leaves files in
+ * progress alone (store.h). */
+static void *clean_stale(void *st)
+{
+	int stale = store_clean_stale(st);
+
+	if (stale > 0)
+		ui_info("removed %d temporary file%s left by an interrupted "
+			"run", stale, stale == 1 ? "" : "s");
+	return NULL;
+}
+
+/* The sockets systemd passed: how many (0: none), or -1 once said why.
+ * Checked before anything else is opened, so that a closed descriptor 3
+ * is seen as such and not taken by the directory. */
+static int activated_sockets(int lfds[NET_LISTEN_MAX])
+{
+	int bad_fd = -1, nl;
+	const char *why = NULL;
+
+	nl = net_activated(lfds, &bad_fd, &why);
+	if (nl < 0)
+		ui_error("LISTEN_FDS", "descriptor %d is not a listening "
+			 "socket: %s", bad_fd, why);
+	return nl < 0 ? -1 : nl;
+}
+
+/* Our own listening sockets: how many, or -1 once said why. */
 static int start_listening(const struct get_config *cfg,
-			   int lfds[NET_LISTEN_MAX], int *activated)
+			   int lfds[NET_LISTEN_MAX])
 {
 	int nl, gai_err = 0;
 
-	nl = *activated = net_activated(lfds);
-	if (!*activated)
-		nl = net_listen(cfg->bind_addr, cfg->port, lfds, &gai_err);
+	nl = net_listen(cfg->bind_addr, cfg->port, lfds, &gai_err);
 	if (nl == -TCPX_E_RESOLVE) {
 		ui_error(cfg->bind_addr, "cannot resolve: %s",
 			 gai_strerror(gai_err));
@@ -142,13 +195,15 @@ static int seconds(const char *arg, const char *what)
 	return (int)cli_number(arg, 1, 86400, what) * 1000;
 }
 
-/* Fills cfg from the command line; returns only if tcpget is to run. */
+/* Fills cfg from the command line; exits on a usage error, --help or
+ * --version. */
 static void parse_options(int argc, char **argv, struct get_config *cfg)
 {
 	struct serve_options *serve = &cfg->server.serve;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "d:p:b:t:qvhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:p:b:t:qvhV", longopts,
+				NULL)) != -1) {
 		switch (c) {
 		case 'd': cfg->server.dir = optarg; break;
 		case 'p':
@@ -158,19 +213,18 @@ static void parse_options(int argc, char **argv, struct get_config *cfg)
 		case 'b': cfg->bind_addr = optarg; break;
 		case OPT_OVERWRITE: cfg->overwrite = 1; break;
 		case OPT_MAX_SIZE:
-			serve->max_size = cli_number(optarg, 0, UINT64_MAX,
-						     "--max-size");
+			serve->max_size = cli_size(optarg, 0, UINT64_MAX,
+						   "--max-size");
 			break;
 		case OPT_MAX_CLIENTS:
-			cfg->server.max_clients = (int)cli_number(optarg, 1, 1000000,
-								  "--max-clients");
+			cfg->server.max_clients = (int)cli_number(optarg, 1,
+						1000000, "--max-clients");
 			cfg->server.max_clients_given = 1;
 			break;
 		case OPT_PER_SOURCE:
 			cfg->server.max_per_source = (int)cli_number(optarg, 1,
-				1000000, "--max-per-source");
+						1000000, "--max-per-source");
 			break;
-		case 't': serve->timeout_ms = seconds(optarg, "timeout"); break;
 		case OPT_HANDSHAKE:
 			serve->handshake_ms = seconds(optarg, "--handshake-timeout");
 			break;
@@ -178,12 +232,27 @@ static void parse_options(int argc, char **argv, struct get_config *cfg)
 			serve->frame_ms = seconds(optarg, "--frame-timeout");
 			break;
 		case OPT_MIN_RATE:
-			serve->min_rate = (uint32_t)cli_number(optarg, 0, UINT32_MAX,
-							       "--min-rate");
+			serve->min_rate = (uint32_t)cli_number(optarg, 0,
+						UINT32_MAX, "--min-rate");
 			break;
 		case OPT_RATE_WINDOW:
 			serve->rate_window_ms = seconds(optarg, "--rate-window");
 			break;
+		case OPT_MAX_DIRS:
+			serve->max_dirs = (uint32_t)cli_number(optarg, 0,
+							       UINT32_MAX,
+							       "--max-dirs");
+			break;
+		case OPT_MIN_FREE:      /* the largest value means "default" */
+			cfg->min_free = cli_size(optarg, 0, UINT64_MAX - 1,
+						 "--min-free");
+			break;
+		case OPT_MIN_FREE_INODES:
+			cfg->min_free_inodes = cli_number(optarg, 0,
+							  UINT64_MAX - 1,
+							  "--min-free-inodes");
+			break;
+		case 't': serve->timeout_ms = seconds(optarg, "timeout"); break;
 		case 'q': ui_set_quiet(1); break;
 		case 'v': ui_set_verbose(1); break;
 		case OPT_JSON: ui_set_json(1); break;
@@ -201,16 +270,20 @@ int main(int argc, char **argv)
 {
 	struct get_config cfg = {
 		.port = TCPX_DEFAULT_PORT,
+		.min_free = STORE_FREE_AUTO,
+		.min_free_inodes = STORE_FREE_AUTO,
 		.server = { .dir = ".", .max_clients = DEFAULT_MAX_CLIENTS,
 			    .max_per_source = DEFAULT_MAX_PER_SOURCE,
 			    .serve = { .timeout_ms = DEFAULT_TIMEOUT * 1000,
 				       .handshake_ms = DEFAULT_HANDSHAKE_TIMEOUT * 1000,
 				       .frame_ms = DEFAULT_FRAME_TIMEOUT * 1000,
 				       .min_rate = DEFAULT_MIN_RATE,
-				       .rate_window_ms = DEFAULT_RATE_WINDOW * 1000 } },
+				       .rate_window_ms = DEFAULT_RATE_WINDOW * 1000,
+				       .max_dirs = DEFAULT_MAX_DIRS } },
 	};
 	struct store store;
-	int nl, status, lfds[NET_LISTEN_MAX];
+	pthread_t cleaner;
+	int nl, status, cleaning, lfds[NET_LISTEN_MAX];
 
 	ui_init("tcpget", UI_RECEIVER);
 	cli_init("tcpget", GET_USAGE);
@@ -219,13 +292,24 @@ int main(int argc, char **argv)
 		ui_error(NULL, "cannot initialise libsodium");
 		return GET_CANNOT_START;
 	}
-	if (open_store(&store, cfg.server.dir, cfg.overwrite) != GET_OK)
+	/* The lock before listening or cleaning: a second tcpget stops
+	 * there, with the clearest message, touching nothing. */
+	nl = activated_sockets(lfds);
+	if (nl < 0 || open_store(&store, &cfg) != GET_OK)
 		return GET_CANNOT_START;
-	nl = start_listening(&cfg, lfds, &cfg.server.activated);
+	cfg.server.activated = nl > 0;
+	if (nl == 0)
+		nl = start_listening(&cfg, lfds);
 	if (nl < 0)
 		return GET_CANNOT_START;
+	cleaning = pthread_create(&cleaner, NULL, clean_stale, &store) == 0;
+	if (!cleaning)
+		clean_stale(&store);
 	cfg.server.store = &store;
 	status = server_run(&cfg.server, lfds, nl);
+	store_stop_cleaning(&store);
+	if (cleaning)
+		pthread_join(cleaner, NULL);
 	store_close(&store);
 	return status;
 }

@@ -10,8 +10,8 @@
  * Modes:
  *   slowloris  the HELLO one byte every INTERVAL (default 5000 ms)
  *   idle       a whole HELLO, then nothing
- *   slowdata   HELLO, FILE of 10 GiB, then a DATA frame of 256 KiB one
- *              byte every INTERVAL (default 50000 ms)
+ *   slowdata   HELLO, FILE of 64 KiB, then its one DATA frame one byte
+ *              every INTERVAL (default 50000 ms)
  * A connection tcpget ends is made again (at most RECONNECTS times N in
  * all, default 20), so the pressure lasts the whole run.  Prints, at the
  * end, one line:
@@ -36,6 +36,8 @@
 #include "proto.h"
 
 enum mode { SLOWLORIS, IDLE, SLOWDATA };
+
+#define SLOW_FILE_SIZE (64u * 1024u)
 
 struct flow {
 	int fd;
@@ -65,7 +67,9 @@ static size_t make_script(enum mode m, uint8_t *p, unsigned n, size_t *burst)
 	}
 	if (m == SLOWDATA) {
 		char name[32];
-		struct tcpx_file_meta f = { .id = 1, .size = UINT64_C(10) << 30,
+		/* Small enough that the receiver's free-space floor accepts
+		 * thousands of them: each holds a file in progress. */
+		struct tcpx_file_meta f = { .id = 1, .size = SLOW_FILE_SIZE,
 					    .mode = 0644, .mtime_sec = 1700000000 };
 		snprintf(name, sizeof(name), "slow-%u", n);
 		f.name = (const uint8_t *)name;
@@ -74,7 +78,7 @@ static size_t make_script(enum mode m, uint8_t *p, unsigned n, size_t *burst)
 		/* It returns the whole frame's length; only the headers are
 		 * written, the data is what trickles. */
 		proto_encode_data_header(p + len, TCPX_ENCODING_RAW,
-					 TCPX_CHUNK_MAX, TCPX_CHUNK_MAX);
+					 SLOW_FILE_SIZE, SLOW_FILE_SIZE);
 		len += TCPX_FRAME_HEADER_LEN + TCPX_DATA_HEADER_LEN;
 		*burst = len;
 		memset(p + len, 'x', 16);

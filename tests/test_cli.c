@@ -17,10 +17,14 @@ static void init(void)
 
 TestSuite(cli, .init = init);
 
-/* cli_number in a child whose stderr we read: a refusal exits, so it
- * cannot be observed in this process. */
-static int refused(const char *s, unsigned long long lo, unsigned long long hi,
-		   const char *what, char *err, size_t cap)
+typedef unsigned long long parser(const char *s, unsigned long long lo,
+				  unsigned long long hi, const char *what);
+
+/* parse (cli_number or cli_size) in a child whose stderr we read: a
+ * refusal exits, so it cannot be observed in this process. */
+static int refused_by(parser *parse, const char *s, unsigned long long lo,
+		      unsigned long long hi, const char *what, char *err,
+		      size_t cap)
 {
 	int p[2], status;
 	ssize_t n, got = 0;
@@ -31,7 +35,7 @@ static int refused(const char *s, unsigned long long lo, unsigned long long hi,
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
 		dup2(p[1], 2);
-		cli_number(s, lo, hi, what);
+		parse(s, lo, hi, what);
 		_exit(0);
 	}
 	close(p[1]);
@@ -42,6 +46,12 @@ static int refused(const char *s, unsigned long long lo, unsigned long long hi,
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFEXITED(status));
 	return WEXITSTATUS(status);
+}
+
+static int refused(const char *s, unsigned long long lo, unsigned long long hi,
+		   const char *what, char *err, size_t cap)
+{
+	return refused_by(cli_number, s, lo, hi, what, err, cap);
 }
 
 Test(cli, numbers_in_range)
@@ -96,4 +106,50 @@ Test(cli, version_line_names_the_libraries, .init = cr_redirect_stdout)
 	cr_assert(strstr(out, ", zlib "), "%s", out);
 	cr_assert(strstr(out, ", libsodium "), "%s", out);
 	cr_assert(out[strlen(out) - 2] == ')', "%s", out);
+}
+
+Test(cli, sizes_take_iec_and_si_suffixes)
+{
+	static const struct {
+		const char *s;
+		unsigned long long v;
+	} good[] = {
+		{ "0", 0 }, { "1", 1 }, { "1B", 1 }, { "1K", 1024 },
+		{ "1KiB", 1024 }, { "1KB", 1000 }, { "1kB", 1000 },
+		{ "64M", 64ull << 20 }, { "64MiB", 64ull << 20 },
+		{ "5MB", 5000000 }, { "1G", 1ull << 30 }, { "1GB", 1000000000 },
+		{ "2T", 2ull << 40 }, { "3TB", 3000000000000ull },
+		{ "1P", 1ull << 50 }, { "15E", 15ull << 60 },
+		{ "18EB", 18000000000000000000ull },
+		{ "18446744073709551615", UINT64_MAX },
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		cr_assert_eq(cli_size(good[i].s, 0, UINT64_MAX, "size"),
+			     good[i].v, "'%s'", good[i].s);
+	cr_assert_eq(cli_size("4K", 4096, 4096, "size"), 4096);
+}
+
+Test(cli, size_refusals_name_the_suffixes)
+{
+	static const char *const bad[] = {
+		"", "K", "1X", "1k", "1g", "1 G", "1.5G", "-1K", " -1", "1KiBB",
+		"16E", "19EB", "18446744073709551616", "1K ",
+	};
+	char err[512];
+	const char *want = "tool: WHAT must be a size from 0 to "
+			   "18446744073709551615 bytes (suffixes K, M, G, T, P, "
+			   "E: powers of 1024; KB, MB, GB...: powers of 1000)\n"
+			   "Try 'tool --help' for more information.\n";
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int st = refused_by(cli_size, bad[i], 0, UINT64_MAX, "WHAT",
+				    err, sizeof(err));
+		cr_assert_eq(st, 2, "'%s': exit %d", bad[i], st);
+		cr_assert(strncmp(err, want, strlen(want)) == 0,
+			  "'%s': got [%s]", bad[i], err);
+	}
+	cr_assert_eq(refused_by(cli_size, "2K", 0, 1024, "WHAT", err,
+				sizeof(err)), 2);
+	cr_assert_eq(refused_by(cli_size, "1K", 1025, 4096, "WHAT", err,
+				sizeof(err)), 2);
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -45,6 +46,7 @@ static void teardown(void)
 {
 	store_close(&st);
 	store_test_random = NULL;
+	store_test_statvfs = NULL;
 	if (base[0])
 		nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
@@ -68,10 +70,18 @@ static const char *P(const char *rel)
 	return in(D, rel);
 }
 
+static int create_in(struct store_budget *b, const char *name, uint64_t size,
+		     struct store_file *f)
+{
+	return store_create(&st, (const uint8_t *)name, strlen(name), 0644,
+			    size, b, f);
+}
+
 static int create(const char *name, uint32_t mode, uint64_t size,
 		  struct store_file *f)
 {
-	return store_create(&st, (const uint8_t *)name, strlen(name), mode, size, f);
+	return store_create(&st, (const uint8_t *)name, strlen(name), mode, size,
+			    NULL, f);
 }
 
 /* create + write + commit; the first failure's code. */
@@ -438,7 +448,7 @@ Test(store, deep_names)
 	memset(c256, 'x', 256);
 	c256[256] = '\0';
 	cr_assert_eq(create(c256, 0644, 1, &f), -TCPX_E_IO);
-	cr_assert_eq(store_create(&st, (const uint8_t *)"a\0b", 3, 0644, 1, &f),
+	cr_assert_eq(store_create(&st, (const uint8_t *)"a\0b", 3, 0644, 1, NULL, &f),
 		     -TCPX_E_IO);
 	cr_assert_eq(temps(D), 0);
 	cr_assert(!exists(P("a")));
@@ -729,6 +739,226 @@ Test(store, no_space_for_a_file_larger_than_the_file_system)
 	cr_assert_str_eq(tree(D), "");
 }
 
+/* A file system as the test describes it (store_test_statvfs): 1 KiB
+ * blocks, so the reserves and the promises are easy to count. */
+static struct statvfs fake;
+static int fake_statvfs(int fd, struct statvfs *v)
+{
+	(void)fd;
+	*v = fake;
+	return 0;
+}
+
+static void fake_fs(unsigned long blocks, unsigned long avail,
+		    unsigned long files, unsigned long favail)
+{
+	memset(&fake, 0, sizeof(fake));
+	fake.f_bsize = fake.f_frsize = 1024;
+	fake.f_blocks = blocks;
+	fake.f_bfree = fake.f_bavail = avail;
+	fake.f_files = files;
+	fake.f_ffree = fake.f_favail = favail;
+	store_test_statvfs = fake_statvfs;
+}
+
+/* "d1/d2/.../dN/f" */
+static const char *deep_name(unsigned n)
+{
+	static char buf[512];
+	buf[0] = '\0';
+	for (unsigned i = 1; i <= n; i++)
+		snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "d%u/", i);
+	strcat(buf, "f");
+	return buf;
+}
+
+/* The create's verdict; a file accepted is discarded at once. */
+static int try_size(const char *name, uint64_t size, const char **why)
+{
+	struct store_file f;
+	int rc = create_in(NULL, name, size, &f);
+	*why = f.why;
+	cr_assert_eq(store_file_active(&f), rc == 0);
+	store_discard(&f);
+	return rc;
+}
+
+Test(store, min_free_default_keeps_one_percent_at_most_64_mib)
+{
+	const char *why;
+	/* 10000 blocks: 1% is 100 blocks, under 64 MiB */
+	fake_fs(10000, 5000, 0, 0);
+	cr_assert_eq(st.min_free, STORE_FREE_AUTO);
+	cr_assert_eq(try_size("a", 4900 * 1024, &why), 0);
+	errno = 0;
+	cr_assert_eq(try_size("a", 4900 * 1024 + 1, &why), -TCPX_E_NO_SPACE);
+	cr_assert_eq(errno, ENOSPC);
+	cr_assert(why && strstr(why, "--min-free"), "why: %s", why);
+	/* what cannot fit at all is said as before: ENOSPC, no words */
+	cr_assert_eq(try_size("a", 5001 * 1024, &why), -TCPX_E_NO_SPACE);
+	cr_assert_null(why);
+	/* a new directory costs a block too */
+	cr_assert_eq(try_size("n/a", 4899 * 1024, &why), 0);
+	cr_assert_eq(try_size("n/a", 4900 * 1024, &why), -TCPX_E_NO_SPACE);
+	/* 1 TiB: 1% would be 10 GiB, the cap is 64 MiB (65536 blocks) */
+	fake_fs(1ul << 30, 100000, 0, 0);
+	cr_assert_eq(try_size("a", (100000 - 65536) * 1024, &why), 0);
+	cr_assert_eq(try_size("a", (100000 - 65536) * 1024 + 1, &why),
+		     -TCPX_E_NO_SPACE);
+	cr_assert_str_eq(tree(D), "");
+}
+
+Test(store, min_free_given_in_bytes_and_zero_keeps_nothing)
+{
+	const char *why;
+	fake_fs(10000, 5000, 0, 0);
+	st.min_free = 1 << 20;          /* 1024 blocks */
+	cr_assert_eq(try_size("a", 3976 * 1024, &why), 0);
+	cr_assert_eq(try_size("a", 3976 * 1024 + 1, &why), -TCPX_E_NO_SPACE);
+	cr_assert(why && strstr(why, "--min-free"));
+	st.min_free = 0;
+	cr_assert_eq(try_size("a", 5000 * 1024, &why), 0);
+	cr_assert_eq(try_size("a", 5000 * 1024 + 1, &why), -TCPX_E_NO_SPACE);
+	cr_assert_null(why);
+	/* an empty file on a full file system, nothing kept: as before */
+	fake_fs(10000, 0, 0, 0);
+	cr_assert_eq(try_size("a", 0, &why), 0);
+	st.min_free = UINT64_MAX - 1;   /* more than any disk: all refused */
+	fake_fs(10000, 5000, 0, 0);
+	cr_assert_eq(try_size("a", 0, &why), -TCPX_E_NO_SPACE);
+}
+
+Test(store, files_in_progress_hold_their_room_until_written_or_gone)
+{
+	struct store_file a, b;
+	static uint8_t kib[1024];
+	const char *why;
+	fake_fs(10000, 5000, 0, 0);
+	st.min_free = 0;
+	cr_assert_eq(create_in(NULL, "a", 3000 * 1024, &a), 0);
+	/* b alone would fit, not beside a's promise */
+	cr_assert_eq(try_size("b", 3000 * 1024, &why), -TCPX_E_NO_SPACE);
+	cr_assert_eq(try_size("b", 2000 * 1024, &why), 0);
+	/* what a wrote is the file system's business now (the fake one does
+	 * not count it), not a promise */
+	for (int i = 0; i < 1000; i++)
+		cr_assert_eq(store_write(&a, kib, sizeof(kib)), 0);
+	cr_assert_eq(try_size("b", 3000 * 1024, &why), 0);
+	cr_assert_eq(try_size("b", 3000 * 1024 + 1, &why), -TCPX_E_NO_SPACE);
+	store_discard(&a);
+	cr_assert_eq(try_size("b", 5000 * 1024, &why), 0);
+	/* a commit gives the promise back too */
+	cr_assert_eq(create_in(NULL, "c", 4000 * 1024, &a), 0);
+	cr_assert_eq(create_in(NULL, "d", 1000 * 1024, &b), 0);
+	cr_assert_eq(store_commit(&st, &b, 0, 0), 0);
+	cr_assert_eq(try_size("e", 1000 * 1024, &why), 0);
+	store_discard(&a);
+	cr_assert_eq(atomic_load(&st.pending_bytes), 0);
+	cr_assert_eq(atomic_load(&st.pending_dirs), 0);
+}
+
+Test(store, min_free_inodes_counts_the_directories_a_file_needs)
+{
+	struct store_file a;
+	const char *why;
+	/* 10000 inodes: the default keeps 100 */
+	fake_fs(1000000, 500000, 10000, 150);
+	cr_assert_eq(st.min_free_inodes, STORE_FREE_AUTO);
+	cr_assert_eq(try_size(deep_name(49), 1, &why), 0);        /* 50 */
+	cr_assert_eq(try_size(deep_name(50), 1, &why), -TCPX_E_NO_SPACE);
+	cr_assert(why && strstr(why, "--min-free-inodes"), "why: %s", why);
+	cr_assert_eq(try_size("flat", 1, &why), 0);
+	/* directories promised to a file in progress count */
+	cr_assert_eq(create_in(NULL, deep_name(40), 1, &a), 0);
+	cr_assert_eq(try_size(deep_name(10), 1, &why), -TCPX_E_NO_SPACE);
+	cr_assert_eq(try_size(deep_name(8), 1, &why), 0);
+	store_discard(&a);
+	cr_assert_eq(try_size(deep_name(49), 1, &why), 0);
+	/* given, and 0 */
+	st.min_free_inodes = 10;
+	cr_assert_eq(try_size(deep_name(60), 1, &why), 0);
+	st.min_free_inodes = 0;
+	fake_fs(1000000, 500000, 10000, 1);
+	cr_assert_eq(try_size("flat", 1, &why), 0);
+	cr_assert_eq(try_size("n/flat", 1, &why), -TCPX_E_NO_SPACE);
+	cr_assert_null(why);
+	/* a file system that counts no inodes (btrfs): blocks decide */
+	st.min_free_inodes = STORE_FREE_AUTO;
+	fake_fs(1000000, 500000, 0, 0);
+	cr_assert_eq(try_size(deep_name(60), 1, &why), 0);
+	cr_assert_str_eq(tree(D), "");
+}
+
+/* ---- the directory budget of a connection ------------------------------ */
+
+static int commit_in(struct store_budget *b, const char *name)
+{
+	struct store_file f;
+	int rc = create_in(b, name, 0, &f);
+	if (rc < 0)
+		return rc;
+	return store_commit(&st, &f, 0, 0);
+}
+
+Test(store, budget_counts_the_directories_commits_create)
+{
+	struct store_budget b = { .max_dirs = 3 }, other = { .max_dirs = 3 };
+	struct store_file f1, f2, f;
+
+	/* both fit the budget at create; only the first commit can pay */
+	cr_assert_eq(create_in(&b, "a/b/f1", 0, &f1), 0);
+	cr_assert_eq(create_in(&b, "c/d/f2", 0, &f2), 0);
+	cr_assert_eq(b.dirs, 0);
+	cr_assert_eq(store_commit(&st, &f1, 0, 0), 0);
+	cr_assert_eq(b.dirs, 2);
+	errno = 0;
+	cr_assert_eq(store_commit(&st, &f2, 0, 0), -TCPX_E_NO_SPACE);
+	cr_assert_eq(errno, EDQUOT);
+	cr_assert(f2.why && strstr(f2.why, "--max-dirs"), "why: %s", f2.why);
+	cr_assert_eq(b.dirs, 2);
+	cr_assert(!exists(P("c")), "a refused commit left its directory");
+	/* directories that exist cost nothing */
+	cr_assert_eq(commit_in(&b, "a/b/g"), 0);
+	cr_assert_eq(commit_in(&b, "x/f"), 0);
+	cr_assert_eq(b.dirs, 3);
+	/* refused at create when the missing ones cannot be paid for */
+	cr_assert_eq(create_in(&b, "y/f", 0, &f), -TCPX_E_NO_SPACE);
+	cr_assert(f.why && strstr(f.why, "--max-dirs"));
+	cr_assert(!store_file_active(&f));
+	cr_assert_eq(commit_in(&b, "top"), 0);
+	/* another connection's directories are not ours */
+	cr_assert_eq(commit_in(&other, "e/f/h"), 0);
+	cr_assert_eq(other.dirs, 2);
+	cr_assert_eq(commit_in(&b, "e/f/i"), 0);
+	cr_assert_eq(b.dirs, 3);
+	cr_assert_str_eq(tree(D), "a a/b a/b/f1 a/b/g e e/f e/f/h e/f/i top x x/f");
+	cr_assert_eq(temps(D), 0);
+}
+
+Test(store, budget_takes_back_nothing_for_a_failed_commit)
+{
+	struct store_budget b = { .max_dirs = 2 };
+	struct store_file f;
+	char t[64];
+
+	cr_assert_eq(create_in(&b, "m/n/x", 1, &f), 0);
+	temp_in(D, t, NULL, 0);
+	unlink(P(t));                   /* the rename will fail */
+	cr_assert_eq(store_commit(&st, &f, 0, 0), -TCPX_E_IO);
+	cr_assert_eq(b.dirs, 0);
+	cr_assert(!exists(P("m")));
+	cr_assert_eq(commit_in(&b, "m/n/y"), 0);
+	cr_assert_eq(b.dirs, 2);
+}
+
+Test(store, budget_zero_or_none_is_no_limit)
+{
+	struct store_budget b = { .max_dirs = 0 };
+	cr_assert_eq(commit_in(&b, deep_name(63)), 0);
+	cr_assert_eq(b.dirs, 63);
+	cr_assert_eq(commit_in(NULL, "p/q/r/s"), 0);
+}
+
 /* ---- stale temporary files ---------------------------------------------- */
 
 Test(store, clean_stale_removes_planted_temps_only_inside)
@@ -766,6 +996,47 @@ Test(store, clean_stale_removes_a_killed_receivers_temp)
 	cr_assert_eq(temps(D), 1);
 	cr_assert_eq(store_clean_stale(&st), 1);
 	cr_assert_str_eq(tree(D), "");
+}
+
+Test(store, clean_stale_leaves_files_in_progress_alone)
+{
+	struct store_file f, g;
+	cr_assert_eq(create("busy", 0644, 3, &f), 0);
+	cr_assert_eq(create("n/busy", 0644, 3, &g), 0);
+	cr_assert_eq(store_write(&f, (const uint8_t *)"abc", 3), 0);
+	cr_assert_eq(store_clean_stale(&st), 0);
+	cr_assert_eq(temps(D), 2);
+	cr_assert_eq(store_write(&g, (const uint8_t *)"abc", 3), 0);
+	cr_assert_eq(store_commit(&st, &f, 0, 0), 0);
+	cr_assert_eq(store_commit(&st, &g, 0, 0), 0);
+	cr_assert_str_eq(slurp(P("busy")), "abc");
+	cr_assert_str_eq(slurp(P("n/busy")), "abc");
+}
+
+Test(store, clean_stale_stops_when_asked)
+{
+	write_text(P(".tcpx-0123456789abcdef.part"), "");
+	store_stop_cleaning(&st);
+	cr_assert_eq(store_clean_stale(&st), 0);
+	cr_assert_eq(temps(D), 1);
+}
+
+/* ---- one receiver per directory -------------------------------------- */
+
+Test(store, a_second_store_on_the_directory_is_refused)
+{
+	struct store other;
+	errno = 0;
+	cr_assert_eq(store_open(&other, D, 0), -TCPX_E_LOCKED);
+	cr_assert_eq(errno, EWOULDBLOCK);
+	cr_assert_eq(other.dirfd, -1);
+	cr_assert_eq(other.locked_by, getpid(), "holder %ld", (long)other.locked_by);
+	store_close(&other);            /* harmless */
+	store_close(&st);
+	cr_assert_eq(store_open(&other, D, 0), 0, "the lock outlived its store");
+	cr_assert_eq(store_open(&st, D, 0), -TCPX_E_LOCKED);
+	store_close(&other);
+	cr_assert_eq(store_open(&st, D, 0), 0);
 }
 
 /* ---- descriptors ------------------------------------------------------ */

@@ -413,6 +413,23 @@ if [ -x "$BIN/helper_activate" ]; then
 	check "activated tcpget --json: socket_activated true" \
 		grep -q '"socket_activated":true}$' "$T/act.json"
 	kill -TERM "$APID"; wait "$APID" 2>/dev/null
+
+	# LISTEN_FDS=1 with something else on fd 3: exit 1 at once, saying
+	# what (it used to spin at 100% CPU in accept, for ever).
+	for kind in closed file dgram stream; do
+		t0=${EPOCHREALTIME/./}
+		"$BIN/helper_activate" -k $kind "$GET" -d "$D3" >"$T/bad.out" 2>"$T/bad.err" &
+		APID=$!
+		PIDS+=("$APID")
+		for _ in $(seq 1 60); do kill -0 "$APID" 2>/dev/null || break; sleep 0.05; done
+		kill -KILL "$APID" 2>/dev/null
+		wait "$APID" 2>/dev/null; rc=$?
+		ms=$(((${EPOCHREALTIME/./} - t0) / 1000))
+		check "LISTEN_FDS=1, fd 3 $kind: exit 1 within 3 s (exit $rc, $ms ms)" \
+			holds '[ $rc -eq 1 ] && [ $ms -lt 3000 ]'
+		check "LISTEN_FDS=1, fd 3 $kind: the message names descriptor 3" \
+			grep -q '^tcpget: LISTEN_FDS: descriptor 3 is not a listening socket: ' "$T/bad.err"
+	done
 else
 	bad "socket activation: $BIN/helper_activate not built (make check-run builds it)"
 fi
