@@ -247,13 +247,6 @@ started L2 "$L"
 alive "$L2_PID" && put_ok L2 "$L2_PORT" "$L"
 end_case
 
-for s in M C FD L2; do
-	eval "pid=\${${s}_PID:-}"
-	[ -n "$pid" ] || continue
-	begin "tcpget $s exits 0 on SIGTERM"
-	stop_tcpget $s; rc=$?
-	[ $rc -eq 0 ] || why "exit status $rc"
-	end_case
-done
+stops_cleanly M C FD L2
 check "no sanitizer report in any tcpget log" sanitizer_clean "$T"/logs/*.err
 finish

@@ -263,13 +263,6 @@ for s in TERM INT; do
 	end_case "$OUT"
 done
 
-for s in K G F P RO; do
-	eval "pid=\${${s}_PID:-}"
-	[ -n "$pid" ] || continue
-	begin "tcpget $s exits 0 on SIGTERM"
-	stop_tcpget $s; rc=$?
-	[ $rc -eq 0 ] || why "exit status $rc"
-	end_case
-done
+stops_cleanly K G F P RO
 check "no sanitizer report in any tcpget log" sanitizer_clean "$T"/logs/*.err
 finish

@@ -91,29 +91,16 @@
 #include "frame.h"
 #include "proto.h"
 
+#define HELPER_NAME "helper_hostile"
+#include "helper_common.h"
+
 static const char *host = "127.0.0.1";
 static const char *port;
 static int wait_ms = 5000;
 static int rcvbuf;          /* -r: SO_RCVBUF, 0 = default */
 static int no_read;         /* -N: read nothing until the script is over */
 
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "helper_hostile: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	exit(2);
-}
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static uint64_t num(const char *s)
 {
@@ -175,34 +162,7 @@ static int64_t t_last_send;             /* when our last byte left */
 static uint8_t inbuf[2 * (TCPX_FRAME_HEADER_LEN + TCPX_MAX_PAYLOAD)];
 static size_t inlen;
 static int frames_in, ended, send_failed;
-static char sig[1 << 20];
 
-static void sig_add(const char *fmt, ...)
-{
-	size_t l = strlen(sig);
-	va_list ap;
-	if (l + 32 >= sizeof(sig))
-		return;
-	if (l)
-		sig[l++] = ' ';
-	va_start(ap, fmt);
-	vsnprintf(sig + l, sizeof(sig) - l, fmt, ap);
-	va_end(ap);
-}
-
-/* Prints untrusted text from the receiver with every non-printable byte
- * escaped, so a log line of ours can never carry a raw escape sequence. */
-static void print_text(const uint8_t *p, size_t n)
-{
-	putchar('"');
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\')
-			putchar(p[i]);
-		else
-			printf("\\x%02x", p[i]);
-	}
-	putchar('"');
-}
 
 static int connect_to(void)
 {

@@ -58,6 +58,9 @@
 #include "frame.h"
 #include "proto.h"
 
+#define HELPER_NAME "helper_receiver"
+#include "helper_common.h"
+
 #define WAIT_MAX_MS 20000       /* the longest any step waits */
 #define QUEUE_MAX 4096          /* files ended before "answer" */
 
@@ -66,7 +69,6 @@ static int ended, got_hello, got_bye, answering;
 static int64_t t_last_send;
 static uint8_t inbuf[2 * (TCPX_FRAME_HEADER_LEN + TCPX_MAX_PAYLOAD)];
 static size_t inlen;
-static char sig[1 << 16];
 
 /* The file in progress, and the verdicts owed. */
 static struct digest dg;
@@ -76,23 +78,7 @@ static struct { uint32_t id; uint16_t code; uint8_t digest[DIGEST_LEN]; }
 	owed[QUEUE_MAX];
 static size_t n_owed;
 
-static void die(const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	fprintf(stderr, "helper_receiver: ");
-	vfprintf(stderr, fmt, ap);
-	fprintf(stderr, "\n");
-	va_end(ap);
-	exit(2);
-}
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static long num(const char *s)
 {
@@ -103,31 +89,6 @@ static long num(const char *s)
 	return v;
 }
 
-static void sig_add(const char *fmt, ...)
-{
-	size_t l = strlen(sig);
-	va_list ap;
-	if (l + 32 >= sizeof(sig))
-		return;
-	if (l)
-		sig[l++] = ' ';
-	va_start(ap, fmt);
-	vsnprintf(sig + l, sizeof(sig) - l, fmt, ap);
-	va_end(ap);
-}
-
-/* Untrusted text from the sender, every non-printable byte escaped. */
-static void print_text(const uint8_t *p, size_t n)
-{
-	putchar('"');
-	for (size_t i = 0; i < n; i++) {
-		if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\')
-			putchar(p[i]);
-		else
-			printf("\\x%02x", p[i]);
-	}
-	putchar('"');
-}
 
 static void send_all(const uint8_t *p, size_t n)
 {

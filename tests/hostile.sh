@@ -621,11 +621,6 @@ FC_CHECK=chk_closes_after_bye fcase "after the receiver's BYE tcpput closes at o
 	"H F1 E1 B EOF" 0 hello answer bye hold:$((3000 * SLOW)) -- -t 5 "$T/src/f1000"
 
 # ---- the end: every tcpget stops cleanly on SIGTERM, no sanitizer report ----
-for s in M O I X C R; do
-	begin "tcpget $s exits 0 on SIGTERM"
-	stop_tcpget $s; rc=$?
-	[ $rc -eq 0 ] || why "exit status $rc"
-	end_case
-done
+stops_cleanly M O I X C R
 check "no sanitizer report in any tcpget log" sanitizer_clean "$T"/logs/*.err
 finish

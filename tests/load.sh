@@ -149,11 +149,6 @@ rss=$(rss_of "$H_PID")
 [ "$rss" -le $((RSS1 + RSS_GROWTH)) ] || why "RSS $RSS1 KiB after round 1, $rss KiB after round 2 (allowed +$RSS_GROWTH)"
 end_case
 
-for s in L H; do
-	begin "tcpget $s exits 0 on SIGTERM"
-	stop_tcpget $s; rc=$?
-	[ $rc -eq 0 ] || why "exit status $rc"
-	end_case
-done
+stops_cleanly L H
 check "no sanitizer report in any tcpget log" sanitizer_clean "$T"/logs/*.err
 finish

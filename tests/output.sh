@@ -262,11 +262,6 @@ else
 fi
 end_case "$(cat "$E_ERR")"
 
-for s in A J B Q; do
-	begin "tcpget $s exits 0 on SIGTERM"
-	stop_tcpget $s; rc=$?
-	[ $rc -eq 0 ] || why "exit status $rc"
-	end_case
-done
+stops_cleanly A J B Q
 check "no sanitizer report in any tcpget log" sanitizer_clean "$T"/logs/*.err
 finish

@@ -137,6 +137,20 @@ stop_tcpget() {
 	return $rc
 }
 
+# stops_cleanly NAME...: each of these tcpgets that was started exits 0 on
+# SIGTERM (one case each)
+stops_cleanly() {
+	local s pid rc
+	for s in "$@"; do
+		eval "pid=\${${s}_PID:-}"
+		[ -n "$pid" ] || continue
+		begin "tcpget $s exits 0 on SIGTERM"
+		stop_tcpget "$s"; rc=$?
+		[ $rc -eq 0 ] || why "exit status $rc"
+		end_case
+	done
+}
+
 alive() { kill -0 "$1" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 fds_of() { ls "/proc/$1/fd" 2>/dev/null | wc -l; }
 rss_of() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null; }
