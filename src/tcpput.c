@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -25,8 +26,9 @@ static const char usage_text[] =
 "on both sides. HOST is a name, an IPv4 address or [IPv6]; PORT defaults\n"
 "to 20180.\n"
 "\n"
-"  -z, --compress[=LEVEL]  compress chunks with zlib (level 1-9, default 1);\n"
-"                          chunks that do not shrink are sent raw\n"
+"  -z, --compress[=LEVEL]  compress chunks with zlib (level 1-9, default 1,\n"
+"                          attached: -z6 or --compress=6); chunks that do\n"
+"                          not shrink are sent raw\n"
 "  -t, --timeout=SECONDS   give up when the receiver is silent this long\n"
 "                          (connecting included; default 60)\n"
 "  -q, --quiet             print errors only\n"
@@ -85,6 +87,26 @@ static int connect_to(const char *dest, int timeout_ms, char peer[NET_ADDR_MAX])
 	return fd < 0 ? -1 : fd;
 }
 
+/* The level of -z / --compress, whose argument is optional and so must
+ * be attached (-z6, --compress=6).  gzip and zstd users write the level
+ * apart too: a single digit 1-9 right after a bare -z is taken for that
+ * mistake and refused with the right spelling, unless a file of that
+ * name exists, which is then an operand like any other. */
+static int compress_level(const char *arg, char **argv, int argc)
+{
+	const char *next = optind < argc ? argv[optind] : NULL;
+	struct stat sb;
+
+	if (arg)
+		return (int)cli_number(arg, 1, 9, "compression level");
+	if (next && next[0] >= '1' && next[0] <= '9' && !next[1] &&
+	    lstat(next, &sb) < 0)
+		cli_usage_error("%s %s: write the level attached: -z%s or --compress=%s",
+				strncmp(argv[optind - 1], "--", 2) ? "-z" :
+				"--compress", next, next, next);
+	return DEFAULT_LEVEL;
+}
+
 int main(int argc, char **argv)
 {
 	struct send_options opt = { .level = 0, .timeout_ms = DEFAULT_TIMEOUT * 1000 };
@@ -96,8 +118,7 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "z::t:qvhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'z':
-			opt.level = optarg ? (int)cli_number(optarg, 1, 9,
-				"compression level") : DEFAULT_LEVEL;
+			opt.level = compress_level(optarg, argv, argc);
 			break;
 		case 't':
 			opt.timeout_ms = (int)cli_number(optarg, 1, 86400,

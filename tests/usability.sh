@@ -196,6 +196,22 @@ check "-q still reports an error (exit 3, one line)" holds '[ $rc -eq 3 ] && [ "
 check "-v: the address tried" grep -q "^tcpput: connected to $DEST\$" "$T/v.err"
 check "-v: the session negotiated" grep -q "^tcpput: $DEST: session open (TCPX 1, capabilities 0x[0-9a-f]*)\$" "$T/v.err"
 check "-v: per-file timing" grep -q '^tcpput: .*hello.txt: [0-9.]* s, [^,]*, [0-9]* bytes on the wire$' "$T/v.err"
+
+# -z takes its level attached (-z6): a lone digit after it is a level
+# written apart, unless a file of that name is there to be sent.
+mkdir -p "$T/zlevel" && cp "$SRC/hello.txt" "$T/zlevel/zl.txt"
+rm -f "$D1/zl.txt"
+(cd "$T/zlevel" && "$PUT" -t 10 -z 6 zl.txt $DEST) >"$T/z6.out" 2>"$T/z6.err"; rc=$?
+check "-z 6, no file 6: exit 2, nothing sent" holds '[ $rc -eq 2 ] && [ ! -s "$T/z6.out" ] && [ ! -e "$D1/zl.txt" ]'
+check "-z 6, no file 6: says to write -z6" \
+	[ "$(head -n 1 "$T/z6.err")" = "tcpput: -z 6: write the level attached: -z6 or --compress=6" ]
+(cd "$T/zlevel" && "$PUT" -t 10 --compress 9 zl.txt $DEST) >/dev/null 2>"$T/z9.err"; rc=$?
+check "--compress 9, no file 9: exit 2, says to write --compress=9" \
+	holds '[ $rc -eq 2 ] && [ "$(head -n 1 "$T/z9.err")" = "tcpput: --compress 9: write the level attached: -z9 or --compress=9" ]'
+printf 'a file named 6\n' >"$T/zlevel/6"
+(cd "$T/zlevel" && "$PUT" -t 10 -z 6 $DEST) >"$T/z6f.out" 2>"$T/z6f.err"; rc=$?
+check "-z 6 with a file named 6: it is sent (exit 0, no message)" \
+	holds '[ $rc -eq 0 ] && [ ! -s "$T/z6f.err" ] && cmp -s "$T/zlevel/6" "$D1/6"'
 stop_receiver
 
 # --- JSON -------------------------------------------------------------
