@@ -47,8 +47,13 @@ enum ui_event_type {
 
 struct ui_file {
 	const char *peer;          /* "1.2.3.4:20180" */
-	const uint8_t *name;       /* raw bytes, escaped by ui */
+	const uint8_t *name;       /* raw bytes, escaped by ui; sender: the
+				    * name sent, NULL for a file that failed
+				    * before it had one (unreadable) */
 	size_t name_len;
+	const char *path;          /* sender: the local path (FILE as given),
+				    * the object of its text lines and JSON
+				    * "path"; NULL on the receiver */
 	uint64_t size, done;       /* declared size, bytes moved so far */
 	const uint8_t *digest;     /* UI_FILE_DONE: 64 bytes */
 	double seconds;

@@ -54,12 +54,15 @@ static void worsen(struct send_ctx *c, int status)
 		c->status = status;
 }
 
-static void report_failed(struct send_ctx *c, const char *path, uint64_t size,
-			  int code, const char *msg, const uint8_t *pmsg,
-			  size_t plen)
+/* name: the name sent, or NULL for a file that failed before it had one
+ * (ui prints null); path: the FILE argument, for the text line. */
+static void report_failed(struct send_ctx *c, const char *path,
+			  const char *name, uint64_t size, int code,
+			  const char *msg, const uint8_t *pmsg, size_t plen)
 {
-	struct ui_file uf = { .peer = c->peer, .name = (const uint8_t *)path,
-			      .name_len = strlen(path), .size = size,
+	struct ui_file uf = { .peer = c->peer, .path = path,
+			      .name = (const uint8_t *)name,
+			      .name_len = name ? strlen(name) : 0, .size = size,
 			      .code = code, .msg = msg, .peer_msg = pmsg,
 			      .peer_msg_len = plen };
 	c->failed++;
@@ -70,7 +73,7 @@ static void settle_failed(struct send_ctx *c, struct inflight *o, int code,
 			  const char *msg, const uint8_t *pmsg, size_t plen)
 {
 	o->settled = 1;
-	report_failed(c, o->path, o->size, code, msg, pmsg, plen);
+	report_failed(c, o->path, o->name, o->size, code, msg, pmsg, plen);
 }
 
 /* The head's RESULT came.  A file refused while it is still being sent
@@ -105,8 +108,9 @@ static int begin_item(struct send_ctx *c)
 	o->name = o->path + (it->name - it->path);
 	int rc = sender_begin_file(c->s, &m, o);
 	if (rc < 0) {
-		report_failed(c, it->path, it->size, rc == -TCPX_E_BAD_NAME ?
-			      TCPX_E_BAD_NAME : -rc, rc == -TCPX_E_BAD_NAME ?
+		int bad_name = rc == -TCPX_E_BAD_NAME;
+		report_failed(c, it->path, it->name, it->size,
+			      bad_name ? TCPX_E_BAD_NAME : -rc, bad_name ?
 			      "name too long or empty" : tcpx_strerror(rc), NULL, 0);
 		free(o->path);
 		o->path = NULL;
@@ -121,7 +125,7 @@ static int begin_item(struct send_ctx *c)
 	/* Workers pay off from the second chunk on. */
 	c->cur_pooled = c->pool && sender_compressing(c->s) &&
 			m.size > TCPX_CHUNK_MAX;
-	struct ui_file uf = { .peer = c->peer, .name = m.name,
+	struct ui_file uf = { .peer = c->peer, .path = o->path, .name = m.name,
 			      .name_len = m.name_len, .size = m.size };
 	ui_event(UI_FILE_START, &uf);
 	return 0;
@@ -134,7 +138,7 @@ static int begin_next(struct send_ctx *c)
 	int rc;
 	while ((rc = source_next(c->src, &c->item)) != 0) {
 		if (rc < 0) {
-			report_failed(c, c->item.path, 0, TCPX_E_SYSTEM,
+			report_failed(c, c->item.path, NULL, 0, TCPX_E_SYSTEM,
 				      c->item.why, NULL, 0);
 			worsen(c, SEND_UNREADABLE);
 			continue;
@@ -280,7 +284,7 @@ static void on_result(struct send_ctx *c, const struct sender_event *ev)
 		return;
 	}
 	if (ev->code == 0) {
-		struct ui_file uf = { .peer = c->peer,
+		struct ui_file uf = { .peer = c->peer, .path = o->path,
 			.name = (const uint8_t *)o->name, .name_len = strlen(o->name),
 			.size = o->size, .done = o->size, .digest = ev->digest,
 			.seconds = ui_now() - o->t0, .wire = o->wire };

@@ -625,7 +625,11 @@ void ui_conn_end(uint64_t conn, const char *peer)
 
 /* Lock held.  A stored file's name is shown whole: scripts act on it (the
  * file is there under that name), and each such line cost the sender a
- * stored file.  Every other event shows it capped (name_escape_log()). */
+ * stored file.  The receiver's other events show it capped
+ * (name_escape_log()): a peer's flood of refused names must not flood
+ * the log.  The sender's names are its own, and a script joins its
+ * file_start, file_done and file_failed records on them, so they are
+ * whole in all three; "path" says which local file it was. */
 static void json_file(const char *event, const struct ui_file *f)
 {
 	struct record_buf *r = rec_start(1);
@@ -635,7 +639,11 @@ static void json_file(const char *event, const struct ui_file *f)
 	rec_add(r, "{\"event\":\"%s\"", event);
 	if (f->peer)
 		rec_json(r, "peer", f->peer, strlen(f->peer));
-	if (done)
+	if (f->path)
+		rec_json(r, "path", f->path, strlen(f->path));
+	if (!f->name)
+		rec_add(r, ",\"name\":null");
+	else if (done || role == UI_SENDER)
 		rec_json(r, "name", f->name, f->name_len);
 	else
 		rec_json_name(r, f->name, f->name_len);
@@ -682,7 +690,11 @@ static void text_failed(const struct ui_file *f)
 		snprintf(both, sizeof(both), "%s: %s", what, detail);
 		detail = both;
 	}
-	name_escape_log(f->name, f->name_len, 0, name);
+	/* The sender's lines name the FILE as the user gave it. */
+	if (f->path)
+		name_escape_log((const uint8_t *)f->path, strlen(f->path), 0, name);
+	else
+		name_escape_log(f->name, f->name_len, 0, name);
 	r = rec_start(2);
 	if (role == UI_SENDER)
 		rec_add(r, "%s: %s: %s", prog, name, detail);

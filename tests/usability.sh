@@ -299,6 +299,33 @@ for f in put2 put3 put4; do
 	check "tcpput --json ($f): valid JSON lines" json_valid "$T/$f.json"
 done
 
+# One file, one name: tcpput's file_start, file_done and file_failed
+# records carry the name sent as "name" and the FILE argument as "path";
+# a file that failed before it had a name (unreadable) has a null name.
+# one_record FILE EVENT PATH NAME: exactly one EVENT record has this path,
+# and its name is NAME (null: JSON null).
+one_record() {
+	local f=$1 ev=$2 path=$3 name=$4 n want
+	if [ $HAVE_JQ -eq 1 ]; then
+		n=$(jq -r --arg e "$ev" --arg p "$path" \
+			'select(.event == $e and .path == $p) | .name // "null"' "$f")
+		[ "$n" = "$name" ]
+	else
+		want="\"path\":\"$(json_escape "$path")\",\"name\":\"$(json_escape "$name")\","
+		[ "$name" = null ] && want="\"path\":\"$(json_escape "$path")\",\"name\":null,"
+		n=$(grep -F "{\"event\":\"$ev\"," "$f" | grep -cF "\"path\":\"$(json_escape "$path")\"")
+		[ "$n" -eq 1 ] && grep -F "{\"event\":\"$ev\"," "$f" | grep -qF "$want"
+	fi
+}
+check "tcpput --json: file_start and file_done: name plain.txt, path the FILE given" \
+	holds 'one_record "$T/put.json" file_start "$J/plain.txt" plain.txt &&
+	       one_record "$T/put.json" file_done "$J/plain.txt" plain.txt'
+check "tcpput --json, refused: file_start and file_failed: the same name and path" \
+	holds 'one_record "$T/put2.json" file_start "$J/plain.txt" plain.txt &&
+	       one_record "$T/put2.json" file_failed "$J/plain.txt" plain.txt'
+check "tcpput --json, unreadable: file_failed with the path and a null name" \
+	one_record "$T/put3.json" file_failed "$T/missing" null
+
 # An error record: garbage instead of a HELLO.
 if exec {g}<>"/dev/tcp/127.0.0.1/$JPORT"; then
 	printf 'GARBAGE!' >&$g
