@@ -53,6 +53,12 @@ int source_more(const struct source *s);
  * worth it when a progress line is drawn; what cannot be stat()ed counts
  * 0). */
 void source_totals(const struct source *s, unsigned *items, uint64_t *bytes);
+/* After the declared size was read: 1 if the file changed meanwhile (its
+ * size or mtime, by fstat() on the same descriptor, differ from those
+ * the item declared), else 0 (also when that cannot be told: an item of
+ * unknown size, or fstat() failing).  What was sent is still what was
+ * read; this only says that the file no longer is that. */
+int source_changed(const struct source_item *it);
 /* Reads up to cap bytes (fewer only at the end); the count, or
  * -TCPX_E_SYSTEM with errno kept. */
 ssize_t source_read(struct source_item *it, uint8_t *buf, size_t cap);

@@ -58,6 +58,9 @@ struct ui_file {
 	const uint8_t *digest;     /* UI_FILE_DONE: 64 bytes */
 	double seconds;
 	uint64_t wire;             /* bytes on the wire for this file */
+	int changed;               /* sender, UI_FILE_DONE: the file changed
+				    * while it was read; the copy is its
+				    * first size bytes (a warning) */
 	int code;                  /* UI_FILE_FAILED: TCPX_E_* */
 	const char *msg;           /* UI_FILE_FAILED: detail (local text) */
 	const uint8_t *peer_msg;   /* UI_FILE_FAILED: the peer's text */

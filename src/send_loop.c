@@ -23,6 +23,7 @@ struct inflight {
 	uint64_t wire;          /* bytes framed for it (start: the counter) */
 	int settled;            /* failed locally (ABORT sent): RESULT confirms */
 	int popped;             /* its RESULT came while it was still sent */
+	int changed;            /* the file changed while it was read */
 };
 
 struct send_ctx {
@@ -154,6 +155,11 @@ static int begin_next(struct send_ctx *c)
 static int end_current(struct send_ctx *c, int abort_it, const char *why)
 {
 	int rc;
+	/* What was sent is what was read, all of it declared, so the copy is
+	 * consistent; but it may no longer be the file (tar: "file changed as
+	 * we read it"), which its verdict then says. */
+	if (!abort_it)
+		c->cur->changed = source_changed(&c->item);
 	source_close(&c->item);
 	if (c->cur_pooled && zpool_pending(c->pool))
 		zpool_reset(c->pool);
@@ -287,7 +293,8 @@ static void on_result(struct send_ctx *c, const struct sender_event *ev)
 		struct ui_file uf = { .peer = c->peer, .path = o->path,
 			.name = (const uint8_t *)o->name, .name_len = strlen(o->name),
 			.size = o->size, .done = o->size, .digest = ev->digest,
-			.seconds = ui_now() - o->t0, .wire = o->wire };
+			.seconds = ui_now() - o->t0, .wire = o->wire,
+			.changed = o->changed };
 		c->ok++;
 		ui_event(UI_FILE_DONE, &uf);
 	} else {

@@ -94,6 +94,17 @@ int source_next(struct source *s, struct source_item *it)
 	return open_file(s->paths[s->next++], it);
 }
 
+int source_changed(const struct source_item *it)
+{
+	struct stat sb;
+
+	if (it->fd < 0 || it->size == SOURCE_SIZE_UNKNOWN || fstat(it->fd, &sb) < 0)
+		return 0;
+	return (uint64_t)sb.st_size != it->size ||
+	       sb.st_mtim.tv_sec != it->mtime_sec ||
+	       (uint32_t)sb.st_mtim.tv_nsec != it->mtime_nsec;
+}
+
 ssize_t source_read(struct source_item *it, uint8_t *buf, size_t cap)
 {
 	size_t got = 0;

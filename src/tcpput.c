@@ -31,7 +31,7 @@ static const char usage_text[] =
 "                          not shrink are sent raw\n"
 "  -t, --timeout=SECONDS   give up when the receiver is silent this long\n"
 "                          (connecting included; default 60)\n"
-"  -q, --quiet             print errors only\n"
+"  -q, --quiet             print errors and warnings only\n"
 "  -v, --verbose           also print addresses tried, the negotiated\n"
 "                          session and per-file timings\n"
 "      --progress          show progress even when stderr is not a terminal\n"

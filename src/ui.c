@@ -623,6 +623,11 @@ void ui_conn_end(uint64_t conn, const char *peer)
 
 /* --- file events ------------------------------------------------------ */
 
+/* The warning for a file that changed while it was read (ui.h's
+ * changed): what the receiver holds, exactly, for a script to check. */
+#define CHANGED_FMT "file changed while being sent; the copy has the " \
+		    "first %llu bytes it had"
+
 /* Lock held.  A stored file's name is shown whole: scripts act on it (the
  * file is there under that name), and each such line cost the sender a
  * stored file.  The receiver's other events show it capped
@@ -656,6 +661,9 @@ static void json_file(const char *event, const struct ui_file *f)
 		rec_add(r, ",\"seconds\":%.6f", f->seconds);
 	if (done && role == UI_SENDER)
 		rec_add(r, ",\"wire_bytes\":%llu", (unsigned long long)f->wire);
+	if (done && f->changed)
+		rec_add(r, ",\"warning\":\"" CHANGED_FMT "\"",
+			(unsigned long long)f->size);
 	if (!strcmp(event, "file_failed")) {
 		const char *m = f->msg ? f->msg : tcpx_strerror(f->code);
 		const char *e = tcpx_strerror(f->code);
@@ -668,6 +676,17 @@ static void json_file(const char *event, const struct ui_file *f)
 	}
 	rec_add(r, "}");
 	emit(r);
+}
+
+/* The OBJECT of a text line about a file, escaped and capped: the
+ * sender's lines name the FILE as the user gave it, the receiver's the
+ * name it got. */
+static void line_object(const struct ui_file *f, char out[NAME_LOG_BUF])
+{
+	if (f->path)
+		name_escape_log((const uint8_t *)f->path, strlen(f->path), 0, out);
+	else
+		name_escape_log(f->name, f->name_len, 0, out);
 }
 
 /* Lock held. */
@@ -690,11 +709,7 @@ static void text_failed(const struct ui_file *f)
 		snprintf(both, sizeof(both), "%s: %s", what, detail);
 		detail = both;
 	}
-	/* The sender's lines name the FILE as the user gave it. */
-	if (f->path)
-		name_escape_log((const uint8_t *)f->path, strlen(f->path), 0, name);
-	else
-		name_escape_log(f->name, f->name_len, 0, name);
+	line_object(f, name);
 	r = rec_start(2);
 	if (role == UI_SENDER)
 		rec_add(r, "%s: %s: %s", prog, name, detail);
@@ -728,6 +743,19 @@ static void text_done(const struct ui_file *f)
 	rec_add(r, "%s: %s: %.3f s, %s, %llu bytes on the wire", prog, name,
 		f->seconds, rate(f->size, f->seconds, rt),
 		(unsigned long long)f->wire);
+	emit(r);
+}
+
+/* Lock held.  Never quieted: the copy is verified, but no longer what
+ * the file holds, which whoever ran tcpput must learn even with -q. */
+static void text_changed(const struct ui_file *f)
+{
+	struct record_buf *r = rec_start(2);
+	char name[NAME_LOG_BUF];
+
+	line_object(f, name);
+	rec_add(r, "%s: %s: " CHANGED_FMT, prog, name,
+		(unsigned long long)f->size);
 	emit(r);
 }
 
@@ -775,6 +803,8 @@ void ui_event(enum ui_event_type type, const struct ui_file *f)
 			json_file("file_done", f);
 		else if (!quiet)
 			text_done(f);
+		if (f->changed)
+			text_changed(f);
 		break;
 	case UI_FILE_FAILED:
 		clear_progress();

@@ -141,6 +141,48 @@ check "--max-size: nothing under the refused name" [ ! -e "$D4/large" ]
 kill -TERM "$RPID"; wait "$RPID"; rc=$?
 check "SIGTERM: tcpget exits 0" [ $rc -eq 0 ]
 
+# --- a file that grows while it is sent ---------------------------------
+# tar warns "file changed as we read it".  tcpput sends the size it
+# declared (the copy and its digest are of what was read), warns, and
+# exits 0, as the copy is verified.  Another process appends to the file
+# all along (bounded: 10 s, or until told to stop), and has appended before
+# tcpput starts, so every read of the 64 MiB overlaps appends.
+D5=$T/d5
+start_receiver "$D5" --overwrite
+G=$T/growing
+head -c $((64 * 1024 * 1024)) /dev/urandom >"$G"
+gsize=$(stat -c %s "$G")
+(exec 3>>"$G"; end=$((SECONDS + 10))
+ while [ ! -e "$T/stop-growing" ] && [ $SECONDS -lt $end ]; do printf 'x\n' >&3; done) &
+APPENDER=$!
+PIDS+=("$APPENDER")
+for _ in $(seq 1 100); do [ "$(stat -c %s "$G")" -gt "$gsize" ] && break; sleep 0.01; done
+"$PUT" "$G" "127.0.0.1:$RPORT" >"$T/grow.out" 2>"$T/grow.err"; rc=$?
+"$PUT" --json "$G" "127.0.0.1:$RPORT" >"$T/grow.json" 2>"$T/grow-json.err"; jrc=$?
+touch "$T/stop-growing"; wait "$APPENDER"
+sent=$(sed -n 's/^tcpput: .*growing: file changed while being sent; the copy has the first \([0-9]*\) bytes it had$/\1/p' "$T/grow.err")
+check "growing file: exit 0, one warning line on stderr ($(head -n 1 "$T/grow.err"))" \
+	holds '[ $rc -eq 0 ] && [ -n "$sent" ] && [ "$(wc -l <"$T/grow.err")" -eq 1 ]'
+check "growing file: it did grow past what was sent ($sent of $(stat -c %s "$G") bytes)" \
+	holds '[ -n "$sent" ] && [ "$sent" -ge "$gsize" ] && [ "$(stat -c %s "$G")" -gt "$sent" ]'
+# the second run's copy: the one JSON reports on
+jn=$(sed -n 's/^{"event":"file_start",.*"size":\([0-9]*\)}$/\1/p' "$T/grow.json")
+check "growing file, --json: exit 0, file_done warns with the size file_start announced ($jn)" \
+	holds '[ $jrc -eq 0 ] && [ -n "$jn" ] &&
+	       grep -q "^{\"event\":\"file_done\",.*\"size\":$jn,.*,\"warning\":\"file changed while being sent; the copy has the first $jn bytes it had\"}\$" "$T/grow.json"'
+check "growing file, --json: the text warning on stderr too" \
+	grep -qx "tcpput: $G: file changed while being sent; the copy has the first $jn bytes it had" "$T/grow-json.err"
+check "growing file: the copy is the first $jn bytes, the size announced" \
+	holds '[ -n "$jn" ] && [ "$(stat -c %s "$D5/growing")" = "$jn" ] &&
+	       cmp -s <(head -c "$jn" "$G") "$D5/growing"'
+want=$(b2sum <"$D5/growing" | cut -d' ' -f1)
+check "growing file: the digest reported is the copy's" \
+	grep -q "\"digest\":\"$want\"" "$T/grow.json"
+check "growing file, text: the digest on stdout is of the first $sent bytes" \
+	holds '[ -n "$sent" ] && grep -q "blake2b-512:$(head -c "$sent" "$G" | b2sum | cut -d" " -f1)\$" "$T/grow.out"'
+rm -f "$G"
+stop_receiver
+
 # --- IPv6 --------------------------------------------------------------
 if grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null; then
 	RBIND=::1 start_receiver "$T/d6"
