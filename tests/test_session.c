@@ -79,6 +79,17 @@ static char *make_file(struct rig *g, int slot, const char *name, size_t n,
 	return paths[slot];
 }
 
+/* A file already on the receiver's side: dst/name holding text. */
+static void plant(struct rig *g, const char *name, const char *text)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", g->dst, name);
+	int fd = open(path, O_WRONLY | O_CREAT, 0600);
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
 /* 1 if dst/name holds exactly the seeded content, with mode and mtime. */
 static int arrived(struct rig *g, const char *name, size_t n, uint32_t seed)
 {
@@ -154,9 +165,7 @@ Test(session, existing_file_refused_and_kept_others_arrive)
 	char path[256];
 	rig_up(&g, 0);
 	snprintf(path, sizeof(path), "%s/taken", g.dst);
-	int fd = open(path, O_WRONLY | O_CREAT, 0600);
-	cr_assert(fd >= 0 && write(fd, "mine", 4) == 4);
-	close(fd);
+	plant(&g, "taken", "mine");
 	char *paths[3] = {
 		make_file(&g, 0, "first", 10, 6),
 		make_file(&g, 1, "taken", 2 * TCPX_CHUNK_MAX, 7),
@@ -166,7 +175,7 @@ Test(session, existing_file_refused_and_kept_others_arrive)
 	cr_assert(arrived(&g, "first", 10, 6));
 	cr_assert(arrived(&g, "last", 20, 8));
 	char buf[8] = { 0 };
-	fd = open(path, O_RDONLY);
+	int fd = open(path, O_RDONLY);
 	cr_assert(fd >= 0 && read(fd, buf, sizeof(buf)) == 4);
 	close(fd);
 	cr_assert_str_eq(buf, "mine");
@@ -188,12 +197,8 @@ Test(session, unreadable_source_reported_others_sent)
 Test(session, overwrite_replaces)
 {
 	struct rig g;
-	char path[256];
 	rig_up(&g, 1);
-	snprintf(path, sizeof(path), "%s/f", g.dst);
-	int fd = open(path, O_WRONLY | O_CREAT, 0600);
-	cr_assert(fd >= 0 && write(fd, "old", 3) == 3);
-	close(fd);
+	plant(&g, "f", "old");
 	char *paths[1] = { make_file(&g, 0, "f", 4096, 10) };
 	cr_assert_eq(transfer(&g, paths, 1, 0), SEND_OK);
 	cr_assert(arrived(&g, "f", 4096, 10));
