@@ -22,10 +22,14 @@
 
 static const char usage_text[] =
 "usage: tcpput [OPTIONS] FILE... HOST[:PORT]\n"
+"       tcpput -r [OPTIONS] DIR|FILE... HOST[:PORT]\n"
 "Send files to a tcpget receiver over TCP; each is verified by BLAKE2b-512\n"
 "on both sides. HOST is a name, an IPv4 address or [IPv6]; PORT defaults\n"
 "to 20180.\n"
 "\n"
+"  -r, --recursive         send directories with everything in them, as\n"
+"                          DIR/... (symlinks and special files inside are\n"
+"                          skipped with a warning)\n"
 "  -z, --compress[=LEVEL]  compress chunks with zlib (level 1-9, default 1,\n"
 "                          attached: -z6 or --compress=6); chunks that do\n"
 "                          not shrink are sent raw\n"
@@ -45,6 +49,7 @@ static const char usage_text[] =
 "failure, 6 protocol error (the largest applies).\n";
 
 static const struct option longopts[] = {
+	{ "recursive", no_argument, NULL, 'r' },
 	{ "compress", optional_argument, NULL, 'z' },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -115,8 +120,9 @@ int main(int argc, char **argv)
 
 	ui_init("tcpput", UI_SENDER);
 	cli_init("tcpput", SEND_USAGE);
-	while ((c = getopt_long(argc, argv, "z::t:qvhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "rz::t:qvhV", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'r': opt.recursive = 1; break;
 		case 'z':
 			opt.level = compress_level(optarg, argv, argc);
 			break;
@@ -144,7 +150,8 @@ int main(int argc, char **argv)
 	fd = connect_to(argv[argc - 1], opt.timeout_ms, peer);
 	if (fd < 0)
 		return SEND_CONNECTION;
-	struct source *src = source_new(argv + optind, argc - optind - 1);
+	struct source *src = source_new(argv + optind, argc - optind - 1,
+					 opt.recursive);
 	status = src ? send_loop_run(fd, peer, &opt, src) : SEND_CONNECTION;
 	source_free(src);
 	close(fd);

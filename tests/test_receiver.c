@@ -175,7 +175,9 @@ Test(receiver, hello_negotiation)
 	} c[] = {
 		{ 1, 1, 0, TCPX_CAPS_V1, 0, 0 },
 		{ 1, 1, TCPX_CAP_ZLIB, 0, 0, 0 },
-		{ 1, 1, ~(uint64_t)0, TCPX_CAPS_V1, TCPX_CAP_ZLIB, 0 },
+		{ 1, 1, ~(uint64_t)0, TCPX_CAPS_V1, TCPX_CAPS_V1, 0 },
+		{ 1, 1, TCPX_CAP_TREE, TCPX_CAP_ZLIB, 0, 0 },
+		{ 1, 1, TCPX_CAP_TREE, TCPX_CAPS_V1, TCPX_CAP_TREE, 0 },
 		{ 1, 1, 1u << 7, TCPX_CAPS_V1, 0, 0 },
 		{ 1, 9, TCPX_CAP_ZLIB, TCPX_CAPS_V1, TCPX_CAP_ZLIB, 0 },
 		{ 1, 1, TCPX_CAP_ZLIB, TCPX_CAPS_V1, TCPX_CAP_ZLIB, 240 },

@@ -722,6 +722,9 @@ static inline int tu_drain_receiver(struct tu_session *t)
 		case REV_HELLO:
 			t->rev_hello++;
 			break;
+		case REV_DIR:   /* tu_session sends files only */
+			cr_assert_fail("REV_DIR in a files-only session");
+			break;
 		case REV_FILE:
 		case REV_REFUSED:
 			cr_assert(ev.meta.id >= 1 && ev.meta.id <= t->n,
