@@ -739,7 +739,7 @@ static void text_done(const struct ui_file *f)
 		 * name, size, digest); its directories are -v business. */
 		if (role == UI_SENDER && !verbose)
 			return;
-		r = rec_start(2);
+		r = rec_start(role == UI_RECEIVER ? 1 : 2);
 		if (role == UI_RECEIVER)
 			rec_add(r, "%s: %s: directory %s/", prog, f->peer, name);
 		else
