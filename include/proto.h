@@ -138,6 +138,11 @@ int proto_accepts(enum tcpx_role who_receives, enum tcpx_phase phase,
 /* The table's limits for frame_decode() and frame_reader_init():
  * proto_max_payload() and TCPX_MAX_PAYLOAD.  Static, never freed. */
 extern const struct frame_limits proto_frame_limits;
+/* The same for a session without TCPX_CAP_TREE, where type 9 (DIR) is
+ * not a type at all: its header is UNEXPECTED at the first check, as an
+ * unknown type's, whatever its length (man/tcpxfer.5, FRAMES).  The
+ * receiver reads with these until its HELLO grants TREE. */
+extern const struct frame_limits proto_frame_limits_no_tree;
 
 /* The receive buffer for a peer that takes DATA: one maximal frame and
  * 64 KiB more (see frame_reader in frame.h). */

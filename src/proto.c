@@ -62,6 +62,16 @@ const struct frame_limits proto_frame_limits = {
 	.largest_payload = TCPX_MAX_PAYLOAD,
 };
 
+static int64_t max_payload_no_tree(uint8_t type)
+{
+	return type == TCPX_FRAME_DIR ? -1 : proto_max_payload(type);
+}
+
+const struct frame_limits proto_frame_limits_no_tree = {
+	.max_payload = max_payload_no_tree,
+	.largest_payload = TCPX_MAX_PAYLOAD,
+};
+
 int proto_accepts(enum tcpx_role who_receives, enum tcpx_phase phase,
 		  uint8_t type)
 {

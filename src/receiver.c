@@ -45,8 +45,10 @@ struct tcpx_receiver *receiver_new(const struct receiver_config *cfg)
 	if (!r)
 		return NULL;
 	r->cfg = *cfg;
+	/* DIR is no type at all until a HELLO grants TREE (on_hello). */
 	if (frame_reader_init_growing(&r->rd, RECEIVER_READER_MIN,
-				      PROTO_READER_CAP, &proto_frame_limits) < 0 ||
+				      PROTO_READER_CAP,
+				      &proto_frame_limits_no_tree) < 0 ||
 	    outq_init(&r->out, RECEIVER_OUT_CAP, REPLY_MAX) < 0) {
 		receiver_free(r);
 		return NULL;
@@ -223,6 +225,8 @@ static int on_hello(struct tcpx_receiver *r, const struct tcpx_frame *f,
 	h.version_min = h.version_max = TCPX_VERSION;
 	h.caps &= r->cfg.caps;
 	r->caps = h.caps;
+	if (r->caps & TCPX_CAP_TREE)
+		r->rd.lim = &proto_frame_limits;
 	reply(r, proto_encode_hello(outq_tail(&r->out), &h));
 	r->state = RS_READY;
 	ev->type = REV_HELLO;

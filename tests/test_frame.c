@@ -826,3 +826,20 @@ Test(proto_table, accepts_matches_the_session_rules)
 	cr_assert_eq(proto_accepts(TCPX_ROLE_SENDER, (enum tcpx_phase)4,
 				   TCPX_FRAME_ERROR), 0);
 }
+
+/* Without TREE, DIR is no type at all: refused at the first check. */
+Test(proto_table, no_tree_limits_know_no_dir)
+{
+	uint8_t hdr[8] = { TCPX_FRAME_DIR, 0, 0, 0, 0xff, 0xff, 0xff, 0xff };
+	struct tcpx_frame f;
+	size_t c;
+	cr_assert_eq(frame_decode(hdr, 8, &proto_frame_limits_no_tree, &f, &c,
+				  NULL), -TCPX_E_UNEXPECTED);
+	cr_assert_eq(frame_decode(hdr, 8, &proto_frame_limits, &f, &c, NULL),
+		     -TCPX_E_FRAME_TOO_LARGE);
+	for (unsigned t = 1; t <= 8; t++)
+		cr_assert_eq(proto_frame_limits_no_tree.max_payload((uint8_t)t),
+			     (int64_t)type_max[t]);
+	cr_assert_eq(proto_frame_limits_no_tree.largest_payload,
+		     proto_frame_limits.largest_payload);
+}
