@@ -47,7 +47,9 @@ enum receiver_event_type {
 
 struct receiver_event {
 	enum receiver_event_type type;
-	struct tcpx_file_meta meta;   /* REV_FILE, REV_REFUSED */
+	struct tcpx_file_meta meta;   /* REV_FILE, REV_REFUSED, REV_DIR */
+	int is_dir;                   /* REV_DIR, and REV_REFUSED of a DIR
+					 (no data follows it: no skipping) */
 	const uint8_t *data;          /* REV_DATA */
 	size_t len;                   /* REV_DATA */
 	int code;                     /* REV_END, REV_REFUSED, REV_FATAL,

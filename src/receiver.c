@@ -292,6 +292,7 @@ static int on_dir(struct tcpx_receiver *r, const struct tcpx_frame *f,
 			     "too many files in one connection");
 	r->last_id = ev->meta.id;
 	r->files++;
+	ev->is_dir = 1;
 	if (name_validate(ev->meta.name, ev->meta.name_len, &why) < 0) {
 		queue_result(r, TCPX_E_BAD_NAME, NULL, why);
 		ev->type = REV_REFUSED;

@@ -177,6 +177,7 @@ static int on_event(struct session *s, const struct receiver_event *ev)
 			return 1;
 		}
 		if (ev->type == REV_REFUSED) {
+			s->is_dir = ev->is_dir;
 			log_file(s, UI_FILE_FAILED, ev->code, ev->msg, NULL);
 			return 0;
 		}
