@@ -52,6 +52,10 @@ struct source;
  * with a reason that names -r.  NULL when out of memory. */
 struct source *source_new(char *const *paths, int n, int recursive);
 void source_free(struct source *s);
+/* Every name sent begins with dir/ (tcpput HOST:DIR/): dir is a relative
+ * name that passed name_validate(), without a trailing slash; copied.
+ * -TCPX_E_BAD_NAME if it leaves no room for names. */
+int source_set_prefix(struct source *s, const char *dir);
 /*
  * 1: *it is the next item, open.  0: nothing is left.  -TCPX_E_SYSTEM:
  * the next item could not be opened (it->path and it->why say which and

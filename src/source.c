@@ -31,6 +31,7 @@ struct source {
 	struct walk_dir stack[NAME_DEPTH_MAX];
 	char path[SOURCE_PATH_MAX + 1];
 	char name[NAME_LEN_MAX + 1];
+	size_t prefix_len;              /* name[0..prefix_len): "DIR/" */
 };
 
 struct source *source_new(char *const *paths, int n, int recursive)
@@ -51,6 +52,18 @@ void source_free(struct source *s)
 	while (s->depth > 0)
 		closedir(s->stack[--s->depth].d);
 	free(s);
+}
+
+int source_set_prefix(struct source *s, const char *dir)
+{
+	size_t n = strlen(dir);
+	if (n + 2 > NAME_LEN_MAX)
+		return -TCPX_E_BAD_NAME;
+	memcpy(s->name, dir, n);
+	s->name[n] = '/';
+	s->name[n + 1] = '\0';
+	s->prefix_len = n + 1;
+	return 0;
 }
 
 int source_more(const struct source *s)
@@ -175,7 +188,8 @@ static int start_tree(struct source *s, const char *path, struct source_item *it
 
 	if (plen > SOURCE_PATH_MAX - NAME_LEN_MAX - 1)
 		return fail(it, "path too long");
-	if (tree_base(path, s->name, sizeof(s->name)) < 0)
+	if (tree_base(path, s->name + s->prefix_len,
+		      sizeof(s->name) - s->prefix_len) < 0)
 		return fail(it, "has no name to send the tree under");
 	while (plen > 1 && path[plen - 1] == '/')
 		plen--;
@@ -209,6 +223,13 @@ static int open_arg(struct source *s, const char *path, struct source_item *it)
 	if (!S_ISREG(sb.st_mode))
 		return fail(it, "not a regular file");
 	it->name = slash ? slash + 1 : path;
+	if (s->prefix_len) {    /* "DIR/" + the base name */
+		size_t n = strlen(it->name);
+		if (s->prefix_len + n > NAME_LEN_MAX)
+			return fail(it, "name too long to send (more than 4096 bytes)");
+		memmove(s->name + s->prefix_len, it->name, n + 1);
+		it->name = s->name;
+	}
 	describe(it, &sb);
 	return 1;
 }

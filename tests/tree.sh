@@ -113,6 +113,26 @@ check "--max-dirs: exit 1, the rest still arrives" holds '[ $rc -eq 1 ] && cmp -
 check "--max-dirs: says why" grep -q "max-dirs" <<<"$out"
 stop_receiver
 
+# --- destination: HOST[:PORT]:DIR/ ----------------------------------------
+D7=$T/d7
+start_receiver "$D7"
+"$PUT" -q -r "$P/2019" "127.0.0.1:$RPORT:backup/" ; rc=$?
+check "HOST:PORT:DIR/: the tree arrives under DIR" holds '[ $rc -eq 0 ] && cmp -s "$P/2019/b.jpg" "$D7/backup/2019/b.jpg" && [ "$(stat -c %a "$D7/backup/2019")" = 750 ]'
+"$PUT" -q "$SRC/solo.txt" "127.0.0.1:$RPORT:deep/er" ; rc=$?
+check "HOST:PORT:DIR (no slash): a file arrives as DIR/NAME" holds '[ $rc -eq 0 ] && cmp -s "$SRC/solo.txt" "$D7/deep/er/solo.txt"'
+"$PUT" -q "$SRC/solo.txt" "127.0.0.1:$RPORT:" ; rc=$?
+check "HOST:PORT: (empty DIR): the receiver's directory" holds '[ $rc -eq 0 ] && cmp -s "$SRC/solo.txt" "$D7/solo.txt"'
+err=$("$PUT" -q "$SRC/solo.txt" "127.0.0.1:$RPORT:../up/" 2>&1); rc=$?
+check "HOST:PORT:../: usage error (exit 2) naming the directory" holds '[ $rc -eq 2 ] && grep -q "\.\./up is not a directory beneath" <<<"$err"'
+check "HOST:PORT:../: nothing sent" holds '[ ! -e "$T/up" ] && [ ! -e "$D7/../up" ]'
+if grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null; then
+	stop_receiver
+	RBIND=::1 start_receiver "$D7"
+	"$PUT" -q -r "$P/2019" "[::1]:$RPORT:v6dir/"; rc=$?
+	check "[::1]:PORT:DIR/" holds '[ $rc -eq 0 ] && cmp -s "$P/2019/b.jpg" "$D7/v6dir/2019/b.jpg"'
+fi
+stop_receiver
+
 # --- JSON ---------------------------------------------------------------
 D6=$T/d6
 start_receiver "$D6"
