@@ -597,6 +597,16 @@ $PERR"
 }
 head -c 1000 /dev/urandom >"$T/src/f1000"
 truncate -s 16M "$T/src/f16m"
+# tcpput -r against a receiver that grants no TREE (an older tcpget): the
+# files of the tree go, with their paths, no DIR frame; one warning; exit 0
+mkdir -p "$T/src/oldtree/sub/empty" && echo a >"$T/src/oldtree/sub/a"
+chk_no_dir_frames() {
+	grep -q '^FILE 1 2 "oldtree/sub/a"' <<<"$FOUT" || why "no FILE oldtree/sub/a"
+	! grep -q '^FRAME 9' <<<"$FOUT" || why "a DIR frame was sent"
+	[ "$(grep -c 'does not take directories' <<<"$PERR")" -eq 1 ] || why "not warned exactly once"
+}
+FC_CHECK=chk_no_dir_frames fcase "tcpput -r to a receiver without TREE: files only, warned once" \
+	"H F1 E1 B EOF" 0 hello answer bye -- -r "$T/src/oldtree"
 # ERROR 8 within -t 1 of the last byte, nothing claims the receiver closed
 chk_gave_up() {
 	local ms; ms=$(sed -n 's/^ERROR 8 ms=\([0-9]*\) .*/\1/p' <<<"$FOUT")
