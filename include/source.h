@@ -56,6 +56,10 @@ void source_free(struct source *s);
  * name that passed name_validate(), without a trailing slash; copied.
  * -TCPX_E_BAD_NAME if it leaves no room for names. */
 int source_set_prefix(struct source *s, const char *dir);
+/* -L: inside trees, follow symbolic links (to files and directories) as
+ * if they were what they point to; a link that leads back to a directory
+ * being walked fails that entry (a loop), a dangling one fails too. */
+void source_set_follow(struct source *s, int follow);
 /*
  * 1: *it is the next item, open.  0: nothing is left.  -TCPX_E_SYSTEM:
  * the next item could not be opened (it->path and it->why say which and

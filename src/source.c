@@ -32,6 +32,7 @@ struct source {
 	char path[SOURCE_PATH_MAX + 1];
 	char name[NAME_LEN_MAX + 1];
 	size_t prefix_len;              /* name[0..prefix_len): "DIR/" */
+	int follow;                     /* -L */
 };
 
 struct source *source_new(char *const *paths, int n, int recursive)
@@ -64,6 +65,11 @@ int source_set_prefix(struct source *s, const char *dir)
 	s->name[n + 1] = '\0';
 	s->prefix_len = n + 1;
 	return 0;
+}
+
+void source_set_follow(struct source *s, int follow)
+{
+	s->follow = follow;
 }
 
 int source_more(const struct source *s)
@@ -269,10 +275,25 @@ static int descend(struct source *s, int at, const char *comp,
 
 	if (s->depth >= (int)NAME_DEPTH_MAX)
 		return fail(it, "too deep (more than 64 levels of directories)");
-	fd = openat(at, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &w->sb) < 0 || !(w->d = fdopendir(fd))) {
+	fd = openat(at, comp, O_RDONLY | O_DIRECTORY | O_CLOEXEC |
+		    (s->follow ? 0 : O_NOFOLLOW));
+	if (fd < 0 || fstat(fd, &w->sb) < 0) {
 		if (fd >= 0)
 			close(fd);
+		return fail(it, strerror(errno));
+	}
+	/* Only -L can lead back up; one directory walked twice would be
+	 * walked for ever. */
+	for (int i = 0; i < s->depth; i++)
+		if (s->stack[i].sb.st_dev == w->sb.st_dev &&
+		    s->stack[i].sb.st_ino == w->sb.st_ino) {
+			close(fd);
+			errno = ELOOP;
+			return fail(it, "symbolic link loop (-L): a directory "
+				    "that contains it");
+		}
+	if (!(w->d = fdopendir(fd))) {
+		close(fd);
 		return fail(it, strerror(errno));
 	}
 	w->path_len = strlen(s->path);
@@ -308,7 +329,8 @@ static int walk_next(struct source *s, struct source_item *it)
 			continue;
 		if (enter(s, w, e->d_name, it) < 0)
 			return fail(it, "name too long to send (more than 4096 bytes)");
-		if (fstatat(dirfd(w->d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		if (fstatat(dirfd(w->d), e->d_name, &sb,
+			    s->follow ? 0 : AT_SYMLINK_NOFOLLOW) < 0)
 			return fail(it, strerror(errno));
 		if (S_ISLNK(sb.st_mode))
 			return skipped(it, "symbolic link not followed: skipped");
@@ -320,8 +342,8 @@ static int walk_next(struct source *s, struct source_item *it)
 		}
 		if (!S_ISREG(sb.st_mode))
 			return skipped(it, "not a regular file (FIFO, device or socket): skipped");
-		it->fd = openat(dirfd(w->d), e->d_name, O_RDONLY | O_NOFOLLOW |
-				O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+		it->fd = openat(dirfd(w->d), e->d_name, O_RDONLY | O_NONBLOCK |
+				O_CLOEXEC | O_NOCTTY | (s->follow ? 0 : O_NOFOLLOW));
 		if (it->fd < 0 || fstat(it->fd, &sb) < 0)
 			return fail(it, strerror(errno));
 		if (!S_ISREG(sb.st_mode))     /* swapped since fstatat() */

@@ -30,8 +30,9 @@ static const char usage_text[] =
 "name sent (host:backup/, host:20180:backup/).\n"
 "\n"
 "  -r, --recursive         send directories with everything in them, as\n"
-"                          DIR/... (symlinks and special files inside are\n"
-"                          skipped with a warning)\n"
+"                          DIR/... (symlinks, unless -L, and special files\n"
+"                          inside are skipped with a warning)\n"
+"  -L, --dereference       with -r, follow symbolic links inside trees\n"
 "  -z, --compress[=LEVEL]  compress chunks with zlib (level 1-9, default 1,\n"
 "                          attached: -z6 or --compress=6); chunks that do\n"
 "                          not shrink are sent raw\n"
@@ -52,6 +53,7 @@ static const char usage_text[] =
 
 static const struct option longopts[] = {
 	{ "recursive", no_argument, NULL, 'r' },
+	{ "dereference", no_argument, NULL, 'L' },
 	{ "compress", optional_argument, NULL, 'z' },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -141,13 +143,14 @@ int main(int argc, char **argv)
 {
 	struct send_options opt = { .level = 0, .timeout_ms = DEFAULT_TIMEOUT * 1000 };
 	char peer[NET_ADDR_MAX], *dir = NULL;
-	int c, fd, status;
+	int c, fd, status, follow = 0;
 
 	ui_init("tcpput", UI_SENDER);
 	cli_init("tcpput", SEND_USAGE);
-	while ((c = getopt_long(argc, argv, "rz::t:qvhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "rLz::t:qvhV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'r': opt.recursive = 1; break;
+		case 'L': follow = 1; break;
 		case 'z':
 			opt.level = compress_level(optarg, argv, argc);
 			break;
@@ -177,6 +180,8 @@ int main(int argc, char **argv)
 		return SEND_CONNECTION;
 	struct source *src = source_new(argv + optind, argc - optind - 1,
 					 opt.recursive);
+	if (src)
+		source_set_follow(src, follow);
 	if (src && dir && source_set_prefix(src, dir) < 0)
 		cli_usage_error("%.200s: destination directory too long", dir);
 	status = src ? send_loop_run(fd, peer, &opt, src) : SEND_CONNECTION;

@@ -133,6 +133,25 @@ if grep -q '^00000000000000000000000000000001 ' /proc/net/if_inet6 2>/dev/null; 
 fi
 stop_receiver
 
+# --- -L: symbolic links inside the tree followed ---------------------------
+L=$SRC/L
+mkdir -p "$L/real/in"
+printf 'target\n' >"$L/real/t.txt"
+printf 'inner\n' >"$L/real/in/i.txt"
+ln -s real/t.txt "$L/to-file"
+ln -s real "$L/to-dir"
+ln -s .. "$L/real/in/loop"
+ln -s nowhere "$L/dangling"
+D8=$T/d8
+start_receiver "$D8"
+err=$("$PUT" -q -r -L "$L" "127.0.0.1:$RPORT" 2>&1); rc=$?
+check "-L: a loop and a dangling link fail, exit 3" [ $rc -eq 3 ]
+check "-L: the loop is named" grep -q "real/in/loop: symbolic link loop" <<<"$err"
+check "-L: a link to a file arrives as the file" holds 'cmp -s "$L/real/t.txt" "$D8/L/to-file" && [ ! -L "$D8/L/to-file" ]'
+check "-L: a link to a directory arrives as the directory" holds 'cmp -s "$L/real/in/i.txt" "$D8/L/to-dir/in/i.txt" && [ -d "$D8/L/to-dir" ] && [ ! -L "$D8/L/to-dir" ]'
+check "-L: nothing named after the dangling link" holds '[ ! -e "$D8/L/dangling" ]'
+stop_receiver
+
 # --- JSON ---------------------------------------------------------------
 D6=$T/d6
 start_receiver "$D6"
