@@ -20,6 +20,13 @@
  * the caller frees.  0, -TCPX_E_ADDRESS for a bad form (or a port outside
  * 1..65535), or -TCPX_E_NOMEM. */
 int net_split_hostport(const char *arg, char **host, char **port);
+/* tcpput's destination: HOST[:PORT][:DIR] and [v6][:PORT][:DIR], where
+ * what follows the host is a port when all digits, else a directory
+ * ("host:backup/", "host:20180:backup/", "[::1]:20180:dir/", and "host:"
+ * for none).  *dir is NULL without one (or for an empty one), else a
+ * malloc'ed copy; errors as net_split_hostport(). */
+int net_split_destination(const char *arg, char **host, char **port,
+			  char **dir);
 
 /*
  * Connects to the first address of host:port that answers within

@@ -38,6 +38,7 @@ enum tcpx_frame_type {
 	TCPX_FRAME_RESULT = 6,
 	TCPX_FRAME_BYE = 7,
 	TCPX_FRAME_ERROR = 8,
+	TCPX_FRAME_DIR = 9,     /* only with TCPX_CAP_TREE */
 };
 
 #define TCPX_MAGIC "TCPX"
@@ -45,10 +46,13 @@ enum tcpx_frame_type {
 #define TCPX_HELLO_LEN 16u
 #define TCPX_HELLO_MAX 256u         /* HELLO may grow; extra bytes ignored */
 #define TCPX_CAP_ZLIB (UINT64_C(1) << 0)
-#define TCPX_CAPS_V1 TCPX_CAP_ZLIB
+/* Directories: the sender may send DIR frames (man/tcpxfer.5). */
+#define TCPX_CAP_TREE (UINT64_C(1) << 1)
+#define TCPX_CAPS_V1 (TCPX_CAP_ZLIB | TCPX_CAP_TREE)
 /* Bytes of a relative name: the FILE limit is what name_validate() takes. */
 #define TCPX_NAME_MAX NAME_LEN_MAX
 #define TCPX_FILE_FIXED_LEN 30u
+#define TCPX_DIR_FIXED_LEN 22u      /* FILE's layout without the size */
 #define TCPX_MSG_MAX 1024u          /* bytes of a RESULT/ERROR message */
 #define TCPX_RESULT_FIXED_LEN 72u
 #define TCPX_ERROR_FIXED_LEN 4u
@@ -62,6 +66,7 @@ struct tcpx_hello {
 	uint64_t caps;
 };
 
+/* FILE's fields, and DIR's: a DIR has no size (0 here). */
 struct tcpx_file_meta {
 	uint32_t id;
 	uint64_t size;
@@ -133,6 +138,11 @@ int proto_accepts(enum tcpx_role who_receives, enum tcpx_phase phase,
 /* The table's limits for frame_decode() and frame_reader_init():
  * proto_max_payload() and TCPX_MAX_PAYLOAD.  Static, never freed. */
 extern const struct frame_limits proto_frame_limits;
+/* The same for a session without TCPX_CAP_TREE, where type 9 (DIR) is
+ * not a type at all: its header is UNEXPECTED at the first check, as an
+ * unknown type's, whatever its length (man/tcpxfer.5, FRAMES).  The
+ * receiver reads with these until its HELLO grants TREE. */
+extern const struct frame_limits proto_frame_limits_no_tree;
 
 /* The receive buffer for a peer that takes DATA: one maximal frame and
  * 64 KiB more (see frame_reader in frame.h). */
@@ -142,6 +152,8 @@ extern const struct frame_limits proto_frame_limits;
  * the frame's total length.  Messages longer than TCPX_MSG_MAX are cut. */
 size_t proto_encode_hello(uint8_t *out, const struct tcpx_hello *h);
 size_t proto_encode_file(uint8_t *out, const struct tcpx_file_meta *m);
+/* DIR: m's id, mode, mtime and name; m->size is not sent. */
+size_t proto_encode_dir(uint8_t *out, const struct tcpx_file_meta *m);
 /* Writes the frame header and the 8-byte DATA header; the caller puts
  * data_len bytes of chunk data right after (at out + 16). */
 size_t proto_encode_data_header(uint8_t *out, uint8_t encoding,
@@ -157,6 +169,8 @@ size_t proto_encode_error(uint8_t *out, uint16_t code, const char *msg);
  * to be freed, valid as long as the frame's buffer is. */
 int proto_decode_hello(const struct tcpx_frame *f, struct tcpx_hello *h);
 int proto_decode_file(const struct tcpx_frame *f, struct tcpx_file_meta *m);
+/* Fills m as for FILE, with m->size 0. */
+int proto_decode_dir(const struct tcpx_frame *f, struct tcpx_file_meta *m);
 int proto_decode_data(const struct tcpx_frame *f, struct tcpx_data *d);
 int proto_decode_end(const struct tcpx_frame *f, const uint8_t **digest);
 int proto_decode_empty(const struct tcpx_frame *f);

@@ -40,11 +40,16 @@ enum receiver_event_type {
 	REV_BYE,          /* session over, BYE queued: flush and close */
 	REV_FATAL,        /* protocol violation: ERROR queued: discard, close */
 	REV_PEER_ERROR,   /* sender sent ERROR: discard, close */
+	REV_DIR,          /* a directory (TREE): create it or set its mode and
+			     mtime (ev->meta, size 0), then
+			     receiver_file_done() */
 };
 
 struct receiver_event {
 	enum receiver_event_type type;
-	struct tcpx_file_meta meta;   /* REV_FILE, REV_REFUSED */
+	struct tcpx_file_meta meta;   /* REV_FILE, REV_REFUSED, REV_DIR */
+	int is_dir;                   /* REV_DIR, and REV_REFUSED of a DIR
+					 (no data follows it: no skipping) */
 	const uint8_t *data;          /* REV_DATA */
 	size_t len;                   /* REV_DATA */
 	int code;                     /* REV_END, REV_REFUSED, REV_FATAL,
@@ -58,7 +63,8 @@ struct receiver_event {
 struct receiver_config {
 	uint64_t caps;          /* capabilities offered (TCPX_CAPS_V1) */
 	uint64_t max_size;      /* largest file accepted; 0 = no limit */
-	uint32_t max_files;     /* files per connection; 0 = no limit */
+	uint32_t max_files;     /* files (and directories) per connection;
+				   0 = no limit */
 };
 
 struct tcpx_receiver;
@@ -86,11 +92,11 @@ void receiver_next(struct tcpx_receiver *r, struct receiver_event *ev);
  *
  * receiver_file_fail(): the disk failed the current file after REV_FILE or
  * REV_DATA; the rest of its data is skipped.
- * receiver_file_done(): after REV_END, the final verdict: 0 once the store
+ * receiver_file_done(): after REV_END (or REV_DIR), the final verdict: 0 once the store
  * committed it, REV_END's code (TCPX_E_DIGEST) or the store's failure.
  * Its RESULT carries the digest the receiver computed, whatever the code;
  * every RESULT sent before END (refusals, receiver_file_fail(), ABORTED)
- * carries zeros.
+ * carries zeros, and so does a directory's.
  */
 const char *receiver_file_fail(struct tcpx_receiver *r, int code,
 			       const char *detail);

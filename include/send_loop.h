@@ -25,6 +25,7 @@ enum send_status {
 struct send_options {
 	int level;            /* zlib level, 0 = no compression */
 	int timeout_ms;       /* nothing moved either way this long: give up */
+	int recursive;        /* -r: ask for TCPX_CAP_TREE (directories) */
 };
 
 /* Sends every item of src over the connected, non-blocking socket fd

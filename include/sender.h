@@ -107,6 +107,14 @@ void sender_next(struct tcpx_sender *s, struct sender_event *ev);
  * files in one session -TCPX_E_TOO_MANY_FILES; nothing is queued then. */
 int sender_begin_file(struct tcpx_sender *s, struct tcpx_file_meta *meta,
 		      void *cookie);
+/* Sends a directory (DIR frame) between files, in the same id sequence
+ * (meta->id assigned here): its RESULT comes in turn, code 0 with a digest
+ * of zeros.  Only once the receiver granted TCPX_CAP_TREE; else
+ * -TCPX_E_UNEXPECTED and nothing is queued.  Name checks as for files. */
+int sender_begin_dir(struct tcpx_sender *s, struct tcpx_file_meta *meta,
+		     void *cookie);
+/* 1 once the receiver granted TCPX_CAP_TREE (DIR frames may be sent). */
+int sender_has_tree(const struct tcpx_sender *s);
 /* Where to read the next chunk of file data (up to *cap bytes), then
  * sender_commit_chunk(n) hashes, compresses and frames it. */
 uint8_t *sender_chunk_buffer(struct tcpx_sender *s, size_t *cap);

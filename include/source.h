@@ -5,10 +5,17 @@
  * messages), the relative name the receiver will see, its size (or
  * SOURCE_SIZE_UNKNOWN, for inputs whose length is known only at their end),
  * mode, mtime and an open descriptor.  What is described is what is read:
- * size, mode and mtime come from fstat() on the open descriptor.  Today an
- * item is a regular file named on the command line, sent under its base
- * name; trees and standard input are further kinds of item yielded here,
- * so the sending loop does not change when they arrive.
+ * size, mode and mtime come from fstat() on the open descriptor.  An item
+ * is a regular file named on the command line, sent under its base name,
+ * or, with recursive on, a file or directory of a tree named there: the
+ * tree is walked as it is sent (one opendir per directory, at most
+ * NAME_DEPTH_MAX open at once, never a list of names), each entry sent as
+ * the tree's base name plus its path inside the tree, and each directory
+ * yielded after everything in it (post-order), so the receiver can set
+ * its mtime last.  Inside a tree symbolic links are not followed and
+ * FIFOs, devices and sockets are not opened: both are skipped
+ * (SOURCE_SKIPPED); hard links are separate files.  A path named on the
+ * command line is opened as given (a symlink there is followed).
  *
  * Memory: the source owns the strings an item points to; they stay valid
  * until the next source_next() call (copy what must live longer).  The
@@ -31,27 +38,44 @@ struct source_item {
 	uint32_t mode;          /* permission bits */
 	int64_t mtime_sec;
 	uint32_t mtime_nsec;
+	int is_dir;             /* a directory of a tree: fd -1, size 0 */
 	const char *why;        /* after a failed source_next(): the reason */
 };
 
+/* source_next(): an entry of a tree that is not sent (it->path, it->why). */
+#define SOURCE_SKIPPED 2
+
 struct source;
 
-/* An iterator over paths[0..n) (not copied: they must outlive it); NULL
- * when out of memory. */
-struct source *source_new(char *const *paths, int n);
+/* An iterator over paths[0..n) (not copied: they must outlive it); with
+ * recursive, a directory among them is sent as a tree, else it fails
+ * with a reason that names -r.  NULL when out of memory. */
+struct source *source_new(char *const *paths, int n, int recursive);
 void source_free(struct source *s);
+/* Every name sent begins with dir/ (tcpput HOST:DIR/): dir is a relative
+ * name that passed name_validate(), without a trailing slash; copied.
+ * -TCPX_E_BAD_NAME if it leaves no room for names. */
+int source_set_prefix(struct source *s, const char *dir);
+/* -L: inside trees, follow symbolic links (to files and directories) as
+ * if they were what they point to; a link that leads back to a directory
+ * being walked fails that entry (a loop), a dangling one fails too. */
+void source_set_follow(struct source *s, int follow);
 /*
  * 1: *it is the next item, open.  0: nothing is left.  -TCPX_E_SYSTEM:
  * the next item could not be opened (it->path and it->why say which and
  * why); the iteration goes on with the one after at the next call.
+ * SOURCE_SKIPPED: an entry of a tree left out on purpose (a symlink, a
+ * special file), it->path and it->why say which and why.  it->name and
+ * it->path need not point into one another.
  */
 int source_next(struct source *s, struct source_item *it);
 /* 1 if another item may follow (source_next() will not return 0 yet). */
 int source_more(const struct source *s);
 /* How many items the run names, and, if bytes is not NULL, what they hold
- * in all, for overall progress and ETA (one stat() per named path, so only
- * worth it when a progress line is drawn; what cannot be stat()ed counts
- * 0). */
+ * in all, for overall progress and ETA (one stat() per named path, and a
+ * counting walk of each tree, files only, so only worth it when a
+ * progress line is drawn; what cannot be stat()ed counts 0; without bytes
+ * a tree counts 1). */
 void source_totals(const struct source *s, unsigned *items, uint64_t *bytes);
 /* After the declared size was read: 1 if the file changed meanwhile (its
  * size or mtime, by fstat() on the same descriptor, differ from those

@@ -184,6 +184,19 @@ int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
  * temporary file and closes f; harmless on an inactive f.  Keeps errno. */
 void store_discard(struct store_file *f);
 
+/* A directory of the sender's tree (DIR), sent after its contents: creates
+ * name and its missing parents (mode 0777 less umask, counted against
+ * budget like a commit's), then sets name's mode (setuid, setgid and
+ * sticky dropped, umask applied) and mtime.  An existing directory is
+ * fine (mode and mtime set); an existing non-directory, symlink included,
+ * is -TCPX_E_EXISTS; a symlink or file where a parent should be
+ * -TCPX_E_DENIED; past the budget -TCPX_E_NO_SPACE with *why set (else
+ * *why NULL and errno tells).  What this call created is removed again
+ * when it fails. */
+int store_dir(struct store *st, const uint8_t *name, size_t len,
+	      uint32_t mode, int64_t mtime_sec, uint32_t mtime_nsec,
+	      struct store_budget *budget, const char **why);
+
 /* Test seams, NULL in production: when set, the random bits of temporary
  * names come from the first instead of randombytes_buf(), and what a file
  * system says about its free space from the second instead of fstatvfs(). */

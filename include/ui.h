@@ -61,6 +61,9 @@ struct ui_file {
 	int changed;               /* sender, UI_FILE_DONE: the file changed
 				    * while it was read; the copy is its
 				    * first size bytes (a warning) */
+	int is_dir;                /* a directory of a tree: no size, no
+				    * digest; JSON "dir_done", text lines
+				    * name it "directory" */
 	int code;                  /* UI_FILE_FAILED: TCPX_E_* */
 	const char *msg;           /* UI_FILE_FAILED: detail (local text) */
 	const uint8_t *peer_msg;   /* UI_FILE_FAILED: the peer's text */

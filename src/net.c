@@ -55,6 +55,50 @@ int net_split_hostport(const char *arg, char **host, char **port)
 	return 0;
 }
 
+int net_split_destination(const char *arg, char **host, char **port,
+			  char **dir)
+{
+	struct in6_addr a6;
+	const char *rest, *r, *d = NULL;
+	size_t digits;
+	char *hp;
+	int rc;
+
+	*dir = NULL;
+	if (arg[0] == '[') {
+		rest = strchr(arg, ']');
+		if (!rest)
+			return net_split_hostport(arg, host, port);
+		rest++;
+	} else if (inet_pton(AF_INET6, arg, &a6) == 1) {
+		return net_split_hostport(arg, host, port);   /* bare IPv6 */
+	} else {
+		rest = strchr(arg, ':');
+		if (!rest)
+			return net_split_hostport(arg, host, port);
+	}
+	if (*rest != ':')
+		return net_split_hostport(arg, host, port);
+	r = rest + 1;
+	digits = strspn(r, "0123456789");
+	if (digits == 0 || (r[digits] != '\0' && r[digits] != ':'))
+		d = r, digits = 0;              /* HOST:DIR */
+	else if (r[digits] == ':')
+		d = r + digits + 1;             /* HOST:PORT:DIR */
+	hp = strndup(arg, (size_t)(rest - arg) + (digits ? digits + 1 : 0));
+	if (!hp)
+		return -TCPX_E_NOMEM;
+	rc = net_split_hostport(hp, host, port);
+	free(hp);
+	if (rc == 0 && d && *d && !(*dir = strdup(d))) {
+		free(*host);
+		free(*port);
+		*host = *port = NULL;
+		return -TCPX_E_NOMEM;
+	}
+	return rc;
+}
+
 void net_format_addr(const struct sockaddr *sa, socklen_t len,
 		     char out[NET_ADDR_MAX])
 {

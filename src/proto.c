@@ -37,6 +37,9 @@ static const struct tcpx_frame_spec frame_specs[] = {
 				{ AFTER_HELLO, PHASE(READY) } },
 	[TCPX_FRAME_ERROR]  = { "ERROR",  TCPX_ERROR_FIXED_LEN + TCPX_MSG_MAX,
 				{ ALWAYS, ALWAYS } },
+	/* Only with TREE granted: the receiver checks that after the table. */
+	[TCPX_FRAME_DIR]    = { "DIR",    TCPX_DIR_FIXED_LEN + TCPX_NAME_MAX,
+				{ NEVER, PHASE(READY) } },
 };
 
 const struct tcpx_frame_spec *proto_frame_spec(uint8_t type)
@@ -56,6 +59,16 @@ int64_t proto_max_payload(uint8_t type)
 /* largest_payload is the largest row above (DATA); test_frame checks it. */
 const struct frame_limits proto_frame_limits = {
 	.max_payload = proto_max_payload,
+	.largest_payload = TCPX_MAX_PAYLOAD,
+};
+
+static int64_t max_payload_no_tree(uint8_t type)
+{
+	return type == TCPX_FRAME_DIR ? -1 : proto_max_payload(type);
+}
+
+const struct frame_limits proto_frame_limits_no_tree = {
+	.max_payload = max_payload_no_tree,
 	.largest_payload = TCPX_MAX_PAYLOAD,
 };
 
@@ -99,6 +112,20 @@ size_t proto_encode_file(uint8_t *out, const struct tcpx_file_meta *m)
 	be32_store(p + 24, m->mtime_nsec);
 	be16_store(p + 28, m->name_len);
 	memcpy(p + TCPX_FILE_FIXED_LEN, m->name, m->name_len);
+	return TCPX_FRAME_HEADER_LEN + len;
+}
+
+size_t proto_encode_dir(uint8_t *out, const struct tcpx_file_meta *m)
+{
+	uint8_t *p = out + TCPX_FRAME_HEADER_LEN;
+	uint32_t len = TCPX_DIR_FIXED_LEN + m->name_len;
+	frame_header_encode(out, TCPX_FRAME_DIR, len);
+	be32_store(p, m->id);
+	be32_store(p + 4, m->mode);
+	be64_store(p + 8, (uint64_t)m->mtime_sec);
+	be32_store(p + 16, m->mtime_nsec);
+	be16_store(p + 20, m->name_len);
+	memcpy(p + TCPX_DIR_FIXED_LEN, m->name, m->name_len);
 	return TCPX_FRAME_HEADER_LEN + len;
 }
 
@@ -184,6 +211,25 @@ int proto_decode_file(const struct tcpx_frame *f, struct tcpx_file_meta *m)
 	m->name_len = be16_load(p + 28);
 	m->name = p + TCPX_FILE_FIXED_LEN;
 	if (f->length != TCPX_FILE_FIXED_LEN + (uint32_t)m->name_len ||
+	    m->name_len == 0 || m->name_len > TCPX_NAME_MAX ||
+	    (m->mode & ~TCPX_MODE_MASK) != 0 || m->mtime_nsec >= 1000000000u)
+		return -TCPX_E_MALFORMED;
+	return 0;
+}
+
+int proto_decode_dir(const struct tcpx_frame *f, struct tcpx_file_meta *m)
+{
+	const uint8_t *p = f->payload;
+	if (f->type != TCPX_FRAME_DIR || f->length < TCPX_DIR_FIXED_LEN)
+		return -TCPX_E_MALFORMED;
+	m->id = be32_load(p);
+	m->size = 0;
+	m->mode = be32_load(p + 4);
+	m->mtime_sec = (int64_t)be64_load(p + 8);
+	m->mtime_nsec = be32_load(p + 16);
+	m->name_len = be16_load(p + 20);
+	m->name = p + TCPX_DIR_FIXED_LEN;
+	if (f->length != TCPX_DIR_FIXED_LEN + (uint32_t)m->name_len ||
 	    m->name_len == 0 || m->name_len > TCPX_NAME_MAX ||
 	    (m->mode & ~TCPX_MODE_MASK) != 0 || m->mtime_nsec >= 1000000000u)
 		return -TCPX_E_MALFORMED;

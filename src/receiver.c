@@ -22,6 +22,7 @@ enum receiver_state {
 	RS_IN_FILE,     /* receiving a file we accepted */
 	RS_SKIPPING,    /* a file whose RESULT was already sent */
 	RS_VERDICT,     /* END seen, waiting for receiver_file_done() */
+	RS_DIR,         /* DIR seen, waiting for receiver_file_done() */
 	RS_DONE,        /* BYE or ERROR: nothing more is read */
 };
 
@@ -44,8 +45,10 @@ struct tcpx_receiver *receiver_new(const struct receiver_config *cfg)
 	if (!r)
 		return NULL;
 	r->cfg = *cfg;
+	/* DIR is no type at all until a HELLO grants TREE (on_hello). */
 	if (frame_reader_init_growing(&r->rd, RECEIVER_READER_MIN,
-				      PROTO_READER_CAP, &proto_frame_limits) < 0 ||
+				      PROTO_READER_CAP,
+				      &proto_frame_limits_no_tree) < 0 ||
 	    outq_init(&r->out, RECEIVER_OUT_CAP, REPLY_MAX) < 0) {
 		receiver_free(r);
 		return NULL;
@@ -157,6 +160,11 @@ const char *receiver_file_done(struct tcpx_receiver *r, int code,
 			       const char *detail)
 {
 	const char *msg = receiver_verdict_message(code, detail);
+	if (r->state == RS_DIR) {
+		queue_result(r, code, NULL, msg);
+		r->state = RS_READY;
+		return msg;
+	}
 	if (r->state != RS_VERDICT)
 		return msg;
 	/* Past END the digest is known whatever the verdict (a mismatch, or
@@ -186,16 +194,19 @@ static enum tcpx_phase phase_of(enum receiver_state st)
 	case RS_READY: return TCPX_PHASE_READY;
 	case RS_IN_FILE:
 	case RS_SKIPPING: return TCPX_PHASE_IN_FILE;
-	case RS_VERDICT:        /* receiver_next() reads nothing in these two */
+	case RS_VERDICT:        /* receiver_next() reads nothing in these */
+	case RS_DIR:
 	case RS_DONE:
 		break;
 	}
 	return TCPX_PHASE_CLOSING;
 }
 
-static int type_allowed(enum receiver_state st, uint8_t type)
+/* DIR exists only with TREE negotiated: judged from the header too. */
+static int type_allowed(const struct tcpx_receiver *r, uint8_t type)
 {
-	return proto_accepts(TCPX_ROLE_RECEIVER, phase_of(st), type);
+	return proto_accepts(TCPX_ROLE_RECEIVER, phase_of(r->state), type) &&
+	       (type != TCPX_FRAME_DIR || (r->caps & TCPX_CAP_TREE));
 }
 
 static int on_hello(struct tcpx_receiver *r, const struct tcpx_frame *f,
@@ -214,6 +225,8 @@ static int on_hello(struct tcpx_receiver *r, const struct tcpx_frame *f,
 	h.version_min = h.version_max = TCPX_VERSION;
 	h.caps &= r->cfg.caps;
 	r->caps = h.caps;
+	if (r->caps & TCPX_CAP_TREE)
+		r->rd.lim = &proto_frame_limits;
 	reply(r, proto_encode_hello(outq_tail(&r->out), &h));
 	r->state = RS_READY;
 	ev->type = REV_HELLO;
@@ -255,6 +268,40 @@ static int on_file(struct tcpx_receiver *r, const struct tcpx_frame *f,
 	digest_init(&r->dg);
 	r->state = RS_IN_FILE;
 	ev->type = REV_FILE;
+	return 0;
+}
+
+/* A directory, in the same id sequence as files.  Only a sender that
+ * asked for TREE (and got it) sends one: anything else is a sender this
+ * receiver does not understand, so the session ends. */
+static int on_dir(struct tcpx_receiver *r, const struct tcpx_frame *f,
+		  struct receiver_event *ev)
+{
+	const char *why = NULL;
+
+	if (!(r->caps & TCPX_CAP_TREE))
+		return fatal(r, ev, TCPX_E_UNEXPECTED,
+			     "DIR without the TREE capability");
+	if (proto_decode_dir(f, &ev->meta) < 0)
+		return fatal(r, ev, TCPX_E_MALFORMED, "malformed DIR");
+	if (ev->meta.id != r->last_id + 1)
+		return fatal(r, ev, TCPX_E_MALFORMED, "DIR id out of sequence");
+	if ((r->cfg.max_files && r->files >= r->cfg.max_files) ||
+	    r->last_id == UINT32_MAX)
+		return fatal(r, ev, TCPX_E_TOO_MANY_FILES,
+			     "too many files in one connection");
+	r->last_id = ev->meta.id;
+	r->files++;
+	ev->is_dir = 1;
+	if (name_validate(ev->meta.name, ev->meta.name_len, &why) < 0) {
+		queue_result(r, TCPX_E_BAD_NAME, NULL, why);
+		ev->type = REV_REFUSED;
+		ev->code = TCPX_E_BAD_NAME;
+		ev->msg = why;
+		return 0;
+	}
+	r->state = RS_DIR;
+	ev->type = REV_DIR;
 	return 0;
 }
 
@@ -321,7 +368,8 @@ static int next_event(struct tcpx_receiver *r, struct receiver_event *ev)
 
 again:
 	memset(ev, 0, sizeof(*ev));
-	if (r->state == RS_DONE || r->state == RS_VERDICT || !outq_has_room(&r->out))
+	if (r->state == RS_DONE || r->state == RS_VERDICT ||
+	    r->state == RS_DIR || !outq_has_room(&r->out))
 		return 0;
 	rc = frame_reader_next(&r->rd, &f);
 	if (rc < 0)
@@ -330,18 +378,20 @@ again:
 		/* Judge the type as soon as the header is in, before waiting
 		 * for a payload that may never come. */
 		if (frame_reader_buffered(&r->rd) >= TCPX_FRAME_HEADER_LEN &&
-		    !type_allowed(r->state, f.type))
+		    !type_allowed(r, f.type))
 			return fatal(r, ev, TCPX_E_UNEXPECTED,
 				     "unexpected frame type");
 		return 0;
 	}
-	if (!type_allowed(r->state, f.type))
+	if (!type_allowed(r, f.type))
 		return fatal(r, ev, TCPX_E_UNEXPECTED, "unexpected frame type");
 	switch (f.type) {
 	case TCPX_FRAME_HELLO:
 		return on_hello(r, &f, ev);
 	case TCPX_FRAME_FILE:
 		return on_file(r, &f, ev);
+	case TCPX_FRAME_DIR:
+		return on_dir(r, &f, ev);
 	case TCPX_FRAME_DATA:
 		if (on_data(r, &f, ev) == 1)
 			goto again;

@@ -16,8 +16,9 @@
 /* A file sent and not yet settled; the ring holds them in file order, the
  * order in which their RESULTs arrive. */
 struct inflight {
-	char *path;             /* owned copy; name points into it */
+	char *path;             /* owned copy, and name's after its NUL */
 	const char *name;
+	int is_dir;             /* a DIR of a tree */
 	uint64_t size;
 	double t0;
 	uint64_t wire;          /* bytes framed for it (start: the counter) */
@@ -41,6 +42,8 @@ struct send_ctx {
 	uint64_t cur_read;       /* pooled: bytes read so far (>= cur_sent) */
 	uint64_t data_bytes;     /* file bytes framed, for -v */
 	unsigned ok, failed;
+	int warned_tree;
+	int failing_dir;         /* report_failed() is about a directory */         /* said once that the receiver takes no DIR */
 	int status;
 	int ended_code;          /* the code of the ERROR we ended it with */
 };
@@ -62,6 +65,7 @@ static void report_failed(struct send_ctx *c, const char *path,
 			  const char *msg, const uint8_t *pmsg, size_t plen)
 {
 	struct ui_file uf = { .peer = c->peer, .path = path,
+			      .is_dir = c->failing_dir,
 			      .name = (const uint8_t *)name,
 			      .name_len = name ? strlen(name) : 0, .size = size,
 			      .code = code, .msg = msg, .peer_msg = pmsg,
@@ -74,7 +78,9 @@ static void settle_failed(struct send_ctx *c, struct inflight *o, int code,
 			  const char *msg, const uint8_t *pmsg, size_t plen)
 {
 	o->settled = 1;
+	c->failing_dir = o->is_dir;
 	report_failed(c, o->path, o->name, o->size, code, msg, pmsg, plen);
+	c->failing_dir = 0;
 }
 
 /* The head's RESULT came.  A file refused while it is still being sent
@@ -91,8 +97,24 @@ static void ring_pop(struct send_ctx *c)
 	c->count--;
 }
 
-/* Starts the open item as the next file; 0, or < 0 when the sender
- * refused it (reported; the caller goes on with the next item). */
+/* The item's strings, copied for the ring: path, then name. */
+static int keep_item(struct inflight *o, const struct source_item *it,
+		     uint64_t wire)
+{
+	size_t plen = strlen(it->path), nlen = strlen(it->name);
+	*o = (struct inflight){ .path = malloc(plen + nlen + 2),
+				.size = it->size, .wire = wire,
+				.is_dir = it->is_dir };
+	if (!o->path)
+		return -TCPX_E_NOMEM;
+	memcpy(o->path, it->path, plen + 1);
+	memcpy(o->path + plen + 1, it->name, nlen + 1);
+	o->name = o->path + plen + 1;
+	return 0;
+}
+
+/* Starts the open item as the next file or directory; 0, or < 0 when the
+ * sender refused it (reported; the caller goes on with the next item). */
 static int begin_item(struct send_ctx *c)
 {
 	struct inflight *o = &c->ring[(c->head + c->count) % SENDER_WINDOW];
@@ -102,17 +124,17 @@ static int begin_item(struct send_ctx *c)
 		.mtime_nsec = it->mtime_nsec, .name = (const uint8_t *)it->name,
 		.name_len = (uint16_t)strnlen(it->name, TCPX_NAME_MAX + 1),
 	};
-	*o = (struct inflight){ .path = strdup(it->path), .size = it->size,
-				.wire = sender_wire_bytes(c->s) };
-	if (!o->path)
+	if (keep_item(o, it, sender_wire_bytes(c->s)) < 0)
 		return -TCPX_E_NOMEM;
-	o->name = o->path + (it->name - it->path);
-	int rc = sender_begin_file(c->s, &m, o);
+	int rc = it->is_dir ? sender_begin_dir(c->s, &m, o) :
+		 sender_begin_file(c->s, &m, o);
 	if (rc < 0) {
 		int bad_name = rc == -TCPX_E_BAD_NAME;
+		c->failing_dir = it->is_dir;
 		report_failed(c, it->path, it->name, it->size,
 			      bad_name ? TCPX_E_BAD_NAME : -rc, bad_name ?
 			      "name too long or empty" : tcpx_strerror(rc), NULL, 0);
+		c->failing_dir = 0;
 		free(o->path);
 		o->path = NULL;
 		source_close(it);
@@ -121,6 +143,8 @@ static int begin_item(struct send_ctx *c)
 	}
 	c->count++;
 	o->t0 = ui_now();
+	if (it->is_dir)
+		return 0;       /* one frame, nothing more to send for it */
 	c->cur = o;
 	c->cur_sent = c->cur_read = 0;
 	/* Workers pay off from the second chunk on. */
@@ -130,6 +154,22 @@ static int begin_item(struct send_ctx *c)
 			      .name_len = m.name_len, .size = m.size };
 	ui_event(UI_FILE_START, &uf);
 	return 0;
+}
+
+/* A directory for a receiver that did not grant TREE (an older tcpget):
+ * the files of the tree still arrive in their places (it creates the
+ * directories a name needs), so the tree is sent without its DIR frames,
+ * and that is said once.  1 if the item is such a directory. */
+static int tree_unsupported(struct send_ctx *c)
+{
+	if (!c->item.is_dir || sender_has_tree(c->s))
+		return 0;
+	if (!c->warned_tree)
+		ui_error(c->peer, "warning: the receiver does not take directories "
+			 "(no TREE capability): files are sent, empty directories "
+			 "and the modes and mtimes of directories are not");
+	c->warned_tree = 1;
+	return 1;
 }
 
 /* Opens the next readable item and starts it; unreadable ones are
@@ -144,6 +184,12 @@ static int begin_next(struct send_ctx *c)
 			worsen(c, SEND_UNREADABLE);
 			continue;
 		}
+		if (rc == SOURCE_SKIPPED) {
+			ui_error(c->item.path, "warning: %s", c->item.why);
+			continue;
+		}
+		if (tree_unsupported(c))
+			continue;
 		if (begin_item(c) == 0)
 			return 1;
 	}
@@ -289,7 +335,12 @@ static void on_result(struct send_ctx *c, const struct sender_event *ev)
 		ring_pop(c);
 		return;
 	}
-	if (ev->code == 0) {
+	if (ev->code == 0 && o->is_dir) {
+		struct ui_file uf = { .peer = c->peer, .path = o->path,
+			.name = (const uint8_t *)o->name, .name_len = strlen(o->name),
+			.is_dir = 1, .seconds = ui_now() - o->t0 };
+		ui_event(UI_FILE_DONE, &uf);
+	} else if (ev->code == 0) {
 		struct ui_file uf = { .peer = c->peer, .path = o->path,
 			.name = (const uint8_t *)o->name, .name_len = strlen(o->name),
 			.size = o->size, .done = o->size, .digest = ev->digest,
@@ -439,7 +490,8 @@ int send_loop_run(int fd, const char *peer, const struct send_options *opt,
 	unsigned items;
 	uint64_t total = 0;
 
-	if (!c || !(c->s = sender_new(0, opt->level))) {
+	if (!c || !(c->s = sender_new(opt->recursive ? TCPX_CAP_TREE : 0,
+						 opt->level))) {
 		ui_error(NULL, "out of memory");
 		free(c);
 		return SEND_CONNECTION;

@@ -314,6 +314,37 @@ int sender_begin_file(struct tcpx_sender *s, struct tcpx_file_meta *meta,
 	return 0;
 }
 
+int sender_begin_dir(struct tcpx_sender *s, struct tcpx_file_meta *meta,
+		     void *cookie)
+{
+	struct pending *p;
+
+	if (!sender_can_begin(s))
+		return -TCPX_E_INTERNAL;
+	if (!sender_has_tree(s))
+		return -TCPX_E_UNEXPECTED;
+	if (meta->name_len == 0 || meta->name_len > TCPX_NAME_MAX)
+		return -TCPX_E_BAD_NAME;
+	if (s->next_id == 0)
+		return -TCPX_E_TOO_MANY_FILES;
+	meta->id = s->next_id++;
+	meta->mode &= TCPX_MODE_MASK;
+	queue(s, proto_encode_dir(outq_tail(&s->out), meta));
+	p = &s->ring[(s->ring_head + s->ring_count) % SENDER_WINDOW];
+	p->id = meta->id;
+	p->cookie = cookie;
+	/* Nothing to verify: its RESULT must carry zeros (tcpxfer(5)). */
+	p->ended = 1;
+	memset(p->digest, 0, DIGEST_LEN);
+	s->ring_count++;
+	return 0;
+}
+
+int sender_has_tree(const struct tcpx_sender *s)
+{
+	return s->state != SS_HANDSHAKE && (s->caps & TCPX_CAP_TREE);
+}
+
 uint8_t *sender_chunk_buffer(struct tcpx_sender *s, size_t *cap)
 {
 	*cap = TCPX_CHUNK_MAX;

@@ -43,6 +43,7 @@ struct session {
 	double t0;
 	uint64_t done;
 	uint64_t conn_id;               /* for ui's per-connection summary */
+	int is_dir;                     /* the current item is a DIR */
 	int closing;                    /* over: only the last replies leave */
 	int64_t close_by;
 	uint32_t events;                /* epoll interest now */
@@ -55,6 +56,7 @@ static void log_file(struct session *s, enum ui_event_type t, int code,
 		     const char *msg, const uint8_t *digest)
 {
 	struct ui_file uf = { .peer = s->peer, .name = s->name,
+			      .is_dir = s->is_dir,
 			      .name_len = s->meta.name_len, .size = s->meta.size,
 			      .done = s->done, .digest = digest,
 			      .seconds = ui_now() - s->t0, .code = code,
@@ -72,6 +74,7 @@ static int remember(struct session *s, const struct tcpx_file_meta *m)
 	s->meta.name = s->name;
 	s->t0 = ui_now();
 	s->done = 0;
+	s->is_dir = 0;
 	return 0;
 }
 
@@ -108,6 +111,28 @@ static void file_complete(struct session *s, const struct receiver_event *ev)
 		 code ? NULL : ev->digest);
 }
 
+/* A directory of a tree (TCPX_CAP_TREE): made or updated through the
+ * store at once, and its verdict sent in turn. */
+static int dir_arrived(struct session *s, const struct receiver_event *ev)
+{
+	const char *why, *detail = NULL, *m;
+	int code;
+
+	if (remember(s, &ev->meta) < 0)
+		return -1;
+	s->is_dir = 1;
+	code = -store_dir(s->st, ev->meta.name, ev->meta.name_len,
+			  ev->meta.mode, ev->meta.mtime_sec, ev->meta.mtime_nsec,
+			  &s->budget, &why);
+	if (code == TCPX_E_EXISTS)
+		detail = "exists and is not a directory";
+	else if (code)
+		detail = why ? why : strerror(errno);
+	m = receiver_file_done(s->r, code, detail);
+	log_file(s, code ? UI_FILE_FAILED : UI_FILE_DONE, code, m, NULL);
+	return 0;
+}
+
 static void session_ended(struct session *s, const struct receiver_event *ev)
 {
 	char m[4 * TCPX_MSG_MAX + 4];
@@ -138,6 +163,12 @@ static int on_event(struct session *s, const struct receiver_event *ev)
 		conn_handshake_done(&s->conn);
 		ui_debug("%s: session open", s->peer);
 		return 0;
+	case REV_DIR:
+		if (dir_arrived(s, ev) == 0)
+			return 0;
+		receiver_fail(s->r, TCPX_E_BUSY, "receiver out of memory");
+		ui_error(s->peer, "out of memory");
+		return 1;
 	case REV_FILE:
 	case REV_REFUSED:
 		if (remember(s, &ev->meta) < 0) {
@@ -146,6 +177,7 @@ static int on_event(struct session *s, const struct receiver_event *ev)
 			return 1;
 		}
 		if (ev->type == REV_REFUSED) {
+			s->is_dir = ev->is_dir;
 			log_file(s, UI_FILE_FAILED, ev->code, ev->msg, NULL);
 			return 0;
 		}

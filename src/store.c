@@ -713,3 +713,89 @@ void store_discard(struct store_file *f)
 	close_file(f);
 	errno = err;
 }
+
+/* The last component of a DIR: made here (or found), then given its mode
+ * and mtime through a descriptor that is certainly that directory. */
+static int set_dir(struct store *st, struct store_file *f, int in,
+		   const char *last, uint32_t mode, const struct timespec *ts,
+		   unsigned *made, int *made_last)
+{
+	int fd, rc = 0;
+
+	if (mkdirat(in, last, DIR_MODE) == 0) {
+		*made_last = 1;
+		if (over_budget(f->budget, *made + 1)) {
+			f->why = budget_why;
+			errno = EDQUOT;
+			return -TCPX_E_NO_SPACE;
+		}
+		++*made;
+	} else if (errno != EEXIST) {
+		return errno_code(errno);
+	}
+	fd = open_beneath(in, last, O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0) {
+		/* a file or a symlink under that name: it stays as it is */
+		if (errno == ENOTDIR || errno == ELOOP || errno == EXDEV) {
+			errno = EEXIST;
+			return -TCPX_E_EXISTS;
+		}
+		return errno_code(errno);
+	}
+	if (fchmod(fd, (mode_t)(mode & 0777 & ~st->umask)) < 0 ||
+	    futimens(fd, ts) < 0)
+		rc = errno_code(errno);
+	close(fd);
+	return rc;
+}
+
+int store_dir(struct store *st, const uint8_t *name, size_t len,
+	      uint32_t mode, int64_t mtime_sec, uint32_t mtime_nsec,
+	      struct store_budget *budget, const char **why)
+{
+	struct timespec ts[2] = {
+		{ .tv_nsec = UTIME_OMIT },
+		{ .tv_sec = (time_t)mtime_sec, .tv_nsec = mtime_nsec },
+	};
+	struct store_file f;
+	int fds[NAME_DEPTH_MAX];
+	unsigned char created[NAME_DEPTH_MAX] = { 0 };
+	unsigned made = 0;
+	int rc, made_last = 0, err;
+
+	*why = NULL;
+	store_file_init(&f);
+	for (unsigned i = 0; i < NAME_DEPTH_MAX; i++)
+		fds[i] = -1;
+	rc = open_parent(st, name, len, &f);
+	if (rc < 0)
+		return rc;
+	f.budget = budget;
+	if (over_budget(budget, f.missing)) {
+		f.why = budget_why;
+		errno = EDQUOT;
+		rc = -TCPX_E_NO_SPACE;
+		goto out;
+	}
+	if (make_dirs(&f, fds, created, &made) < 0) {
+		rc = f.why ? -TCPX_E_NO_SPACE : errno_code(errno);
+		goto out;
+	}
+	int in = f.missing ? fds[f.missing - 1] : f.parentfd;
+	rc = set_dir(st, &f, in, final_name(&f), mode, ts, &made, &made_last);
+	if (rc < 0 && made_last)
+		unlinkat(in, final_name(&f), AT_REMOVEDIR);
+out:
+	err = errno;
+	if (rc < 0)
+		undo(&f, fds, created);
+	else if (budget)
+		budget->dirs = made > UINT32_MAX - budget->dirs ?
+			       UINT32_MAX : budget->dirs + made;
+	close_dirs(fds, f.missing);
+	*why = f.why;
+	f.tmpname[0] = '\0';
+	close_file(&f);
+	errno = err;
+	return rc;
+}

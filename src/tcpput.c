@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "digest.h"
 #include "error.h"
+#include "names.h"
 #include "net.h"
 #include "send_loop.h"
 #include "source.h"
@@ -21,11 +22,17 @@
 #define DEFAULT_TIMEOUT 60
 
 static const char usage_text[] =
-"usage: tcpput [OPTIONS] FILE... HOST[:PORT]\n"
+"usage: tcpput [OPTIONS] FILE... HOST[:PORT][:DIR/]\n"
+"       tcpput -r [OPTIONS] DIR|FILE... HOST[:PORT][:DIR/]\n"
 "Send files to a tcpget receiver over TCP; each is verified by BLAKE2b-512\n"
 "on both sides. HOST is a name, an IPv4 address or [IPv6]; PORT defaults\n"
-"to 20180.\n"
+"to 20180; DIR/, a directory beneath the receiver's, is prefixed to every\n"
+"name sent (host:backup/, host:20180:backup/).\n"
 "\n"
+"  -r, --recursive         send directories with everything in them, as\n"
+"                          DIR/... (symlinks, unless -L, and special files\n"
+"                          inside are skipped with a warning)\n"
+"  -L, --dereference       with -r, follow symbolic links inside trees\n"
 "  -z, --compress[=LEVEL]  compress chunks with zlib (level 1-9, default 1,\n"
 "                          attached: -z6 or --compress=6); chunks that do\n"
 "                          not shrink are sent raw\n"
@@ -46,6 +53,8 @@ static const char usage_text[] =
 "failure, 6 protocol error (the largest applies).\n";
 
 static const struct option longopts[] = {
+	{ "recursive", no_argument, NULL, 'r' },
+	{ "dereference", no_argument, NULL, 'L' },
 	{ "compress", optional_argument, NULL, 'z' },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -66,15 +75,38 @@ static void tried(const char *addr, int err)
 		ui_debug("connected to %s", addr);
 }
 
-/* Connects to DEST (HOST[:PORT]); the fd, or -1 once said why.  A DEST
+/* The DIR of HOST[:PORT]:DIR, checked as the receiver will check every
+ * name under it (trailing slashes dropped; none, or only slashes: NULL). */
+static char *destination_dir(char *dir, const char *dest)
+{
+	const char *why = NULL;
+	size_t n = dir ? strlen(dir) : 0;
+
+	while (n > 0 && dir[n - 1] == '/')
+		dir[--n] = '\0';
+	if (n == 0) {
+		free(dir);
+		return NULL;
+	}
+	if (name_validate((const uint8_t *)dir, n, &why) < 0)
+		cli_usage_error("%.200s: %.200s is not a directory beneath the "
+				"receiver's: %s", dest, dir, why);
+	return dir;
+}
+
+/* Connects to DEST (HOST[:PORT][:DIR]); the fd, or -1 once said why, and
+ * in *dir the destination directory (NULL: the receiver's own).  A DEST
  * that is no address at all is a usage error. */
-static int connect_to(const char *dest, int timeout_ms, char peer[NET_ADDR_MAX])
+static int connect_to(const char *dest, int timeout_ms, char peer[NET_ADDR_MAX],
+		      char **dir)
 {
 	char *host, *port;
 	int fd, gai_err;
 
-	if (net_split_hostport(dest, &host, &port) < 0)
-		cli_usage_error("%.200s: not HOST, HOST:PORT or [IPv6]:PORT", dest);
+	if (net_split_destination(dest, &host, &port, dir) < 0)
+		cli_usage_error("%.200s: not HOST[:PORT][:DIR] or [IPv6][:PORT][:DIR]",
+				dest);
+	*dir = destination_dir(*dir, dest);
 	fd = net_connect(host, port, timeout_ms, peer, &gai_err, tried);
 	if (fd == -TCPX_E_RESOLVE)
 		ui_error(dest, "cannot resolve %s: %s", host,
@@ -111,13 +143,15 @@ static int compress_level(const char *arg, char **argv, int argc)
 int main(int argc, char **argv)
 {
 	struct send_options opt = { .level = 0, .timeout_ms = DEFAULT_TIMEOUT * 1000 };
-	char peer[NET_ADDR_MAX];
-	int c, fd, status;
+	char peer[NET_ADDR_MAX], *dir = NULL;
+	int c, fd, status, follow = 0;
 
 	ui_init("tcpput", UI_SENDER);
 	cli_init("tcpput", SEND_USAGE);
-	while ((c = getopt_long(argc, argv, "z::t:qvhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "rLz::t:qvhV", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'r': opt.recursive = 1; break;
+		case 'L': follow = 1; break;
 		case 'z':
 			opt.level = compress_level(optarg, argv, argc);
 			break;
@@ -142,12 +176,18 @@ int main(int argc, char **argv)
 		return SEND_CONNECTION;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	fd = connect_to(argv[argc - 1], opt.timeout_ms, peer);
+	fd = connect_to(argv[argc - 1], opt.timeout_ms, peer, &dir);
 	if (fd < 0)
 		return SEND_CONNECTION;
-	struct source *src = source_new(argv + optind, argc - optind - 1);
+	struct source *src = source_new(argv + optind, argc - optind - 1,
+					 opt.recursive);
+	if (src)
+		source_set_follow(src, follow);
+	if (src && dir && source_set_prefix(src, dir) < 0)
+		cli_usage_error("%.200s: destination directory too long", dir);
 	status = src ? send_loop_run(fd, peer, &opt, src) : SEND_CONNECTION;
 	source_free(src);
+	free(dir);
 	close(fd);
 	return status;
 }

@@ -640,6 +640,7 @@ static void json_file(const char *event, const struct ui_file *f)
 	struct record_buf *r = rec_start(1);
 	char hex[DIGEST_HEX_LEN + 1];
 	int done = !strcmp(event, "file_done");
+	int dir_done = !strcmp(event, "dir_done");
 
 	rec_add(r, "{\"event\":\"%s\"", event);
 	if (f->peer)
@@ -648,11 +649,14 @@ static void json_file(const char *event, const struct ui_file *f)
 		rec_json(r, "path", f->path, strlen(f->path));
 	if (!f->name)
 		rec_add(r, ",\"name\":null");
-	else if (done || role == UI_SENDER)
+	else if (done || dir_done || role == UI_SENDER)
 		rec_json(r, "name", f->name, f->name_len);
 	else
 		rec_json_name(r, f->name, f->name_len);
-	rec_add(r, ",\"size\":%llu", (unsigned long long)f->size);
+	if (f->is_dir)
+		rec_add(r, ",\"directory\":true");
+	else
+		rec_add(r, ",\"size\":%llu", (unsigned long long)f->size);
 	if (f->digest) {
 		digest_hex(f->digest, hex);
 		rec_add(r, ",\"digest\":\"%s\"", hex);
@@ -713,6 +717,9 @@ static void text_failed(const struct ui_file *f)
 	r = rec_start(2);
 	if (role == UI_SENDER)
 		rec_add(r, "%s: %s: %s", prog, name, detail);
+	else if (f->is_dir)
+		rec_add(r, "%s: %s: refused directory %s/: %s", prog, f->peer,
+			name, detail);
 	else
 		rec_add(r, "%s: %s: refused %s (%s): %s", prog, f->peer, name,
 			ui_human_size(f->size, size), detail);
@@ -727,6 +734,19 @@ static void text_done(const struct ui_file *f)
 	char size[16], hex[DIGEST_HEX_LEN + 1], rt[32];
 
 	name_escape(f->name, f->name_len, name, sizeof(name));
+	if (f->is_dir) {
+		/* The sender's stdout keeps one line per file (scripts read
+		 * name, size, digest); its directories are -v business. */
+		if (role == UI_SENDER && !verbose)
+			return;
+		r = rec_start(role == UI_RECEIVER ? 1 : 2);
+		if (role == UI_RECEIVER)
+			rec_add(r, "%s: %s: directory %s/", prog, f->peer, name);
+		else
+			rec_add(r, "%s: %s/: directory, mode and mtime set", prog, name);
+		emit(r);
+		return;
+	}
 	ui_human_size(f->size, size);
 	digest_hex(f->digest, hex);
 	if (role == UI_RECEIVER) {
@@ -800,7 +820,7 @@ void ui_event(enum ui_event_type type, const struct ui_file *f)
 	case UI_FILE_DONE:
 		clear_progress();
 		if (json)
-			json_file("file_done", f);
+			json_file(f->is_dir ? "dir_done" : "file_done", f);
 		else if (!quiet)
 			text_done(f);
 		if (f->changed)

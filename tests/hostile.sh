@@ -308,7 +308,9 @@ hcase "version_min above version_max"       "E1 END" "" hello:2:1:1
 hcase "HELLO of 15 bytes"                   "E1 END" "" hdr:1:0:0:15 raw:544350580001000100000000000000
 chk_hello_1() { grep -qx 'HELLO 1 1 1' <<<"$OUT" || why "answer was not 'HELLO 1 1 1'"; }
 HC_CHECK=chk_hello_1 hcase "versions 1..5: version 1 chosen" "H B END" "" hello:1:5:1 bye
-HC_CHECK=chk_hello_1 hcase "unknown capability bits cleared" "H B END" "" hello:1:1:0xffffffffffffffff bye
+# every bit asked: the known ones granted (ZLIB and TREE, 0x3), the rest cleared
+chk_hello_3() { grep -qx 'HELLO 1 1 3' <<<"$OUT" || why "answer was not 'HELLO 1 1 3'"; }
+HC_CHECK=chk_hello_3 hcase "unknown capability bits cleared" "H B END" "" hello:1:1:0xffffffffffffffff bye
 hcase "HELLO with 240 extension bytes"      "H R1=0 B END" "x" hdr:1:0:0:256 raw:54435058000100010000000000000001$(rep ab 240) file:1:3:x data:abc end bye
 
 # ---- connections that stop mid-frame ---------------------------------------------
@@ -387,6 +389,33 @@ HC_SRV=O HC_DIR=$O_D hcase "--overwrite: a directory is never replaced" "H R1=33
 ln -s "$OUTSIDE" "$O_D/link"
 HC_SRV=O HC_DIR=$O_D hcase "--overwrite: 'link/x' through a symlink refused" "H R1=39 B END" "link" \
 	hello file:1:3:link/x data:abc end bye
+
+# ---- directories (DIR, type 9, only with TREE: capability 0x2) -------------------
+# dirx ID MODE NAME: the hex of a DIR frame (mtime 2001-02-03 04:05:06 UTC)
+dirx() {
+	local n=${#3}
+	printf '09000000%08x%08x%08x%016x00000000%04x' $((22 + n)) "$1" "$2" 981173106 "$n"
+	printf '%s' "$3" | od -An -tx1 | tr -d ' \n'
+}
+chk_dir_meta() { [ "$(stat -c '%a %Y' "$D/d" 2>/dev/null)" = "750 981173106" ] || why "d: $(stat -c '%a %Y' "$D/d" 2>/dev/null), want 750 981173106"; }
+HC_CHECK=chk_dir_meta hcase "DIR with TREE: made, mode and mtime set" "H R1=0 B END" "d" \
+	hello:1:1:3 raw:"$(dirx 1 0750 d)" bye
+HC_FAST=1 hcase "DIR without TREE: UNEXPECTED" "H E3 END" "" hello raw:"$(dirx 1 0755 d)" bye
+HC_FAST=1 hcase "DIR asking TREE of no one: before HELLO" "E3 END" "" raw:"$(dirx 1 0755 d)"
+hcase "DIR '..': 32, the session goes on" "H R1=32 R2=0 B END" "ok" \
+	hello:1:1:3 raw:"$(dirx 1 0755 ..)" file:2:3:ok data:abc end bye
+hcase "DIR '../x': 32"                   "H R1=32 B END" "" hello:1:1:3 raw:"$(dirx 1 0755 ../x)" bye
+hcase "DIR absolute: 32"                 "H R1=32 B END" "" hello:1:1:3 raw:"$(dirx 1 0755 "$W/canary/dirx")" bye
+ln -s "$OUTSIDE" "$D/link"
+hcase "DIR 'link/x' through a symlink to outside: 39" "H R1=39 B END" "link" \
+	hello:1:1:3 raw:"$(dirx 1 0777 link/x)" bye
+ln -s "$OUTSIDE" "$D/link"
+hcase "DIR over a symlink to outside: 33, not chmod'ed" "H R1=33 B END" "link" \
+	hello:1:1:3 raw:"$(dirx 1 0777 link)" bye
+echo plain >"$D/pf"
+hcase "DIR over a file: 33"              "H R1=33 B END" "pf" hello:1:1:3 raw:"$(dirx 1 0755 pf)" bye
+HC_FAST=1 hcase "DIR in a file: UNEXPECTED" "H E3 END" "" hello:1:1:3 file:1:10:x data:abc raw:"$(dirx 2 0755 d)"
+hcase "DIR id out of sequence: MALFORMED" "H E1 END" "" hello:1:1:3 raw:"$(dirx 2 0755 d)"
 
 # ---- limits: idle timeout, --max-size, --max-clients ----------------------------
 I_D=$W/d-idle
@@ -568,6 +597,16 @@ $PERR"
 }
 head -c 1000 /dev/urandom >"$T/src/f1000"
 truncate -s 16M "$T/src/f16m"
+# tcpput -r against a receiver that grants no TREE (an older tcpget): the
+# files of the tree go, with their paths, no DIR frame; one warning; exit 0
+mkdir -p "$T/src/oldtree/sub/empty" && echo a >"$T/src/oldtree/sub/a"
+chk_no_dir_frames() {
+	grep -q '^FILE 1 2 "oldtree/sub/a"' <<<"$FOUT" || why "no FILE oldtree/sub/a"
+	! grep -q '^FRAME 9' <<<"$FOUT" || why "a DIR frame was sent"
+	[ "$(grep -c 'does not take directories' <<<"$PERR")" -eq 1 ] || why "not warned exactly once"
+}
+FC_CHECK=chk_no_dir_frames fcase "tcpput -r to a receiver without TREE: files only, warned once" \
+	"H F1 E1 B EOF" 0 hello answer bye -- -r "$T/src/oldtree"
 # ERROR 8 within -t 1 of the last byte, nothing claims the receiver closed
 chk_gave_up() {
 	local ms; ms=$(sed -n 's/^ERROR 8 ms=\([0-9]*\) .*/\1/p' <<<"$FOUT")

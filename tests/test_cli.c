@@ -153,3 +153,57 @@ Test(cli, size_refusals_name_the_suffixes)
 	cr_assert_eq(refused_by(cli_size, "1K", 1025, 4096, "WHAT", err,
 				sizeof(err)), 2);
 }
+
+/* ---- tcpput's destination: HOST[:PORT][:DIR] (net_split_destination) ---- */
+
+#include "error.h"
+#include "net.h"
+
+static void dest_is(const char *arg, const char *host, const char *port,
+		    const char *dir)
+{
+	char *h, *p, *d;
+	cr_assert_eq(net_split_destination(arg, &h, &p, &d), 0, "%s", arg);
+	cr_assert_str_eq(h, host, "%s: host", arg);
+	cr_assert_str_eq(p, port, "%s: port", arg);
+	if (dir)
+		cr_assert(d && !strcmp(d, dir), "%s: dir %s", arg, d ? d : "(none)");
+	else
+		cr_assert_null(d, "%s: dir %s", arg, d);
+	free(h);
+	free(p);
+	free(d);
+}
+
+Test(destination, forms)
+{
+	dest_is("host", "host", "20180", NULL);
+	dest_is("host:", "host", "20180", NULL);
+	dest_is("host:20181", "host", "20181", NULL);
+	dest_is("host:backup/", "host", "20180", "backup/");
+	dest_is("host:20181:backup/", "host", "20181", "backup/");
+	dest_is("host:20181:", "host", "20181", NULL);
+	dest_is("host:2018x", "host", "20180", "2018x");
+	dest_is("host:a:b", "host", "20180", "a:b");
+	dest_is("10.0.0.1:20181:d", "10.0.0.1", "20181", "d");
+	dest_is("[::1]", "::1", "20180", NULL);
+	dest_is("[::1]:20181", "::1", "20181", NULL);
+	dest_is("[::1]:20181:dir/", "::1", "20181", "dir/");
+	dest_is("[::1]:dir/", "::1", "20180", "dir/");
+	dest_is("::1", "::1", "20180", NULL);
+	dest_is("2001:db8::7", "2001:db8::7", "20180", NULL);
+}
+
+Test(destination, bad_forms)
+{
+	const char *bad[] = { "", ":20180", "host:0", "host:65536:d",
+			      "[::1", "[]:20180", "[::1]x" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *h = (char *)1, *p = (char *)1, *d = (char *)1;
+		cr_assert_eq(net_split_destination(bad[i], &h, &p, &d),
+			     -TCPX_E_ADDRESS, "%s", bad[i]);
+		cr_assert_null(h);
+		cr_assert_null(p);
+		cr_assert_null(d);
+	}
+}

@@ -9,11 +9,12 @@
 #include <criterion/parameterized.h>
 
 /* The FRAMES table of man/tcpxfer.5, by type: Name and Max. */
-static const uint32_t type_max[9] = {
-	0, 256, 4126, 262152, 64, 0, 1096, 0, 1028,
+static const uint32_t type_max[10] = {
+	0, 256, 4126, 262152, 64, 0, 1096, 0, 1028, 4118,
 };
-static const char *const type_name[9] = {
+static const char *const type_name[10] = {
 	NULL, "HELLO", "FILE", "DATA", "END", "ABORT", "RESULT", "BYE", "ERROR",
+	"DIR",
 };
 
 /* A heap copy of exactly n bytes, so ASan catches any read past it. */
@@ -49,11 +50,11 @@ Test(frame, header_encode_bytes)
 
 Test(frame, max_payload_per_type)
 {
-	for (unsigned t = 1; t <= 8; t++)
+	for (unsigned t = 1; t <= 9; t++)
 		cr_assert_eq(proto_max_payload((uint8_t)t), (int64_t)type_max[t],
 			     "type %u", t);
 	cr_assert_eq(proto_max_payload(0), -1);
-	cr_assert_eq(proto_max_payload(9), -1);
+	cr_assert_eq(proto_max_payload(10), -1);
 	cr_assert_eq(proto_max_payload(255), -1);
 	cr_assert_eq(TCPX_MAX_PAYLOAD, 262152u);
 	cr_assert_eq(TCPX_FRAME_BUF_MAX, 262160u);
@@ -61,7 +62,7 @@ Test(frame, max_payload_per_type)
 
 Test(frame, round_trip_every_type_at_max_and_zero)
 {
-	for (unsigned t = 1; t <= 8; t++) {
+	for (unsigned t = 1; t <= 9; t++) {
 		uint32_t lens[2] = { 0, type_max[t] };
 		for (int k = 0; k < 2; k++) {
 			struct tu_buf b = { 0 };
@@ -139,7 +140,7 @@ Test(frame, partial_payload_reports_total_need)
 
 Test(frame, unknown_types_are_unexpected_from_header_alone)
 {
-	static const uint8_t types[] = { 0, 9, 10, 100, 255 };
+	static const uint8_t types[] = { 0, 10, 11, 100, 255 };
 	for (size_t i = 0; i < sizeof(types); i++) {
 		uint8_t hdr[8] = { types[i], 0, 0, 0, 0, 0, 0, 0 };
 		struct tcpx_frame f;
@@ -166,7 +167,7 @@ Test(frame, nonzero_flags_or_reserved_are_malformed)
 Test(frame, checks_in_spec_order)
 {
 	/* type (3) before flags (1) before length (2) */
-	uint8_t hdr[8] = { 9, 1, 0, 1, 0xff, 0xff, 0xff, 0xff };
+	uint8_t hdr[8] = { 10, 1, 0, 1, 0xff, 0xff, 0xff, 0xff };
 	struct tcpx_frame f;
 	size_t c;
 	cr_assert_eq(decode(hdr, 8, &f, &c, NULL), -TCPX_E_UNEXPECTED);
@@ -178,7 +179,7 @@ Test(frame, checks_in_spec_order)
 
 Test(frame, length_above_max_detected_from_header_alone)
 {
-	for (unsigned t = 1; t <= 8; t++) {
+	for (unsigned t = 1; t <= 9; t++) {
 		uint32_t bad[] = { type_max[t] + 1, type_max[t] + 1000,
 				   0x80000000u, 0xFFFFFFFFu };
 		for (size_t i = 0; i < 4; i++) {
@@ -195,7 +196,7 @@ Test(frame, length_above_max_detected_from_header_alone)
 
 Test(frame, exact_max_accepted_header_alone_needs_more)
 {
-	for (unsigned t = 1; t <= 8; t++) {
+	for (unsigned t = 1; t <= 9; t++) {
 		uint8_t hdr[8];
 		frame_header_encode(hdr, (uint8_t)t, type_max[t]);
 		struct tcpx_frame f;
@@ -528,10 +529,12 @@ struct bad_frame {
 static struct bad_frame bad_frames[] = {
 	/* The header, checked in order: type, flags and reserved, length. */
 	{ "type 0", HEADER(0, 0, 0, 0), .want = -TCPX_E_UNEXPECTED },
-	{ "type 9", HEADER(9, 0, 0, 0), .want = -TCPX_E_UNEXPECTED },
+	{ "type 10", HEADER(10, 0, 0, 0), .want = -TCPX_E_UNEXPECTED },
 	{ "type 255", HEADER(255, 0, 0, 4), .want = -TCPX_E_UNEXPECTED },
-	{ "type 9 with flags and length 0xFFFFFFFF: the type is judged first",
-	  HEADER(9, 1, 1, 0xFFFFFFFF), .want = -TCPX_E_UNEXPECTED },
+	{ "type 10 with flags and length 0xFFFFFFFF: the type is judged first",
+	  HEADER(10, 1, 1, 0xFFFFFFFF), .want = -TCPX_E_UNEXPECTED },
+	{ "DIR of 4119 bytes", HEADER(TCPX_FRAME_DIR, 0, 0, 4119),
+	  .want = -TCPX_E_FRAME_TOO_LARGE },
 	{ "BYE with flags 0x01", HEADER(TCPX_FRAME_BYE, 0x01, 0, 0),
 	  .want = -TCPX_E_MALFORMED },
 	{ "DATA with flags 0x80", HEADER(TCPX_FRAME_DATA, 0x80, 0, 100),
@@ -588,6 +591,25 @@ static struct bad_frame bad_frames[] = {
 	{ "HELLO with version_min above version_max",
 	  PAYLOAD(TCPX_FRAME_HELLO, 16),
 	  .payload = { 'T', 'C', 'P', 'X', 0, 2, 0, 1 },
+	  .want = -TCPX_E_MALFORMED },
+
+	/* DIR: id, mode, mtime_sec, mtime_nsec, name_len (22), name. */
+	{ "DIR of 21 bytes", PAYLOAD(TCPX_FRAME_DIR, 21),
+	  .payload = { 0, 0, 0, 1, 0, 0, 0x01, 0xED }, .want = -TCPX_E_MALFORMED },
+	{ "DIR with name_len 0 and no name", PAYLOAD(TCPX_FRAME_DIR, 22),
+	  .payload = { 0, 0, 0, 1, 0, 0, 0x01, 0xED }, .want = -TCPX_E_MALFORMED },
+	{ "DIR with name_len 2 and 1 name byte", PAYLOAD(TCPX_FRAME_DIR, 23),
+	  .payload = { 0, 0, 0, 1, 0, 0, 0x01, 0xED, [21] = 2, 'a' },
+	  .want = -TCPX_E_MALFORMED },
+	{ "DIR with name_len 1 and 2 name bytes", PAYLOAD(TCPX_FRAME_DIR, 24),
+	  .payload = { 0, 0, 0, 1, 0, 0, 0x01, 0xED, [21] = 1, 'a', 'b' },
+	  .want = -TCPX_E_MALFORMED },
+	{ "DIR with mode 010000", PAYLOAD(TCPX_FRAME_DIR, 23),
+	  .payload = { 0, 0, 0, 1, 0, 1, 0, 0, [21] = 1, 'a' },
+	  .want = -TCPX_E_MALFORMED },
+	{ "DIR with mtime_nsec 1000000000", PAYLOAD(TCPX_FRAME_DIR, 23),
+	  .payload = { 0, 0, 0, 1, 0, 0, 0x01, 0xED, [16] = 0x3B, 0x9A, 0xCA,
+		       0x00, 0, 1, 'a' },
 	  .want = -TCPX_E_MALFORMED },
 
 	/* FILE: id, size, mode, mtime_sec, mtime_nsec, name_len (30), name. */
@@ -690,6 +712,7 @@ static int decode_as_its_type(const struct tcpx_frame *f)
 	case TCPX_FRAME_BYE: return proto_decode_empty(f);
 	case TCPX_FRAME_RESULT: return proto_decode_result(f, &r);
 	case TCPX_FRAME_ERROR: return proto_decode_error(f, &e);
+	case TCPX_FRAME_DIR: return proto_decode_dir(f, &m);
 	}
 	cr_assert_fail("type %u has no decoder", f->type);
 	return 0;
@@ -741,7 +764,7 @@ Test(proto_table, every_type_has_a_row_with_the_spec_limits)
 
 	for (unsigned t = 0; t <= 255; t++) {
 		const struct tcpx_frame_spec *spec = proto_frame_spec((uint8_t)t);
-		if (t < 1 || t > 8) {
+		if (t < 1 || t > 9) {
 			cr_assert_null(spec, "type %u has a row", t);
 			cr_assert_eq(proto_max_payload((uint8_t)t), -1, "type %u", t);
 			continue;
@@ -765,22 +788,23 @@ Test(proto_table, every_type_has_a_row_with_the_spec_limits)
  * IN_FILE, and CLOSING = SS_BYE_SENT).  Receiver: ERROR always, HELLO in
  * RS_HELLO, FILE and BYE in RS_READY, DATA, END and ABORT in RS_IN_FILE
  * and RS_SKIPPING; CLOSING (RS_VERDICT, RS_DONE, where it reads nothing)
- * takes only ERROR.  Columns: type 0 (none), then 1..8.
+ * takes only ERROR.  DIR (TREE) is taken where FILE is; whether TREE was
+ * negotiated is the receiver's check.  Columns: type 0 (none), then 1..9.
  */
-static const uint8_t accepts[TCPX_ROLE_COUNT][TCPX_PHASE_COUNT][9] = {
+static const uint8_t accepts[TCPX_ROLE_COUNT][TCPX_PHASE_COUNT][10] = {
 	[TCPX_ROLE_SENDER] = {
-		/*                          HEL FIL DAT END ABO RES BYE ERR */
-		[TCPX_PHASE_HANDSHAKE] = { 0, 1, 0, 0, 0, 0, 0, 0, 1 },
-		[TCPX_PHASE_READY]     = { 0, 0, 0, 0, 0, 0, 1, 1, 1 },
-		[TCPX_PHASE_IN_FILE]   = { 0, 0, 0, 0, 0, 0, 1, 1, 1 },
-		[TCPX_PHASE_CLOSING]   = { 0, 0, 0, 0, 0, 0, 1, 1, 1 },
+		/*                          HEL FIL DAT END ABO RES BYE ERR DIR */
+		[TCPX_PHASE_HANDSHAKE] = { 0, 1, 0, 0, 0, 0, 0, 0, 1, 0 },
+		[TCPX_PHASE_READY]     = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0 },
+		[TCPX_PHASE_IN_FILE]   = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0 },
+		[TCPX_PHASE_CLOSING]   = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0 },
 	},
 	[TCPX_ROLE_RECEIVER] = {
-		/*                          HEL FIL DAT END ABO RES BYE ERR */
-		[TCPX_PHASE_HANDSHAKE] = { 0, 1, 0, 0, 0, 0, 0, 0, 1 },
-		[TCPX_PHASE_READY]     = { 0, 0, 1, 0, 0, 0, 0, 1, 1 },
-		[TCPX_PHASE_IN_FILE]   = { 0, 0, 0, 1, 1, 1, 0, 0, 1 },
-		[TCPX_PHASE_CLOSING]   = { 0, 0, 0, 0, 0, 0, 0, 0, 1 },
+		/*                          HEL FIL DAT END ABO RES BYE ERR DIR */
+		[TCPX_PHASE_HANDSHAKE] = { 0, 1, 0, 0, 0, 0, 0, 0, 1, 0 },
+		[TCPX_PHASE_READY]     = { 0, 0, 1, 0, 0, 0, 0, 1, 1, 1 },
+		[TCPX_PHASE_IN_FILE]   = { 0, 0, 0, 1, 1, 1, 0, 0, 1, 0 },
+		[TCPX_PHASE_CLOSING]   = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 0 },
 	},
 };
 
@@ -789,7 +813,7 @@ Test(proto_table, accepts_matches_the_session_rules)
 	for (int who = 0; who < TCPX_ROLE_COUNT; who++)
 		for (int ph = 0; ph < TCPX_PHASE_COUNT; ph++)
 			for (unsigned t = 0; t <= 255; t++) {
-				int want = t <= 8 ? accepts[who][ph][t] : 0;
+				int want = t <= 9 ? accepts[who][ph][t] : 0;
 				int got = proto_accepts((enum tcpx_role)who,
 							(enum tcpx_phase)ph,
 							(uint8_t)t);
@@ -801,4 +825,21 @@ Test(proto_table, accepts_matches_the_session_rules)
 				   TCPX_FRAME_ERROR), 0);
 	cr_assert_eq(proto_accepts(TCPX_ROLE_SENDER, (enum tcpx_phase)4,
 				   TCPX_FRAME_ERROR), 0);
+}
+
+/* Without TREE, DIR is no type at all: refused at the first check. */
+Test(proto_table, no_tree_limits_know_no_dir)
+{
+	uint8_t hdr[8] = { TCPX_FRAME_DIR, 0, 0, 0, 0xff, 0xff, 0xff, 0xff };
+	struct tcpx_frame f;
+	size_t c;
+	cr_assert_eq(frame_decode(hdr, 8, &proto_frame_limits_no_tree, &f, &c,
+				  NULL), -TCPX_E_UNEXPECTED);
+	cr_assert_eq(frame_decode(hdr, 8, &proto_frame_limits, &f, &c, NULL),
+		     -TCPX_E_FRAME_TOO_LARGE);
+	for (unsigned t = 1; t <= 8; t++)
+		cr_assert_eq(proto_frame_limits_no_tree.max_payload((uint8_t)t),
+			     (int64_t)type_max[t]);
+	cr_assert_eq(proto_frame_limits_no_tree.largest_payload,
+		     proto_frame_limits.largest_payload);
 }

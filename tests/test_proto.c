@@ -17,6 +17,10 @@
 		 ZERO32 ZERO32 \
 		 "65 78 69 73 74 73"
 #define EX_ERROR_BUSY "08 00 00 00 00 00 00 08 00 09 00 04 62 75 73 79"
+#define EX_DIR "09 00 00 00 00 00 00 1c 00 00 00 03 00 00 01 ed" \
+		 "00 00 00 00 3a 7b 83 72 00 00 00 00 00 06 70 68 6f 74 6f 73"
+#define EX_RESULT_DIR "06 00 00 00 00 00 00 48 00 00 00 03 00 00 00 00" \
+		 ZERO32 ZERO32
 #define EX_DATA_ZLIB "03 00 00 00 00 00 00 13 01 00 00 00 00 00 00 03" \
 		 "78 9c cb c8 e4 02 00 02 17 00 dc"
 
@@ -606,4 +610,75 @@ Test(proto, encoders_stay_within_frame_limits)
 	n = proto_encode_error(out, 1, msg);
 	cr_assert_eq(n, 8u + 1028u);
 	as_frame(out, n);
+}
+
+/* ---- DIR (TREE) --------------------------------------------------------- */
+
+Test(proto_dir, encode_matches_spec_example)
+{
+	struct tcpx_file_meta m = { .id = 3, .size = 12345, .mode = 0755,
+				    .mtime_sec = 981173106, .mtime_nsec = 0,
+				    .name = (const uint8_t *)"photos",
+				    .name_len = 6 };
+	size_t n = proto_encode_dir(out, &m);
+	expect_bytes(out, n, EX_DIR);    /* the size is not sent */
+	n = proto_encode_result(out, 3, 0, NULL, NULL);
+	expect_bytes(out, n, EX_RESULT_DIR);
+}
+
+Test(proto_dir, decode_round_trip)
+{
+	static uint8_t name[TCPX_NAME_MAX];
+	memset(name, 'n', sizeof(name));
+	struct tcpx_file_meta cases[] = {
+		{ 1, 0, 0, 0, 0, 1, name },
+		{ 0xFFFFFFFFu, 0, 07777, INT64_MIN, 999999999u, TCPX_NAME_MAX, name },
+		{ 7, 0, 0700, -1, 500000000u, 3, name },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tcpx_file_meta m;
+		size_t n = proto_encode_dir(out, &cases[i]);
+		cr_assert_eq(n, 8u + 22u + cases[i].name_len);
+		struct tcpx_frame f = as_frame(out, n);
+		cr_assert_eq(f.type, TCPX_FRAME_DIR);
+		cr_assert_eq(proto_decode_dir(&f, &m), 0, "case %zu", i);
+		cr_assert_eq(m.id, cases[i].id);
+		cr_assert_eq(m.size, 0u);
+		cr_assert_eq(m.mode, cases[i].mode);
+		cr_assert_eq(m.mtime_sec, cases[i].mtime_sec);
+		cr_assert_eq(m.mtime_nsec, cases[i].mtime_nsec);
+		cr_assert_eq(m.name_len, cases[i].name_len);
+		cr_assert(memcmp(m.name, name, m.name_len) == 0);
+	}
+}
+
+Test(proto_dir, malformed)
+{
+	uint8_t p[22 + 2] = { 0, 0, 0, 1, 0, 0, 0x01, 0xed };
+	struct tcpx_file_meta m;
+	struct tcpx_frame f;
+
+	p[21] = 1;
+	p[22] = 'a';
+	f = raw_frame(TCPX_FRAME_DIR, p, 23);
+	cr_assert_eq(proto_decode_dir(&f, &m), 0);
+	f = raw_frame(TCPX_FRAME_DIR, p, 21);           /* short fixed part */
+	cr_assert_eq(proto_decode_dir(&f, &m), -TCPX_E_MALFORMED);
+	f = raw_frame(TCPX_FRAME_DIR, p, 24);           /* a byte too many */
+	cr_assert_eq(proto_decode_dir(&f, &m), -TCPX_E_MALFORMED);
+	f = raw_frame(TCPX_FRAME_FILE, p, 23);          /* not a DIR */
+	cr_assert_eq(proto_decode_dir(&f, &m), -TCPX_E_MALFORMED);
+	p[21] = 0;                                      /* empty name */
+	f = raw_frame(TCPX_FRAME_DIR, p, 22);
+	cr_assert_eq(proto_decode_dir(&f, &m), -TCPX_E_MALFORMED);
+	p[21] = 1;
+	p[5] = 0x10;                                    /* mode 010755 */
+	f = raw_frame(TCPX_FRAME_DIR, p, 23);
+	cr_assert_eq(proto_decode_dir(&f, &m), -TCPX_E_MALFORMED);
+	p[5] = 0;
+	p[16] = 0x3b, p[17] = 0x9a, p[18] = 0xca, p[19] = 0x00; /* 1e9 ns */
+	f = raw_frame(TCPX_FRAME_DIR, p, 23);
+	cr_assert_eq(proto_decode_dir(&f, &m), -TCPX_E_MALFORMED);
+	cr_assert_eq(proto_max_payload(TCPX_FRAME_DIR), 22 + TCPX_NAME_MAX);
+	cr_assert_str_eq(proto_frame_spec(TCPX_FRAME_DIR)->name, "DIR");
 }

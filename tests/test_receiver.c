@@ -175,7 +175,9 @@ Test(receiver, hello_negotiation)
 	} c[] = {
 		{ 1, 1, 0, TCPX_CAPS_V1, 0, 0 },
 		{ 1, 1, TCPX_CAP_ZLIB, 0, 0, 0 },
-		{ 1, 1, ~(uint64_t)0, TCPX_CAPS_V1, TCPX_CAP_ZLIB, 0 },
+		{ 1, 1, ~(uint64_t)0, TCPX_CAPS_V1, TCPX_CAPS_V1, 0 },
+		{ 1, 1, TCPX_CAP_TREE, TCPX_CAP_ZLIB, 0, 0 },
+		{ 1, 1, TCPX_CAP_TREE, TCPX_CAPS_V1, TCPX_CAP_TREE, 0 },
 		{ 1, 1, 1u << 7, TCPX_CAPS_V1, 0, 0 },
 		{ 1, 9, TCPX_CAP_ZLIB, TCPX_CAPS_V1, TCPX_CAP_ZLIB, 0 },
 		{ 1, 1, TCPX_CAP_ZLIB, TCPX_CAPS_V1, TCPX_CAP_ZLIB, 240 },
@@ -1423,4 +1425,165 @@ Test(receiver_session, max_files_ends_the_session)
 	cr_assert_eq(sender_state(t.s), SS_FAILED);
 	tu_session_free(&t);
 	free(f);
+}
+
+/* ---- directories (TREE) ------------------------------------------------- */
+
+TestSuite(receiver_tree, .init = init);
+
+/* The RESULTs queued, as (id, code, digest all zero) triples. */
+static void expect_result(const uint8_t *p, uint32_t id, uint16_t code,
+			  int zero_digest)
+{
+	cr_assert_eq(p[0], TCPX_FRAME_RESULT);
+	cr_assert_eq(be32_load(p + 8), id, "RESULT for %u, want %u",
+		     be32_load(p + 8), id);
+	cr_assert_eq(be16_load(p + 12), code, "code %u, want %u",
+		     be16_load(p + 12), code);
+	if (zero_digest) {
+		for (int i = 0; i < 64; i++)
+			cr_assert_eq(p[16 + i], 0);
+	}
+}
+
+Test(receiver_tree, dir_event_and_its_result)
+{
+	struct tcpx_receiver *r = ready(TCPX_CAP_TREE, 0, 0);
+	struct tu_buf b = { 0 };
+	tu_put_dir(&b, 1, 0700, 981173106, 7, "photos/empty");
+	feed(r, &b);
+	struct receiver_event ev = next(r);
+	cr_assert_eq(ev.type, REV_DIR);
+	cr_assert_eq(ev.meta.id, 1u);
+	cr_assert_eq(ev.meta.mode, 0700u);
+	cr_assert_eq(ev.meta.mtime_sec, 981173106);
+	cr_assert_eq(ev.meta.mtime_nsec, 7u);
+	cr_assert_eq(ev.meta.name_len, 12u);
+	cr_assert(memcmp(ev.meta.name, "photos/empty", 12) == 0);
+	cr_assert_eq(receiver_in_file(r), 0);
+	expect_event(r, REV_NONE);      /* nothing until the verdict */
+	cr_assert_null(receiver_file_done(r, 0, NULL));
+	struct tu_buf out = take(r);
+	cr_assert_eq(out.len, 80u);
+	expect_result(out.p, 1, 0, 1);
+	tu_buf_free(&out);
+	tu_buf_free(&b);
+	receiver_free(r);
+}
+
+Test(receiver_tree, results_in_order_with_files)
+{
+	struct tcpx_receiver *r = ready(TCPX_CAP_TREE, 0, 0);
+	struct tu_buf b = { 0 };
+	uint8_t d[64];
+
+	tu_digest_of((const uint8_t *)"hi", 2, d);
+	tu_put_file(&b, 1, 2, "t/a");
+	tu_put_data_raw(&b, "hi", 2);
+	tu_put_end(&b, d);
+	tu_put_dir(&b, 2, 0755, 1, 0, "t/sub");
+	tu_put_dir(&b, 3, 0755, 1, 0, "../escape");
+	tu_put_file(&b, 4, 0, "t/b");
+	tu_put_end(&b, (const uint8_t[64]){ 0 });
+	tu_put_dir(&b, 5, 0755, 1, 0, "t");
+	tu_put_empty(&b, TCPX_FRAME_BYE);
+	feed(r, &b);
+	expect_event(r, REV_FILE);
+	expect_event(r, REV_DATA);
+	expect_event(r, REV_END);
+	receiver_file_done(r, 0, NULL);
+	expect_event(r, REV_DIR);
+	receiver_file_done(r, TCPX_E_EXISTS, "exists and is not a directory");
+	struct receiver_event ev = next(r);
+	cr_assert_eq(ev.type, REV_REFUSED);     /* '..': refused per item */
+	cr_assert_eq(ev.code, TCPX_E_BAD_NAME);
+	expect_event(r, REV_FILE);
+	ev = next(r);
+	cr_assert_eq(ev.type, REV_END);
+	receiver_file_done(r, TCPX_E_DIGEST, NULL);
+	expect_event(r, REV_DIR);
+	receiver_file_done(r, 0, NULL);
+	expect_event(r, REV_BYE);
+	struct tu_buf out = take(r);
+	const uint8_t *p = out.p;
+	uint16_t codes[] = { 0, TCPX_E_EXISTS, TCPX_E_BAD_NAME, TCPX_E_DIGEST, 0 };
+	for (uint32_t id = 1; id <= 5; id++) {
+		expect_result(p, id, codes[id - 1], id != 1 && id != 4);
+		p += 8 + be32_load(p + 4);
+	}
+	cr_assert_eq(p[0], TCPX_FRAME_BYE);
+	tu_buf_free(&out);
+	tu_buf_free(&b);
+	receiver_free(r);
+}
+
+Test(receiver_tree, dir_without_the_capability_is_unexpected)
+{
+	/* asked for nothing; then: offered nothing, asked for TREE */
+	for (int k = 0; k < 2; k++) {
+		struct tcpx_receiver *r;
+		struct tu_buf b = { 0 };
+		if (k == 0) {
+			r = ready(0, 0, 0);
+		} else {
+			r = rx_new(TCPX_CAP_ZLIB, 0, 0);
+			tu_put_hello(&b, 1, 1, TCPX_CAP_TREE);
+			feed(r, &b);
+			expect_event(r, REV_HELLO);
+			struct tu_buf h = take(r);
+			cr_assert_eq(be64_load(h.p + 16), 0u, "TREE not granted");
+			tu_buf_free(&h);
+		}
+		/* the header alone is enough to judge it */
+		tu_put_header(&b, TCPX_FRAME_DIR, 0, 0, 23);
+		feed(r, &b);
+		expect_fatal(r, TCPX_E_UNEXPECTED);
+		receiver_free(r);
+		tu_buf_free(&b);
+	}
+}
+
+Test(receiver_tree, dir_in_a_file_or_before_hello_is_unexpected)
+{
+	struct tcpx_receiver *r = ready(TCPX_CAP_TREE, 0, 0);
+	struct tu_buf b = { 0 };
+	tu_put_file(&b, 1, 10, "x");
+	tu_put_dir(&b, 2, 0755, 0, 0, "d");
+	feed(r, &b);
+	expect_event(r, REV_FILE);
+	expect_fatal(r, TCPX_E_UNEXPECTED);
+	receiver_free(r);
+
+	r = rx_new(TCPX_CAPS_V1, 0, 0);
+	tu_put_dir(&b, 1, 0755, 0, 0, "d");
+	feed(r, &b);
+	expect_fatal(r, TCPX_E_UNEXPECTED);
+	receiver_free(r);
+	tu_buf_free(&b);
+}
+
+Test(receiver_tree, dir_ids_and_limits)
+{
+	struct tcpx_receiver *r = ready(TCPX_CAP_TREE, 0, 0);
+	struct tu_buf b = { 0 };
+	tu_put_dir(&b, 2, 0755, 0, 0, "d");     /* id 1 expected */
+	feed(r, &b);
+	expect_fatal(r, TCPX_E_MALFORMED);
+	receiver_free(r);
+
+	r = ready(TCPX_CAP_TREE, 0, 1);         /* --max-files 1 counts DIRs */
+	tu_put_dir(&b, 1, 0755, 0, 0, "d");
+	tu_put_dir(&b, 2, 0755, 0, 0, "e");
+	feed(r, &b);
+	expect_event(r, REV_DIR);
+	receiver_file_done(r, 0, NULL);
+	expect_fatal(r, TCPX_E_TOO_MANY_FILES);
+	receiver_free(r);
+
+	r = ready(TCPX_CAP_TREE, 0, 0);         /* mode beyond 07777 */
+	tu_put_dir(&b, 1, 010755, 0, 0, "d");
+	feed(r, &b);
+	expect_fatal(r, TCPX_E_MALFORMED);
+	receiver_free(r);
+	tu_buf_free(&b);
 }

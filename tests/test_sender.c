@@ -1495,3 +1495,135 @@ Test(session, files_with_many_tiny_chunks)
 	tu_session_free(&t);
 	free(f);
 }
+
+/* ---- directories (TREE) ------------------------------------------------- */
+
+TestSuite(sender_tree, .init = init);
+
+/* A sender that asked for TREE, past a handshake granting `granted`. */
+static struct tcpx_sender *tree_sender(uint64_t granted)
+{
+	struct tcpx_sender *s = sender_new(TCPX_CAP_TREE, 0);
+	struct tu_buf b = { 0 };
+	cr_assert(s != NULL);
+	struct tu_buf hello = take(s);
+	cr_assert_eq(be64_load(hello.p + 16), TCPX_CAP_TREE, "TREE asked for");
+	tu_buf_free(&hello);
+	cr_assert_eq(sender_has_tree(s), 0, "not before the handshake");
+	tu_put_hello(&b, 1, 1, granted);
+	feed(s, &b);
+	cr_assert_eq(next(s).type, SEV_HELLO);
+	tu_buf_free(&b);
+	return s;
+}
+
+static int begin_dir(struct tcpx_sender *s, const char *name, void *cookie,
+		     uint32_t *id)
+{
+	struct tcpx_file_meta m = { .mode = 0750, .mtime_sec = 981173106,
+				    .mtime_nsec = 9, .name = (const uint8_t *)name,
+				    .name_len = (uint16_t)strlen(name) };
+	int rc = sender_begin_dir(s, &m, cookie);
+	if (id)
+		*id = m.id;
+	return rc;
+}
+
+Test(sender_tree, dir_frame_and_state)
+{
+	struct tcpx_sender *s = tree_sender(TCPX_CAP_TREE);
+	uint32_t id;
+	cr_assert_eq(sender_has_tree(s), 1);
+	cr_assert_eq(begin_dir(s, "photos", NULL, &id), 0);
+	cr_assert_eq(id, 1u);
+	cr_assert_eq(sender_state(s), SS_READY, "a DIR is one frame");
+	cr_assert_eq(sender_outstanding(s), 1u);
+	struct tu_buf out = take(s);
+	struct tcpx_frame f;
+	size_t consumed;
+	cr_assert_eq(frame_decode(out.p, out.len, &proto_frame_limits, &f,
+				  &consumed, NULL), 1);
+	cr_assert_eq(consumed, out.len);
+	struct tcpx_file_meta m;
+	cr_assert_eq(proto_decode_dir(&f, &m), 0);
+	cr_assert_eq(m.id, 1u);
+	cr_assert_eq(m.mode, 0750u);
+	cr_assert_eq(m.mtime_sec, 981173106);
+	cr_assert_eq(m.mtime_nsec, 9u);
+	cr_assert(m.name_len == 6 && memcmp(m.name, "photos", 6) == 0);
+	tu_buf_free(&out);
+	sender_free(s);
+}
+
+Test(sender_tree, no_dir_without_the_capability)
+{
+	struct tcpx_sender *s = tree_sender(0);
+	cr_assert_eq(sender_has_tree(s), 0);
+	cr_assert_eq(begin_dir(s, "photos", NULL, NULL), -TCPX_E_UNEXPECTED);
+	cr_assert_eq(sender_outstanding(s), 0u);
+	const uint8_t *p;
+	size_t n;
+	sender_pending(s, &p, &n);
+	cr_assert_eq(n, 0u, "nothing queued");
+	sender_free(s);
+	/* and a sender that never asked for TREE cannot be granted it */
+	s = sender_new(0, 0);
+	struct tu_buf b = take(s);
+	tu_buf_free(&b);
+	tu_put_hello(&b, 1, 1, TCPX_CAP_TREE);
+	feed(s, &b);
+	cr_assert_eq(next(s).type, SEV_PROTO_ERROR);
+	tu_buf_free(&b);
+	sender_free(s);
+}
+
+Test(sender_tree, no_dir_while_a_file_is_in_progress)
+{
+	struct tcpx_sender *s = tree_sender(TCPX_CAP_TREE);
+	begin(s, "a", 5, NULL);
+	cr_assert_eq(begin_dir(s, "d", NULL, NULL), -TCPX_E_INTERNAL);
+	cr_assert_eq(sender_outstanding(s), 1u);
+	sender_free(s);
+}
+
+Test(sender_tree, results_in_order_mixed_with_files)
+{
+	struct tcpx_sender *s = tree_sender(TCPX_CAP_TREE);
+	uint8_t d1[64], d3[64], zero[64] = { 0 };
+	uint32_t id;
+	int c[4];
+	cr_assert_eq(whole_file(s, "t/a", "one", d1), 1u);
+	cr_assert_eq(begin_dir(s, "t/sub", &c[1], &id), 0);
+	cr_assert_eq(id, 2u);
+	cr_assert_eq(whole_file(s, "t/b", "three", d3), 3u);
+	cr_assert_eq(begin_dir(s, "t", &c[3], &id), 0);
+	cr_assert_eq(id, 4u);
+	struct tu_buf out = take(s);
+	tu_buf_free(&out);
+	struct tu_buf b = { 0 };
+	tu_put_result(&b, 1, 0, d1, "");
+	tu_put_result(&b, 2, 0, zero, "");
+	tu_put_result(&b, 3, 0, d3, "");
+	tu_put_result(&b, 4, 0, d1, "");        /* a DIR's digest is zeros */
+	feed(s, &b);
+	struct sender_event ev = next(s);
+	cr_assert(ev.type == SEV_RESULT && ev.id == 1 && ev.code == 0);
+	ev = next(s);
+	cr_assert(ev.type == SEV_RESULT && ev.id == 2 && ev.code == 0);
+	cr_assert_eq(ev.cookie, &c[1]);
+	ev = next(s);
+	cr_assert(ev.type == SEV_RESULT && ev.id == 3 && ev.code == 0);
+	ev = next(s);
+	cr_assert(ev.type == SEV_RESULT && ev.id == 4);
+	cr_assert_eq(ev.code, TCPX_E_DIGEST);
+	cr_assert_eq(ev.cookie, &c[3]);
+	cr_assert_eq(sender_outstanding(s), 0u);
+	/* a RESULT for a DIR out of order is a violation */
+	cr_assert_eq(begin_dir(s, "u", NULL, &id), 0);
+	cr_assert_eq(begin_dir(s, "v", NULL, &id), 0);
+	tu_put_result(&b, 6, 0, zero, "");
+	feed(s, &b);
+	cr_assert_eq(next(s).type, SEV_PROTO_ERROR);
+	tu_buf_free(&b);
+	sender_free(s);
+}

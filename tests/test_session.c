@@ -120,7 +120,7 @@ static int transfer(struct rig *g, char **paths, int n, int level)
 	struct send_options opt = { .level = level, .timeout_ms = 10000 };
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, g->fds), 0);
 	cr_assert_eq(pthread_create(&g->server, NULL, serve_thread, g), 0);
-	struct source *src = source_new(paths, n);
+	struct source *src = source_new(paths, n, 0);
 	cr_assert(src != NULL);
 	int status = send_loop_run(g->fds[0], "test-receiver", &opt, src);
 	source_free(src);

@@ -1069,3 +1069,103 @@ Test(store, no_descriptor_leaks_on_any_path)
 	cr_assert_eq(open_fds(), before, "descriptors leaked");
 	cr_assert_eq(temps(D), 0);
 }
+
+/* ---- store_dir: directories of a tree ----------------------------------- */
+
+static int dir(const char *name, uint32_t mode, int64_t sec, uint32_t nsec,
+	       struct store_budget *b, const char **why)
+{
+	const char *w;
+	return store_dir(&st, (const uint8_t *)name, strlen(name), mode, sec,
+			 nsec, b, why ? why : &w);
+}
+
+static void expect_dir(const char *rel, mode_t mode, int64_t sec, long nsec)
+{
+	struct stat sb;
+	cr_assert_eq(lstat(P(rel), &sb), 0, "%s: %s", rel, strerror(errno));
+	cr_assert(S_ISDIR(sb.st_mode), "%s is not a directory", rel);
+	cr_assert_eq(sb.st_mode & 07777, mode, "%s: mode %o", rel,
+		     sb.st_mode & 07777);
+	cr_assert_eq(sb.st_mtim.tv_sec, sec, "%s: mtime", rel);
+	cr_assert_eq(sb.st_mtim.tv_nsec, nsec, "%s: mtime ns", rel);
+}
+
+Test(store, dir_new_with_missing_parents)
+{
+	struct store_budget b = { .max_dirs = 0 };
+	cr_assert_eq(dir("a/b/c", 0700, 981173106, 5, &b, NULL), 0);
+	expect_dir("a/b/c", 0700, 981173106, 5);
+	struct stat sb;
+	cr_assert_eq(stat(P("a/b"), &sb), 0);
+	cr_assert_eq(sb.st_mode & 0777, 0755u, "parents: 0777 less umask");
+	cr_assert_eq(b.dirs, 3u, "three directories made");
+	/* no setuid, setgid or sticky; the umask applies */
+	cr_assert_eq(dir("s", 07777, 1, 0, &b, NULL), 0);
+	expect_dir("s", 0755, 1, 0);
+}
+
+Test(store, dir_existing_gets_mode_and_mtime)
+{
+	struct store_budget b = { .max_dirs = 1 };
+	cr_assert_eq(mkdir(P("e"), 0755), 0);
+	write_text(P("e/keep"), "kept");
+	cr_assert_eq(dir("e", 0750, 1234567890, 0, &b, NULL), 0);
+	expect_dir("e", 0750, 1234567890, 0);
+	cr_assert_str_eq(slurp(P("e/keep")), "kept");
+	cr_assert_eq(b.dirs, 0u, "nothing made, nothing counted");
+	/* the files of a tree, then its DIR (post-order) */
+	put_ok("t/x/f", "f");
+	cr_assert_eq(dir("t/x", 0700, 5, 0, &b, NULL), 0);
+	cr_assert_eq(dir("t", 0711, 6, 0, &b, NULL), 0);
+	expect_dir("t/x", 0700, 5, 0);
+	expect_dir("t", 0711, 6, 0);
+	cr_assert_str_eq(slurp(P("t/x/f")), "f");
+}
+
+Test(store, dir_over_a_file_or_symlink_is_exists)
+{
+	write_text(P("f"), "file");
+	cr_assert_eq(symlink(OUT, P("l")), 0);
+	cr_assert_eq(symlink("nowhere", P("dangle")), 0);
+	errno = 0;
+	cr_assert_eq(dir("f", 0700, 1, 0, NULL, NULL), -TCPX_E_EXISTS);
+	cr_assert_eq(errno, EEXIST);
+	cr_assert_eq(dir("l", 0700, 1, 0, NULL, NULL), -TCPX_E_EXISTS);
+	cr_assert_eq(dir("dangle", 0700, 1, 0, NULL, NULL), -TCPX_E_EXISTS);
+	cr_assert_str_eq(slurp(P("f")), "file");
+	struct stat sb;
+	cr_assert_eq(stat(OUT, &sb), 0);
+	cr_assert_neq(sb.st_mode & 0777, 0700u, "the link's target untouched");
+	cr_assert_str_eq(tree(D), "dangle f l");
+}
+
+Test(store, dir_through_a_symlink_or_file_is_denied)
+{
+	cr_assert_eq(symlink(OUT, P("link")), 0);
+	write_text(P("pf"), "file");
+	cr_assert_eq(dir("link/x", 0755, 1, 0, NULL, NULL), -TCPX_E_DENIED);
+	cr_assert_eq(dir("link/x/y", 0755, 1, 0, NULL, NULL), -TCPX_E_DENIED);
+	cr_assert_eq(dir("pf/x", 0755, 1, 0, NULL, NULL), -TCPX_E_DENIED);
+	cr_assert_str_eq(tree(OUT), "");
+	cr_assert_str_eq(tree(D), "link pf");
+}
+
+Test(store, dir_budget)
+{
+	struct store_budget b = { .max_dirs = 2 };
+	const char *why = NULL;
+	errno = 0;
+	cr_assert_eq(dir("a/b/c", 0755, 1, 0, &b, &why), -TCPX_E_NO_SPACE);
+	cr_assert_not_null(why);
+	cr_assert(strstr(why, "--max-dirs") != NULL, "%s", why);
+	cr_assert_eq(b.dirs, 0u);
+	cr_assert_str_eq(tree(D), "", "nothing left behind");
+	cr_assert_eq(dir("a/b", 0755, 1, 0, &b, &why), 0);
+	cr_assert_null(why);
+	cr_assert_eq(b.dirs, 2u);
+	cr_assert_eq(dir("a/b", 0700, 2, 0, &b, NULL), 0, "existing: free");
+	cr_assert_eq(dir("a/c", 0755, 1, 0, &b, &why), -TCPX_E_NO_SPACE);
+	cr_assert_eq(access(P("a/c"), F_OK), -1, "removed again");
+	cr_assert_eq(b.dirs, 2u);
+}

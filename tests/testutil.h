@@ -217,6 +217,20 @@ static inline void tu_put_file_raw(struct tu_buf *b, uint32_t id, uint64_t size,
 	tu_buf_put(b, name, name_bytes);
 }
 
+/* DIR (type 9, TREE): FILE's layout without the size. */
+static inline void tu_put_dir(struct tu_buf *b, uint32_t id, uint32_t mode,
+			      int64_t mtime_sec, uint32_t nsec, const char *name)
+{
+	size_t n = strlen(name);
+	tu_put_header(b, 9, 0, 0, (uint32_t)(22 + n));
+	tu_buf_be32(b, id);
+	tu_buf_be32(b, mode);
+	tu_buf_be64(b, (uint64_t)mtime_sec);
+	tu_buf_be32(b, nsec);
+	tu_buf_be16(b, (uint16_t)n);
+	tu_buf_put(b, name, n);
+}
+
 static inline void tu_put_file(struct tu_buf *b, uint32_t id, uint64_t size,
 			       const char *name)
 {
@@ -721,6 +735,9 @@ static inline int tu_drain_receiver(struct tu_session *t)
 			break;
 		case REV_HELLO:
 			t->rev_hello++;
+			break;
+		case REV_DIR:   /* tu_session sends files only */
+			cr_assert_fail("REV_DIR in a files-only session");
 			break;
 		case REV_FILE:
 		case REV_REFUSED:

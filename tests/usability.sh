@@ -430,6 +430,8 @@ check "completion: tcpget -d offers directories only" \
 	[ "$(cd "$T/compl" && complete_words tcpget -d '' | tr '\n' ' ')" = "dir_one " ]
 check "completion: tcpput operands offer files" \
 	grep -qx file_one <(cd "$T/compl" && complete_words tcpput fi)
+check "completion: tcpput -r operands offer directories" \
+	grep -qx dir_one <(cd "$T/compl" && complete_words tcpput -r di)
 
 # --- socket activation -------------------------------------------------
 # -p/-b name a port and an address tcpget could not listen on itself: it

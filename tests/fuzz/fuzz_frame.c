@@ -27,8 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* The "Max" column of the frame table in man/tcpxfer.5 (FRAMES), by type:
  * the limits the header check must enforce, written down independently
  * of proto_max_payload(). */
-static const uint32_t spec_max[9] = {
-	0, 256, 4126, 262152, 64, 0, 1096, 0, 1028,
+static const uint32_t spec_max[10] = {
+	0, 256, 4126, 262152, 64, 0, 1096, 0, 1028, 4118,
 };
 
 /* Room for the largest frame any encoder writes. */
@@ -119,6 +119,29 @@ static int ok_or_malformed(int rc)
 	return rc == 0 || rc == -TCPX_E_MALFORMED;
 }
 
+/* DIR (TREE): FILE's layout without the size; decodes, re-encodes the
+ * same bytes. */
+static void decode_dir(const struct tcpx_frame *f)
+{
+	struct tcpx_file_meta m;
+	int rc = proto_decode_dir(f, &m);
+	FZ_CHECK(ok_or_malformed(rc));
+	if (rc != 0)
+		return;
+	FZ_CHECK(f->type == TCPX_FRAME_DIR);
+	FZ_CHECK(m.size == 0);
+	FZ_CHECK(m.name_len >= 1 && m.name_len <= TCPX_NAME_MAX);
+	FZ_CHECK(f->length == TCPX_DIR_FIXED_LEN + m.name_len);
+	FZ_CHECK(m.name == f->payload + TCPX_DIR_FIXED_LEN);
+	FZ_CHECK((m.mode & ~TCPX_MODE_MASK) == 0);
+	FZ_CHECK(m.mtime_nsec < 1000000000u);
+	size_t n = proto_encode_dir(enc, &m);
+	FZ_CHECK(n == TCPX_FRAME_HEADER_LEN + f->length);
+	FZ_CHECK(enc[0] == TCPX_FRAME_DIR);
+	FZ_CHECK(memcmp(enc + TCPX_FRAME_HEADER_LEN, f->payload, f->length) == 0);
+	check_names(m.name, m.name_len);
+}
+
 /* Runs every decoder on f (whose type may have been forced); checks what
  * each one accepts. */
 static void decode_all(const struct tcpx_frame *f)
@@ -154,6 +177,8 @@ static void decode_all(const struct tcpx_frame *f)
 		FZ_CHECK(memcmp(enc + TCPX_FRAME_HEADER_LEN, p, f->length) == 0);
 		check_names(m.name, m.name_len);
 	}
+
+	decode_dir(f);
 
 	struct tcpx_data d;
 	rc = proto_decode_data(f, &d);
@@ -244,7 +269,7 @@ static void decode_payload(uint8_t type, const uint8_t *payload, uint32_t len)
 		memcpy(copy, payload, len);
 	struct tcpx_frame f = { .type = type, .length = len, .payload = copy };
 	decode_all(&f);
-	for (uint8_t t = TCPX_FRAME_HELLO; t <= TCPX_FRAME_ERROR; t++) {
+	for (uint8_t t = TCPX_FRAME_HELLO; t <= TCPX_FRAME_DIR; t++) {
 		if (t == type)
 			continue;
 		f.type = t;
@@ -283,7 +308,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (rc == -TCPX_E_UNEXPECTED)
 				FZ_CHECK(proto_max_payload(buf[0]) < 0 &&
 					 (buf[0] < TCPX_FRAME_HELLO ||
-					  buf[0] > TCPX_FRAME_ERROR));
+					  buf[0] > TCPX_FRAME_DIR));
 			if (rc == -TCPX_E_FRAME_TOO_LARGE)
 				FZ_CHECK(f.length > proto_max_payload(f.type) &&
 					 f.length > spec_max[f.type]);
@@ -299,7 +324,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		FZ_CHECK(rc == 1);
-		FZ_CHECK(f.type >= TCPX_FRAME_HELLO && f.type <= TCPX_FRAME_ERROR);
+		FZ_CHECK(f.type >= TCPX_FRAME_HELLO && f.type <= TCPX_FRAME_DIR);
 		FZ_CHECK(f.length <= proto_max_payload(f.type));
 		FZ_CHECK(f.length <= spec_max[f.type]);
 		FZ_CHECK(f.length <= TCPX_MAX_PAYLOAD);

@@ -87,6 +87,16 @@ static void b_file(struct fz_buf *b, uint32_t id, uint64_t size,
 	put(b, proto_encode_file(frame, &m));
 }
 
+static void b_dir(struct fz_buf *b, uint32_t id, const char *name,
+		  uint32_t mode)
+{
+	struct tcpx_file_meta m = { .id = id, .mode = mode,
+				    .mtime_sec = 981173106, .mtime_nsec = 5,
+				    .name = (const uint8_t *)name,
+				    .name_len = (uint16_t)strlen(name) };
+	put(b, proto_encode_dir(frame, &m));
+}
+
 static void b_data_raw(struct fz_buf *b, const uint8_t *p, size_t n)
 {
 	size_t len = proto_encode_data_header(frame, TCPX_ENCODING_RAW,
@@ -559,6 +569,18 @@ static void gen_receiver(void)
 	b_hello(&b, 1, 1, 0);
 	b_result(&b, 1, 0, NULL, NULL);
 	rx_emit("result_from_sender.bin", 0, 0, &b);
+
+	/* Directories (TREE), after the files inside them; last, so the
+	 * seeds above keep their bytes. */
+	b.len = 0;
+	b_hello(&b, 1, 1, TCPX_CAP_ZLIB | TCPX_CAP_TREE);
+	b_whole_file(&b, 1, "t/a", t, 3, 3, 0);
+	b_dir(&b, 2, "t/sub", 0700);
+	b_dir(&b, 3, "..", 0755);
+	b_whole_file(&b, 4, "t/b", t, 300, 300, 6);
+	b_dir(&b, 5, "t", 0755);
+	b_empty(&b, TCPX_FRAME_BYE);
+	rx_emit("tree_dirs.bin", 0, 0, &b);
 
 	free(t);
 	free(z);
