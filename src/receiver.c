@@ -233,6 +233,26 @@ static int on_hello(struct tcpx_receiver *r, const struct tcpx_frame *f,
 	return 0;
 }
 
+/* FILE and DIR share one id sequence and the per-connection limit: 0 if
+ * the item goes on, -1 once the session is over (ERROR queued, *ev set). */
+static int take_id(struct tcpx_receiver *r, struct receiver_event *ev,
+		   const char *out_of_sequence)
+{
+	if (ev->meta.id != r->last_id + 1) {
+		fatal(r, ev, TCPX_E_MALFORMED, out_of_sequence);
+		return -1;
+	}
+	if ((r->cfg.max_files && r->files >= r->cfg.max_files) ||
+	    r->last_id == UINT32_MAX) {
+		fatal(r, ev, TCPX_E_TOO_MANY_FILES,
+		      "too many files in one connection");
+		return -1;
+	}
+	r->last_id = ev->meta.id;
+	r->files++;
+	return 0;
+}
+
 static int on_file(struct tcpx_receiver *r, const struct tcpx_frame *f,
 		   struct receiver_event *ev)
 {
@@ -241,14 +261,8 @@ static int on_file(struct tcpx_receiver *r, const struct tcpx_frame *f,
 
 	if (proto_decode_file(f, &ev->meta) < 0)
 		return fatal(r, ev, TCPX_E_MALFORMED, "malformed FILE");
-	if (ev->meta.id != r->last_id + 1)
-		return fatal(r, ev, TCPX_E_MALFORMED, "FILE id out of sequence");
-	if ((r->cfg.max_files && r->files >= r->cfg.max_files) ||
-	    r->last_id == UINT32_MAX)
-		return fatal(r, ev, TCPX_E_TOO_MANY_FILES,
-			     "too many files in one connection");
-	r->last_id = ev->meta.id;
-	r->files++;
+	if (take_id(r, ev, "FILE id out of sequence") < 0)
+		return 0;
 	r->cur_size = ev->meta.size;
 	r->cur_recv = 0;
 	if (name_validate(ev->meta.name, ev->meta.name_len, &why) < 0)
@@ -284,14 +298,8 @@ static int on_dir(struct tcpx_receiver *r, const struct tcpx_frame *f,
 			     "DIR without the TREE capability");
 	if (proto_decode_dir(f, &ev->meta) < 0)
 		return fatal(r, ev, TCPX_E_MALFORMED, "malformed DIR");
-	if (ev->meta.id != r->last_id + 1)
-		return fatal(r, ev, TCPX_E_MALFORMED, "DIR id out of sequence");
-	if ((r->cfg.max_files && r->files >= r->cfg.max_files) ||
-	    r->last_id == UINT32_MAX)
-		return fatal(r, ev, TCPX_E_TOO_MANY_FILES,
-			     "too many files in one connection");
-	r->last_id = ev->meta.id;
-	r->files++;
+	if (take_id(r, ev, "DIR id out of sequence") < 0)
+		return 0;
 	ev->is_dir = 1;
 	if (name_validate(ev->meta.name, ev->meta.name_len, &why) < 0) {
 		queue_result(r, TCPX_E_BAD_NAME, NULL, why);
