@@ -139,6 +139,15 @@ static void disk_fails(struct rx *x)
 	x->failed = 1;
 }
 
+/* FILE, DIR and refused items share one id sequence and the limit on
+ * files per connection, as the receiver's take_id() has it. */
+static void take_item(struct rx *x, const struct receiver_event *ev)
+{
+	FZ_CHECK(ev->meta.id == x->files + 1);
+	x->files++;
+	FZ_CHECK(!x->cfg.max_files || x->files <= x->cfg.max_files);
+}
+
 static void on_event(struct rx *x, const struct receiver_event *ev)
 {
 	static const uint64_t file_rate[4] = { 0, 8, 2, 1 };
@@ -154,9 +163,7 @@ static void on_event(struct rx *x, const struct receiver_event *ev)
 		break;
 	case REV_FILE:
 		FZ_CHECK(x->hello && !x->in_file && !x->skipping);
-		FZ_CHECK(ev->meta.id == x->files + 1);
-		x->files++;
-		FZ_CHECK(!x->cfg.max_files || x->files <= x->cfg.max_files);
+		take_item(x, ev);
 		FZ_CHECK(name_validate(ev->meta.name, ev->meta.name_len, &why) == 0);
 		FZ_CHECK((ev->meta.mode & ~TCPX_MODE_MASK) == 0);
 		FZ_CHECK(ev->meta.mtime_nsec < 1000000000u);
@@ -172,9 +179,7 @@ static void on_event(struct rx *x, const struct receiver_event *ev)
 		break;
 	case REV_REFUSED:
 		FZ_CHECK(x->hello && !x->in_file && !x->skipping);
-		FZ_CHECK(ev->meta.id == x->files + 1);
-		x->files++;
-		FZ_CHECK(!x->cfg.max_files || x->files <= x->cfg.max_files);
+		take_item(x, ev);
 		FZ_CHECK(ev->msg != NULL);
 		if (ev->code == TCPX_E_BAD_NAME)
 			FZ_CHECK(name_validate(ev->meta.name, ev->meta.name_len,
@@ -188,9 +193,7 @@ static void on_event(struct rx *x, const struct receiver_event *ev)
 	case REV_DIR:
 		FZ_CHECK(x->hello && !x->in_file && !x->skipping && ev->is_dir);
 		FZ_CHECK(x->cfg.caps & TCPX_CAP_TREE);
-		FZ_CHECK(ev->meta.id == x->files + 1);
-		x->files++;
-		FZ_CHECK(!x->cfg.max_files || x->files <= x->cfg.max_files);
+		take_item(x, ev);
 		FZ_CHECK(name_validate(ev->meta.name, ev->meta.name_len, &why) == 0);
 		FZ_CHECK((ev->meta.mode & ~TCPX_MODE_MASK) == 0);
 		FZ_CHECK(ev->meta.mtime_nsec < 1000000000u);
