@@ -38,7 +38,7 @@ IO_TESTS = session store server conn cli
 UNIT_TESTS = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/test_*.c))
 HELPERS = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/helper_*.c))
 
-.PHONY: all deps tools check check-run unit integration asan demo bench attack \
+.PHONY: all deps tools check check-build check-run unit integration asan demo bench attack \
         install uninstall clean fuzz valgrind man-lint
 
 all: deps
@@ -91,33 +91,51 @@ $(BUILD)/helper_%: tests/helper_%.c $(IO_LIB) $(CORE_LIB)
 $(BUILD):
 	mkdir -p $@
 
-# The whole suite, then the whole suite again under ASan + UBSan, the man
-# page lint and a short fuzzing run; the closing line adds up every suite's
-# count (Criterion's and the shell suites' "N passed, M failed").
+# The whole suite, and the whole suite again under ASan + UBSan, the man
+# page lint, a short fuzzing run and the integration suite under valgrind.
+# Everything is built first (make -j2), then three streams run side by
+# side, each into its own log: the normal run, the sanitizer run, and
+# lint + fuzz smoke + valgrind (the suites mostly wait on their peers, so
+# on 2 cores this takes about half the time of one after the other).
+# The logs are shown in that order; the closing line adds up every
+# suite's count (Criterion's and the shell suites' "N passed, M failed").
+SAN_VARS = BUILD=build-asan EXTRA_CFLAGS="$(SAN)" CFLAGS="-O1 -g"
+CHECK_LOGS = $(BUILD)/check-normal.log $(BUILD)/check-asan.log $(BUILD)/check-other.log
+
 check: deps
-	@set -o pipefail; mkdir -p $(BUILD); { \
-	$(MAKE) --no-print-directory check-run && \
-	$(MAKE) --no-print-directory check-run BUILD=build-asan EXTRA_CFLAGS="$(SAN)" CFLAGS="-O1 -g" && \
-	$(MAKE) --no-print-directory man-lint && \
-	$(MAKE) --no-print-directory fuzz-smoke && \
-	$(MAKE) --no-print-directory valgrind; } 2>&1 | tee $(BUILD)/check.log
-	@sed -n 's/.*Passing: \([0-9]*\) | Failing: \([0-9]*\) | Crashing: \([0-9]*\).*/\1 \2 \3/p; s/^[a-z]*: \([0-9]*\) passed, \([0-9]*\) failed$$/\1 \2 0/p' \
-		$(BUILD)/check.log | awk '{p += $$1; f += $$2 + $$3} END { \
+	@mkdir -p $(BUILD); rm -f $(CHECK_LOGS); \
+	$(MAKE) --no-print-directory -j2 check-build && \
+	$(MAKE) --no-print-directory -j2 check-build $(SAN_VARS) && \
+	$(MAKE) --no-print-directory -j2 fuzz-build && { \
+	$(MAKE) --no-print-directory check-run >$(BUILD)/check-normal.log 2>&1 & a=$$!; \
+	$(MAKE) --no-print-directory check-run $(SAN_VARS) >$(BUILD)/check-asan.log 2>&1 & b=$$!; \
+	{ $(MAKE) --no-print-directory man-lint && \
+	  $(MAKE) --no-print-directory fuzz-smoke && \
+	  $(MAKE) --no-print-directory valgrind; } >$(BUILD)/check-other.log 2>&1 & c=$$!; \
+	rc=0; wait $$a || rc=1; wait $$b || rc=1; wait $$c || rc=1; \
+	cat $(CHECK_LOGS) | tee $(BUILD)/check.log; \
+	sed -n 's/.*Passing: \([0-9]*\) | Failing: \([0-9]*\) | Crashing: \([0-9]*\).*/\1 \2 \3/p; s/^[a-z]*: \([0-9]*\) passed, \([0-9]*\) failed$$/\1 \2 0/p' \
+		$(BUILD)/check.log | awk -v rc=$$rc '{p += $$1; f += $$2 + $$3} END { \
 		print "check (normal, sanitizer and valgrind runs, fuzz smoke, man lint):"; \
-		printf "check: %d passed, %d failed\n", p, f; exit f > 0 }'
+		if (rc && !f) print "check: a step failed before its count (see above)"; \
+		printf "check: %d passed, %d failed\n", p, f; exit (f > 0 || rc) }'; }
+
+check-build: tools $(UNIT_TESTS) $(HELPERS)
 
 check-run: tools $(UNIT_TESTS) $(HELPERS)
-	@$(MAKE) --no-print-directory unit integration
+	@$(MAKE) --no-print-directory -k unit integration
 
 unit: $(UNIT_TESTS)
-	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t --jobs 2; done
+	@rc=0; t0=$$(date +%s); for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t --jobs 2 || rc=1; done; \
+		echo "time: unit $(BUILD) $$(( $$(date +%s) - t0 )) s"; exit $$rc
 
 SUITES = integration tree hostile faults disk load usability output attack
 
 integration: tools $(HELPERS)
-	@set -e; for s in $(SUITES); do \
+	@rc=0; for s in $(SUITES); do \
 		if [ -f tests/$$s.sh ]; then echo "== tests/$$s.sh $(BUILD)"; \
-		bash tests/$$s.sh $(BUILD); fi; done
+		t0=$$(date +%s); bash tests/$$s.sh $(BUILD) || rc=1; \
+		echo "time: tests/$$s.sh $(BUILD) $$(( $$(date +%s) - t0 )) s"; fi; done; exit $$rc
 
 asan: deps
 	@$(MAKE) --no-print-directory check-run BUILD=build-asan EXTRA_CFLAGS="$(SAN)" CFLAGS="-O1 -g"

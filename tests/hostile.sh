@@ -575,7 +575,9 @@ fcase() {
 	"$FRECV" "${rargs[@]}" >"$T/logs/frecv.out" 2>&1 &
 	fpid=$!
 	PIDS+=("$fpid")
-	for ((i = 0; i < 100 * SLOW; i++)); do
+	# bounded (10 s, more under the sanitizers); a loaded machine can take
+	# seconds to start a sanitizer build
+	for ((i = 0; i < 500 * SLOW; i++)); do
 		port=$(sed -n 's/^PORT //p' "$T/logs/frecv.out")
 		[ -n "$port" ] && break
 		sleep 0.02

@@ -145,14 +145,14 @@ check "SIGTERM: tcpget exits 0" [ $rc -eq 0 ]
 # tar warns "file changed as we read it".  tcpput sends the size it
 # declared (the copy and its digest are of what was read), warns, and
 # exits 0, as the copy is verified.  Another process appends to the file
-# all along (bounded: 10 s, or until told to stop), and has appended before
+# all along (bounded: 120 s, or until told to stop), and has appended before
 # tcpput starts, so every read of the 64 MiB overlaps appends.
 D5=$T/d5
 start_receiver "$D5" --overwrite
 G=$T/growing
 head -c $((64 * 1024 * 1024)) /dev/urandom >"$G"
 gsize=$(stat -c %s "$G")
-(exec 3>>"$G"; end=$((SECONDS + 10))
+(exec 3>>"$G"; end=$((SECONDS + 120))
  while [ ! -e "$T/stop-growing" ] && [ $SECONDS -lt $end ]; do printf 'x\n' >&3; done) &
 APPENDER=$!
 PIDS+=("$APPENDER")

@@ -48,7 +48,7 @@ start_json() {
 	"$BIN/tcpget" -d "$dir" -p 0 -b 127.0.0.1 --json "$@" >"$T/logs/$name.out" 2>"$T/logs/$name.err" &
 	printf -v "${name}_PID" %s "$!"
 	PIDS+=("$!")
-	for ((i = 0; i < 100 * SLOW; i++)); do
+	for ((i = 0; i < 400 * SLOW; i++)); do
 		port=$(sed -n 's/^{"event":"listening","address":"127\.0\.0\.1:\([0-9]*\)".*/\1/p' "$T/logs/$name.out")
 		[ -n "$port" ] && break
 		sleep 0.05
@@ -172,7 +172,7 @@ listen_port() {
 Q_PID=$!
 PIDS+=("$Q_PID")
 Q_OUT=$T/logs/Q.out Q_ERR=$T/logs/Q.err Q_PORT=""
-for ((i = 0; i < 100 * SLOW; i++)); do
+for ((i = 0; i < 400 * SLOW; i++)); do
 	Q_PORT=$(listen_port "$Q_PID") && break
 	sleep 0.05
 done

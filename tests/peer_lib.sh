@@ -22,6 +22,7 @@ done
 # Sanitizer builds are slower and hungrier: scale waits and memory bounds.
 SLOW=1
 if grep -qa __asan_init "$BIN/tcpget"; then SLOW=3; fi
+if grep -qs 'exec valgrind' "$BIN/tcpget"; then SLOW=5; fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 T=$(mktemp -d "${TMPDIR:-/tmp}/tcpx-$SUITE.XXXXXX")
@@ -103,7 +104,7 @@ start_tcpget() {
 	pid=$!
 	PIDS+=("$pid")
 	SERVERS+=("$name")
-	for ((i = 0; i < 100 * SLOW; i++)); do
+	for ((i = 0; i < 400 * SLOW; i++)); do
 		port=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\),.*/\1/p' "$out" | head -n 1)
 		[ -n "$port" ] && break
 		kill -0 "$pid" 2>/dev/null || break
