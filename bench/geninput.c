@@ -5,6 +5,8 @@
  *   geninput text FILE BYTES SEED          log-like text lines (compressible)
  *   geninput tree DIR COUNT SIZE SEED      COUNT files of SIZE random bytes in
  *                                          one flat directory, unique names
+ *   geninput nested DIR COUNT SIZE SEED    the same spread over subdirectories
+ *                                          of 1000 files each (DIR/d0000/...)
  *
  * A generator in C rather than head -c /dev/urandom and a shell loop: it
  * writes a GiB in about a second and 10,000 files without 10,000 forks, so
@@ -188,19 +190,38 @@ fail:
 	return 1;
 }
 
-static int gen_tree(const char *dir, unsigned long count, unsigned long size)
+static int make_dir(const char *dir)
+{
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "geninput: %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* per_dir 0: one flat directory; else per_dir files per subdirectory. */
+static int gen_tree(const char *dir, unsigned long count, unsigned long size,
+		    unsigned long per_dir)
 {
 	uint8_t *buf = malloc(size ? size : 1);
 	char path[4096];
 	if (!buf)
 		return 1;
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-		fprintf(stderr, "geninput: %s: %s\n", dir, strerror(errno));
+	if (make_dir(dir) < 0) {
 		free(buf);
 		return 1;
 	}
 	for (unsigned long i = 0; i < count; i++) {
-		snprintf(path, sizeof path, "%s/f%06lu", dir, i);
+		if (per_dir == 0) {
+			snprintf(path, sizeof path, "%s/f%06lu", dir, i);
+		} else {
+			snprintf(path, sizeof path, "%s/d%04lu", dir, i / per_dir);
+			if (i % per_dir == 0 && make_dir(path) < 0) {
+				free(buf);
+				return 1;
+			}
+			snprintf(path, sizeof path, "%s/d%04lu/f%06lu", dir, i / per_dir, i);
+		}
 		fill_random(buf, size);
 		int fd = open_out(path);
 		if (fd < 0 || write_all(fd, buf, size) < 0 || close(fd) < 0) {
@@ -235,13 +256,15 @@ int main(int argc, char **argv)
 		seed(num(argv[4]));
 		return gen_text(argv[2], num(argv[3]));
 	}
-	if (argc == 6 && strcmp(argv[1], "tree") == 0) {
+	if (argc == 6 && (strcmp(argv[1], "tree") == 0 || strcmp(argv[1], "nested") == 0)) {
 		seed(num(argv[5]));
 		return gen_tree(argv[2], (unsigned long)num(argv[3]),
-				(unsigned long)num(argv[4]));
+				(unsigned long)num(argv[4]),
+				strcmp(argv[1], "nested") == 0 ? 1000 : 0);
 	}
 	fputs("usage: geninput random FILE BYTES SEED\n"
 	      "       geninput text FILE BYTES SEED\n"
-	      "       geninput tree DIR COUNT SIZE SEED\n", stderr);
+	      "       geninput tree DIR COUNT SIZE SEED\n"
+	      "       geninput nested DIR COUNT SIZE SEED\n", stderr);
 	return 64;
 }

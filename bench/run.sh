@@ -41,7 +41,9 @@ DELAY_MS=10                     # workload 4, each way
 RATE_MBIT=100                   # workload 5
 SENDERS=32                      # workload 6
 SENDER_MIB=32
-ONLY=random,small,text,latency,slow,concurrent
+TREE_FILES=100000               # workload 7, in directories of 1000
+TREE_KIB=1
+ONLY=random,small,text,latency,slow,concurrent,tree
 SKIP=""
 TMP_BASE=""
 OUT_MD=$BENCH_DIR/results/latest.md
@@ -63,8 +65,10 @@ usage: bash bench/run.sh [options]
   --rate-mbit N      workload 5: rate limit of the relay ($RATE_MBIT)
   --senders N        workload 6: concurrent senders ($SENDERS)
   --sender-mib N     workload 6: MiB per sender ($SENDER_MIB)
+  --tree-files N     workload 7: files of ${TREE_KIB} KiB in a tree of directories of 1000 ($TREE_FILES)
   --only LIST        workloads to run, comma-separated, by name or number:
                      random(1) small(2) text(3) latency(4) slow(5) concurrent(6)
+                     tree(7)
   --skip LIST        contenders to leave out: rsync,nc,scp,b2,tcpx
   --tmp DIR          where inputs and outputs go (default /dev/shm if it has room)
   --out FILE         Markdown report ($OUT_MD)
@@ -90,7 +94,7 @@ while [[ $# -gt 0 ]]; do
 	-h | --help) usage; exit 0 ;;
 	--quick)
 		QUICK=1 REPS=1 WARMUP=0 BIG_MIB=128 SMALL_FILES=1000 TEXT_MIB=32 TINY_FILES=200
-		SENDERS=8 SENDER_MIB=8
+		SENDERS=8 SENDER_MIB=8 TREE_FILES=5000
 		shift; continue ;;
 	--reps) posint "$opt" "$val"; REPS=$val ;;
 	--warmup) [[ $val =~ ^[0-9]+$ ]] || die "--warmup needs a number"; WARMUP=$val ;;
@@ -102,6 +106,7 @@ while [[ $# -gt 0 ]]; do
 	--rate-mbit) posint "$opt" "$val"; RATE_MBIT=$val ;;
 	--senders) posint "$opt" "$val"; [[ $val -le 60 ]] || die "--senders: at most 60"; SENDERS=$val ;;
 	--sender-mib) posint "$opt" "$val"; SENDER_MIB=$val ;;
+	--tree-files) posint "$opt" "$val"; TREE_FILES=$val ;;
 	--only) ONLY=$val ;;
 	--skip) SKIP=$val ;;
 	--tmp) TMP_BASE=$val ;;
@@ -123,6 +128,7 @@ for w in "${_only[@]}"; do
 	4 | latency) WANT[latency]=1 ;;
 	5 | slow) WANT[slow]=1 ;;
 	6 | concurrent) WANT[concurrent]=1 ;;
+	7 | tree) WANT[tree]=1 ;;
 	"") ;;
 	*) die "--only: unknown workload '$w'" ;;
 	esac
@@ -799,6 +805,9 @@ run_one() {                     # workload contender rep
 	small\|tarnc) run_tarnc "" "$IN/small" ;;
 	small\|scp) run_scp "$IN/small" "$IN/small" ;;
 	small\|b2) run_b2 "$IN/small" "$cnt" ;;
+	tree\|tcpx) run_tcpx "" "$IN/tree" -- -r "$IN/tree" ;;
+	tree\|rsync) run_rsync "" "$IN/tree" -- -W -a "$IN/tree" ;;
+	tree\|tarnc) run_tarnc "" "$IN/tree" ;;
 	text\|tcpx-z) run_tcpx "0 0" "$IN/text.log" -- -z "$IN/text.log" ;;
 	text\|rsync-z) run_rsync "0 0" "$IN/text.log" -- -W -a -z "$IN/text.log" ;;
 	latency\|tcpx) run_tcpx "$DELAY_MS 0" "$IN/tiny" -- "${TINY_LIST[@]}" ;;
@@ -901,6 +910,7 @@ report() {
 	tiny_l="$TINY_FILES files of $TINY_KIB KiB, relay +$DELAY_MS ms each way"
 	slow_l="$TEXT_MIB MiB log text, relay $RATE_MBIT Mbit/s"
 	conc_l="$SENDERS senders at once, $SENDER_MIB MiB each"
+	local tree_l="tree of $TREE_FILES files of $TREE_KIB KiB in directories of 1000"
 
 	echo "## Summary (median wall time; in brackets tcpx ÷ peer)"
 	echo
@@ -938,6 +948,10 @@ report() {
 		tn=$(med_of "concurrent|tcpx-n") || tn=""
 		echo "| 6a | 1 sender, $SENDER_MIB MiB | $(cell "concurrent|tcpx-1" "") ${t1:+($(mib_s $((SENDER_MIB * 1048576)) "$t1") MiB/s)} | $(cell "concurrent|rsync-1" "$t1") | — | — | — | $(rss_cell concurrent) |"
 		echo "| 6b | $conc_l | $(cell "concurrent|tcpx-n" "") ${tn:+($(mib_s $((SENDERS * SENDER_MIB * 1048576)) "$tn") MiB/s aggregate)} | $(cell "concurrent|rsync-n" "$tn") | — | — | — | (same) |"
+	fi
+	if wants tree; then
+		t=$(med_of "tree|tcpx") || t=""
+		echo "| 7 | $tree_l | $(cell "tree|tcpx" "") | $(cell "tree|rsync" "$t") | $(cell "tree|tarnc" "$t") | — | — | $(rss_cell tree) |"
 	fi
 	echo
 
@@ -1067,6 +1081,7 @@ wants small && need_mib=$((need_mib + 2 * (SMALL_FILES * (SMALL_KIB + 4)) / 1024
 { wants text || wants slow; } && need_mib=$((need_mib + 2 * TEXT_MIB))
 wants latency && need_mib=$((need_mib + 2 * (TINY_FILES * (TINY_KIB + 4)) / 1024))
 wants concurrent && need_mib=$((need_mib + 2 * SENDERS * SENDER_MIB))
+wants tree && need_mib=$((need_mib + 2 * (TREE_FILES * (TREE_KIB + 4)) / 1024))
 if [[ -z $TMP_BASE ]]; then
 	TMP_BASE=${TMPDIR:-/tmp}
 	if [[ -d /dev/shm ]]; then
@@ -1107,6 +1122,10 @@ if wants latency; then
 	"$HELPERS/geninput" tree "$IN/tiny" "$TINY_FILES" $((TINY_KIB * 1024)) 4 || die "geninput"
 	TINY_LIST=("$IN"/tiny/*)
 	META[latency]="$TINY_FILES $((TINY_FILES * TINY_KIB * 1024)) $IN/tiny/f000000"
+fi
+if wants tree; then
+	"$HELPERS/geninput" nested "$IN/tree" "$TREE_FILES" $((TREE_KIB * 1024)) 5 || die "geninput"
+	META[tree]="$TREE_FILES $((TREE_FILES * TREE_KIB * 1024)) $IN/tree/d0000/f000000"
 fi
 if wants concurrent; then
 	mkdir -p "$IN/conc"
@@ -1166,6 +1185,14 @@ if wants concurrent; then
 	add_contender concurrent rsync-1 "rsync daemon, 1 client"
 	add_contender concurrent rsync-n "rsync daemon, $SENDERS clients at once"
 	run_workload concurrent "${CONTENDERS[@]}"
+fi
+
+if wants tree; then
+	CONTENDERS=()
+	add_contender tree tcpx "tcpx -r"
+	add_contender tree rsync "rsync -W -a daemon"
+	add_contender tree tarnc "tar | nc"
+	run_workload tree "${CONTENDERS[@]}"
 fi
 
 mkdir -p "$(dirname "$OUT_MD")"
