@@ -94,10 +94,13 @@ $(IO_LIB): $(IO:%=$(BUILD)/%.o)
 $(LIB_A): $(LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
-$(LIB_SO): $(LIB_OBJS) src/libtcpx.map
+# cli is the tools' command line alone (it exits on a usage error): the
+# shared library leaves it out.
+SO_OBJS = $(filter-out $(BUILD)/cli.o,$(LIB_OBJS))
+$(LIB_SO): $(SO_OBJS) src/libtcpx.map
 	$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,libtcpx.so.$(SOVERSION) \
 		-Wl,--version-script=src/libtcpx.map -Wl,--no-undefined \
-		$(LDFLAGS) -o $@ $(LIB_OBJS) $(LDLIBS)
+		$(LDFLAGS) -o $@ $(SO_OBJS) $(LDLIBS)
 	ln -sf libtcpx.so.$(VERSION) $(BUILD)/libtcpx.so.$(SOVERSION)
 	ln -sf libtcpx.so.$(SOVERSION) $(BUILD)/libtcpx.so
 
