@@ -252,7 +252,7 @@ STAGE = $(abspath $(BUILD))/stage
 check-examples: all
 	@rm -rf $(STAGE)
 	@$(MAKE) --no-print-directory install PREFIX=$(STAGE) >/dev/null
-	@bash tests/examples.sh $(BUILD) $(STAGE)
+	@EXAMPLE_CFLAGS="$(EXTRA_CFLAGS)" bash tests/examples.sh $(BUILD) $(STAGE)
 
 # Debian packages (debian/) from a copy of the committed tree, into
 # $(BUILD)/deb/; needs dpkg-dev, debhelper and the Build-Depends.

@@ -13,6 +13,8 @@ STAGE=${2:?usage: examples.sh BUILD_DIR STAGE_PREFIX}
 LIBDIR=$STAGE/lib
 export PKG_CONFIG_PATH=$LIBDIR/pkgconfig
 CC=${CC:-cc}
+# The sanitizer build's library needs its runtime in the programs too.
+XCFLAGS=${EXAMPLE_CFLAGS:-}
 VERSION=$(sed -n 's/^VERSION *= *//p' "$ROOT/Makefile")
 
 # --- what make install put there ------------------------------------------
@@ -52,10 +54,10 @@ fi
 
 # --- examples/send.c, shared and static -----------------------------------
 check "examples/send.c builds against the installed library (pkg-config)" \
-	"$CC" -Wall -Wextra -Werror -o "$T/send" "$ROOT/examples/send.c" $cflags $libs
+	"$CC" $XCFLAGS -Wall -Wextra -Werror -o "$T/send" "$ROOT/examples/send.c" $cflags $libs
 check "it links the shared library" holds 'LD_LIBRARY_PATH=$LIBDIR ldd "$T/send" | grep -q "libtcpx.so.0 => $LIBDIR/libtcpx.so.0"'
 check "examples/send.c builds static too (pkg-config --static, libtcpx.a)" \
-	"$CC" -Wall -Wextra -Werror -o "$T/send-static" "$ROOT/examples/send.c" $cflags \
+	"$CC" $XCFLAGS -Wall -Wextra -Werror -o "$T/send-static" "$ROOT/examples/send.c" $cflags \
 		-L"$LIBDIR" -Wl,-Bstatic -ltcpx -Wl,-Bdynamic $(pkg-config --static --libs libtcpx | sed 's/-ltcpx//')
 check "the static one needs no libtcpx.so" holds '! ldd "$T/send-static" | grep -q libtcpx'
 
@@ -82,7 +84,7 @@ stop_receiver
 
 # --- the whole API in one process (tests/libtcpx_api.c) -------------------
 check "tests/libtcpx_api.c builds against the installed library" \
-	"$CC" -std=c11 -Wall -Wextra -Werror -o "$T/api" "$ROOT/tests/libtcpx_api.c" $cflags $libs -lpthread
+	"$CC" $XCFLAGS -std=c11 -Wall -Wextra -Werror -o "$T/api" "$ROOT/tests/libtcpx_api.c" $cflags $libs -lpthread
 LD_LIBRARY_PATH=$LIBDIR "$T/api" "$T/api-recv" "$T/data.bin" >"$T/api.out" 2>"$T/api.err"; rc=$?
 while read -r verdict name; do
 	case $verdict in
@@ -95,8 +97,23 @@ check "api: exit 0" [ $rc -eq 0 ]
 check "api: the library printed nothing on stderr" [ ! -s "$T/api.err" ]
 
 # --- make uninstall leaves nothing ------------------------------------------
-make -s -C "$ROOT" uninstall PREFIX="$STAGE" >/dev/null 2>&1
+make -s -C "$ROOT" uninstall PREFIX="$STAGE" BUILD="$BIN" >/dev/null 2>&1
 left=$(find "$STAGE" \( -type f -o -type l \) | sed "s|^$STAGE/||")
 check "make uninstall removes every file it installed${left:+ (left: $left)}" [ -z "$left" ]
+
+# --- a distribution's layout: DESTDIR, libdir, systemdunitdir ---------------
+R=$T/destdir
+make -s -C "$ROOT" install DESTDIR="$R" PREFIX=/usr BUILD="$BIN" \
+	libdir=/usr/lib/x86_64-linux-gnu systemdunitdir=/lib/systemd/system >"$T/inst.log" 2>&1; rc=$?
+check "make install DESTDIR=... libdir=... systemdunitdir=...: exit 0" [ $rc -eq 0 ]
+check "the library, .pc and units where asked" \
+	holds '[ -f "$R/usr/lib/x86_64-linux-gnu/libtcpx.so.$VERSION" ] && [ -f "$R/usr/lib/x86_64-linux-gnu/pkgconfig/libtcpx.pc" ] && [ -f "$R/lib/systemd/system/tcpget.socket" ]'
+check "libtcpx.pc names the final prefix, not DESTDIR" \
+	holds 'grep -qx "libdir=/usr/lib/x86_64-linux-gnu" "$R/usr/lib/x86_64-linux-gnu/pkgconfig/libtcpx.pc" && grep -qx "includedir=/usr/include" "$R/usr/lib/x86_64-linux-gnu/pkgconfig/libtcpx.pc" && ! grep -q "$R" "$R/usr/lib/x86_64-linux-gnu/pkgconfig/libtcpx.pc"'
+check "the service runs /usr/bin/tcpget" grep -qx "ExecStart=/usr/bin/tcpget -d /var/lib/tcpget" "$R/lib/systemd/system/tcpget.service"
+make -s -C "$ROOT" uninstall DESTDIR="$R" PREFIX=/usr BUILD="$BIN" \
+	libdir=/usr/lib/x86_64-linux-gnu systemdunitdir=/lib/systemd/system >>"$T/inst.log" 2>&1
+left=$(find "$R" \( -type f -o -type l \) | sed "s|^$R/||")
+check "make uninstall with the same variables removes them all${left:+ (left: $left)}" [ -z "$left" ]
 
 finish
