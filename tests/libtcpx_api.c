@@ -116,6 +116,30 @@ static int wait_for(int *counter, int n)
 	return 0;
 }
 
+/* A sender of its own, on a thread of its own: its events must be its
+ * own (the library's sink is per thread for a send). */
+struct sender_job {
+	pthread_t t;
+	const char *port, *file;
+	char dir[32];
+	int status;
+	struct seen seen;
+};
+
+static void *send_job(void *arg)
+{
+	struct sender_job *j = arg;
+	struct tcpx_send_options o;
+	const char *files[] = { j->file };
+
+	tcpx_send_options_init(&o);
+	o.dest_dir = j->dir;
+	o.on_event = on_event;
+	o.arg = &j->seen;
+	j->status = tcpx_send("127.0.0.1", j->port, files, 1, &o);
+	return NULL;
+}
+
 static pthread_t start_server(int listening_before)
 {
 	pthread_t t;
@@ -226,6 +250,31 @@ int main(int argc, char **argv)
 	check("a missing file: TCPX_SEND_UNREADABLE, the other one stored",
 	      rc == TCPX_SEND_UNREADABLE && s.failed == 1 && s.done == 1);
 	o.dest_dir = NULL;
+
+	/* senders in four threads at once */
+	enum { JOBS = 4 };
+	struct sender_job jobs[JOBS];
+	int all_ok = 1, started = 0;
+	for (int i = 0; i < JOBS; i++) {
+		jobs[i] = (struct sender_job){ .port = port, .file = file,
+					       .status = -1 };
+		pthread_mutex_init(&jobs[i].seen.lock, NULL);
+		snprintf(jobs[i].dir, sizeof(jobs[i].dir), "thread%d", i);
+		if (pthread_create(&jobs[i].t, NULL, send_job, &jobs[i]) == 0)
+			started++;
+		else
+			jobs[i].status = -2;
+	}
+	for (int i = 0; i < JOBS; i++) {
+		if (jobs[i].status != -2)
+			pthread_join(jobs[i].t, NULL);
+		snprintf(path, sizeof(path), "%s/thread%d/%s", serve_dir, i, base);
+		if (jobs[i].status != TCPX_SEND_OK || jobs[i].seen.start != 1 ||
+		    jobs[i].seen.done != 1 || stat(path, &sb) != 0)
+			all_ok = 0;
+	}
+	check("4 threads sending at once: each OK, each saw its own one file",
+	      started == JOBS && all_ok);
 
 	/* defaults (NULL options) work too */
 	check("tcpx_send(..., NULL options) to an existing name: refused",
