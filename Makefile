@@ -45,7 +45,7 @@ CORE_LIB = $(BUILD)/libtcpx-core.a
 IO_LIB   = $(BUILD)/libtcpx-io.a
 IO_TESTS = session store server conn cli
 # libtcpx (tcpx/tcpx.h): the public API over the tools' wiring (run).
-IO += run tcpx
+IO += run run_serve tcpx
 SOVERSION = 0
 LIB_A    = $(BUILD)/libtcpx.a
 LIB_SO   = $(BUILD)/libtcpx.so.$(VERSION)

@@ -10,6 +10,9 @@
  * server_stop().  Every message and event goes through ui: printed by
  * the tools, handed to the library's caller through a sink (ui.h).
  *
+ * run_send() lives in run.c, run_serve() in run_serve.c, so that tcpput
+ * (linked against libtcpx.a) carries no server.
+ *
  * Memory: everything is borrowed for the call.
  */
 #ifndef TCPX_RUN_H

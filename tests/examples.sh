@@ -40,6 +40,8 @@ check "every export is declared in tcpx.h" \
 	holds 'for s in $exported; do grep -q "\b$s(" "$STAGE/include/tcpx/tcpx.h" || exit 1; done'
 check "the tools are built on it (run_send in tcpput, run_serve in tcpget)" \
 	holds 'nm "$BIN/tcpput" | grep -q " run_send$" && nm "$BIN/tcpget" | grep -q " run_serve$"'
+check "tcpput carries no server (run_serve.o stays out of it)" \
+	holds '! nm "$BIN/tcpput" | grep -q " server_run$"'
 cflags=$(pkg-config --cflags libtcpx); libs=$(pkg-config --libs libtcpx)
 check "pkg-config --cflags --libs libtcpx: the staged prefix" \
 	holds '[[ "$cflags" == *"-I$STAGE/include"* ]] && [[ "$libs" == *"-L$LIBDIR"* ]] && [[ "$libs" == *-ltcpx* ]]'
