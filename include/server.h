@@ -98,5 +98,8 @@ struct server_config {
  * stops; returns GET_OK, or GET_CANNOT_START when it could not begin.
  * lfds: nl (1..NET_LISTEN_MAX) non-blocking listening sockets. */
 int server_run(struct server_config *cfg, const int *lfds, int nl);
+/* Makes server_run() stop as SIGTERM would; async-signal-safe, from any
+ * thread.  A stop made before server_run() began does not count. */
+void server_stop(void);
 
 #endif

@@ -119,4 +119,29 @@ const char *ui_human_size(uint64_t n, char buf[16]);
 /* Monotonic seconds. */
 double ui_now(void);
 
+/* A program that embeds libtcpx (tcpx.h) gets what the tools would print
+ * as calls instead: with a sink set, ui_event(), ui_error(), ui_info(),
+ * ui_debug() (whatever -v) and ui_listening() go to it, nothing is
+ * printed, no progress is drawn and no summary written.  The sink is for
+ * the calling thread (this_thread: a sender's run is one thread) or for
+ * the whole process (a server's sessions run on its loop threads; the
+ * calls are then made one at a time, under a lock of the sink's own).
+ * A thread's sink comes before the process's.  NULL removes it.  sink is
+ * borrowed until it is removed. */
+enum ui_msg_level {
+	UI_MSG_ERROR,       /* errors and warnings: ui_error() */
+	UI_MSG_INFO,        /* ui_info() */
+	UI_MSG_DEBUG,       /* ui_debug() */
+	UI_MSG_LISTENING,   /* ui_listening(): obj is the address */
+};
+struct ui_sink {
+	void (*event)(void *arg, enum ui_event_type type, const struct ui_file *f);
+	/* obj: what the message is about, or NULL; text: the message,
+	 * without "PROG: OBJECT: " */
+	void (*message)(void *arg, enum ui_msg_level level, const char *obj,
+			const char *text);
+	void *arg;
+};
+void ui_set_sink(const struct ui_sink *sink, int this_thread);
+
 #endif

@@ -1,5 +1,6 @@
 /* error: the message table behind the one error convention (error.h). */
 #include "error.h"
+#include "tcpx/tcpx.h"     /* tcpx_strerror() is public */
 
 const char *tcpx_strerror(int code)
 {

@@ -166,12 +166,34 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
+/* Made once per process, so that server_stop() can be called at any
+ * time from any thread (or a signal handler of the caller's). */
+static pthread_once_t stop_pipe_once = PTHREAD_ONCE_INIT;
+
+static void make_stop_pipe(void)
+{
+	if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		stop_pipe[0] = stop_pipe[1] = -1;
+}
+
+void server_stop(void)
+{
+	pthread_once(&stop_pipe_once, make_stop_pipe);
+	on_signal(0);
+}
+
 static int catch_signals(void)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
+	char drain[64];
 
-	if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+	pthread_once(&stop_pipe_once, make_stop_pipe);
+	if (stop_pipe[0] < 0)
 		return -TCPX_E_SYSTEM;
+	/* A stop that came before this run (or ended the last one) is no
+	 * stop of this one: a library may serve again. */
+	while (read(stop_pipe[0], drain, sizeof(drain)) > 0)
+		;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -419,5 +441,11 @@ int server_run(struct server_config *cfg, const int *lfds, int nl)
 out:
 	for (int i = 0; i < nl; i++)
 		close(lfds[i]);
+	/* A library may serve again in the same process. */
+	if (server.spare_fd >= 0)
+		close(server.spare_fd);
+	server.spare_fd = -1;
+	if (server.admission.sources)
+		server_admission_destroy(&server.admission);
 	return status;
 }

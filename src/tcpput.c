@@ -1,21 +1,14 @@
 /* tcpput: send files to a tcpget receiver.  Options and wiring only. */
-#include <errno.h>
 #include <getopt.h>
-#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "cli.h"
-#include "digest.h"
-#include "error.h"
-#include "names.h"
 #include "net.h"
-#include "send_loop.h"
-#include "source.h"
+#include "run.h"
 #include "ui.h"
 
 #define DEFAULT_LEVEL 1
@@ -67,57 +60,36 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-static void tried(const char *addr, int err)
-{
-	if (err)
-		ui_debug("connecting to %s: %s", addr, net_strerror(err));
-	else
-		ui_debug("connected to %s", addr);
-}
-
 /* The DIR of HOST[:PORT]:DIR, checked as the receiver will check every
- * name under it (trailing slashes dropped; none, or only slashes: NULL). */
+ * name under it (none, or only slashes: NULL). */
 static char *destination_dir(char *dir, const char *dest)
 {
 	const char *why = NULL;
-	size_t n = dir ? strlen(dir) : 0;
+	int rc = run_dest_dir(dir, &why);
 
-	while (n > 0 && dir[n - 1] == '/')
-		dir[--n] = '\0';
-	if (n == 0) {
+	if (rc < 0)
+		cli_usage_error("%.200s: %.200s is not a directory beneath the "
+				"receiver's: %s", dest, dir, why);
+	if (rc == 0) {
 		free(dir);
 		return NULL;
 	}
-	if (name_validate((const uint8_t *)dir, n, &why) < 0)
-		cli_usage_error("%.200s: %.200s is not a directory beneath the "
-				"receiver's: %s", dest, dir, why);
 	return dir;
 }
 
-/* Connects to DEST (HOST[:PORT][:DIR]); the fd, or -1 once said why, and
- * in *dir the destination directory (NULL: the receiver's own).  A DEST
- * that is no address at all is a usage error. */
-static int connect_to(const char *dest, int timeout_ms, char peer[NET_ADDR_MAX],
-		      char **dir)
+/* Splits DEST (HOST[:PORT][:DIR]) into r; a DEST that is no address at
+ * all is a usage error. */
+static void split_destination(const char *dest, struct send_run *r,
+			      char **host, char **port, char **dir)
 {
-	char *host, *port;
-	int fd, gai_err;
-
-	if (net_split_destination(dest, &host, &port, dir) < 0)
+	if (net_split_destination(dest, host, port, dir) < 0)
 		cli_usage_error("%.200s: not HOST[:PORT][:DIR] or [IPv6][:PORT][:DIR]",
 				dest);
 	*dir = destination_dir(*dir, dest);
-	fd = net_connect(host, port, timeout_ms, peer, &gai_err, tried);
-	if (fd == -TCPX_E_RESOLVE)
-		ui_error(dest, "cannot resolve %s: %s", host,
-			 gai_strerror(gai_err));
-	else if (fd < 0 && errno == ECONNREFUSED)
-		ui_error(dest, "connection refused: is tcpget running there?");
-	else if (fd < 0)
-		ui_error(dest, "%s", net_strerror(errno));
-	free(host);
-	free(port);
-	return fd < 0 ? -1 : fd;
+	r->host = *host;
+	r->port = *port;
+	r->dir = *dir;
+	r->dest = dest;
 }
 
 /* The level of -z / --compress, whose argument is optional and so must
@@ -143,8 +115,8 @@ static int compress_level(const char *arg, char **argv, int argc)
 int main(int argc, char **argv)
 {
 	struct send_options opt = { .level = 0, .timeout_ms = DEFAULT_TIMEOUT * 1000 };
-	char peer[NET_ADDR_MAX], *dir = NULL;
-	int c, fd, status, follow = 0;
+	char *host = NULL, *port = NULL, *dir = NULL;
+	int c, status, follow = 0;
 
 	ui_init("tcpput", UI_SENDER);
 	cli_init("tcpput", SEND_USAGE);
@@ -171,23 +143,14 @@ int main(int argc, char **argv)
 	}
 	if (argc - optind < 2)
 		cli_usage_error("need at least one FILE and a HOST[:PORT]");
-	if (digest_global_init() < 0) {
-		ui_error(NULL, "cannot initialise libsodium");
-		return SEND_CONNECTION;
-	}
+	struct send_run run = { .paths = argv + optind,
+				.npaths = argc - optind - 1, .follow = follow,
+				.send = opt };
+	split_destination(argv[argc - 1], &run, &host, &port, &dir);
 	signal(SIGPIPE, SIG_IGN);
-	fd = connect_to(argv[argc - 1], opt.timeout_ms, peer, &dir);
-	if (fd < 0)
-		return SEND_CONNECTION;
-	struct source *src = source_new(argv + optind, argc - optind - 1,
-					 opt.recursive);
-	if (src)
-		source_set_follow(src, follow);
-	if (src && dir && source_set_prefix(src, dir) < 0)
-		cli_usage_error("%.200s: destination directory too long", dir);
-	status = src ? send_loop_run(fd, peer, &opt, src) : SEND_CONNECTION;
-	source_free(src);
+	status = run_send(&run);
+	free(host);
+	free(port);
 	free(dir);
-	close(fd);
 	return status;
 }

@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -296,6 +297,75 @@ static void emit(struct record_buf *r)
 	write_all(r->fd, r->text, r->len);
 }
 
+/* --- a library's sink (ui_set_sink) ------------------------------------ */
+
+static _Thread_local const struct ui_sink *thread_sink;
+static const struct ui_sink *_Atomic process_sink;
+/* The process's sink is called one call at a time. */
+static pthread_mutex_t sink_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void ui_set_sink(const struct ui_sink *sink, int this_thread)
+{
+	if (this_thread)
+		thread_sink = sink;
+	else
+		atomic_store(&process_sink, sink);
+}
+
+static const struct ui_sink *sink_now(void)
+{
+	return thread_sink ? thread_sink : atomic_load(&process_sink);
+}
+
+/* 1 if a sink took the event (then nothing is shown). */
+static int sink_event(enum ui_event_type type, const struct ui_file *f)
+{
+	const struct ui_sink *s = sink_now();
+	int shared = s && s != thread_sink;
+
+	if (!s)
+		return 0;
+	if (shared)
+		pthread_mutex_lock(&sink_lock);
+	s->event(s->arg, type, f);
+	if (shared)
+		pthread_mutex_unlock(&sink_lock);
+	return 1;
+}
+
+/* 1 if a sink took the message. */
+static int sink_vmessage(enum ui_msg_level level, const char *obj,
+			 const char *fmt, va_list ap)
+{
+	const struct ui_sink *s = sink_now();
+	int shared = s && s != thread_sink;
+	char text[2048];
+
+	if (!s)
+		return 0;
+	vsnprintf(text, sizeof(text), fmt, ap);
+	if (shared)
+		pthread_mutex_lock(&sink_lock);
+	s->message(s->arg, level, obj, text);
+	if (shared)
+		pthread_mutex_unlock(&sink_lock);
+	return 1;
+}
+
+static int sink_message(enum ui_msg_level level, const char *obj,
+			const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int sink_message(enum ui_msg_level level, const char *obj,
+			const char *fmt, ...)
+{
+	va_list ap;
+	int taken;
+
+	va_start(ap, fmt);
+	taken = sink_vmessage(level, obj, fmt, ap);
+	va_end(ap);
+	return taken;
+}
+
 /* --- set-up ----------------------------------------------------------- */
 
 void ui_init(const char *p, enum ui_role r)
@@ -316,6 +386,8 @@ void ui_set_progress(int on) { progress = on; }
 
 int ui_progress_enabled(void)
 {
+	if (sink_now())
+		return 0;
 	if (progress < 0)
 		progress = !quiet && !json && role == UI_SENDER && isatty(2);
 	return progress && role == UI_SENDER;
@@ -364,6 +436,12 @@ void ui_error(const char *obj, const char *fmt, ...)
 	va_list ap;
 	char msg[2048];
 
+	va_start(ap, fmt);
+	if (sink_vmessage(UI_MSG_ERROR, obj, fmt, ap)) {
+		va_end(ap);
+		return;
+	}
+	va_end(ap);
 	pthread_mutex_lock(&lock);
 	va_start(ap, fmt);
 	vline(2, obj, fmt, ap);
@@ -400,6 +478,12 @@ void ui_hint(const char *fmt, ...)
 void ui_info(const char *fmt, ...)
 {
 	va_list ap;
+	va_start(ap, fmt);
+	if (sink_vmessage(UI_MSG_INFO, NULL, fmt, ap)) {
+		va_end(ap);
+		return;
+	}
+	va_end(ap);
 	if (quiet || json)
 		return;
 	pthread_mutex_lock(&lock);
@@ -412,6 +496,12 @@ void ui_info(const char *fmt, ...)
 void ui_debug(const char *fmt, ...)
 {
 	va_list ap;
+	va_start(ap, fmt);
+	if (sink_vmessage(UI_MSG_DEBUG, NULL, fmt, ap)) {
+		va_end(ap);
+		return;
+	}
+	va_end(ap);
 	if (!verbose)
 		return;
 	pthread_mutex_lock(&lock);
@@ -491,6 +581,8 @@ void ui_batch_end(unsigned ok, unsigned failed, uint64_t bytes,
 	struct record_buf *rb;
 	char a[16], r[32];
 
+	if (sink_now())
+		return;
 	pthread_mutex_lock(&lock);
 	if (json) {
 		rb = rec_start(1);
@@ -518,6 +610,9 @@ void ui_listening(const char *addr, const char *dir, int max_clients,
 	struct record_buf *r;
 	char sz[16];
 
+	if (sink_message(UI_MSG_LISTENING, addr, "listening on %s, storing "
+			 "in %s", addr, dir))
+		return;
 	if (!json) {
 		ui_info("listening on %s%s, storing in %s (max %d clients, "
 			"timeout %d s, max size %s)", addr,
@@ -796,6 +891,8 @@ static void file_progress(const struct ui_file *f)
 
 void ui_event(enum ui_event_type type, const struct ui_file *f)
 {
+	if (sink_event(type, f))
+		return;
 	pthread_mutex_lock(&lock);
 	if (tally_hides(type, f))
 		goto out;
