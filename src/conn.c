@@ -181,6 +181,12 @@ static int write_some(struct conn *c)
 	ssize_t w = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (w > 0) {
 		outq_consume(c->out, (size_t)w);
+		/* Everything queued has left: the write deadline starts again
+		 * with the next reply.  The loops queue replies between writes,
+		 * so the queue may never be empty when a deadline is checked,
+		 * yet a peer that reads everything must not time out. */
+		if (!outq_len(c->out))
+			c->write_since = 0;
 		c->bytes_out += (uint64_t)w;
 		c->last_move = conn_now();
 		check_acked(c, c->last_move);   /* the new baseline */

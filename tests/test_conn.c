@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "proto.h"
 #include "testutil.h"
 
 Test(conn, refuse_sends_one_error_frame_then_closes)
@@ -42,6 +43,48 @@ Test(conn, refuse_never_waits_for_a_full_socket, .timeout = 10)
 	/* A peer that reads nothing: conn_refuse must return, not block. */
 	conn_refuse(sv[0], TCPX_E_BUSY, "busy");
 	cr_assert_eq(fcntl(sv[0], F_GETFD), -1);
+	close(sv[1]);
+}
+
+/* The write deadline is about replies the peer leaves unread: a queue that
+ * is refilled after every write, but always written out in full, is never
+ * "unread", even when every check happens to see it non-empty (as in
+ * serve_loop, which queues RESULTs between its writes).  A bug once ended
+ * long transfers of many small files after --timeout. */
+Test(conn, write_deadline_restarts_when_the_queue_empties)
+{
+	struct frame_reader in;
+	struct outq out;
+	struct conn c;
+	struct conn_limits lim = { .write_ms = 1000 };
+	uint8_t junk[64];
+	int sv[2];
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	cr_assert_eq(frame_reader_init(&in, 4096, &proto_frame_limits), 0);
+	cr_assert_eq(outq_init(&out, 4096, 0), 0);
+	conn_init(&c, sv[0], &in, &out, &lim, -1);
+	int64_t t = conn_now();
+	for (int i = 0; i < 10; i++, t += 600) {
+		memset(outq_tail(&out), 'x', 10);
+		outq_append(&out, 10);
+		cr_assert_eq(conn_check(&c, t), 0, "check %d: the peer reads everything", i);
+		cr_assert_geq(conn_io(&c, 0), 0);
+		cr_assert_eq(outq_len(&out), 0);
+		cr_assert_gt(read(sv[1], junk, sizeof(junk)), 0);
+		memset(outq_tail(&out), 'y', 10);
+		outq_append(&out, 10);  /* queued again before the next check */
+		cr_assert_geq(conn_io(&c, 0), 0);
+	}
+	/* Nothing written any more (the queue stays put): the deadline holds. */
+	memset(outq_tail(&out), 'z', 10);
+	outq_append(&out, 10);
+	cr_assert_eq(conn_check(&c, t), 0);
+	cr_assert_eq(conn_check(&c, t + 1001), -TCPX_E_TIMEOUT);
+	cr_assert_eq(conn_timed_out(&c), CONN_WRITE);
+	outq_free(&out);
+	frame_reader_free(&in);
+	close(sv[0]);
 	close(sv[1]);
 }
 
