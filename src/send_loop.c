@@ -48,6 +48,9 @@ struct send_ctx {
 	int ended_code;          /* the code of the ERROR we ended it with */
 };
 
+_Static_assert(SOURCE_SIZE_UNKNOWN == TCPX_SIZE_UNKNOWN,
+	       "a stream's size goes on the wire as the source says it");
+
 /* How long an ERROR we send may take to leave: a peer that reads nothing
  * must not hold tcpput much past its own timeout. */
 #define ERROR_FLUSH_MS 1000
@@ -68,6 +71,7 @@ static void report_failed(struct send_ctx *c, const char *path,
 			      .is_dir = c->failing_dir,
 			      .name = (const uint8_t *)name,
 			      .name_len = name ? strlen(name) : 0, .size = size,
+			      .size_unknown = size == SOURCE_SIZE_UNKNOWN,
 			      .code = code, .msg = msg, .peer_msg = pmsg,
 			      .peer_msg_len = plen };
 	c->failed++;
@@ -149,9 +153,10 @@ static int begin_item(struct send_ctx *c)
 	c->cur_sent = c->cur_read = 0;
 	/* Workers pay off from the second chunk on. */
 	c->cur_pooled = c->pool && sender_compressing(c->s) &&
-			m.size > TCPX_CHUNK_MAX;
+			m.size > TCPX_CHUNK_MAX && m.size != TCPX_SIZE_UNKNOWN;
 	struct ui_file uf = { .peer = c->peer, .path = o->path, .name = m.name,
-			      .name_len = m.name_len, .size = m.size };
+			      .name_len = m.name_len, .size = m.size,
+			      .size_unknown = m.size == TCPX_SIZE_UNKNOWN };
 	ui_event(UI_FILE_START, &uf);
 	return 0;
 }
@@ -172,6 +177,23 @@ static int tree_unsupported(struct send_ctx *c)
 	return 1;
 }
 
+/* A stream for a receiver that did not grant STREAM (an older tcpget):
+ * it cannot take a file whose size is not known up front, and no
+ * temporary file on this side will make one, so the item fails here.
+ * 1 if the item is such a stream (reported, closed). */
+static int stream_unsupported(struct send_ctx *c)
+{
+	if (c->item.size != SOURCE_SIZE_UNKNOWN || sender_has_stream(c->s))
+		return 0;
+	report_failed(c, c->item.path, c->item.name, c->item.size,
+		      TCPX_E_UNEXPECTED, "the receiver does not take streams "
+		      "of unknown size (no STREAM capability: an older "
+		      "tcpget); send a regular file instead", NULL, 0);
+	source_close(&c->item);
+	worsen(c, SEND_REFUSED);
+	return 1;
+}
+
 /* Opens the next readable item and starts it; unreadable ones are
  * reported and skipped.  0 when none could be started. */
 static int begin_next(struct send_ctx *c)
@@ -188,7 +210,7 @@ static int begin_next(struct send_ctx *c)
 			ui_error(c->item.path, "warning: %s", c->item.why);
 			continue;
 		}
-		if (tree_unsupported(c))
+		if (tree_unsupported(c) || stream_unsupported(c))
 			continue;
 		if (begin_item(c) == 0)
 			return 1;
@@ -235,7 +257,8 @@ static void progress(struct send_ctx *c, size_t n)
 	struct ui_file uf = { .peer = c->peer,
 		.name = (const uint8_t *)c->cur->name,
 		.name_len = strlen(c->cur->name),
-		.size = c->cur->size, .done = c->cur_sent };
+		.size = c->cur->size, .done = c->cur_sent,
+		.size_unknown = c->cur->size == SOURCE_SIZE_UNKNOWN };
 	ui_event(UI_FILE_PROGRESS, &uf);
 }
 
@@ -254,6 +277,11 @@ static int feed_chunk(struct send_ctx *c)
 	if (cap > left)
 		cap = (size_t)left;
 	ssize_t got = source_read(&c->item, buf, cap);
+	if (got == 0 && c->cur->size == SOURCE_SIZE_UNKNOWN) {
+		/* A stream's end is its input's end: its size is known now. */
+		c->cur->size = c->cur_sent;
+		return end_current(c, 0, NULL) < 0 ? -1 : 0;
+	}
 	if (got <= 0)
 		return end_current(c, 1, read_failure(got)) < 0 ? -1 : 0;
 	if (sender_commit_chunk(c->s, (size_t)got) < 0)
@@ -490,8 +518,9 @@ int send_loop_run(int fd, const char *peer, const struct send_options *opt,
 	unsigned items;
 	uint64_t total = 0;
 
-	if (!c || !(c->s = sender_new(opt->recursive ? TCPX_CAP_TREE : 0,
-						 opt->level))) {
+	uint64_t caps = (opt->recursive ? TCPX_CAP_TREE : 0) |
+			(opt->stream ? TCPX_CAP_STREAM : 0);
+	if (!c || !(c->s = sender_new(caps, opt->level))) {
 		ui_error(NULL, "out of memory");
 		free(c);
 		return SEND_CONNECTION;

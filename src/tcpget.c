@@ -47,6 +47,10 @@ static const char usage_text[] =
 "  -b, --bind=ADDR         listen on this address only (default: all,\n"
 "                          IPv6 and IPv4)\n"
 "      --overwrite         replace existing files (atomically)\n"
+"      --once              serve one connection, then exit with its status\n"
+"      --stdout            write the one file received to standard output as\n"
+"                          it arrives (implies --once; no file is stored,\n"
+"                          a second file is refused; the log goes to stderr)\n"
 "      --max-size=SIZE     refuse files larger than this (default: no limit;\n"
 "                          suffixes K, M, G, T: powers of 1024; KB, MB...:\n"
 "                          powers of 1000)\n"
@@ -77,17 +81,23 @@ static const char usage_text[] =
 "  -V, --version           show version and library versions\n"
 "\n"
 "A listening socket passed by systemd (LISTEN_FDS) is used instead of -p/-b.\n"
-"Exit status: 0 stopped by SIGINT or SIGTERM, 1 could not start, 2 usage.\n";
+"Exit status: 0 stopped by SIGINT or SIGTERM, 1 could not start, 2 usage.\n"
+"With --once: 0 every file stored, 3 a file refused or failed, 4 digest\n"
+"mismatch, 5 connection lost or timed out, or stopped, 6 protocol error\n"
+"(the largest applies).\n";
 
 enum { OPT_OVERWRITE = 256, OPT_MAX_SIZE, OPT_MAX_CLIENTS, OPT_MAX_DIRS,
        OPT_MIN_FREE, OPT_MIN_FREE_INODES, OPT_JSON, OPT_PER_SOURCE,
        OPT_HANDSHAKE, OPT_FRAME, OPT_MIN_RATE, OPT_RATE_WINDOW };
+enum { OPT_ONCE = 300, OPT_STDOUT };
 
 static const struct option longopts[] = {
 	{ "dir", required_argument, NULL, 'd' },
 	{ "port", required_argument, NULL, 'p' },
 	{ "bind", required_argument, NULL, 'b' },
 	{ "overwrite", no_argument, NULL, OPT_OVERWRITE },
+	{ "once", no_argument, NULL, OPT_ONCE },
+	{ "stdout", no_argument, NULL, OPT_STDOUT },
 	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
 	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
 	{ "max-dirs", required_argument, NULL, OPT_MAX_DIRS },
@@ -111,6 +121,7 @@ static const struct option longopts[] = {
 struct get_config {
 	const char *port, *bind_addr;
 	int overwrite;
+	int to_stdout;                  /* --stdout: a sink, no directory */
 	uint64_t min_free, min_free_inodes;     /* STORE_FREE_AUTO: default */
 	struct server_config server;
 };
@@ -212,6 +223,10 @@ static void parse_options(int argc, char **argv, struct get_config *cfg)
 			break;
 		case 'b': cfg->bind_addr = optarg; break;
 		case OPT_OVERWRITE: cfg->overwrite = 1; break;
+		case OPT_ONCE: cfg->server.once = 1; break;
+		case OPT_STDOUT:
+			cfg->to_stdout = cfg->server.once = 1;
+			break;
 		case OPT_MAX_SIZE:
 			serve->max_size = cli_size(optarg, 0, UINT64_MAX,
 						   "--max-size");
@@ -264,6 +279,9 @@ static void parse_options(int argc, char **argv, struct get_config *cfg)
 	if (optind < argc)
 		cli_usage_error("unexpected argument "
 				"(files arrive over the network)");
+	if (cfg->to_stdout && cfg->overwrite)
+		cli_usage_error("--stdout stores no file: --overwrite has "
+				"nothing to replace");
 }
 
 int main(int argc, char **argv)
@@ -295,15 +313,24 @@ int main(int argc, char **argv)
 	/* The lock before listening or cleaning: a second tcpget stops
 	 * there, with the clearest message, touching nothing. */
 	nl = activated_sockets(lfds);
-	if (nl < 0 || open_store(&store, &cfg) != GET_OK)
+	if (nl < 0)
 		return GET_CANNOT_START;
+	if (cfg.to_stdout) {
+		/* stdout is the file's: every line goes to stderr */
+		ui_set_stdout_taken();
+		store_open_sink(&store, 1);
+		cfg.server.dir = "standard output";
+	} else if (open_store(&store, &cfg) != GET_OK) {
+		return GET_CANNOT_START;
+	}
 	cfg.server.activated = nl > 0;
 	if (nl == 0)
 		nl = start_listening(&cfg, lfds);
 	if (nl < 0)
 		return GET_CANNOT_START;
-	cleaning = pthread_create(&cleaner, NULL, clean_stale, &store) == 0;
-	if (!cleaning)
+	cleaning = !cfg.to_stdout &&
+		   pthread_create(&cleaner, NULL, clean_stale, &store) == 0;
+	if (!cleaning && !cfg.to_stdout)
 		clean_stale(&store);
 	cfg.server.store = &store;
 	status = server_run(&cfg.server, lfds, nl);

@@ -24,15 +24,20 @@
 static const char usage_text[] =
 "usage: tcpput [OPTIONS] FILE... HOST[:PORT][:DIR/]\n"
 "       tcpput -r [OPTIONS] DIR|FILE... HOST[:PORT][:DIR/]\n"
+"       tcpput [OPTIONS] --name NAME - HOST[:PORT][:DIR/]\n"
 "Send files to a tcpget receiver over TCP; each is verified by BLAKE2b-512\n"
 "on both sides. HOST is a name, an IPv4 address or [IPv6]; PORT defaults\n"
 "to 20180; DIR/, a directory beneath the receiver's, is prefixed to every\n"
-"name sent (host:backup/, host:20180:backup/).\n"
+"name sent (host:backup/, host:20180:backup/). FILE - is standard input;\n"
+"it, pipes, FIFOs and devices (<(...), /dev/stdin) are streamed to their end,\n"
+"of a size unknown until then, without a temporary file on either side.\n"
 "\n"
 "  -r, --recursive         send directories with everything in them, as\n"
 "                          DIR/... (symlinks, unless -L, and special files\n"
 "                          inside are skipped with a warning)\n"
 "  -L, --dereference       with -r, follow symbolic links inside trees\n"
+"      --name=NAME         send the one FILE (or -, or -r DIR) as NAME;\n"
+"                          needed for -\n"
 "  -z, --compress[=LEVEL]  compress chunks with zlib (level 1-9, default 1,\n"
 "                          attached: -z6 or --compress=6); chunks that do\n"
 "                          not shrink are sent raw\n"
@@ -52,9 +57,12 @@ static const char usage_text[] =
 "2 usage, 3 a file could not be read, 4 digest mismatch, 5 connection\n"
 "failure, 6 protocol error (the largest applies).\n";
 
+enum { OPT_NAME = 300 };
+
 static const struct option longopts[] = {
 	{ "recursive", no_argument, NULL, 'r' },
 	{ "dereference", no_argument, NULL, 'L' },
+	{ "name", required_argument, NULL, OPT_NAME },
 	{ "compress", optional_argument, NULL, 'z' },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -120,6 +128,28 @@ static int connect_to(const char *dest, int timeout_ms, char peer[NET_ADDR_MAX],
 	return fd < 0 ? -1 : fd;
 }
 
+/* --name NAME: one input, renamed; a name the receiver will take. */
+static void check_rename(const char *name, int inputs)
+{
+	const char *why = NULL;
+
+	if (inputs != 1)
+		cli_usage_error("--name names one FILE (or -), not %d", inputs);
+	if (name_validate((const uint8_t *)name, strlen(name), &why) < 0)
+		cli_usage_error("--name %.200s: not a name the receiver takes: %s",
+				name, why);
+}
+
+/* - is standard input: once, and with --name (a stream has no name of
+ * its own, and a default would make two runs collide unseen). */
+static void check_stdin(char **inputs, int n, const char *rename)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(inputs[i], "-") == 0 && !rename)
+			cli_usage_error("-: standard input has no name: give it "
+					"one with --name NAME");
+}
+
 /* The level of -z / --compress, whose argument is optional and so must
  * be attached (-z6, --compress=6).  gzip and zstd users write the level
  * apart too: a single digit 1-9 right after a bare -z is taken for that
@@ -144,6 +174,7 @@ int main(int argc, char **argv)
 {
 	struct send_options opt = { .level = 0, .timeout_ms = DEFAULT_TIMEOUT * 1000 };
 	char peer[NET_ADDR_MAX], *dir = NULL;
+	const char *rename = NULL;
 	int c, fd, status, follow = 0;
 
 	ui_init("tcpput", UI_SENDER);
@@ -152,6 +183,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'r': opt.recursive = 1; break;
 		case 'L': follow = 1; break;
+		case OPT_NAME: rename = optarg; break;
 		case 'z':
 			opt.level = compress_level(optarg, argv, argc);
 			break;
@@ -171,6 +203,9 @@ int main(int argc, char **argv)
 	}
 	if (argc - optind < 2)
 		cli_usage_error("need at least one FILE and a HOST[:PORT]");
+	if (rename)
+		check_rename(rename, argc - optind - 1);
+	check_stdin(argv + optind, argc - optind - 1, rename);
 	if (digest_global_init() < 0) {
 		ui_error(NULL, "cannot initialise libsodium");
 		return SEND_CONNECTION;
@@ -181,8 +216,11 @@ int main(int argc, char **argv)
 		return SEND_CONNECTION;
 	struct source *src = source_new(argv + optind, argc - optind - 1,
 					 opt.recursive);
-	if (src)
+	if (src) {
 		source_set_follow(src, follow);
+		source_set_name(src, rename);
+		opt.stream = source_has_streams(src);
+	}
 	if (src && dir && source_set_prefix(src, dir) < 0)
 		cli_usage_error("%.200s: destination directory too long", dir);
 	status = src ? send_loop_run(fd, peer, &opt, src) : SEND_CONNECTION;

@@ -411,6 +411,7 @@ struct tu_file {
 	uint64_t sent;           /* bytes committed to the sender */
 	/* what the receiver saw */
 	int rev_file, rev_refused, rev_end, rev_aborted, rev_skipped;
+	int rev_failed;          /* REV_FAILED: refused part way */
 	int refused_code, end_code;
 	uint64_t received;       /* bytes in REV_DATA */
 	int content_ok;          /* every REV_DATA byte was the right one */
@@ -794,6 +795,11 @@ static inline int tu_drain_receiver(struct tu_session *t)
 		case REV_SKIPPED:
 			cr_assert(f != NULL);
 			f->rev_skipped++;
+			break;
+		case REV_FAILED:
+			cr_assert(f != NULL);
+			f->rev_failed++;
+			f->refused_code = ev.code;
 			break;
 		case REV_BYE:
 			t->rev_bye++;
