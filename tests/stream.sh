@@ -27,23 +27,12 @@ wait_for() {
 }
 has_temp() { [ -n "$(find "$1" -name '.tcpx-*' 2>/dev/null)" ]; }
 
-# once_start [ARGS...]: tcpget --once ARGS on a free loopback port, its
-# log (stderr) in OERR, stdout in OOUT; sets OPID, OPORT.  The "listening"
-# line is on stdout, or on stderr with --stdout.
+# once_start [ARGS...]: tcpget --once ARGS (start_receiver's, a directory
+# of its own unless ARGS give one: -d comes last); sets OPID, OPORT, OOUT
+# (stdout), OERR (the log)
 once_start() {
-	OOUT=$(mktemp "$T/once-out.XXXXXX")
-	OERR=$(mktemp "$T/once-err.XXXXXX")
-	"$GET" --once -p 0 -b 127.0.0.1 -t 20 "$@" >"$OOUT" 2>"$OERR" &
-	OPID=$!
-	PIDS+=("$OPID")
-	OPORT=""
-	for _ in $(seq 1 200); do
-		OPORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\),.*/\1/p' "$OOUT" "$OERR" | head -n 1)
-		[ -n "$OPORT" ] && return 0
-		sleep 0.05
-	done
-	echo "tcpget --once did not start: $(cat "$OERR")" >&2
-	return 1
+	start_receiver "$T/once-default" --once -t 20 "$@" || return 1
+	OPID=$RPID OPORT=$RPORT OOUT=$ROUT OERR=$RERR
 }
 # once_status: tcpget --once's exit status (it must end by itself: at most
 # 10 s, then it is killed and 124 returned)
