@@ -225,4 +225,9 @@ check "--stdout: a connection lost mid-file: exit 5" [ $grc -eq 5 ]
 err=$("$GET" --stdout --overwrite 2>&1); rc=$?
 check "--stdout --overwrite: usage error" [ $rc -eq 2 ]
 
+# under ASan/UBSan (build-asan): no report in any tcpget log
+stop_receiver
+check "no sanitizer report in any tcpget log" \
+	holds '! grep -l -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$T"/get-err.* "$T/pipe.err" 2>/dev/null | grep -q .'
+
 finish
