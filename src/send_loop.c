@@ -40,6 +40,7 @@ struct send_ctx {
 	struct zpool *pool;      /* compression workers, with -z */
 	int cur_pooled;          /* the current file goes through the pool */
 	uint64_t cur_read;       /* pooled: bytes read so far (>= cur_sent) */
+	int cur_eof;             /* pooled stream: its input ended */
 	uint64_t data_bytes;     /* file bytes framed, for -v */
 	unsigned ok, failed;
 	int warned_tree;
@@ -151,9 +152,10 @@ static int begin_item(struct send_ctx *c)
 		return 0;       /* one frame, nothing more to send for it */
 	c->cur = o;
 	c->cur_sent = c->cur_read = 0;
-	/* Workers pay off from the second chunk on. */
+	c->cur_eof = 0;
+	/* Workers pay off from the second chunk on (a stream may have one). */
 	c->cur_pooled = c->pool && sender_compressing(c->s) &&
-			m.size > TCPX_CHUNK_MAX && m.size != TCPX_SIZE_UNKNOWN;
+			m.size > TCPX_CHUNK_MAX;
 	struct ui_file uf = { .peer = c->peer, .path = o->path, .name = m.name,
 			      .name_len = m.name_len, .size = m.size,
 			      .size_unknown = m.size == TCPX_SIZE_UNKNOWN };
@@ -267,6 +269,14 @@ static const char *read_failure(ssize_t got)
 	return got < 0 ? strerror(errno) : "file shrank while being sent";
 }
 
+/* A stream's end is its input's end: its size is known now, what was
+ * framed. */
+static int end_stream(struct send_ctx *c)
+{
+	c->cur->size = c->cur_sent;
+	return end_current(c, 0, NULL);
+}
+
 /* One chunk of the current file, read straight into the sender's frame
  * (or its compression scratch).  1 if it went, 0 if the file ended. */
 static int feed_chunk(struct send_ctx *c)
@@ -277,11 +287,8 @@ static int feed_chunk(struct send_ctx *c)
 	if (cap > left)
 		cap = (size_t)left;
 	ssize_t got = source_read(&c->item, buf, cap);
-	if (got == 0 && c->cur->size == SOURCE_SIZE_UNKNOWN) {
-		/* A stream's end is its input's end: its size is known now. */
-		c->cur->size = c->cur_sent;
-		return end_current(c, 0, NULL) < 0 ? -1 : 0;
-	}
+	if (got == 0 && c->cur->size == SOURCE_SIZE_UNKNOWN)
+		return end_stream(c) < 0 ? -1 : 0;
 	if (got <= 0)
 		return end_current(c, 1, read_failure(got)) < 0 ? -1 : 0;
 	if (sender_commit_chunk(c->s, (size_t)got) < 0)
@@ -308,15 +315,22 @@ static int feed_pooled(struct send_ctx *c)
 		progress(c, n);
 		framed = 1;
 	}
-	while (c->cur_read < c->cur->size && (buf = zpool_input(c->pool))) {
+	while (c->cur_read < c->cur->size && !c->cur_eof &&
+	       (buf = zpool_input(c->pool))) {
 		uint64_t left = c->cur->size - c->cur_read;
 		ssize_t got = source_read(&c->item, buf, left < TCPX_CHUNK_MAX ?
 					  (size_t)left : TCPX_CHUNK_MAX);
+		if (got == 0 && c->cur->size == SOURCE_SIZE_UNKNOWN) {
+			c->cur_eof = 1;         /* ends once the workers are done */
+			break;
+		}
 		if (got <= 0)
 			return end_current(c, 1, read_failure(got)) < 0 ? -1 : 1;
 		zpool_submit(c->pool, (size_t)got);
 		c->cur_read += (uint64_t)got;
 	}
+	if (c->cur_eof && zpool_pending(c->pool) == 0 && sender_has_room(c->s))
+		return end_stream(c) < 0 ? -1 : 1;
 	return framed;
 }
 

@@ -85,6 +85,11 @@ check "a FIFO is a stream, sent under its base name" holds '[ $rc -eq 0 ] && cmp
 check "- that is a regular file is sent as one (known size)" holds '[ $rc -eq 0 ] && cmp -s "$SRC/5m" "$D/regular"'
 head -c 2M "$SRC/5m" | "$PUT" -q -z6 - "$A" --name zipped; rc=$?
 check "-z6 stream: arrives" holds '[ $rc -eq 0 ] && cmp -s <(head -c 2M "$SRC/5m") "$D/zipped"'
+seq 1 400000 >"$SRC/seq"
+err=$(cat "$SRC/seq" | "$PUT" -v -z - "$A" --name seq 2>&1); rc=$?
+wire=$(sed -n 's/.* \([0-9]*\) bytes on the wire for .*/\1/p' <<<"$err")
+check "-z stream of text: arrives compressed (fewer bytes on the wire)" \
+	holds '[ $rc -eq 0 ] && cmp -s "$SRC/seq" "$D/seq" && [ -n "$wire" ] && [ "$wire" -lt "$(stat -c %s "$SRC/seq")" ]'
 
 # --name on a single file, with a destination directory
 printf 'hello\n' >"$SRC/orig.txt"
