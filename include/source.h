@@ -95,9 +95,13 @@ void source_totals(const struct source *s, unsigned *items, uint64_t *bytes);
  * unknown size, or fstat() failing).  What was sent is still what was
  * read; this only says that the file no longer is that. */
 int source_changed(const struct source_item *it);
-/* Reads up to cap bytes (fewer only at the end); the count, or
- * -TCPX_E_SYSTEM with errno kept. */
+/* Reads up to cap bytes (fewer only at the end, or, from a stream, when
+ * its producer pauses: what it gave so far goes at once); the count, 0 at
+ * the end, or -TCPX_E_SYSTEM with errno kept. */
 ssize_t source_read(struct source_item *it, uint8_t *buf, size_t cap);
+/* 1 if source_read() would not wait now (bytes, or the end, are there):
+ * for a stream, whose producer may pause. */
+int source_readable(const struct source_item *it);
 void source_close(struct source_item *it);
 
 #endif

@@ -277,10 +277,24 @@ static int end_stream(struct send_ctx *c)
 	return end_current(c, 0, NULL);
 }
 
+/* A stream whose producer has nothing for us now: the loop waits for it
+ * (run(): conn_pump()'s extra descriptor) rather than block in read()
+ * while frames already made wait to be written and RESULTs to be read. */
+static int stream_waits(const struct send_ctx *c)
+{
+	return c->cur->size == SOURCE_SIZE_UNKNOWN && !c->cur_eof &&
+	       !source_readable(&c->item);
+}
+
+#define FEED_WAIT 2
+
 /* One chunk of the current file, read straight into the sender's frame
- * (or its compression scratch).  1 if it went, 0 if the file ended. */
+ * (or its compression scratch).  1 if it went, 0 if the file ended,
+ * FEED_WAIT for a stream with nothing to read yet. */
 static int feed_chunk(struct send_ctx *c)
 {
+	if (stream_waits(c))
+		return FEED_WAIT;
 	size_t cap;
 	uint64_t left = sender_file_left(c->s);
 	uint8_t *buf = sender_chunk_buffer(c->s, &cap);
@@ -315,7 +329,7 @@ static int feed_pooled(struct send_ctx *c)
 		progress(c, n);
 		framed = 1;
 	}
-	while (c->cur_read < c->cur->size && !c->cur_eof &&
+	while (c->cur_read < c->cur->size && !stream_waits(c) &&
 	       (buf = zpool_input(c->pool))) {
 		uint64_t left = c->cur->size - c->cur_read;
 		ssize_t got = source_read(&c->item, buf, left < TCPX_CHUNK_MAX ?
@@ -352,8 +366,8 @@ static int produce(struct send_ctx *c)
 			break;
 		case SA_DATA:
 			rc = c->cur_pooled ? feed_pooled(c) : feed_chunk(c);
-			if (rc == 0 && c->cur_pooled)
-				return 0;   /* wait for the workers */
+			if ((rc == 0 && c->cur_pooled) || rc == FEED_WAIT)
+				return 0;   /* wait for the workers or the input */
 			break;
 		case SA_END:
 			rc = end_current(c, 0, NULL);
@@ -474,6 +488,18 @@ static void connection_ended(struct send_ctx *c, int rc, int timeout_ms)
 	worsen(c, SEND_CONNECTION);
 }
 
+/* What conn_pump() waits for besides the socket: the input of a stream
+ * that has nothing to read (unless workers still compress some of it:
+ * their end wakes the loop, which then looks at the input again), else
+ * the workers. */
+static int extra_fd(const struct send_ctx *c)
+{
+	if (c->cur && c->cur->size == SOURCE_SIZE_UNKNOWN && !c->cur_eof &&
+	    !(c->cur_pooled && zpool_pending(c->pool)))
+		return c->item.fd;
+	return c->pool ? zpool_fd(c->pool) : -1;
+}
+
 /* 0 once the session is over (an event, or our own failure, said why),
  * else why the connection ended (conn_pump()'s error). */
 static int run(struct send_ctx *c)
@@ -486,10 +512,11 @@ static int run(struct send_ctx *c)
 			worsen(c, SEND_PROTOCOL);
 			return 0;
 		}
-		int ev = conn_pump(&c->conn, c->pool ? zpool_fd(c->pool) : -1);
+		int extra = extra_fd(c);
+		int ev = conn_pump(&c->conn, extra);
 		if (ev < 0)
 			return ev;
-		if (ev & CONN_EXTRA)
+		if ((ev & CONN_EXTRA) && c->pool && extra == zpool_fd(c->pool))
 			zpool_ack(c->pool);
 		if ((ev & CONN_READ) && drain_events(c))
 			return 0;

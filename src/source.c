@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -432,10 +433,22 @@ int source_changed(const struct source_item *it)
 	       (uint32_t)sb.st_mtim.tv_nsec != it->mtime_nsec;
 }
 
+int source_readable(const struct source_item *it)
+{
+	struct pollfd pfd = { .fd = it->fd, .events = POLLIN };
+	return poll(&pfd, 1, 0) > 0;
+}
+
 ssize_t source_read(struct source_item *it, uint8_t *buf, size_t cap)
 {
 	size_t got = 0;
 	while (got < cap) {
+		/* A stream's chunk goes as soon as its producer pauses: a
+		 * slow pipe must not hold bytes back until 256 KiB came (the
+		 * receiver would see nothing move, and time out). */
+		if (got > 0 && it->size == SOURCE_SIZE_UNKNOWN &&
+		    !source_readable(it))
+			break;
 		ssize_t n = read(it->fd, buf + got, cap - got);
 		if (n < 0) {
 			if (errno == EINTR)

@@ -112,6 +112,21 @@ check "--name with two inputs: usage error" [ $rc -eq 2 ]
 err=$("$PUT" --name ../up "$SRC/orig.txt" "$A" 2>&1); rc=$?
 check "--name ../up: usage error" holds '[ $rc -eq 2 ] && [ ! -e "$T/up" ]'
 
+# a producer that pauses: what it wrote goes at once, not when 256 KiB
+# have come (the receiver would see nothing move)
+mkfifo "$SRC/slow"
+"$PUT" -q - "$A" --name slow <"$SRC/slow" &
+SPID=$!
+PIDS+=("$SPID")
+exec 4>"$SRC/slow"
+printf 'first part\n' >&4
+temp_size() { local f; f=$(find "$D" -name '.tcpx-*' | head -n 1); [ -n "$f" ] && [ "$(stat -c %s "$f")" = "$1" ]; }
+check "paused producer: its first 11 bytes reached the receiver before its end" wait_for temp_size 11
+printf 'second part\n' >&4
+exec 4>&-
+wait "$SPID"; rc=$?
+check "paused producer: the whole stream arrives" holds '[ $rc -eq 0 ] && [ "$(cat "$D/slow")" = "$(printf "first part\nsecond part")" ]'
+
 # a sender killed in the middle of a stream: no file, no temporary
 mkfifo "$SRC/feed"
 "$PUT" -q - "$A" --name killed <"$SRC/feed" 2>/dev/null &
