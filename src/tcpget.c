@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "digest.h"
@@ -315,6 +316,12 @@ int main(int argc, char **argv)
 	nl = activated_sockets(lfds);
 	if (nl < 0)
 		return GET_CANNOT_START;
+	if (cfg.to_stdout && isatty(1)) {
+		/* as gzip -c: file data is not for a terminal */
+		ui_error(NULL, "--stdout: standard output is a terminal (pipe "
+			 "it: tcpget --stdout | tar x, or redirect it)");
+		return GET_CANNOT_START;
+	}
 	if (cfg.to_stdout) {
 		/* stdout is the file's: every line goes to stderr */
 		ui_set_stdout_taken();

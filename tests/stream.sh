@@ -242,6 +242,10 @@ out=$("$HOSTILE" -p "$OPORT" hello file:1:1000000:x fill:1000 close 2>&1)
 once_status; grc=$?
 check "--stdout: a connection lost mid-file: exit 5" [ $grc -eq 5 ]
 
+if command -v script >/dev/null; then
+	script -qec "$GET --stdout -p 0 -b 127.0.0.1" /dev/null >"$T/tty.out" 2>&1; rc=$?
+	check "--stdout to a terminal: refused, exit 1" holds '[ $rc -eq 1 ] && grep -q "is a terminal" "$T/tty.out"'
+fi
 err=$("$GET" --stdout --overwrite 2>&1); rc=$?
 check "--stdout --overwrite: usage error" [ $rc -eq 2 ]
 
