@@ -71,7 +71,8 @@ struct conn {
 enum {
 	CONN_READ = 1,        /* bytes arrived in the frame reader */
 	CONN_WROTE = 2,       /* bytes left the output queue */
-	CONN_EXTRA = 4,       /* conn_pump(): the extra descriptor is readable */
+	CONN_EXTRA = 4,       /* conn_pump(): the extra descriptor is readable
+				 (or hung up: a pipe's end) */
 	CONN_STOP = 8,        /* conn_pump(): the stop descriptor is readable */
 };
 /* Which deadline passed. */

@@ -34,6 +34,7 @@ enum tcpx_code {
 	TCPX_E_IO = 37,           /* receiver could not write the file */
 	TCPX_E_ABORTED = 38,      /* sender gave the file up (ABORT frame) */
 	TCPX_E_DENIED = 39,       /* receiver has no permission to create it */
+	TCPX_E_ONE_FILE = 45,     /* receiver takes one file (tcpget --stdout) */
 	/* local-only codes (never on the wire) */
 	TCPX_E_SYSTEM = 100,      /* a system call failed: errno tells */
 	TCPX_E_NOMEM = 101,

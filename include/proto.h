@@ -39,6 +39,7 @@ enum tcpx_frame_type {
 	TCPX_FRAME_BYE = 7,
 	TCPX_FRAME_ERROR = 8,
 	TCPX_FRAME_DIR = 9,     /* only with TCPX_CAP_TREE */
+	TCPX_FRAME_STREAM_END = 13, /* only with TCPX_CAP_STREAM */
 };
 
 #define TCPX_MAGIC "TCPX"
@@ -48,7 +49,14 @@ enum tcpx_frame_type {
 #define TCPX_CAP_ZLIB (UINT64_C(1) << 0)
 /* Directories: the sender may send DIR frames (man/tcpxfer.5). */
 #define TCPX_CAP_TREE (UINT64_C(1) << 1)
-#define TCPX_CAPS_V1 (TCPX_CAP_ZLIB | TCPX_CAP_TREE)
+/* Streams: a FILE's size may be TCPX_SIZE_UNKNOWN; such a file ends with
+ * STREAM_END (its final size and digest) instead of END. */
+#define TCPX_CAP_STREAM (UINT64_C(1) << 3)
+#define TCPX_CAPS_V1 (TCPX_CAP_ZLIB | TCPX_CAP_TREE | TCPX_CAP_STREAM)
+/* FILE's size under STREAM: "unknown until STREAM_END".  Without STREAM
+ * it is the number it is (a size no disk holds). */
+#define TCPX_SIZE_UNKNOWN UINT64_MAX
+#define TCPX_STREAM_END_LEN (8u + DIGEST_LEN)
 /* Bytes of a relative name: the FILE limit is what name_validate() takes. */
 #define TCPX_NAME_MAX NAME_LEN_MAX
 #define TCPX_FILE_FIXED_LEN 30u
@@ -140,9 +148,14 @@ int proto_accepts(enum tcpx_role who_receives, enum tcpx_phase phase,
 extern const struct frame_limits proto_frame_limits;
 /* The same for a session without TCPX_CAP_TREE, where type 9 (DIR) is
  * not a type at all: its header is UNEXPECTED at the first check, as an
- * unknown type's, whatever its length (man/tcpxfer.5, FRAMES).  The
- * receiver reads with these until its HELLO grants TREE. */
+ * unknown type's, whatever its length (man/tcpxfer.5, FRAMES); STREAM_END
+ * is a type (proto_frame_limits_for(TCPX_CAP_STREAM)). */
 extern const struct frame_limits proto_frame_limits_no_tree;
+/* The limits of a session whose HELLO granted caps: DIR (type 9) exists
+ * only with TREE, STREAM_END (type 13) only with STREAM; without them
+ * their headers are UNEXPECTED at the first check, whatever the length.
+ * proto_frame_limits_for(0) is the handshake's.  Static, never freed. */
+const struct frame_limits *proto_frame_limits_for(uint64_t caps);
 
 /* The receive buffer for a peer that takes DATA: one maximal frame and
  * 64 KiB more (see frame_reader in frame.h). */
@@ -159,6 +172,10 @@ size_t proto_encode_dir(uint8_t *out, const struct tcpx_file_meta *m);
 size_t proto_encode_data_header(uint8_t *out, uint8_t encoding,
 				uint32_t raw_len, uint32_t data_len);
 size_t proto_encode_end(uint8_t *out, const uint8_t digest[DIGEST_LEN]);
+/* STREAM_END: the final size of a file sent as TCPX_SIZE_UNKNOWN, and its
+ * digest. */
+size_t proto_encode_stream_end(uint8_t *out, uint64_t size,
+			       const uint8_t digest[DIGEST_LEN]);
 size_t proto_encode_empty(uint8_t *out, uint8_t type); /* ABORT, BYE */
 size_t proto_encode_result(uint8_t *out, uint32_t id, uint16_t code,
 			   const uint8_t *digest, const char *msg);
@@ -173,6 +190,9 @@ int proto_decode_file(const struct tcpx_frame *f, struct tcpx_file_meta *m);
 int proto_decode_dir(const struct tcpx_frame *f, struct tcpx_file_meta *m);
 int proto_decode_data(const struct tcpx_frame *f, struct tcpx_data *d);
 int proto_decode_end(const struct tcpx_frame *f, const uint8_t **digest);
+/* A size of TCPX_SIZE_UNKNOWN is MALFORMED: no stream reaches it. */
+int proto_decode_stream_end(const struct tcpx_frame *f, uint64_t *size,
+			    const uint8_t **digest);
 int proto_decode_empty(const struct tcpx_frame *f);
 int proto_decode_result(const struct tcpx_frame *f, struct tcpx_result *r);
 int proto_decode_error(const struct tcpx_frame *f, struct tcpx_error *e);

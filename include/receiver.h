@@ -29,7 +29,8 @@
 enum receiver_event_type {
 	REV_NONE = 0,     /* need more input */
 	REV_HELLO,        /* handshake done, our HELLO queued */
-	REV_FILE,         /* a file starts: open its temporary file */
+	REV_FILE,         /* a file starts: open its temporary file (stream:
+			     its size is unknown until its REV_END) */
 	REV_REFUSED,      /* a file was refused before it started (logged only;
 			     its RESULT is queued) */
 	REV_DATA,         /* write data[0..len) to the current file */
@@ -43,6 +44,9 @@ enum receiver_event_type {
 	REV_DIR,          /* a directory (TREE): create it or set its mode and
 			     mtime (ev->meta, size 0), then
 			     receiver_file_done() */
+	REV_FAILED,       /* the receiver refused the current file part way
+			     (a stream past max_size: code, msg); its RESULT
+			     is queued, the rest is skipped: discard it */
 };
 
 struct receiver_event {
@@ -50,19 +54,24 @@ struct receiver_event {
 	struct tcpx_file_meta meta;   /* REV_FILE, REV_REFUSED, REV_DIR */
 	int is_dir;                   /* REV_DIR, and REV_REFUSED of a DIR
 					 (no data follows it: no skipping) */
+	int stream;                   /* REV_FILE, REV_REFUSED: size unknown
+					 (STREAM), meta.size means nothing */
 	const uint8_t *data;          /* REV_DATA */
 	size_t len;                   /* REV_DATA */
-	int code;                     /* REV_END, REV_REFUSED, REV_FATAL,
-					 REV_PEER_ERROR */
+	int code;                     /* REV_END, REV_REFUSED, REV_FAILED,
+					 REV_FATAL, REV_PEER_ERROR */
 	const uint8_t *digest;        /* REV_END: what we computed */
-	const char *msg;              /* REV_REFUSED/FATAL: static reason */
+	const char *msg;              /* REV_REFUSED/FAILED/FATAL: static
+					 reason */
 	const uint8_t *peer_msg;      /* REV_PEER_ERROR */
 	size_t peer_msg_len;
 };
 
 struct receiver_config {
 	uint64_t caps;          /* capabilities offered (TCPX_CAPS_V1) */
-	uint64_t max_size;      /* largest file accepted; 0 = no limit */
+	uint64_t max_size;      /* largest file accepted; 0 = no limit (a
+				   stream of unknown size: checked as its
+				   data arrives, REV_FAILED past it) */
 	uint32_t max_files;     /* files (and directories) per connection;
 				   0 = no limit */
 };

@@ -30,6 +30,7 @@ struct send_run {
 	char *const *paths;          /* what to send */
 	int npaths;
 	int follow;                  /* -L */
+	const char *rename;          /* --name: the one input's name, or NULL */
 	const char *dest;            /* the destination as written, the
 				      * object of connection messages */
 	struct send_options send;
@@ -48,6 +49,7 @@ int run_send(const struct send_run *r);
 struct get_config {
 	const char *port, *bind_addr;
 	int overwrite;
+	int to_stdout;               /* --stdout: a sink, no directory */
 	int activation;              /* take sockets systemd passed, if any */
 	uint64_t min_free, min_free_inodes;     /* STORE_FREE_AUTO: default */
 	struct server_config server;

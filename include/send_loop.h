@@ -26,6 +26,8 @@ struct send_options {
 	int level;            /* zlib level, 0 = no compression */
 	int timeout_ms;       /* nothing moved either way this long: give up */
 	int recursive;        /* -r: ask for TCPX_CAP_TREE (directories) */
+	int stream;           /* an input of unknown size: ask for
+				 TCPX_CAP_STREAM */
 };
 
 /* Sends every item of src over the connected, non-blocking socket fd

@@ -71,7 +71,8 @@ struct outq *sender_output(struct tcpx_sender *s);
  *   SA_WAIT   nothing until bytes arrive or output drains
  *   SA_BEGIN  sender_begin_file() with the next file
  *   SA_DATA   commit the current file's next chunk (sender_file_left() bytes
- *             remain)
+ *             remain); for a file of unknown size (a stream), until the
+ *             caller finds the end of its input and calls sender_end_file()
  *   SA_END    sender_end_file(): every byte was committed
  *   SA_ABORT  sender_abort_file(): the receiver refused it while we sent it
  *   SA_BYE    sender_bye(): no file left (more_files == 0)
@@ -103,6 +104,8 @@ void sender_next(struct tcpx_sender *s, struct sender_event *ev);
 
 /* Starts a file (meta->id is assigned here and returned); the name is
  * copied into the output queue, so meta->name need not outlive the call.
+ * meta->size TCPX_SIZE_UNKNOWN starts a stream, only once the receiver
+ * granted TCPX_CAP_STREAM (else -TCPX_E_UNEXPECTED).
  * -TCPX_E_BAD_NAME for an empty or over-long name, and after 2^32 - 1
  * files in one session -TCPX_E_TOO_MANY_FILES; nothing is queued then. */
 int sender_begin_file(struct tcpx_sender *s, struct tcpx_file_meta *meta,
@@ -115,6 +118,8 @@ int sender_begin_dir(struct tcpx_sender *s, struct tcpx_file_meta *meta,
 		     void *cookie);
 /* 1 once the receiver granted TCPX_CAP_TREE (DIR frames may be sent). */
 int sender_has_tree(const struct tcpx_sender *s);
+/* 1 once the receiver granted TCPX_CAP_STREAM (files of unknown size). */
+int sender_has_stream(const struct tcpx_sender *s);
 /* Where to read the next chunk of file data (up to *cap bytes), then
  * sender_commit_chunk(n) hashes, compresses and frames it. */
 uint8_t *sender_chunk_buffer(struct tcpx_sender *s, size_t *cap);
@@ -124,7 +129,8 @@ int sender_commit_chunk(struct tcpx_sender *s, size_t n);
  * 0.  Same checks as sender_commit_chunk(). */
 int sender_commit_prepared(struct tcpx_sender *s, const uint8_t *raw,
 			   size_t n, const uint8_t *comp, size_t clen);
-/* Ends the file: -TCPX_E_SIZE if fewer bytes than declared were given. */
+/* Ends the file: -TCPX_E_SIZE if fewer bytes than declared were given.
+ * A stream ends with what was committed: STREAM_END carries its size. */
 int sender_end_file(struct tcpx_sender *s);
 /* Gives the current file up (read error, file changed, refused early). */
 int sender_abort_file(struct tcpx_sender *s);

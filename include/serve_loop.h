@@ -44,6 +44,17 @@ struct serve_options {
 
 struct serve_loop;
 
+/* How one session ended (tcpget --once exits with it, man/tcpget.1);
+ * when several apply, the largest.  The numbers follow tcpput's. */
+enum session_status {
+	SESSION_OK = 0,           /* BYE, every file stored (or none sent) */
+	SESSION_FILE_FAILED = 3,  /* a file or directory refused or failed */
+	SESSION_DIGEST = 4,       /* a file's digests differed */
+	SESSION_CONNECTION = 5,   /* ended without BYE: lost, timed out,
+				     stopped by a signal */
+	SESSION_PROTOCOL = 6,     /* ended by an ERROR, either side's */
+};
+
 /* Called on the loop's thread when the session for src has ended. */
 typedef void (*serve_closed_fn)(void *arg, const struct sockaddr_storage *src);
 
@@ -70,9 +81,10 @@ void serve_loop_stop(struct serve_loop *l, int flush_ms);
 /* Waits for the thread to end and frees the loop. */
 void serve_loop_join(struct serve_loop *l);
 
-/* One connection served in the calling thread until it ends (for callers
- * without a server, and the tests); closes fd. */
-void serve_loop_run(int fd, const char *peer, struct store *st,
-		    const struct serve_options *opt);
+/* One connection served in the calling thread until it ends (tcpget
+ * --once, and the tests), or until opt->stop_fd is readable; closes fd.
+ * Returns how the session ended (enum session_status). */
+int serve_loop_run(int fd, const char *peer, struct store *st,
+		   const struct serve_options *opt);
 
 #endif

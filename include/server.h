@@ -40,6 +40,7 @@ enum get_status {
 	GET_OK = 0,            /* stopped by SIGINT or SIGTERM */
 	GET_CANNOT_START = 1,  /* directory, libsodium, listening socket, limits */
 	GET_USAGE = 2,
+	/* tcpget --once: its session's enum session_status, 0 or 3..6 */
 };
 
 /* After a stop, how long the last replies (ERROR SHUTDOWN) may take to
@@ -90,12 +91,16 @@ struct server_config {
 	int max_clients_given;      /* set on the command line (else fitted) */
 	int max_per_source;         /* at least 1 */
 	int activated;              /* the fds came from systemd, for the log */
+	int once;                   /* --once: serve one connection, return
+				       its enum session_status */
 	struct store *store;        /* open; shared by every session */
 	struct serve_options serve; /* per session */
 };
 
 /* Logs one "listening" line per fd, serves until SIGINT or SIGTERM, then
  * stops; returns GET_OK, or GET_CANNOT_START when it could not begin.
+ * With cfg->once: serves the first connection alone, in this thread,
+ * and returns how its session ended (enum session_status).
  * lfds: nl (1..NET_LISTEN_MAX) non-blocking listening sockets. */
 int server_run(struct server_config *cfg, const int *lfds, int nl);
 /* Makes server_run() stop as SIGTERM would; async-signal-safe, from any

@@ -15,7 +15,11 @@
  * its mtime last.  Inside a tree symbolic links are not followed and
  * FIFOs, devices and sockets are not opened: both are skipped
  * (SOURCE_SKIPPED); hard links are separate files.  A path named on the
- * command line is opened as given (a symlink there is followed).
+ * command line is opened as given (a symlink there is followed); there a
+ * pipe, FIFO, character device or socket (/dev/stdin, <(...)) is a
+ * stream: read to its end, size SOURCE_SIZE_UNKNOWN, mode 0666 less the
+ * umask, mtime the time it was opened.  "-" is standard input (a regular
+ * file there is sent as one), and needs a name (source_set_name()).
  *
  * Memory: the source owns the strings an item points to; they stay valid
  * until the next source_next() call (copy what must live longer).  The
@@ -60,6 +64,14 @@ int source_set_prefix(struct source *s, const char *dir);
  * if they were what they point to; a link that leads back to a directory
  * being walked fails that entry (a loop), a dangling one fails too. */
 void source_set_follow(struct source *s, int follow);
+/* --name: the single argument (a file, "-", or with -r a tree's top) is
+ * sent as name (after the prefix) instead of its base name.  Borrowed;
+ * the caller checked it with name_validate() and that only one argument
+ * is given. */
+void source_set_name(struct source *s, const char *name);
+/* 1 if an argument is a stream (or "-" is one), so the session asks for
+ * TCPX_CAP_STREAM: one stat() per argument. */
+int source_has_streams(const struct source *s);
 /*
  * 1: *it is the next item, open.  0: nothing is left.  -TCPX_E_SYSTEM:
  * the next item could not be opened (it->path and it->why say which and
@@ -83,9 +95,13 @@ void source_totals(const struct source *s, unsigned *items, uint64_t *bytes);
  * unknown size, or fstat() failing).  What was sent is still what was
  * read; this only says that the file no longer is that. */
 int source_changed(const struct source_item *it);
-/* Reads up to cap bytes (fewer only at the end); the count, or
- * -TCPX_E_SYSTEM with errno kept. */
+/* Reads up to cap bytes (fewer only at the end, or, from a stream, when
+ * its producer pauses: what it gave so far goes at once); the count, 0 at
+ * the end, or -TCPX_E_SYSTEM with errno kept. */
 ssize_t source_read(struct source_item *it, uint8_t *buf, size_t cap);
+/* 1 if source_read() would not wait now (bytes, or the end, are there):
+ * for a stream, whose producer may pause. */
+int source_readable(const struct source_item *it);
 void source_close(struct source_item *it);
 
 #endif

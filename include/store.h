@@ -66,6 +66,18 @@
  *    store_create() refuses early when the directories missing already
  *    exceed what is left.
  *
+ *  - Streams of unknown size (store_create_stream()) promise nothing ahead:
+ *    each store_write() of one checks, before it writes, that its bytes
+ *    plus every promise leave the reserves (min_free), so the limits hold
+ *    while the size is still unknown.
+ *
+ *  - A sink instead of a directory (tcpget --stdout): store_open_sink()
+ *    makes a store that writes the one file it takes to a descriptor as it
+ *    arrives.  No temporary file, nothing to rename: store_commit() only
+ *    ends it, store_discard() cannot take back what was written.  A second
+ *    store_create(), and any store_dir(), is -TCPX_E_ONE_FILE (f->why,
+ *    *why).
+ *
  * Errors: -TCPX_E_* with errno kept (the caller prints strerror(errno)),
  * also across the clean-up done on the way out; for a refusal of the
  * store's own (a limit above), f->why says it in words instead.
@@ -102,6 +114,9 @@ struct store {
 	_Atomic int stop_cleaning;      /* store_stop_cleaning() was called */
 	pid_t locked_by;                /* after -TCPX_E_LOCKED: the holder, 0
 					   if unknown */
+	int sink_fd;                    /* store_open_sink(): where the file
+					   goes; -1 for a directory's store */
+	int sink_used;                  /* the sink took its one file */
 };
 
 /* One connection's limits on what it may create; the caller owns it,
@@ -123,6 +138,8 @@ struct store_file {
 	char below[STORE_NAME_MAX + 1];
 	uint32_t mode;
 	uint64_t written;
+	int stream;             /* size unknown: room checked at each write */
+	int sink;               /* fd is st->sink_fd: borrowed, not ours */
 	/* Borrowed from store_create() until f is inactive again. */
 	struct store *st;
 	struct store_budget *budget;    /* NULL: no limit */
@@ -140,6 +157,9 @@ struct store_file {
  * system that cannot lock (ENOLCK, EOPNOTSUPP) is used unlocked. */
 int store_open(struct store *st, const char *dir, int overwrite);
 void store_close(struct store *st);
+/* A store without a directory whose one file goes to fd (borrowed, left
+ * open) as it arrives: tcpget --stdout.  Never fails. */
+void store_open_sink(struct store *st, int fd);
 /* Removes temporary files left by a killed receiver (in every
  * subdirectory, never through a symlink); returns how many.  Safe while
  * this process serves files: a temporary file in progress is locked
@@ -170,6 +190,14 @@ int store_file_active(const struct store_file *f);
 int store_create(struct store *st, const uint8_t *name, size_t len,
 		 uint32_t mode, uint64_t size, struct store_budget *budget,
 		 struct store_file *f);
+/* The same for a stream, whose size is known only at its end: it must
+ * fit with no byte (the reserves kept), and store_write() checks the
+ * room before each write. */
+int store_create_stream(struct store *st, const uint8_t *name, size_t len,
+			uint32_t mode, struct store_budget *budget,
+			struct store_file *f);
+/* Writes n bytes (a stream: -TCPX_E_NO_SPACE first, f->why set for the
+ * reserve, when they would not leave it; nothing written then). */
 int store_write(struct store_file *f, const uint8_t *p, size_t n);
 /* The one call that gives a file its final name: sets mode (setuid, setgid
  * and sticky dropped, umask applied) and mtime, creates the missing

@@ -55,6 +55,10 @@ struct ui_file {
 				    * the object of its text lines and JSON
 				    * "path"; NULL on the receiver */
 	uint64_t size, done;       /* declared size, bytes moved so far */
+	int size_unknown;          /* a stream not ended yet: size means
+				    * nothing; JSON "size":null with
+				    * "bytes_so_far", progress without a
+				    * percentage */
 	const uint8_t *digest;     /* UI_FILE_DONE: 64 bytes */
 	double seconds;
 	uint64_t wire;             /* bytes on the wire for this file */
@@ -82,6 +86,9 @@ void ui_set_json(int json);
 /* Live progress on stderr: 1 forced on, 0 off; default on when stderr is
  * a terminal and neither quiet nor JSON. */
 void ui_set_progress(int on);
+/* Standard output carries data (tcpget --stdout): every line and record
+ * meant for it goes to stderr instead. */
+void ui_set_stdout_taken(void);
 void ui_event(enum ui_event_type type, const struct ui_file *f);
 /* Receiver: the connection conn (struct ui_file's conn) from peer has
  * ended.  Prints how many of its failed files were not shown, if any

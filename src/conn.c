@@ -272,7 +272,9 @@ int conn_pump(struct conn *c, int extra_fd)
 		int done = 0;
 		if (pfd[1].revents & POLLIN)
 			done |= CONN_STOP;
-		if (pfd[2].revents & POLLIN)
+		/* a pipe whose writer left says POLLHUP alone: readable too
+		 * (its end), or poll() would return at once for ever */
+		if (pfd[2].revents & (POLLIN | POLLHUP | POLLERR))
 			done |= CONN_EXTRA;
 		if (pfd[0].revents) {
 			int rc = conn_io(c, 0);

@@ -27,6 +27,7 @@ const char *tcpx_strerror(int code)
 	case TCPX_E_IO: return "i/o error on receiver";
 	case TCPX_E_ABORTED: return "aborted by sender";
 	case TCPX_E_DENIED: return "permission denied on receiver";
+	case TCPX_E_ONE_FILE: return "receiver takes one file only";
 	case TCPX_E_SYSTEM: return "system error";
 	case TCPX_E_NOMEM: return "out of memory";
 	case TCPX_E_CLOSED: return "connection closed by peer";

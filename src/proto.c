@@ -40,6 +40,9 @@ static const struct tcpx_frame_spec frame_specs[] = {
 	/* Only with TREE granted: the receiver checks that after the table. */
 	[TCPX_FRAME_DIR]    = { "DIR",    TCPX_DIR_FIXED_LEN + TCPX_NAME_MAX,
 				{ NEVER, PHASE(READY) } },
+	/* Only with STREAM, and only for a file of unknown size (receiver). */
+	[TCPX_FRAME_STREAM_END] = { "STREAM_END", TCPX_STREAM_END_LEN,
+				{ NEVER, PHASE(IN_FILE) } },
 };
 
 const struct tcpx_frame_spec *proto_frame_spec(uint8_t type)
@@ -62,15 +65,54 @@ const struct frame_limits proto_frame_limits = {
 	.largest_payload = TCPX_MAX_PAYLOAD,
 };
 
+/* The types a capability brings: without it they are no type at all. */
+static int64_t max_payload_caps(uint8_t type, uint64_t caps)
+{
+	if ((type == TCPX_FRAME_DIR && !(caps & TCPX_CAP_TREE)) ||
+	    (type == TCPX_FRAME_STREAM_END && !(caps & TCPX_CAP_STREAM)))
+		return -1;
+	return proto_max_payload(type);
+}
+
 static int64_t max_payload_no_tree(uint8_t type)
 {
-	return type == TCPX_FRAME_DIR ? -1 : proto_max_payload(type);
+	return max_payload_caps(type, TCPX_CAP_STREAM);
+}
+
+static int64_t max_payload_no_stream(uint8_t type)
+{
+	return max_payload_caps(type, TCPX_CAP_TREE);
+}
+
+static int64_t max_payload_neither(uint8_t type)
+{
+	return max_payload_caps(type, 0);
 }
 
 const struct frame_limits proto_frame_limits_no_tree = {
 	.max_payload = max_payload_no_tree,
 	.largest_payload = TCPX_MAX_PAYLOAD,
 };
+
+static const struct frame_limits limits_no_stream = {
+	.max_payload = max_payload_no_stream,
+	.largest_payload = TCPX_MAX_PAYLOAD,
+};
+
+static const struct frame_limits limits_neither = {
+	.max_payload = max_payload_neither,
+	.largest_payload = TCPX_MAX_PAYLOAD,
+};
+
+const struct frame_limits *proto_frame_limits_for(uint64_t caps)
+{
+	switch (caps & (TCPX_CAP_TREE | TCPX_CAP_STREAM)) {
+	case TCPX_CAP_TREE | TCPX_CAP_STREAM: return &proto_frame_limits;
+	case TCPX_CAP_TREE: return &limits_no_stream;
+	case TCPX_CAP_STREAM: return &proto_frame_limits_no_tree;
+	default: return &limits_neither;
+	}
+}
 
 int proto_accepts(enum tcpx_role who_receives, enum tcpx_phase phase,
 		  uint8_t type)
@@ -145,6 +187,15 @@ size_t proto_encode_end(uint8_t *out, const uint8_t digest[DIGEST_LEN])
 	frame_header_encode(out, TCPX_FRAME_END, DIGEST_LEN);
 	memcpy(out + TCPX_FRAME_HEADER_LEN, digest, DIGEST_LEN);
 	return TCPX_FRAME_HEADER_LEN + DIGEST_LEN;
+}
+
+size_t proto_encode_stream_end(uint8_t *out, uint64_t size,
+			       const uint8_t digest[DIGEST_LEN])
+{
+	frame_header_encode(out, TCPX_FRAME_STREAM_END, TCPX_STREAM_END_LEN);
+	be64_store(out + TCPX_FRAME_HEADER_LEN, size);
+	memcpy(out + TCPX_FRAME_HEADER_LEN + 8, digest, DIGEST_LEN);
+	return TCPX_FRAME_HEADER_LEN + TCPX_STREAM_END_LEN;
 }
 
 size_t proto_encode_empty(uint8_t *out, uint8_t type)
@@ -261,6 +312,16 @@ int proto_decode_end(const struct tcpx_frame *f, const uint8_t **digest)
 		return -TCPX_E_MALFORMED;
 	*digest = f->payload;
 	return 0;
+}
+
+int proto_decode_stream_end(const struct tcpx_frame *f, uint64_t *size,
+			    const uint8_t **digest)
+{
+	if (f->type != TCPX_FRAME_STREAM_END || f->length != TCPX_STREAM_END_LEN)
+		return -TCPX_E_MALFORMED;
+	*size = be64_load(f->payload);
+	*digest = f->payload + 8;
+	return *size == TCPX_SIZE_UNKNOWN ? -TCPX_E_MALFORMED : 0;
 }
 
 int proto_decode_empty(const struct tcpx_frame *f)

@@ -36,6 +36,7 @@ struct tcpx_receiver {
 	struct digest dg;
 	uint32_t last_id, files;
 	uint64_t cur_size, cur_recv;
+	int cur_stream;         /* size unknown (STREAM): STREAM_END ends it */
 	uint8_t digest[DIGEST_LEN];
 };
 
@@ -45,10 +46,11 @@ struct tcpx_receiver *receiver_new(const struct receiver_config *cfg)
 	if (!r)
 		return NULL;
 	r->cfg = *cfg;
-	/* DIR is no type at all until a HELLO grants TREE (on_hello). */
+	/* DIR and STREAM_END are no types at all until a HELLO grants TREE
+	 * and STREAM (on_hello). */
 	if (frame_reader_init_growing(&r->rd, RECEIVER_READER_MIN,
 				      PROTO_READER_CAP,
-				      &proto_frame_limits_no_tree) < 0 ||
+				      proto_frame_limits_for(0)) < 0 ||
 	    outq_init(&r->out, RECEIVER_OUT_CAP, REPLY_MAX) < 0) {
 		receiver_free(r);
 		return NULL;
@@ -202,11 +204,20 @@ static enum tcpx_phase phase_of(enum receiver_state st)
 	return TCPX_PHASE_CLOSING;
 }
 
-/* DIR exists only with TREE negotiated: judged from the header too. */
+/* DIR exists only with TREE negotiated, STREAM_END only with STREAM:
+ * judged from the header too.  A file of unknown size ends with
+ * STREAM_END, any other with END. */
 static int type_allowed(const struct tcpx_receiver *r, uint8_t type)
 {
-	return proto_accepts(TCPX_ROLE_RECEIVER, phase_of(r->state), type) &&
-	       (type != TCPX_FRAME_DIR || (r->caps & TCPX_CAP_TREE));
+	if (!proto_accepts(TCPX_ROLE_RECEIVER, phase_of(r->state), type))
+		return 0;
+	if (type == TCPX_FRAME_DIR)
+		return (r->caps & TCPX_CAP_TREE) != 0;
+	if (type == TCPX_FRAME_STREAM_END)
+		return (r->caps & TCPX_CAP_STREAM) && r->cur_stream;
+	if (type == TCPX_FRAME_END)
+		return !r->cur_stream;
+	return 1;
 }
 
 static int on_hello(struct tcpx_receiver *r, const struct tcpx_frame *f,
@@ -225,8 +236,7 @@ static int on_hello(struct tcpx_receiver *r, const struct tcpx_frame *f,
 	h.version_min = h.version_max = TCPX_VERSION;
 	h.caps &= r->cfg.caps;
 	r->caps = h.caps;
-	if (r->caps & TCPX_CAP_TREE)
-		r->rd.lim = &proto_frame_limits;
+	r->rd.lim = proto_frame_limits_for(r->caps);
 	reply(r, proto_encode_hello(outq_tail(&r->out), &h));
 	r->state = RS_READY;
 	ev->type = REV_HELLO;
@@ -265,12 +275,18 @@ static int on_file(struct tcpx_receiver *r, const struct tcpx_frame *f,
 		return 0;
 	r->cur_size = ev->meta.size;
 	r->cur_recv = 0;
+	/* Under STREAM the largest size means "unknown": --max-size is then
+	 * applied as the data arrives (on_data). */
+	r->cur_stream = (r->caps & TCPX_CAP_STREAM) &&
+			ev->meta.size == TCPX_SIZE_UNKNOWN;
 	if (name_validate(ev->meta.name, ev->meta.name_len, &why) < 0)
 		code = TCPX_E_BAD_NAME;
-	else if (r->cfg.max_size && ev->meta.size > r->cfg.max_size) {
+	else if (r->cfg.max_size && !r->cur_stream &&
+		 ev->meta.size > r->cfg.max_size) {
 		code = TCPX_E_TOO_BIG;
 		why = "file larger than the receiver's --max-size";
 	}
+	ev->stream = r->cur_stream;
 	if (code) {
 		queue_result(r, code, NULL, why);
 		r->state = RS_SKIPPING;
@@ -328,6 +344,16 @@ static int on_data(struct tcpx_receiver *r, const struct tcpx_frame *f,
 	r->cur_recv += d.raw_len;
 	if (r->state == RS_SKIPPING)
 		return 1;       /* nothing to hand out: go on */
+	if (r->cur_stream && r->cfg.max_size && r->cur_recv > r->cfg.max_size) {
+		/* A stream grows past the limit: refused now, before a byte
+		 * of this chunk is handed out; the rest is skipped. */
+		ev->msg = "stream larger than the receiver's --max-size";
+		queue_result(r, TCPX_E_TOO_BIG, NULL, ev->msg);
+		r->state = RS_SKIPPING;
+		ev->type = REV_FAILED;
+		ev->code = TCPX_E_TOO_BIG;
+		return 0;
+	}
 	if (d.encoding == TCPX_ENCODING_ZLIB) {
 		/* Allocated at the first compressed chunk: a connection
 		 * that sends none never pays for it. */
@@ -345,15 +371,11 @@ static int on_data(struct tcpx_receiver *r, const struct tcpx_frame *f,
 	return 0;
 }
 
-static int on_end(struct tcpx_receiver *r, const struct tcpx_frame *f,
-		  struct receiver_event *ev)
+/* END or STREAM_END passed its checks: the digests decide (theirs is
+ * the sender's). */
+static int file_ended(struct tcpx_receiver *r, struct receiver_event *ev,
+		      const uint8_t *theirs)
 {
-	const uint8_t *theirs;
-
-	if (proto_decode_end(f, &theirs) < 0)
-		return fatal(r, ev, TCPX_E_MALFORMED, "malformed END");
-	if (r->cur_recv != r->cur_size)
-		return fatal(r, ev, TCPX_E_SIZE, "less data than the declared size");
 	if (r->state == RS_SKIPPING) {
 		r->state = RS_READY;
 		ev->type = REV_SKIPPED;
@@ -365,6 +387,33 @@ static int on_end(struct tcpx_receiver *r, const struct tcpx_frame *f,
 	ev->code = digest_equal(r->digest, theirs) ? 0 : TCPX_E_DIGEST;
 	ev->digest = r->digest;
 	return 0;
+}
+
+static int on_end(struct tcpx_receiver *r, const struct tcpx_frame *f,
+		  struct receiver_event *ev)
+{
+	const uint8_t *theirs;
+
+	if (proto_decode_end(f, &theirs) < 0)
+		return fatal(r, ev, TCPX_E_MALFORMED, "malformed END");
+	if (r->cur_recv != r->cur_size)
+		return fatal(r, ev, TCPX_E_SIZE, "less data than the declared size");
+	return file_ended(r, ev, theirs);
+}
+
+/* The end of a file of unknown size: its final size must be what came. */
+static int on_stream_end(struct tcpx_receiver *r, const struct tcpx_frame *f,
+			 struct receiver_event *ev)
+{
+	const uint8_t *theirs;
+	uint64_t size;
+
+	if (proto_decode_stream_end(f, &size, &theirs) < 0)
+		return fatal(r, ev, TCPX_E_MALFORMED, "malformed STREAM_END");
+	if (size != r->cur_recv)
+		return fatal(r, ev, TCPX_E_SIZE,
+			     "STREAM_END size differs from the data received");
+	return file_ended(r, ev, theirs);
 }
 
 /* The body of receiver_next(); its int is only for tail calls. */
@@ -406,6 +455,8 @@ again:
 		return 0;
 	case TCPX_FRAME_END:
 		return on_end(r, &f, ev);
+	case TCPX_FRAME_STREAM_END:
+		return on_stream_end(r, &f, ev);
 	case TCPX_FRAME_ABORT:
 		if (proto_decode_empty(&f) < 0)
 			return fatal(r, ev, TCPX_E_MALFORMED, "malformed ABORT");

@@ -70,6 +70,9 @@ int run_send(const struct send_run *r)
 		return SEND_CONNECTION;
 	}
 	source_set_follow(src, r->follow);
+	source_set_name(src, r->rename);
+	struct send_options opt = r->send;
+	opt.stream = source_has_streams(src);
 	if (r->dir && source_set_prefix(src, r->dir) < 0) {
 		ui_error(r->dir, "destination directory too long");
 		source_free(src);
@@ -77,7 +80,7 @@ int run_send(const struct send_run *r)
 	}
 	fd = connect_to(r, peer);
 	status = fd < 0 ? SEND_CONNECTION :
-		 send_loop_run(fd, peer, &r->send, src);
+		 send_loop_run(fd, peer, &opt, src);
 	if (fd >= 0)
 		close(fd);
 	source_free(src);

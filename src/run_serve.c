@@ -5,6 +5,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "digest.h"
 #include "error.h"
@@ -138,8 +139,22 @@ int run_serve(struct get_config *cfg)
 	 * there, with the clearest message, touching nothing. */
 	if (cfg->activation)
 		nl = activated_sockets(lfds);
-	if (nl < 0 || open_store(&store, cfg) != GET_OK)
+	if (nl < 0)
 		return GET_CANNOT_START;
+	if (cfg->to_stdout && isatty(1)) {
+		/* as gzip -c: file data is not for a terminal */
+		ui_error(NULL, "--stdout: standard output is a terminal (pipe "
+			 "it: tcpget --stdout | tar x, or redirect it)");
+		return GET_CANNOT_START;
+	}
+	if (cfg->to_stdout) {
+		/* stdout is the file's: every line goes to stderr */
+		ui_set_stdout_taken();
+		store_open_sink(&store, 1);
+		cfg->server.dir = "standard output";
+	} else if (open_store(&store, cfg) != GET_OK) {
+		return GET_CANNOT_START;
+	}
 	cfg->server.activated = nl > 0;
 	if (nl == 0)
 		nl = start_listening(cfg, lfds);
@@ -147,8 +162,9 @@ int run_serve(struct get_config *cfg)
 		store_close(&store);
 		return GET_CANNOT_START;
 	}
-	cleaning = pthread_create(&cleaner, NULL, clean_stale, &store) == 0;
-	if (!cleaning)
+	cleaning = !cfg->to_stdout &&
+		   pthread_create(&cleaner, NULL, clean_stale, &store) == 0;
+	if (!cleaning && !cfg->to_stdout)
 		clean_stale(&store);
 	cfg->server.store = &store;
 	status = server_run(&cfg->server, lfds, nl);

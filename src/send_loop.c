@@ -40,6 +40,7 @@ struct send_ctx {
 	struct zpool *pool;      /* compression workers, with -z */
 	int cur_pooled;          /* the current file goes through the pool */
 	uint64_t cur_read;       /* pooled: bytes read so far (>= cur_sent) */
+	int cur_eof;             /* pooled stream: its input ended */
 	uint64_t data_bytes;     /* file bytes framed, for -v */
 	unsigned ok, failed;
 	int warned_tree;
@@ -47,6 +48,9 @@ struct send_ctx {
 	int status;
 	int ended_code;          /* the code of the ERROR we ended it with */
 };
+
+_Static_assert(SOURCE_SIZE_UNKNOWN == TCPX_SIZE_UNKNOWN,
+	       "a stream's size goes on the wire as the source says it");
 
 /* How long an ERROR we send may take to leave: a peer that reads nothing
  * must not hold tcpput much past its own timeout. */
@@ -68,6 +72,7 @@ static void report_failed(struct send_ctx *c, const char *path,
 			      .is_dir = c->failing_dir,
 			      .name = (const uint8_t *)name,
 			      .name_len = name ? strlen(name) : 0, .size = size,
+			      .size_unknown = size == SOURCE_SIZE_UNKNOWN,
 			      .code = code, .msg = msg, .peer_msg = pmsg,
 			      .peer_msg_len = plen };
 	c->failed++;
@@ -147,11 +152,13 @@ static int begin_item(struct send_ctx *c)
 		return 0;       /* one frame, nothing more to send for it */
 	c->cur = o;
 	c->cur_sent = c->cur_read = 0;
-	/* Workers pay off from the second chunk on. */
+	c->cur_eof = 0;
+	/* Workers pay off from the second chunk on (a stream may have one). */
 	c->cur_pooled = c->pool && sender_compressing(c->s) &&
 			m.size > TCPX_CHUNK_MAX;
 	struct ui_file uf = { .peer = c->peer, .path = o->path, .name = m.name,
-			      .name_len = m.name_len, .size = m.size };
+			      .name_len = m.name_len, .size = m.size,
+			      .size_unknown = m.size == TCPX_SIZE_UNKNOWN };
 	ui_event(UI_FILE_START, &uf);
 	return 0;
 }
@@ -172,6 +179,23 @@ static int tree_unsupported(struct send_ctx *c)
 	return 1;
 }
 
+/* A stream for a receiver that did not grant STREAM (an older tcpget):
+ * it cannot take a file whose size is not known up front, and no
+ * temporary file on this side will make one, so the item fails here.
+ * 1 if the item is such a stream (reported, closed). */
+static int stream_unsupported(struct send_ctx *c)
+{
+	if (c->item.size != SOURCE_SIZE_UNKNOWN || sender_has_stream(c->s))
+		return 0;
+	report_failed(c, c->item.path, c->item.name, c->item.size,
+		      TCPX_E_UNEXPECTED, "the receiver does not take streams "
+		      "of unknown size (no STREAM capability: an older "
+		      "tcpget); send a regular file instead", NULL, 0);
+	source_close(&c->item);
+	worsen(c, SEND_REFUSED);
+	return 1;
+}
+
 /* Opens the next readable item and starts it; unreadable ones are
  * reported and skipped.  0 when none could be started. */
 static int begin_next(struct send_ctx *c)
@@ -188,7 +212,7 @@ static int begin_next(struct send_ctx *c)
 			ui_error(c->item.path, "warning: %s", c->item.why);
 			continue;
 		}
-		if (tree_unsupported(c))
+		if (tree_unsupported(c) || stream_unsupported(c))
 			continue;
 		if (begin_item(c) == 0)
 			return 1;
@@ -235,7 +259,8 @@ static void progress(struct send_ctx *c, size_t n)
 	struct ui_file uf = { .peer = c->peer,
 		.name = (const uint8_t *)c->cur->name,
 		.name_len = strlen(c->cur->name),
-		.size = c->cur->size, .done = c->cur_sent };
+		.size = c->cur->size, .done = c->cur_sent,
+		.size_unknown = c->cur->size == SOURCE_SIZE_UNKNOWN };
 	ui_event(UI_FILE_PROGRESS, &uf);
 }
 
@@ -244,16 +269,40 @@ static const char *read_failure(ssize_t got)
 	return got < 0 ? strerror(errno) : "file shrank while being sent";
 }
 
+/* A stream's end is its input's end: its size is known now, what was
+ * framed. */
+static int end_stream(struct send_ctx *c)
+{
+	c->cur->size = c->cur_sent;
+	return end_current(c, 0, NULL);
+}
+
+/* A stream whose producer has nothing for us now: the loop waits for it
+ * (run(): conn_pump()'s extra descriptor) rather than block in read()
+ * while frames already made wait to be written and RESULTs to be read. */
+static int stream_waits(const struct send_ctx *c)
+{
+	return c->cur->size == SOURCE_SIZE_UNKNOWN && !c->cur_eof &&
+	       !source_readable(&c->item);
+}
+
+#define FEED_WAIT 2
+
 /* One chunk of the current file, read straight into the sender's frame
- * (or its compression scratch).  1 if it went, 0 if the file ended. */
+ * (or its compression scratch).  1 if it went, 0 if the file ended,
+ * FEED_WAIT for a stream with nothing to read yet. */
 static int feed_chunk(struct send_ctx *c)
 {
+	if (stream_waits(c))
+		return FEED_WAIT;
 	size_t cap;
 	uint64_t left = sender_file_left(c->s);
 	uint8_t *buf = sender_chunk_buffer(c->s, &cap);
 	if (cap > left)
 		cap = (size_t)left;
 	ssize_t got = source_read(&c->item, buf, cap);
+	if (got == 0 && c->cur->size == SOURCE_SIZE_UNKNOWN)
+		return end_stream(c) < 0 ? -1 : 0;
 	if (got <= 0)
 		return end_current(c, 1, read_failure(got)) < 0 ? -1 : 0;
 	if (sender_commit_chunk(c->s, (size_t)got) < 0)
@@ -280,15 +329,22 @@ static int feed_pooled(struct send_ctx *c)
 		progress(c, n);
 		framed = 1;
 	}
-	while (c->cur_read < c->cur->size && (buf = zpool_input(c->pool))) {
+	while (c->cur_read < c->cur->size && !stream_waits(c) &&
+	       (buf = zpool_input(c->pool))) {
 		uint64_t left = c->cur->size - c->cur_read;
 		ssize_t got = source_read(&c->item, buf, left < TCPX_CHUNK_MAX ?
 					  (size_t)left : TCPX_CHUNK_MAX);
+		if (got == 0 && c->cur->size == SOURCE_SIZE_UNKNOWN) {
+			c->cur_eof = 1;         /* ends once the workers are done */
+			break;
+		}
 		if (got <= 0)
 			return end_current(c, 1, read_failure(got)) < 0 ? -1 : 1;
 		zpool_submit(c->pool, (size_t)got);
 		c->cur_read += (uint64_t)got;
 	}
+	if (c->cur_eof && zpool_pending(c->pool) == 0 && sender_has_room(c->s))
+		return end_stream(c) < 0 ? -1 : 1;
 	return framed;
 }
 
@@ -310,8 +366,8 @@ static int produce(struct send_ctx *c)
 			break;
 		case SA_DATA:
 			rc = c->cur_pooled ? feed_pooled(c) : feed_chunk(c);
-			if (rc == 0 && c->cur_pooled)
-				return 0;   /* wait for the workers */
+			if ((rc == 0 && c->cur_pooled) || rc == FEED_WAIT)
+				return 0;   /* wait for the workers or the input */
 			break;
 		case SA_END:
 			rc = end_current(c, 0, NULL);
@@ -432,6 +488,18 @@ static void connection_ended(struct send_ctx *c, int rc, int timeout_ms)
 	worsen(c, SEND_CONNECTION);
 }
 
+/* What conn_pump() waits for besides the socket: the input of a stream
+ * that has nothing to read (unless workers still compress some of it:
+ * their end wakes the loop, which then looks at the input again), else
+ * the workers. */
+static int extra_fd(const struct send_ctx *c)
+{
+	if (c->cur && c->cur->size == SOURCE_SIZE_UNKNOWN && !c->cur_eof &&
+	    !(c->cur_pooled && zpool_pending(c->pool)))
+		return c->item.fd;
+	return c->pool ? zpool_fd(c->pool) : -1;
+}
+
 /* 0 once the session is over (an event, or our own failure, said why),
  * else why the connection ended (conn_pump()'s error). */
 static int run(struct send_ctx *c)
@@ -444,10 +512,11 @@ static int run(struct send_ctx *c)
 			worsen(c, SEND_PROTOCOL);
 			return 0;
 		}
-		int ev = conn_pump(&c->conn, c->pool ? zpool_fd(c->pool) : -1);
+		int extra = extra_fd(c);
+		int ev = conn_pump(&c->conn, extra);
 		if (ev < 0)
 			return ev;
-		if (ev & CONN_EXTRA)
+		if ((ev & CONN_EXTRA) && c->pool && extra == zpool_fd(c->pool))
 			zpool_ack(c->pool);
 		if ((ev & CONN_READ) && drain_events(c))
 			return 0;
@@ -490,8 +559,9 @@ int send_loop_run(int fd, const char *peer, const struct send_options *opt,
 	unsigned items;
 	uint64_t total = 0;
 
-	if (!c || !(c->s = sender_new(opt->recursive ? TCPX_CAP_TREE : 0,
-						 opt->level))) {
+	uint64_t caps = (opt->recursive ? TCPX_CAP_TREE : 0) |
+			(opt->stream ? TCPX_CAP_STREAM : 0);
+	if (!c || !(c->s = sender_new(caps, opt->level))) {
 		ui_error(NULL, "out of memory");
 		free(c);
 		return SEND_CONNECTION;

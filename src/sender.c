@@ -31,6 +31,7 @@ struct tcpx_sender {
 	struct digest dg;
 	uint32_t next_id;
 	uint64_t cur_size, cur_sent;
+	int cur_stream;         /* size unknown: ends where the input ends */
 	int cur_refused;
 	struct pending ring[SENDER_WINDOW];
 	size_t ring_head, ring_count;
@@ -298,6 +299,8 @@ int sender_begin_file(struct tcpx_sender *s, struct tcpx_file_meta *meta,
 		return -TCPX_E_BAD_NAME;
 	if (s->next_id == 0)    /* 2^32 - 1 files: ids never wrap */
 		return -TCPX_E_TOO_MANY_FILES;
+	if (meta->size == TCPX_SIZE_UNKNOWN && !sender_has_stream(s))
+		return -TCPX_E_UNEXPECTED;
 	meta->id = s->next_id++;
 	meta->mode &= TCPX_MODE_MASK;
 	queue(s, proto_encode_file(outq_tail(&s->out), meta));
@@ -308,6 +311,7 @@ int sender_begin_file(struct tcpx_sender *s, struct tcpx_file_meta *meta,
 	s->ring_count++;
 	digest_init(&s->dg);
 	s->cur_size = meta->size;
+	s->cur_stream = meta->size == TCPX_SIZE_UNKNOWN;
 	s->cur_sent = 0;
 	s->cur_refused = 0;
 	s->state = SS_IN_FILE;
@@ -343,6 +347,11 @@ int sender_begin_dir(struct tcpx_sender *s, struct tcpx_file_meta *meta,
 int sender_has_tree(const struct tcpx_sender *s)
 {
 	return s->state != SS_HANDSHAKE && (s->caps & TCPX_CAP_TREE);
+}
+
+int sender_has_stream(const struct tcpx_sender *s)
+{
+	return s->state != SS_HANDSHAKE && (s->caps & TCPX_CAP_STREAM);
 }
 
 uint8_t *sender_chunk_buffer(struct tcpx_sender *s, size_t *cap)
@@ -421,14 +430,17 @@ int sender_end_file(struct tcpx_sender *s)
 {
 	if (s->state != SS_IN_FILE || !sender_has_room(s))
 		return -TCPX_E_INTERNAL;
-	if (s->cur_sent != s->cur_size)
+	if (!s->cur_stream && s->cur_sent != s->cur_size)
 		return -TCPX_E_SIZE;
 	if (s->cur_refused) /* its RESULT came already: nothing to verify */
 		return sender_abort_file(s);
 	struct pending *p = current(s);
 	digest_final(&s->dg, p->digest);
 	p->ended = 1;
-	queue(s, proto_encode_end(outq_tail(&s->out), p->digest));
+	/* A stream's size is known now: what was committed. */
+	queue(s, s->cur_stream ?
+	      proto_encode_stream_end(outq_tail(&s->out), s->cur_sent, p->digest) :
+	      proto_encode_end(outq_tail(&s->out), p->digest));
 	s->state = SS_READY;
 	return 0;
 }
@@ -476,7 +488,9 @@ enum sender_action sender_next_action(const struct tcpx_sender *s,
 			return SA_WAIT;
 		if (s->cur_refused)
 			return SA_ABORT;
-		return s->cur_sent == s->cur_size ? SA_END : SA_DATA;
+		/* A stream ends where its input ends: the caller's call. */
+		return !s->cur_stream && s->cur_sent == s->cur_size ? SA_END :
+		       SA_DATA;
 	case SS_READY:
 		if (!more_files)
 			return sender_has_room(s) ? SA_BYE : SA_WAIT;

@@ -44,7 +44,9 @@ struct session {
 	uint64_t done;
 	uint64_t conn_id;               /* for ui's per-connection summary */
 	int is_dir;                     /* the current item is a DIR */
+	int stream;                     /* the current file's size is unknown */
 	int closing;                    /* over: only the last replies leave */
+	int status;                     /* enum session_status, the worst */
 	int64_t close_by;
 	uint32_t events;                /* epoll interest now */
 	struct session *prev, *next;
@@ -52,12 +54,29 @@ struct session {
 
 /* ---- one session ----------------------------------------------------- */
 
+static void worsen(struct session *s, int status)
+{
+	if (status > s->status)
+		s->status = status;
+}
+
+/* A file's verdict, for the session's status. */
+static void file_verdict(struct session *s, int code)
+{
+	if (code)
+		worsen(s, code == TCPX_E_DIGEST ? SESSION_DIGEST :
+		       SESSION_FILE_FAILED);
+}
+
 static void log_file(struct session *s, enum ui_event_type t, int code,
 		     const char *msg, const uint8_t *digest)
 {
+	if (t != UI_FILE_START && t != UI_FILE_PROGRESS)
+		file_verdict(s, code);
 	struct ui_file uf = { .peer = s->peer, .name = s->name,
 			      .is_dir = s->is_dir,
 			      .name_len = s->meta.name_len, .size = s->meta.size,
+			      .size_unknown = s->stream,
 			      .done = s->done, .digest = digest,
 			      .seconds = ui_now() - s->t0, .code = code,
 			      .msg = msg, .conn = s->conn_id };
@@ -75,6 +94,7 @@ static int remember(struct session *s, const struct tcpx_file_meta *m)
 	s->t0 = ui_now();
 	s->done = 0;
 	s->is_dir = 0;
+	s->stream = 0;
 	return 0;
 }
 
@@ -101,6 +121,10 @@ static void disk_failed(struct session *s, int rc)
 static void file_complete(struct session *s, const struct receiver_event *ev)
 {
 	int code = ev->code;
+	if (s->stream) {        /* a stream's size, known now */
+		s->meta.size = s->done;
+		s->stream = 0;
+	}
 	if (code == 0)
 		code = -store_commit(s->st, &s->f, s->meta.mtime_sec,
 				     s->meta.mtime_nsec);
@@ -139,7 +163,10 @@ static void session_ended(struct session *s, const struct receiver_event *ev)
 	store_discard(&s->f);
 	if (ev->type == REV_BYE) {
 		ui_debug("%s: session closed", s->peer);
-	} else if (ev->type == REV_FATAL) {
+		return;
+	}
+	worsen(s, SESSION_PROTOCOL);
+	if (ev->type == REV_FATAL) {
 		if (strcmp(ev->msg, tcpx_strerror(ev->code)) == 0)
 			ui_error(s->peer, "%s", ev->msg);
 		else
@@ -176,13 +203,18 @@ static int on_event(struct session *s, const struct receiver_event *ev)
 			ui_error(s->peer, "out of memory");
 			return 1;
 		}
+		s->stream = ev->stream;
 		if (ev->type == REV_REFUSED) {
 			s->is_dir = ev->is_dir;
 			log_file(s, UI_FILE_FAILED, ev->code, ev->msg, NULL);
 			return 0;
 		}
 		log_file(s, UI_FILE_START, 0, NULL, NULL);
-		rc = store_create(s->st, ev->meta.name, ev->meta.name_len,
+		rc = ev->stream ?
+		     store_create_stream(s->st, ev->meta.name,
+					 ev->meta.name_len, ev->meta.mode,
+					 &s->budget, &s->f) :
+		     store_create(s->st, ev->meta.name, ev->meta.name_len,
 				  ev->meta.mode, ev->meta.size, &s->budget,
 				  &s->f);
 		if (rc < 0)
@@ -202,6 +234,10 @@ static int on_event(struct session *s, const struct receiver_event *ev)
 	case REV_ABORTED:
 		store_discard(&s->f);
 		log_file(s, UI_FILE_FAILED, TCPX_E_ABORTED, NULL, NULL);
+		return 0;
+	case REV_FAILED:        /* a stream past --max-size */
+		store_discard(&s->f);
+		log_file(s, UI_FILE_FAILED, ev->code, ev->msg, NULL);
 		return 0;
 	case REV_BYE:
 	case REV_FATAL:
@@ -238,6 +274,7 @@ static void cut_short(struct session *s, int rc, int64_t now)
 	struct frame_reader *rd = receiver_reader(s->r);
 	int which = conn_timed_out(&s->conn);
 
+	worsen(s, SESSION_CONNECTION);
 	if (rc == -TCPX_E_TIMEOUT && which == CONN_IDLE) {
 		receiver_fail(s->r, TCPX_E_TIMEOUT, "idle timeout");
 		ui_error(s->peer, "idle for %d s: connection closed",
@@ -322,6 +359,7 @@ static void session_stop(struct session *s, int64_t now, int flush_ms)
 {
 	if (s->closing)
 		return;
+	worsen(s, SESSION_CONNECTION);
 	receiver_fail(s->r, TCPX_E_SHUTDOWN, "receiver shutting down");
 	begin_close(s, now, flush_ms);
 }
@@ -369,16 +407,17 @@ static struct session *session_new(int fd, const char *peer,
 
 /* ---- one connection in the calling thread ------------------------------ */
 
-void serve_loop_run(int fd, const char *peer, struct store *st,
-		    const struct serve_options *opt)
+int serve_loop_run(int fd, const char *peer, struct store *st,
+		   const struct serve_options *opt)
 {
 	struct session *s = session_new(fd, peer, st, opt);
 	int64_t now = conn_now();
+	int status;
 
 	if (!s) {
 		ui_error(peer, "out of memory");
 		close(fd);
-		return;
+		return SESSION_CONNECTION;
 	}
 	while (session_step(s, now) && session_tick(s, now = conn_now())) {
 		short ev = conn_events(&s->conn);
@@ -392,7 +431,9 @@ void serve_loop_run(int fd, const char *peer, struct store *st,
 		if (pfd[1].revents & POLLIN)
 			session_stop(s, now, LINGER_MS);
 	}
+	status = s->status;
 	session_free(s);
+	return status;
 }
 
 /* ---- the event loop ----------------------------------------------------- */

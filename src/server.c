@@ -389,6 +389,50 @@ static void accept_loop(const int *lfds, int nl)
 	}
 }
 
+/* --once: the first connection, served in this thread; the listening
+ * sockets close as soon as it is accepted, so a second sender is refused
+ * by the kernel rather than left waiting.  A signal before it came is
+ * SESSION_CONNECTION, as one during it. */
+static int serve_once(struct server_config *cfg, const int *lfds, int nl)
+{
+	struct pollfd pfd[NET_LISTEN_MAX + 1];
+	struct serve_options opt = cfg->serve;
+
+	for (;;) {
+		for (int i = 0; i < nl; i++)
+			pfd[i] = (struct pollfd){ .fd = lfds[i], .events = POLLIN };
+		pfd[nl] = (struct pollfd){ .fd = stop_pipe[0], .events = POLLIN };
+		if (poll(pfd, (nfds_t)nl + 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			ui_error(NULL, "poll: %s", strerror(errno));
+			return SESSION_CONNECTION;
+		}
+		if (pfd[nl].revents & POLLIN)
+			return SESSION_CONNECTION;
+		for (int i = 0; i < nl; i++) {
+			struct sockaddr_storage ss;
+			socklen_t len = sizeof(ss);
+			char peer[NET_ADDR_MAX];
+			int one = 1, fd;
+
+			if (!(pfd[i].revents & POLLIN))
+				continue;
+			fd = accept4(lfds[i], (struct sockaddr *)&ss, &len,
+				     SOCK_CLOEXEC | SOCK_NONBLOCK);
+			if (fd < 0)
+				continue;       /* EAGAIN, ECONNABORTED: wait on */
+			for (int j = 0; j < nl; j++)
+				close(lfds[j]);
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			net_format_addr((struct sockaddr *)&ss, len, peer);
+			ui_debug("%s: connected", peer);
+			opt.stop_fd = stop_pipe[0];
+			return serve_loop_run(fd, peer, cfg->store, &opt);
+		}
+	}
+}
+
 static int start_loops(struct server_config *cfg)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -412,6 +456,10 @@ int server_run(struct server_config *cfg, const int *lfds, int nl)
 	if (catch_signals() < 0) {
 		ui_error(NULL, "pipe: %s", strerror(errno));
 		goto out;
+	}
+	if (cfg->once) {
+		announce(cfg, lfds, nl);
+		return serve_once(cfg, lfds, nl);
 	}
 	if (fit_descriptors(cfg) < 0)
 		goto out;

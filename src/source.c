@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "error.h"
@@ -33,6 +35,7 @@ struct source {
 	char name[NAME_LEN_MAX + 1];
 	size_t prefix_len;              /* name[0..prefix_len): "DIR/" */
 	int follow;                     /* -L */
+	const char *rename;             /* --name: the one argument's name */
 };
 
 struct source *source_new(char *const *paths, int n, int recursive)
@@ -70,6 +73,33 @@ int source_set_prefix(struct source *s, const char *dir)
 void source_set_follow(struct source *s, int follow)
 {
 	s->follow = follow;
+}
+
+void source_set_name(struct source *s, const char *name)
+{
+	s->rename = name;
+}
+
+/* An input read until its end, whose size nobody knows before: a pipe,
+ * a FIFO, a terminal or other character device, a socket. */
+static int is_stream(const struct stat *sb)
+{
+	return S_ISFIFO(sb->st_mode) || S_ISCHR(sb->st_mode) ||
+	       S_ISSOCK(sb->st_mode);
+}
+
+static int stat_arg(const char *path, struct stat *sb)
+{
+	return strcmp(path, "-") == 0 ? fstat(0, sb) : stat(path, sb);
+}
+
+int source_has_streams(const struct source *s)
+{
+	struct stat sb;
+	for (int i = 0; i < s->n; i++)
+		if (stat_arg(s->paths[i], &sb) == 0 && is_stream(&sb))
+			return 1;
+	return 0;
 }
 
 int source_more(const struct source *s)
@@ -114,7 +144,7 @@ void source_totals(const struct source *s, unsigned *items, uint64_t *bytes)
 	*bytes = 0;
 	*items = 0;
 	for (int i = 0; i < s->n; i++) {
-		if (stat(s->paths[i], &sb) < 0)
+		if (stat_arg(s->paths[i], &sb) < 0)
 			continue;
 		if (S_ISREG(sb.st_mode)) {
 			++*items;
@@ -194,8 +224,12 @@ static int start_tree(struct source *s, const char *path, struct source_item *it
 
 	if (plen > SOURCE_PATH_MAX - NAME_LEN_MAX - 1)
 		return fail(it, "path too long");
-	if (tree_base(path, s->name + s->prefix_len,
-		      sizeof(s->name) - s->prefix_len) < 0)
+	if (s->rename && strlen(s->rename) < sizeof(s->name) - s->prefix_len)
+		strcpy(s->name + s->prefix_len, s->rename);
+	else if (s->rename)
+		return fail(it, "name too long to send (more than 4096 bytes)");
+	else if (tree_base(path, s->name + s->prefix_len,
+			   sizeof(s->name) - s->prefix_len) < 0)
 		return fail(it, "has no name to send the tree under");
 	while (plen > 1 && path[plen - 1] == '/')
 		plen--;
@@ -219,16 +253,25 @@ static int open_arg(struct source *s, const char *path, struct source_item *it)
 	const char *slash = strrchr(path, '/');
 
 	it->path = it->name = path;
-	it->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (strcmp(path, "-") == 0) {   /* standard input, a copy to close */
+		it->fd = fcntl(0, F_DUPFD_CLOEXEC, 0);
+		if (!s->rename) {
+			errno = EINVAL;
+			return fail(it, "standard input has no name: give it one "
+				    "with --name NAME");
+		}
+	} else {
+		it->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	}
 	if (it->fd < 0 || fstat(it->fd, &sb) < 0)
 		return fail(it, strerror(errno));
 	if (S_ISDIR(sb.st_mode) && !s->recursive)
 		return fail(it, "is a directory (use -r to send it with its contents)");
 	if (S_ISDIR(sb.st_mode))
 		return start_tree(s, path, it, &sb);
-	if (!S_ISREG(sb.st_mode))
-		return fail(it, "not a regular file");
-	it->name = slash ? slash + 1 : path;
+	if (!S_ISREG(sb.st_mode) && !is_stream(&sb))
+		return fail(it, "not a regular file, a pipe or a device");
+	it->name = s->rename ? s->rename : slash ? slash + 1 : path;
 	if (s->prefix_len) {    /* "DIR/" + the base name */
 		size_t n = strlen(it->name);
 		if (s->prefix_len + n > NAME_LEN_MAX)
@@ -237,6 +280,18 @@ static int open_arg(struct source *s, const char *path, struct source_item *it)
 		it->name = s->name;
 	}
 	describe(it, &sb);
+	if (is_stream(&sb)) {
+		/* Read to its end, sent as of unknown size; it gets what a
+		 * new file gets: 0666 less the umask, and the time now. */
+		struct timespec now;
+		mode_t um = umask(0);
+		umask(um);
+		clock_gettime(CLOCK_REALTIME, &now);
+		it->size = SOURCE_SIZE_UNKNOWN;
+		it->mode = 0666 & ~(uint32_t)um;
+		it->mtime_sec = now.tv_sec;
+		it->mtime_nsec = (uint32_t)now.tv_nsec;
+	}
 	return 1;
 }
 
@@ -378,10 +433,22 @@ int source_changed(const struct source_item *it)
 	       (uint32_t)sb.st_mtim.tv_nsec != it->mtime_nsec;
 }
 
+int source_readable(const struct source_item *it)
+{
+	struct pollfd pfd = { .fd = it->fd, .events = POLLIN };
+	return poll(&pfd, 1, 0) > 0;
+}
+
 ssize_t source_read(struct source_item *it, uint8_t *buf, size_t cap)
 {
 	size_t got = 0;
 	while (got < cap) {
+		/* A stream's chunk goes as soon as its producer pauses: a
+		 * slow pipe must not hold bytes back until 256 KiB came (the
+		 * receiver would see nothing move, and time out). */
+		if (got > 0 && it->size == SOURCE_SIZE_UNKNOWN &&
+		    !source_readable(it))
+			break;
 		ssize_t n = read(it->fd, buf + got, cap - got);
 		if (n < 0) {
 			if (errno == EINTR)

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <linux/openat2.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -130,12 +131,25 @@ int store_open(struct store *st, const char *dir, int overwrite)
 	atomic_init(&st->stop_cleaning, 0);
 	st->locked_by = 0;
 	st->dirfd = -1;
+	st->sink_fd = -1;
+	st->sink_used = 0;
 	if (mkdir(dir, DIR_MODE) < 0 && errno != EEXIST)
 		return -TCPX_E_SYSTEM;
 	st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dirfd < 0)
 		return -TCPX_E_SYSTEM;
 	return lock_dir(st);
+}
+
+void store_open_sink(struct store *st, int fd)
+{
+	memset(st, 0, sizeof(*st));
+	st->dirfd = -1;
+	st->sink_fd = fd;
+	st->min_free = st->min_free_inodes = STORE_FREE_AUTO;
+	atomic_init(&st->pending_bytes, 0);
+	atomic_init(&st->pending_dirs, 0);
+	atomic_init(&st->stop_cleaning, 0);
 }
 
 void store_close(struct store *st)
@@ -291,6 +305,8 @@ void store_file_init(struct store_file *f)
 	f->below[0] = '\0';
 	f->mode = 0;
 	f->written = 0;
+	f->stream = 0;
+	f->sink = 0;
 	f->st = NULL;
 	f->budget = NULL;
 	f->pending = 0;
@@ -327,8 +343,9 @@ static void close_file(struct store_file *f)
 {
 	int err = errno;
 	release(f);
-	if (f->fd >= 0)
+	if (f->fd >= 0 && !f->sink)
 		close(f->fd);
+	f->sink = 0;
 	if (f->parentfd >= 0 && f->own_parent)
 		close(f->parentfd);
 	f->fd = f->parentfd = -1;
@@ -489,16 +506,64 @@ static int over_budget(const struct store_budget *b, uint64_t more)
 
 static const char budget_why[] = "too many new directories for one "
 				 "connection (tcpget --max-dirs)";
+static const char one_file_why[] = "tcpget --stdout takes one file, "
+				   "and no directory";
 
-int store_create(struct store *st, const uint8_t *name, size_t len,
-		 uint32_t mode, uint64_t size, struct store_budget *budget,
-		 struct store_file *f)
+/* The sink's one file: the descriptor is the store's, lent to f. */
+static int sink_create(struct store *st, struct store_file *f)
+{
+	if (st->sink_used) {
+		f->why = one_file_why;
+		errno = EEXIST;
+		return -TCPX_E_ONE_FILE;
+	}
+	st->sink_used = 1;
+	f->fd = st->sink_fd;
+	f->sink = 1;
+	return 0;
+}
+
+/* A stream's next n bytes, with no promise of its own: they and every
+ * promise of the files in progress must leave the reserve, counted as
+ * room_left() counts. */
+static int room_to_grow(struct store_file *f, size_t n)
+{
+	struct statvfs v;
+	uint64_t unit, promised, keep;
+	int rc = store_test_statvfs ? store_test_statvfs(f->parentfd, &v) :
+		 fstatvfs(f->parentfd, &v);
+
+	if (rc < 0 || v.f_frsize == 0)
+		return 0;       /* cannot tell: the write will say ENOSPC */
+	unit = v.f_frsize;
+	promised = div_up(atomic_load(&f->st->pending_bytes), unit) +
+		   atomic_load(&f->st->pending_dirs) + div_up(n, unit);
+	keep = reserve(f->st->min_free, v.f_blocks, STORE_MIN_FREE_DEFAULT, unit);
+	if (promised > v.f_bavail) {
+		errno = ENOSPC;
+		return -TCPX_E_NO_SPACE;
+	}
+	if (keep > v.f_bavail - promised) {
+		f->why = "it would leave less free space than tcpget keeps "
+			 "for others (--min-free)";
+		errno = ENOSPC;
+		return -TCPX_E_NO_SPACE;
+	}
+	return 0;
+}
+
+static int create(struct store *st, const uint8_t *name, size_t len,
+		  uint32_t mode, uint64_t size, int stream,
+		  struct store_budget *budget, struct store_file *f)
 {
 	struct stat sb;
 	int rc;
 
 	store_file_init(f);
 	f->mode = mode;
+	if (st->sink_fd >= 0)
+		return sink_create(st, f);
+	f->stream = stream;     /* size 0: nothing promised ahead */
 	rc = open_parent(st, name, len, f);
 	if (rc < 0)
 		return rc;
@@ -546,10 +611,35 @@ fail:
 	return rc;
 }
 
+int store_create(struct store *st, const uint8_t *name, size_t len,
+		 uint32_t mode, uint64_t size, struct store_budget *budget,
+		 struct store_file *f)
+{
+	return create(st, name, len, mode, size, 0, budget, f);
+}
+
+int store_create_stream(struct store *st, const uint8_t *name, size_t len,
+			uint32_t mode, struct store_budget *budget,
+			struct store_file *f)
+{
+	return create(st, name, len, mode, 0, 1, budget, f);
+}
+
 int store_write(struct store_file *f, const uint8_t *p, size_t n)
 {
+	if (f->stream && f->st) {
+		int rc = room_to_grow(f, n);
+		if (rc < 0)
+			return rc;
+	}
 	while (n > 0) {
 		ssize_t w = write(f->fd, p, n);
+		if (w < 0 && errno == EAGAIN && f->sink) {
+			/* an inherited non-blocking stdout: its reader's pace */
+			struct pollfd pfd = { .fd = f->fd, .events = POLLOUT };
+			poll(&pfd, 1, -1);
+			continue;
+		}
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
@@ -662,6 +752,10 @@ int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
 		errno = EBADF;
 		return -TCPX_E_IO;
 	}
+	if (f->sink) {          /* written as it came: nothing to name */
+		close_file(f);
+		return 0;
+	}
 	for (unsigned i = 0; i < NAME_DEPTH_MAX; i++)
 		fds[i] = -1;
 	/* No setuid, setgid or sticky bit from a remote peer, ever. */
@@ -764,6 +858,11 @@ int store_dir(struct store *st, const uint8_t *name, size_t len,
 	int rc, made_last = 0, err;
 
 	*why = NULL;
+	if (st->sink_fd >= 0) {
+		*why = one_file_why;
+		errno = EEXIST;
+		return -TCPX_E_ONE_FILE;
+	}
 	store_file_init(&f);
 	for (unsigned i = 0; i < NAME_DEPTH_MAX; i++)
 		fds[i] = -1;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 #include "net.h"
@@ -23,6 +24,10 @@ static const char usage_text[] =
 "  -b, --bind=ADDR         listen on this address only (default: all,\n"
 "                          IPv6 and IPv4)\n"
 "      --overwrite         replace existing files (atomically)\n"
+"      --once              serve one connection, then exit with its status\n"
+"      --stdout            write the one file received to standard output as\n"
+"                          it arrives (implies --once; no file is stored,\n"
+"                          a second file is refused; the log goes to stderr)\n"
 "      --max-size=SIZE     refuse files larger than this (default: no limit;\n"
 "                          suffixes K, M, G, T: powers of 1024; KB, MB...:\n"
 "                          powers of 1000)\n"
@@ -53,17 +58,23 @@ static const char usage_text[] =
 "  -V, --version           show version and library versions\n"
 "\n"
 "A listening socket passed by systemd (LISTEN_FDS) is used instead of -p/-b.\n"
-"Exit status: 0 stopped by SIGINT or SIGTERM, 1 could not start, 2 usage.\n";
+"Exit status: 0 stopped by SIGINT or SIGTERM, 1 could not start, 2 usage.\n"
+"With --once: 0 every file stored, 3 a file refused or failed, 4 digest\n"
+"mismatch, 5 connection lost or timed out, or stopped, 6 protocol error\n"
+"(the largest applies).\n";
 
 enum { OPT_OVERWRITE = 256, OPT_MAX_SIZE, OPT_MAX_CLIENTS, OPT_MAX_DIRS,
        OPT_MIN_FREE, OPT_MIN_FREE_INODES, OPT_JSON, OPT_PER_SOURCE,
        OPT_HANDSHAKE, OPT_FRAME, OPT_MIN_RATE, OPT_RATE_WINDOW };
+enum { OPT_ONCE = 300, OPT_STDOUT };
 
 static const struct option longopts[] = {
 	{ "dir", required_argument, NULL, 'd' },
 	{ "port", required_argument, NULL, 'p' },
 	{ "bind", required_argument, NULL, 'b' },
 	{ "overwrite", no_argument, NULL, OPT_OVERWRITE },
+	{ "once", no_argument, NULL, OPT_ONCE },
+	{ "stdout", no_argument, NULL, OPT_STDOUT },
 	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
 	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
 	{ "max-dirs", required_argument, NULL, OPT_MAX_DIRS },
@@ -105,6 +116,10 @@ static void parse_options(int argc, char **argv, struct get_config *cfg)
 			break;
 		case 'b': cfg->bind_addr = optarg; break;
 		case OPT_OVERWRITE: cfg->overwrite = 1; break;
+		case OPT_ONCE: cfg->server.once = 1; break;
+		case OPT_STDOUT:
+			cfg->to_stdout = cfg->server.once = 1;
+			break;
 		case OPT_MAX_SIZE:
 			serve->max_size = cli_size(optarg, 0, UINT64_MAX,
 						   "--max-size");
@@ -157,6 +172,9 @@ static void parse_options(int argc, char **argv, struct get_config *cfg)
 	if (optind < argc)
 		cli_usage_error("unexpected argument "
 				"(files arrive over the network)");
+	if (cfg->to_stdout && cfg->overwrite)
+		cli_usage_error("--stdout stores no file: --overwrite has "
+				"nothing to replace");
 }
 
 int main(int argc, char **argv)

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "names.h"
 #include "net.h"
 #include "run.h"
 #include "ui.h"
@@ -17,15 +18,20 @@
 static const char usage_text[] =
 "usage: tcpput [OPTIONS] FILE... HOST[:PORT][:DIR/]\n"
 "       tcpput -r [OPTIONS] DIR|FILE... HOST[:PORT][:DIR/]\n"
+"       tcpput [OPTIONS] --name NAME - HOST[:PORT][:DIR/]\n"
 "Send files to a tcpget receiver over TCP; each is verified by BLAKE2b-512\n"
 "on both sides. HOST is a name, an IPv4 address or [IPv6]; PORT defaults\n"
 "to 20180; DIR/, a directory beneath the receiver's, is prefixed to every\n"
-"name sent (host:backup/, host:20180:backup/).\n"
+"name sent (host:backup/, host:20180:backup/). FILE - is standard input;\n"
+"it, pipes, FIFOs and devices (<(...), /dev/stdin) are streamed to their end,\n"
+"of a size unknown until then, without a temporary file on either side.\n"
 "\n"
 "  -r, --recursive         send directories with everything in them, as\n"
 "                          DIR/... (symlinks, unless -L, and special files\n"
 "                          inside are skipped with a warning)\n"
 "  -L, --dereference       with -r, follow symbolic links inside trees\n"
+"      --name=NAME         send the one FILE (or -, or -r DIR) as NAME;\n"
+"                          needed for -\n"
 "  -z, --compress[=LEVEL]  compress chunks with zlib (level 1-9, default 1,\n"
 "                          attached: -z6 or --compress=6); chunks that do\n"
 "                          not shrink are sent raw\n"
@@ -45,9 +51,12 @@ static const char usage_text[] =
 "2 usage, 3 a file could not be read, 4 digest mismatch, 5 connection\n"
 "failure, 6 protocol error (the largest applies).\n";
 
+enum { OPT_NAME = 300 };
+
 static const struct option longopts[] = {
 	{ "recursive", no_argument, NULL, 'r' },
 	{ "dereference", no_argument, NULL, 'L' },
+	{ "name", required_argument, NULL, OPT_NAME },
 	{ "compress", optional_argument, NULL, 'z' },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -92,6 +101,28 @@ static void split_destination(const char *dest, struct send_run *r,
 	r->dest = dest;
 }
 
+/* --name NAME: one input, renamed; a name the receiver will take. */
+static void check_rename(const char *name, int inputs)
+{
+	const char *why = NULL;
+
+	if (inputs != 1)
+		cli_usage_error("--name names one FILE (or -), not %d", inputs);
+	if (name_validate((const uint8_t *)name, strlen(name), &why) < 0)
+		cli_usage_error("--name %.200s: not a name the receiver takes: %s",
+				name, why);
+}
+
+/* - is standard input: once, and with --name (a stream has no name of
+ * its own, and a default would make two runs collide unseen). */
+static void check_stdin(char **inputs, int n, const char *rename)
+{
+	for (int i = 0; i < n; i++)
+		if (strcmp(inputs[i], "-") == 0 && !rename)
+			cli_usage_error("-: standard input has no name: give it "
+					"one with --name NAME");
+}
+
 /* The level of -z / --compress, whose argument is optional and so must
  * be attached (-z6, --compress=6).  gzip and zstd users write the level
  * apart too: a single digit 1-9 right after a bare -z is taken for that
@@ -116,6 +147,7 @@ int main(int argc, char **argv)
 {
 	struct send_options opt = { .level = 0, .timeout_ms = DEFAULT_TIMEOUT * 1000 };
 	char *host = NULL, *port = NULL, *dir = NULL;
+	const char *rename = NULL;
 	int c, status, follow = 0;
 
 	ui_init("tcpput", UI_SENDER);
@@ -124,6 +156,7 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 'r': opt.recursive = 1; break;
 		case 'L': follow = 1; break;
+		case OPT_NAME: rename = optarg; break;
 		case 'z':
 			opt.level = compress_level(optarg, argv, argc);
 			break;
@@ -143,9 +176,12 @@ int main(int argc, char **argv)
 	}
 	if (argc - optind < 2)
 		cli_usage_error("need at least one FILE and a HOST[:PORT]");
+	if (rename)
+		check_rename(rename, argc - optind - 1);
+	check_stdin(argv + optind, argc - optind - 1, rename);
 	struct send_run run = { .paths = argv + optind,
 				.npaths = argc - optind - 1, .follow = follow,
-				.send = opt };
+				.rename = rename, .send = opt };
 	split_destination(argv[argc - 1], &run, &host, &port, &dir);
 	signal(SIGPIPE, SIG_IGN);
 	status = run_send(&run);

@@ -28,6 +28,8 @@
 static const char *prog = "tcpxfer";
 static enum ui_role role;
 static int quiet, verbose, json, progress = -1;
+/* Where stdout's records go: 2 once the data has stdout (tcpget --stdout). */
+static int out_fd = 1;
 /* Guards everything below, and the output itself where it is written
  * synchronously (the sender).  Never held across a write that may wait
  * in the receiver: there the writer thread writes, unlocked. */
@@ -38,6 +40,7 @@ static struct {
 	unsigned files, index;
 	uint64_t total, finished;       /* bytes of all files, of finished ones */
 	uint64_t cur_size, cur_done;
+	int unknown;                    /* a stream: no total, no percentage */
 	char cur_name[256];
 	double start, last_draw;
 	int drawn;                      /* a progress line is on screen */
@@ -58,7 +61,7 @@ static struct record_buf rec;
 /* Lock held.  Starts a record for fd; returns it. */
 static struct record_buf *rec_start(int fd)
 {
-	rec.fd = fd;
+	rec.fd = fd == 1 ? out_fd : fd;
 	rec.len = 0;
 	return &rec;
 }
@@ -170,7 +173,7 @@ static void write_dropped(uint64_t n, int as_json)
 		return;
 	len = snprintf(line, sizeof(line), "{\"event\":\"dropped\",\"records\":"
 		       "%llu}\n", (unsigned long long)n);
-	write_all(1, line, (size_t)len);
+	write_all(out_fd, line, (size_t)len);
 }
 
 static void *writer_main(void *arg)
@@ -383,6 +386,7 @@ void ui_set_quiet(int q_) { quiet = q_; }
 void ui_set_verbose(int v) { verbose = v; }
 void ui_set_json(int j) { json = j; }
 void ui_set_progress(int on) { progress = on; }
+void ui_set_stdout_taken(void) { out_fd = 2; }
 
 int ui_progress_enabled(void)
 {
@@ -539,6 +543,19 @@ static void draw_progress(double now)
 	double secs = now - pg.start;
 	int pct = pg.total ? (int)(100.0 * (double)done / (double)pg.total) : 100;
 	int width = term_width() - 1;
+
+	if (pg.unknown) {       /* a stream: what moved, never a percentage */
+		int len = snprintf(line, sizeof(line), "%.200s %s so far %s [%u/%u]",
+				   pg.cur_name, ui_human_size(done, a),
+				   rate(done, secs, r), pg.index, pg.files);
+		if (len > width && width > 0)
+			line[width] = '\0';
+		len = snprintf(out, sizeof(out), "\r%s\033[K", line);
+		write_all(2, out, (size_t)len);
+		pg.drawn = 1;
+		pg.last_draw = now;
+		return;
+	}
 
 	if (secs > 0.5 && done > 0 && done < pg.total) {
 		double left = (double)(pg.total - done) * secs / (double)done;
@@ -750,6 +767,9 @@ static void json_file(const char *event, const struct ui_file *f)
 		rec_json_name(r, f->name, f->name_len);
 	if (f->is_dir)
 		rec_add(r, ",\"directory\":true");
+	else if (f->size_unknown)    /* a stream, not ended */
+		rec_add(r, ",\"size\":null,\"bytes_so_far\":%llu",
+			(unsigned long long)f->done);
 	else
 		rec_add(r, ",\"size\":%llu", (unsigned long long)f->size);
 	if (f->digest) {
@@ -815,6 +835,9 @@ static void text_failed(const struct ui_file *f)
 	else if (f->is_dir)
 		rec_add(r, "%s: %s: refused directory %s/: %s", prog, f->peer,
 			name, detail);
+	else if (f->size_unknown)
+		rec_add(r, "%s: %s: refused %s (stream, %s so far): %s", prog,
+			f->peer, name, ui_human_size(f->done, size), detail);
 	else
 		rec_add(r, "%s: %s: refused %s (%s): %s", prog, f->peer, name,
 			ui_human_size(f->size, size), detail);
@@ -903,6 +926,7 @@ void ui_event(enum ui_event_type type, const struct ui_file *f)
 		if (role == UI_SENDER) {
 			pg.index++;
 			pg.cur_size = f->size;
+			pg.unknown = f->size_unknown;
 			pg.cur_done = 0;
 			name_escape(f->name, f->name_len, pg.cur_name,
 				    sizeof(pg.cur_name));

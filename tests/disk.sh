@@ -159,6 +159,17 @@ if mount -t tmpfs -o size=4m,nr_inodes=500 tmpfs "$F" 2>/dev/null; then
 	alive "$F_PID" && put_ok F "$F_PORT" "$F"
 	end_case "$out"
 
+	begin "--min-free: a 3.5 MB stream (tcpput -) refused part way (36), nothing kept, 1 MiB still free"
+	out=$(cat "$T/src/three-mb" | "$BIN/tcpput" - "127.0.0.1:$F_PORT" --name stream 2>&1); rc=$?
+	[ $rc -eq 1 ] || why "tcpput exit $rc, want 1"
+	grep -q -- "--min-free" <<<"$out" || why "message does not name --min-free: $out"
+	[ ! -e "$F/stream" ] || why "the stream exists"
+	wait_no_temp "$F" || why "temporary file left"
+	left=$(free_bytes "$F")
+	[ "$left" -ge $((1024 * 1024)) ] || why "only $left bytes left free"
+	alive "$F_PID" && put_ok F "$F_PORT" "$F"
+	end_case "$out"
+
 	begin "nr_inodes=500, --min-free-inodes=100: 30 new directories refused (36) with 130 inodes free, smaller files arrive"
 	mkdir "$F/fill"
 	n=$(($(free_inodes "$F") - 130))

@@ -47,6 +47,9 @@
  *   zraw:RAWLEN:HEX             a zlib DATA frame carrying these bytes
  *   ztrail:TEXT                 a valid zlib chunk of TEXT plus one extra byte
  *   end | end:bad | end:HEX     END with the right digest, a wrong one, or this
+ *   send:SIZE[:bad|:HEX]        STREAM_END with SIZE and a digest as for end
+ *                               (a stream: file:ID:0xffffffffffffffff:NAME
+ *                               after hello:1:1:8)
  *   abort | bye                 ABORT, BYE
  *   files:N:PREFIX:SIZE         N whole files PREFIX1..PREFIXN (next ids),
  *                               SIZE bytes each, right digests
@@ -420,9 +423,10 @@ static void put_raw_chunk(struct buf *out, const uint8_t *p, size_t n)
 	digest_update(&dg, p, n);
 }
 
-static void put_end(struct buf *out, const char *how)
+/* The digest END or STREAM_END carries: the data's, a wrong one ("bad")
+ * or the one in hex. */
+static void end_digest(const char *how, uint8_t d[DIGEST_LEN])
 {
-	uint8_t d[DIGEST_LEN], h[TCPX_FRAME_HEADER_LEN + DIGEST_LEN];
 	struct digest copy = dg;
 	digest_final(&copy, d);
 	if (how && strcmp(how, "bad") == 0) {
@@ -434,7 +438,22 @@ static void put_end(struct buf *out, const char *how)
 		memcpy(d, b.p, DIGEST_LEN);
 		free(b.p);
 	}
+}
+
+static void put_end(struct buf *out, const char *how)
+{
+	uint8_t d[DIGEST_LEN], h[TCPX_FRAME_HEADER_LEN + DIGEST_LEN];
+	end_digest(how, d);
 	proto_encode_end(h, d);
+	buf_put(out, h, sizeof(h));
+}
+
+/* STREAM_END: SIZE, then the digest as for END. */
+static void put_stream_end(struct buf *out, uint64_t size, const char *how)
+{
+	uint8_t d[DIGEST_LEN], h[TCPX_FRAME_HEADER_LEN + TCPX_STREAM_END_LEN];
+	end_digest(how, d);
+	proto_encode_stream_end(h, size, d);
 	buf_put(out, h, sizeof(h));
 }
 
@@ -619,6 +638,9 @@ static void run_step(struct buf *out, char *step)
 		free(z);
 	} else if (!strcmp(step, "end")) {
 		put_end(out, rest);
+	} else if (!strcmp(step, "send")) {
+		uint64_t size = num(field(&rest));
+		put_stream_end(out, size, rest);
 	} else if (!strcmp(step, "abort") || !strcmp(step, "bye")) {
 		uint8_t h[8];
 		proto_encode_empty(h, step[0] == 'a' ? TCPX_FRAME_ABORT : TCPX_FRAME_BYE);

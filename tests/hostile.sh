@@ -308,8 +308,8 @@ hcase "version_min above version_max"       "E1 END" "" hello:2:1:1
 hcase "HELLO of 15 bytes"                   "E1 END" "" hdr:1:0:0:15 raw:544350580001000100000000000000
 chk_hello_1() { grep -qx 'HELLO 1 1 1' <<<"$OUT" || why "answer was not 'HELLO 1 1 1'"; }
 HC_CHECK=chk_hello_1 hcase "versions 1..5: version 1 chosen" "H B END" "" hello:1:5:1 bye
-# every bit asked: the known ones granted (ZLIB and TREE, 0x3), the rest cleared
-chk_hello_3() { grep -qx 'HELLO 1 1 3' <<<"$OUT" || why "answer was not 'HELLO 1 1 3'"; }
+# every bit asked: the known ones granted (ZLIB, TREE and STREAM, 0xb), the rest cleared
+chk_hello_3() { grep -qx 'HELLO 1 1 11' <<<"$OUT" || why "answer was not 'HELLO 1 1 11'"; }
 HC_CHECK=chk_hello_3 hcase "unknown capability bits cleared" "H B END" "" hello:1:1:0xffffffffffffffff bye
 hcase "HELLO with 240 extension bytes"      "H R1=0 B END" "x" hdr:1:0:0:256 raw:54435058000100010000000000000001$(rep ab 240) file:1:3:x data:abc end bye
 
@@ -417,6 +417,31 @@ hcase "DIR over a file: 33"              "H R1=33 B END" "pf" hello:1:1:3 raw:"$
 HC_FAST=1 hcase "DIR in a file: UNEXPECTED" "H E3 END" "" hello:1:1:3 file:1:10:x data:abc raw:"$(dirx 2 0755 d)"
 hcase "DIR id out of sequence: MALFORMED" "H E1 END" "" hello:1:1:3 raw:"$(dirx 2 0755 d)"
 
+# ---- streams (FILE of unknown size, STREAM_END type 13; only with STREAM: 0x8) ----
+U=0xffffffffffffffff
+hcase "stream: STREAM_END with its size and digest: stored" "H R1=0 B END" "s" \
+	hello:1:1:8 file:1:$U:s data:abc data:de send:5 bye
+hcase "stream of 0 bytes: stored empty" "H R1=0 B END" "s" hello:1:1:8 file:1:$U:s send:0 bye
+hcase "stream: wrong digest: 34, nothing kept" "H R1=34 R2=0 B END" "ok" \
+	hello:1:1:8 file:1:$U:s data:abc send:3:bad file:2:3:ok data:abc end bye
+HC_FAST=1 hcase "stream: STREAM_END size short of the data: SIZE" "H E6 END" "" hello:1:1:8 file:1:$U:s data:abc send:2
+HC_FAST=1 hcase "stream: STREAM_END size past the data: SIZE" "H E6 END" "" hello:1:1:8 file:1:$U:s data:abc send:4
+HC_FAST=1 hcase "stream: STREAM_END size 2^64-1: MALFORMED" "H E1 END" "" hello:1:1:8 file:1:$U:s data:abc send:$U
+HC_FAST=1 hcase "stream: END instead of STREAM_END: UNEXPECTED" "H E3 END" "" hello:1:1:8 file:1:$U:s data:abc end
+HC_FAST=1 hcase "STREAM_END for a file of known size: UNEXPECTED" "H E3 END" "" hello:1:1:8 file:1:3:x data:abc send:3
+HC_FAST=1 hcase "STREAM_END between files: UNEXPECTED" "H R1=0 E3 END" "x" hello:1:1:8 file:1:3:x data:abc end send:0
+HC_FAST=1 hcase "STREAM_END without STREAM: no type, UNEXPECTED" "H E3 END" "" hello:1:1:1 file:1:3:x data:abc send:3
+HC_FAST=1 hcase "STREAM_END header of length 2^32-1 without STREAM: UNEXPECTED, not 2" "H E3 END" "" \
+	hello:1:1:1 file:1:3:x data:abc hdr:13:0:0:0xffffffff
+HC_FAST=1 hcase "STREAM_END of 73 bytes: FRAME_TOO_LARGE from the header" "H E2 END" "" \
+	hello:1:1:8 file:1:$U:s data:abc hdr:13:0:0:73
+HC_FAST=1 hcase "STREAM_END of 71 bytes: MALFORMED" "H E1 END" "" \
+	hello:1:1:8 file:1:$U:s data:abc hdr:13:0:0:71 raw:$(rep 00 71)
+hcase "size 2^64-1 without STREAM is a size: 36 at FILE, as before" "H R1=36 B END" "" \
+	hello:1:1:1 file:1:$U:x abort bye
+HC_CHECK=chk_temp_seen hcase "stream cut mid-way (close): nothing kept" "H CLOSED" "" \
+	hello:1:1:8 file:1:$U:s fill:1000 waitframes:1 waittemp:"$D" close
+
 # ---- limits: idle timeout, --max-size, --max-clients ----------------------------
 I_D=$W/d-idle
 mkdir -p "$I_D"
@@ -439,6 +464,10 @@ HC_SRV=X HC_DIR=$X_D hcase "--max-size 1000: 2000 bytes refused (35), 1000 accep
 	hello file:1:2000:big fill:2000 end file:2:1000:ok fill:1000 end bye
 HC_SRV=X HC_DIR=$X_D hcase "--max-size: a size near 2^64 is 35, the limit before the disk" "H R1=35 E6 END" "" \
 	hello file:1:0xffffffffffffffff:x data:abc end bye
+HC_SRV=X HC_DIR=$X_D hcase "--max-size 1000: a stream past it is 35 mid-way, nothing kept" "H R1=35 R2=0 B END" "ok" \
+	hello:1:1:8 file:1:$U:big fill:2000 send:2000 file:2:1000:ok fill:1000 end bye
+HC_SRV=X HC_DIR=$X_D hcase "--max-size 1000: a stream of exactly 1000 bytes is stored" "H R1=0 B END" "s" \
+	hello:1:1:8 file:1:$U:s fill:1000 send:1000 bye
 head -c 2000 /dev/urandom >"$T/src/big2000"
 begin "--max-size: tcpput of a larger file exits 1, nothing stored"
 out=$("$BIN/tcpput" "$T/src/big2000" "127.0.0.1:$X_PORT" 2>&1); rc=$?

@@ -9,12 +9,15 @@
 #include <criterion/parameterized.h>
 
 /* The FRAMES table of man/tcpxfer.5, by type: Name and Max. */
-static const uint32_t type_max[10] = {
+/* Types 1..9, and 13 (STREAM_END) of the STREAM capability. */
+#define TYPES 14
+static const uint32_t type_max[TYPES] = {
 	0, 256, 4126, 262152, 64, 0, 1096, 0, 1028, 4118,
+	[13] = 72,
 };
-static const char *const type_name[10] = {
+static const char *const type_name[TYPES] = {
 	NULL, "HELLO", "FILE", "DATA", "END", "ABORT", "RESULT", "BYE", "ERROR",
-	"DIR",
+	"DIR", [13] = "STREAM_END",
 };
 
 /* A heap copy of exactly n bytes, so ASan catches any read past it. */
@@ -764,7 +767,7 @@ Test(proto_table, every_type_has_a_row_with_the_spec_limits)
 
 	for (unsigned t = 0; t <= 255; t++) {
 		const struct tcpx_frame_spec *spec = proto_frame_spec((uint8_t)t);
-		if (t < 1 || t > 9) {
+		if (t >= TYPES || !type_name[t]) {
 			cr_assert_null(spec, "type %u has a row", t);
 			cr_assert_eq(proto_max_payload((uint8_t)t), -1, "type %u", t);
 			continue;
@@ -791,7 +794,7 @@ Test(proto_table, every_type_has_a_row_with_the_spec_limits)
  * takes only ERROR.  DIR (TREE) is taken where FILE is; whether TREE was
  * negotiated is the receiver's check.  Columns: type 0 (none), then 1..9.
  */
-static const uint8_t accepts[TCPX_ROLE_COUNT][TCPX_PHASE_COUNT][10] = {
+static const uint8_t accepts[TCPX_ROLE_COUNT][TCPX_PHASE_COUNT][TYPES] = {
 	[TCPX_ROLE_SENDER] = {
 		/*                          HEL FIL DAT END ABO RES BYE ERR DIR */
 		[TCPX_PHASE_HANDSHAKE] = { 0, 1, 0, 0, 0, 0, 0, 0, 1, 0 },
@@ -799,11 +802,14 @@ static const uint8_t accepts[TCPX_ROLE_COUNT][TCPX_PHASE_COUNT][10] = {
 		[TCPX_PHASE_IN_FILE]   = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0 },
 		[TCPX_PHASE_CLOSING]   = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0 },
 	},
+	/* STREAM_END (13) where END is; STREAM and a file of unknown size
+	 * are the receiver's checks. */
 	[TCPX_ROLE_RECEIVER] = {
 		/*                          HEL FIL DAT END ABO RES BYE ERR DIR */
 		[TCPX_PHASE_HANDSHAKE] = { 0, 1, 0, 0, 0, 0, 0, 0, 1, 0 },
 		[TCPX_PHASE_READY]     = { 0, 0, 1, 0, 0, 0, 0, 1, 1, 1 },
-		[TCPX_PHASE_IN_FILE]   = { 0, 0, 0, 1, 1, 1, 0, 0, 1, 0 },
+		[TCPX_PHASE_IN_FILE]   = { 0, 0, 0, 1, 1, 1, 0, 0, 1, 0,
+					   [13] = 1 },
 		[TCPX_PHASE_CLOSING]   = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 0 },
 	},
 };
@@ -813,7 +819,7 @@ Test(proto_table, accepts_matches_the_session_rules)
 	for (int who = 0; who < TCPX_ROLE_COUNT; who++)
 		for (int ph = 0; ph < TCPX_PHASE_COUNT; ph++)
 			for (unsigned t = 0; t <= 255; t++) {
-				int want = t <= 9 ? accepts[who][ph][t] : 0;
+				int want = t < TYPES ? accepts[who][ph][t] : 0;
 				int got = proto_accepts((enum tcpx_role)who,
 							(enum tcpx_phase)ph,
 							(uint8_t)t);
@@ -842,4 +848,34 @@ Test(proto_table, no_tree_limits_know_no_dir)
 			     (int64_t)type_max[t]);
 	cr_assert_eq(proto_frame_limits_no_tree.largest_payload,
 		     proto_frame_limits.largest_payload);
+}
+
+/* Each capability's types exist only with it: DIR with TREE, STREAM_END
+ * with STREAM; refused at the first check otherwise, whatever the length. */
+Test(proto_table, limits_for_caps_know_only_granted_types)
+{
+	uint64_t caps[] = { 0, TCPX_CAP_TREE, TCPX_CAP_STREAM,
+			    TCPX_CAP_TREE | TCPX_CAP_STREAM, TCPX_CAPS_V1 };
+	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+		const struct frame_limits *lim = proto_frame_limits_for(caps[i]);
+		for (unsigned t = 0; t < 256; t++) {
+			int64_t want = proto_max_payload((uint8_t)t);
+			if ((t == TCPX_FRAME_DIR && !(caps[i] & TCPX_CAP_TREE)) ||
+			    (t == TCPX_FRAME_STREAM_END &&
+			     !(caps[i] & TCPX_CAP_STREAM)))
+				want = -1;
+			cr_assert_eq(lim->max_payload((uint8_t)t), want,
+				     "caps %llx type %u",
+				     (unsigned long long)caps[i], t);
+		}
+		cr_assert_eq(lim->largest_payload, (uint32_t)TCPX_MAX_PAYLOAD);
+		uint8_t hdr[8] = { TCPX_FRAME_STREAM_END, 0, 0, 0, 0xff, 0xff,
+				   0xff, 0xff };
+		struct tcpx_frame f;
+		size_t c;
+		cr_assert_eq(frame_decode(hdr, 8, lim, &f, &c, NULL),
+			     caps[i] & TCPX_CAP_STREAM ? -TCPX_E_FRAME_TOO_LARGE :
+			     -TCPX_E_UNEXPECTED);
+	}
+	cr_assert_eq(proto_frame_limits_for(0), proto_frame_limits_for(0));
 }

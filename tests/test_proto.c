@@ -682,3 +682,69 @@ Test(proto_dir, malformed)
 	cr_assert_eq(proto_max_payload(TCPX_FRAME_DIR), 22 + TCPX_NAME_MAX);
 	cr_assert_str_eq(proto_frame_spec(TCPX_FRAME_DIR)->name, "DIR");
 }
+
+/* ---- STREAM_END (type 13, STREAM) ----------------------------------------- */
+
+/* man/tcpxfer.5, EXAMPLE: the stream a.txt (FILE of unknown size, then
+ * STREAM_END with size 3 and the digest of "hi\n"). */
+#define EX_FILE_STREAM "02 00 00 00 00 00 00 23 00 00 00 01 ff ff ff ff ff ff ff ff" \
+		 "00 00 01 a4 00 00 00 00 65 53 f1 00 00 00 00 00 00 05" \
+		 "61 2e 74 78 74"
+#define EX_STREAM_END "0d 00 00 00 00 00 00 48 00 00 00 00 00 00 00 03" B2_HI
+
+Test(proto_stream_end, encode_matches_spec_example_and_round_trips)
+{
+	uint8_t dg[DIGEST_LEN];
+	tu_hex_decode(B2_HI, dg, sizeof(dg));
+	struct tcpx_file_meta m = { .id = 1, .size = TCPX_SIZE_UNKNOWN,
+				    .mode = 0644, .mtime_sec = 1700000000,
+				    .name_len = 5, .name = (const uint8_t *)"a.txt" };
+	size_t n = proto_encode_file(out, &m);
+	expect_bytes(out, n, EX_FILE_STREAM);
+	n = proto_encode_stream_end(out, 3, dg);
+	cr_assert_eq(n, 8u + TCPX_STREAM_END_LEN);
+	expect_bytes(out, n, EX_STREAM_END);
+	struct tcpx_frame f = as_frame(out, n);
+	uint64_t size = 0;
+	const uint8_t *d = NULL;
+	cr_assert_eq(proto_decode_stream_end(&f, &size, &d), 0);
+	cr_assert_eq(size, 3u);
+	cr_assert_arr_eq(d, dg, DIGEST_LEN);
+	/* the largest size a stream may have */
+	n = proto_encode_stream_end(out, TCPX_SIZE_UNKNOWN - 1, dg);
+	f = as_frame(out, n);
+	cr_assert_eq(proto_decode_stream_end(&f, &size, &d), 0);
+	cr_assert_eq(size, TCPX_SIZE_UNKNOWN - 1);
+}
+
+Test(proto_stream_end, malformed)
+{
+	uint8_t p[80] = { 0 };
+	uint64_t size;
+	const uint8_t *d;
+	struct tcpx_frame f = raw_frame(TCPX_FRAME_STREAM_END, p, 71);
+	cr_assert_eq(proto_decode_stream_end(&f, &size, &d), -TCPX_E_MALFORMED);
+	f = raw_frame(TCPX_FRAME_STREAM_END, p, 73);
+	cr_assert_eq(proto_decode_stream_end(&f, &size, &d), -TCPX_E_MALFORMED);
+	f = raw_frame(TCPX_FRAME_END, p, 72);
+	cr_assert_eq(proto_decode_stream_end(&f, &size, &d), -TCPX_E_MALFORMED);
+	/* the marker of "unknown" is no final size */
+	memset(p, 0xff, 8);
+	f = raw_frame(TCPX_FRAME_STREAM_END, p, 72);
+	cr_assert_eq(proto_decode_stream_end(&f, &size, &d), -TCPX_E_MALFORMED);
+	/* longer than 72 is refused from the header */
+	uint8_t hdr[8];
+	size_t c;
+	frame_header_encode(hdr, TCPX_FRAME_STREAM_END, 73);
+	cr_assert_eq(frame_decode(hdr, 8, &proto_frame_limits, &f, &c, NULL),
+		     -TCPX_E_FRAME_TOO_LARGE);
+	cr_assert_eq(proto_max_payload(TCPX_FRAME_STREAM_END), 72);
+	cr_assert_str_eq(proto_frame_spec(TCPX_FRAME_STREAM_END)->name, "STREAM_END");
+}
+
+Test(proto_stream_end, capability_bit_3_in_v1)
+{
+	cr_assert_eq(TCPX_CAP_STREAM, 8u);
+	cr_assert(TCPX_CAPS_V1 & TCPX_CAP_STREAM);
+	cr_assert_eq(TCPX_CAPS_V1, 0xbu);
+}

@@ -1587,3 +1587,209 @@ Test(receiver_tree, dir_ids_and_limits)
 	receiver_free(r);
 	tu_buf_free(&b);
 }
+
+/* ---- streams (STREAM: FILE of unknown size, STREAM_END) ------------------- */
+
+TestSuite(receiver_stream, .init = init);
+
+/* FILE of unknown size, DATA of content, nothing more. */
+static void put_stream_start(struct tu_buf *b, uint32_t id, const char *name,
+			     const char *content)
+{
+	tu_put_file(b, id, TCPX_SIZE_UNKNOWN, name);
+	if (*content)
+		tu_put_data_raw(b, content, strlen(content));
+}
+
+Test(receiver_stream, accepted_with_its_final_size_and_digest)
+{
+	struct tcpx_receiver *r = ready(TCPX_CAP_STREAM, 0, 0);
+	struct tu_buf b = { 0 };
+	uint8_t dg[64];
+	struct result res[2];
+	tu_digest_of((const uint8_t *)"hello", 5, dg);
+	put_stream_start(&b, 1, "s", "hel");
+	tu_put_data_raw(&b, "lo", 2);
+	tu_put_stream_end(&b, 5, dg);
+	feed(r, &b);
+	struct receiver_event ev = next(r);
+	cr_assert_eq(ev.type, REV_FILE);
+	cr_assert_eq(ev.stream, 1);
+	cr_assert_eq(ev.meta.size, TCPX_SIZE_UNKNOWN);
+	expect_event(r, REV_DATA);
+	expect_event(r, REV_DATA);
+	ev = next(r);
+	cr_assert_eq(ev.type, REV_END);
+	cr_assert_eq(ev.code, 0);
+	cr_assert_arr_eq(ev.digest, dg, 64);
+	receiver_file_done(r, 0, NULL);
+	cr_assert_eq(results(r, res, 2), 1u);
+	cr_assert_eq(res[0].code, 0);
+	cr_assert_arr_eq(res[0].digest, dg, 64);
+	receiver_free(r);
+	tu_buf_free(&b);
+}
+
+Test(receiver_stream, empty_stream)
+{
+	struct tcpx_receiver *r = ready(TCPX_CAP_STREAM, 0, 0);
+	struct tu_buf b = { 0 };
+	uint8_t dg[64];
+	tu_digest_of(NULL, 0, dg);
+	tu_put_file(&b, 1, TCPX_SIZE_UNKNOWN, "e");
+	tu_put_stream_end(&b, 0, dg);
+	feed(r, &b);
+	expect_event(r, REV_FILE);
+	struct receiver_event ev = next(r);
+	cr_assert_eq(ev.type, REV_END);
+	cr_assert_eq(ev.code, 0);
+	receiver_free(r);
+	tu_buf_free(&b);
+}
+
+Test(receiver_stream, digest_mismatch_is_34)
+{
+	struct tcpx_receiver *r = ready(TCPX_CAP_STREAM, 0, 0);
+	struct tu_buf b = { 0 };
+	uint8_t dg[64] = { 1 };
+	put_stream_start(&b, 1, "s", "abc");
+	tu_put_stream_end(&b, 3, dg);
+	feed(r, &b);
+	expect_event(r, REV_FILE);
+	expect_event(r, REV_DATA);
+	struct receiver_event ev = next(r);
+	cr_assert_eq(ev.type, REV_END);
+	cr_assert_eq(ev.code, TCPX_E_DIGEST);
+	receiver_free(r);
+	tu_buf_free(&b);
+}
+
+/* A receiver granted caps takes b's frames: a FILE, a DATA, then the
+ * connection error code. */
+static void file_data_then_fatal(uint64_t caps, struct tu_buf *b, int code)
+{
+	struct tcpx_receiver *r = ready(caps, 0, 0);
+	feed(r, b);
+	expect_event(r, REV_FILE);
+	expect_event(r, REV_DATA);
+	expect_fatal(r, code);
+	receiver_free(r);
+}
+
+Test(receiver_stream, final_size_other_than_the_data_is_size)
+{
+	uint64_t sizes[] = { 2, 4, 0 };
+	uint8_t dg[64];
+	struct tu_buf b = { 0 };
+	tu_digest_of((const uint8_t *)"abc", 3, dg);
+	for (size_t i = 0; i < 3; i++) {
+		put_stream_start(&b, 1, "s", "abc");
+		tu_put_stream_end(&b, sizes[i], dg);
+		file_data_then_fatal(TCPX_CAP_STREAM, &b, TCPX_E_SIZE);
+	}
+	tu_buf_free(&b);
+}
+
+Test(receiver_stream, end_of_a_stream_and_stream_end_of_a_file_are_unexpected)
+{
+	uint8_t dg[64];
+	struct tu_buf b = { 0 };
+	tu_digest_of((const uint8_t *)"abc", 3, dg);
+	/* END for a stream */
+	put_stream_start(&b, 1, "s", "abc");
+	tu_put_end(&b, dg);
+	file_data_then_fatal(TCPX_CAP_STREAM, &b, TCPX_E_UNEXPECTED);
+	/* STREAM_END for a file of known size */
+	tu_put_file(&b, 1, 3, "f");
+	tu_put_data_raw(&b, "abc", 3);
+	tu_put_stream_end(&b, 3, dg);
+	file_data_then_fatal(TCPX_CAP_STREAM, &b, TCPX_E_UNEXPECTED);
+	/* STREAM_END between files, judged from its header alone */
+	struct tcpx_receiver *r = ready(TCPX_CAP_STREAM, 0, 0);
+	tu_put_header(&b, 13, 0, 0, 72);
+	feed(r, &b);
+	expect_fatal(r, TCPX_E_UNEXPECTED);
+	receiver_free(r);
+	tu_buf_free(&b);
+}
+
+Test(receiver_stream, without_stream_type_13_is_no_type_and_the_size_a_size)
+{
+	uint8_t dg[64];
+	struct tu_buf b = { 0 };
+	tu_digest_of((const uint8_t *)"abc", 3, dg);
+	/* type 13 with a huge length: UNEXPECTED, not FRAME_TOO_LARGE */
+	tu_put_file(&b, 1, 3, "f");
+	tu_put_data_raw(&b, "abc", 3);
+	tu_put_header(&b, 13, 0, 0, 0xFFFFFFFFu);
+	file_data_then_fatal(TCPX_CAP_ZLIB, &b, TCPX_E_UNEXPECTED);
+	/* 2^64-1 without STREAM: a size, refused at FILE by --max-size */
+	struct tcpx_receiver *r = ready(TCPX_CAP_ZLIB, 1000, 0);
+	tu_put_file(&b, 1, TCPX_SIZE_UNKNOWN, "f");
+	feed(r, &b);
+	struct receiver_event ev = next(r);
+	cr_assert_eq(ev.type, REV_REFUSED);
+	cr_assert_eq(ev.code, TCPX_E_TOO_BIG);
+	cr_assert_eq(ev.stream, 0);
+	receiver_free(r);
+	/* and, accepted, it ends with END: STREAM_END is no type */
+	tu_put_file(&b, 1, TCPX_SIZE_UNKNOWN, "f");
+	tu_put_data_raw(&b, "abc", 3);
+	tu_put_stream_end(&b, 3, dg);
+	file_data_then_fatal(TCPX_CAP_ZLIB, &b, TCPX_E_UNEXPECTED);
+	tu_buf_free(&b);
+}
+
+Test(receiver_stream, past_max_size_refused_part_way_and_skipped)
+{
+	struct tcpx_receiver *r = ready(TCPX_CAP_STREAM, 4, 0);
+	struct tu_buf b = { 0 };
+	uint8_t dg[64], dg2[64];
+	struct result res[4];
+	tu_digest_of((const uint8_t *)"abcdef", 6, dg);
+	tu_digest_of((const uint8_t *)"ok", 2, dg2);
+	put_stream_start(&b, 1, "big", "abc");
+	tu_put_data_raw(&b, "def", 3);          /* 6 > 4: refused here */
+	tu_put_stream_end(&b, 6, dg);
+	put_stream_start(&b, 2, "fits", "ok");  /* 2 <= 4 */
+	tu_put_stream_end(&b, 2, dg2);
+	feed(r, &b);
+	expect_event(r, REV_FILE);
+	expect_event(r, REV_DATA);
+	struct receiver_event ev = next(r);
+	cr_assert_eq(ev.type, REV_FAILED);
+	cr_assert_eq(ev.code, TCPX_E_TOO_BIG);
+	cr_assert(ev.msg && strstr(ev.msg, "--max-size"));
+	cr_assert_eq(receiver_in_file(r), 0);
+	cr_assert_eq(receiver_in_data(r), 1);
+	expect_event(r, REV_SKIPPED);
+	expect_event(r, REV_FILE);
+	expect_event(r, REV_DATA);
+	ev = next(r);
+	cr_assert_eq(ev.type, REV_END);
+	cr_assert_eq(ev.code, 0);
+	receiver_file_done(r, 0, NULL);
+	cr_assert_eq(results(r, res, 4), 2u);
+	cr_assert_eq(res[0].id, 1u);
+	cr_assert_eq(res[0].code, TCPX_E_TOO_BIG);
+	cr_assert_arr_eq(res[0].digest, zero64, 64);
+	cr_assert_eq(res[1].code, 0);
+	receiver_free(r);
+	tu_buf_free(&b);
+}
+
+Test(receiver_stream, a_refused_stream_still_has_its_size_checked)
+{
+	struct tcpx_receiver *r = ready(TCPX_CAP_STREAM, 0, 0);
+	struct tu_buf b = { 0 };
+	uint8_t dg[64] = { 0 };
+	put_stream_start(&b, 1, "../x", "abc");  /* BAD_NAME: skipped */
+	tu_put_stream_end(&b, 2, dg);
+	feed(r, &b);
+	struct receiver_event ev = next(r);
+	cr_assert_eq(ev.type, REV_REFUSED);
+	cr_assert_eq(ev.stream, 1);
+	expect_fatal(r, TCPX_E_SIZE);
+	receiver_free(r);
+	tu_buf_free(&b);
+}

@@ -1627,3 +1627,161 @@ Test(sender_tree, results_in_order_mixed_with_files)
 	tu_buf_free(&b);
 	sender_free(s);
 }
+
+/* ---- streams (STREAM: size unknown until STREAM_END) ---------------------- */
+
+TestSuite(sender_stream, .init = init);
+
+/* A sender that asked for want and got granted, its HELLO taken. */
+static struct tcpx_sender *stream_sender(uint64_t want, uint64_t granted)
+{
+	struct tcpx_sender *s = sender_new(want, 0);
+	struct tu_buf b = { 0 };
+	cr_assert(s != NULL);
+	struct tu_buf hello = take(s);
+	cr_assert_eq(be64_load(hello.p + 16), want, "HELLO asks for 0x%llx",
+		     (unsigned long long)be64_load(hello.p + 16));
+	tu_buf_free(&hello);
+	tu_put_hello(&b, 1, 1, granted);
+	feed(s, &b);
+	cr_assert_eq(next(s).type, SEV_HELLO);
+	tu_buf_free(&b);
+	return s;
+}
+
+Test(sender_stream, needs_the_capability)
+{
+	struct tcpx_sender *s = stream_sender(TCPX_CAP_STREAM, 0);
+	struct tcpx_file_meta m = { .size = TCPX_SIZE_UNKNOWN, .mode = 0644,
+				    .name = (const uint8_t *)"s", .name_len = 1 };
+	cr_assert_eq(sender_has_stream(s), 0);
+	cr_assert_eq(sender_begin_file(s, &m, NULL), -TCPX_E_UNEXPECTED);
+	cr_assert_eq(sender_state(s), SS_READY);
+	struct tu_buf out = take(s);
+	cr_assert_eq(out.len, 0u, "nothing queued");
+	tu_buf_free(&out);
+	sender_free(s);
+}
+
+Test(sender_stream, data_until_the_caller_ends_it_then_stream_end)
+{
+	struct tcpx_sender *s = stream_sender(TCPX_CAP_STREAM, TCPX_CAP_STREAM);
+	uint8_t dg[64];
+	cr_assert(sender_has_stream(s));
+	uint32_t id = begin(s, "s", TCPX_SIZE_UNKNOWN, NULL);
+	cr_assert_eq(sender_next_action(s, 0), SA_DATA);
+	chunk(s, "hel", 3);
+	chunk(s, "lo", 2);
+	/* no size to reach: still data until the input ends */
+	cr_assert_eq(sender_next_action(s, 0), SA_DATA);
+	cr_assert_eq(sender_end_file(s), 0);
+	cr_assert_eq(sender_state(s), SS_READY);
+	struct tu_buf out = take(s);
+	struct tu_frame fr[8];
+	size_t n = tu_parse_frames(out.p, out.len, fr, 8);
+	cr_assert_eq(n, 4u);
+	cr_assert_eq(fr[0].type, TCPX_FRAME_FILE);
+	cr_assert_eq(be64_load(fr[0].payload + 4), TCPX_SIZE_UNKNOWN);
+	cr_assert_eq(fr[3].type, TCPX_FRAME_STREAM_END);
+	cr_assert_eq(fr[3].length, 72u);
+	cr_assert_eq(be64_load(fr[3].payload), 5u);
+	tu_digest_of((const uint8_t *)"hello", 5, dg);
+	cr_assert_arr_eq(fr[3].payload + 8, dg, 64);
+	tu_buf_free(&out);
+	/* the receiver's verdict with that digest verifies it */
+	struct tu_buf b = { 0 };
+	tu_put_result(&b, id, 0, dg, NULL);
+	feed(s, &b);
+	struct sender_event ev = next(s);
+	cr_assert_eq(ev.type, SEV_RESULT);
+	cr_assert_eq(ev.code, 0);
+	tu_buf_free(&b);
+	sender_free(s);
+}
+
+Test(sender_stream, refused_part_way_then_aborted)
+{
+	struct tcpx_sender *s = stream_sender(TCPX_CAP_STREAM, TCPX_CAP_STREAM);
+	uint32_t id = begin(s, "s", TCPX_SIZE_UNKNOWN, NULL);
+	chunk(s, "abc", 3);
+	struct tu_buf b = { 0 };
+	tu_put_result(&b, id, TCPX_E_TOO_BIG, NULL, "too big");
+	feed(s, &b);
+	struct sender_event ev = next(s);
+	cr_assert_eq(ev.type, SEV_RESULT);
+	cr_assert_eq(ev.code, TCPX_E_TOO_BIG);
+	cr_assert_eq(sender_next_action(s, 0), SA_ABORT);
+	cr_assert_eq(sender_abort_file(s), 0);
+	tu_buf_free(&b);
+	sender_free(s);
+}
+
+/* In memory against the real receiver: a stream of three full chunks. */
+Test(sender_stream, against_the_receiver)
+{
+	struct tcpx_sender *s = sender_new(TCPX_CAP_STREAM, 0);
+	struct receiver_config cfg = { .caps = TCPX_CAPS_V1 };
+	struct tcpx_receiver *r = receiver_new(&cfg);
+	static uint8_t data[3 * TCPX_CHUNK_MAX];
+	uint8_t dg[64];
+	const uint8_t *p;
+	size_t n, got = 0, off = 0;
+	int started = 0, ended = 0, verified = 0;
+
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7 + 3);
+	tu_digest_of(data, sizeof(data), dg);
+	for (int round = 0; round < 10000 && !verified; round++) {
+		sender_pending(s, &p, &n);
+		sender_sent(s, tu_reader_take(p, n, receiver_reader(r)));
+		struct receiver_event rev;
+		for (receiver_next(r, &rev); rev.type != REV_NONE; receiver_next(r, &rev)) {
+			cr_assert_neq(rev.type, REV_FATAL, "%s", rev.msg);
+			if (rev.type == REV_FILE)
+				cr_assert(rev.stream);
+			if (rev.type == REV_DATA) {
+				cr_assert_arr_eq(rev.data, data + got, rev.len);
+				got += rev.len;
+			}
+			if (rev.type == REV_END) {
+				cr_assert_eq(rev.code, 0);
+				receiver_file_done(r, 0, NULL);
+			}
+		}
+		receiver_pending(r, &p, &n);
+		receiver_sent(r, tu_reader_take(p, n, sender_reader(s)));
+		struct sender_event sev;
+		for (sender_next(s, &sev); sev.type != SEV_NONE; sender_next(s, &sev)) {
+			if (sev.type != SEV_RESULT)
+				continue;
+			cr_assert_eq(sev.code, 0);
+			cr_assert_arr_eq(sev.digest, dg, 64);
+			verified = 1;
+		}
+		if (!started && sender_can_begin(s)) {
+			struct tcpx_file_meta m = { .size = TCPX_SIZE_UNKNOWN,
+				.mode = 0644, .name = (const uint8_t *)"s",
+				.name_len = 1 };
+			cr_assert_eq(sender_begin_file(s, &m, NULL), 0);
+			started = 1;
+		}
+		while (started && !ended && sender_has_room(s)) {
+			size_t cap;
+			uint8_t *buf;
+			if (off == sizeof(data)) {      /* the input's end */
+				cr_assert_eq(sender_end_file(s), 0);
+				ended = 1;
+				break;
+			}
+			buf = sender_chunk_buffer(s, &cap);
+			size_t k = sizeof(data) - off < cap ? sizeof(data) - off : cap;
+			memcpy(buf, data + off, k);
+			cr_assert_eq(sender_commit_chunk(s, k), 0);
+			off += k;
+		}
+	}
+	cr_assert(verified);
+	cr_assert_eq(got, sizeof(data));
+	sender_free(s);
+	receiver_free(r);
+}

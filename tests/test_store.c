@@ -1169,3 +1169,102 @@ Test(store, dir_budget)
 	cr_assert_eq(access(P("a/c"), F_OK), -1, "removed again");
 	cr_assert_eq(b.dirs, 2u);
 }
+
+/* ---- streams (store_create_stream) and the sink (store_open_sink) ---------- */
+
+static uint8_t kib[1024];
+
+Test(store, stream_promises_nothing_and_checks_the_reserve_at_each_write)
+{
+	struct store_file f, other;
+	/* 10000 blocks of 1 KiB, 5000 free; the default reserve is 1%: 100 */
+	fake_fs(10000, 5000, 0, 0);
+	cr_assert_eq(store_create_stream(&st, (const uint8_t *)"s", 1, 0644,
+					 NULL, &f), 0);
+	cr_assert_eq(atomic_load(&st.pending_bytes), 0u, "a stream promises nothing");
+	/* another file may take what the stream has not written */
+	cr_assert_eq(create_in(NULL, "o", 4000 * 1024, &other), 0);
+	/* 5000 - 4000 promised - 100 reserve: 900 blocks for the stream
+	 * (each one written is one block fewer free, as on a disk) */
+	for (int i = 0; i < 900; i++) {
+		cr_assert_eq(store_write(&f, kib, sizeof(kib)), 0, "block %d", i);
+		fake.f_bavail--;
+	}
+	errno = 0;
+	cr_assert_eq(store_write(&f, kib, 1), -TCPX_E_NO_SPACE);
+	cr_assert_eq(errno, ENOSPC);
+	cr_assert(f.why && strstr(f.why, "--min-free"), "why: %s", f.why);
+	cr_assert_eq(f.written, 900u * 1024, "nothing of the refused write");
+	store_discard(&f);
+	store_discard(&other);
+	cr_assert_eq(atomic_load(&st.pending_bytes), 0u);
+	cr_assert_str_eq(tree(D), "");
+}
+
+Test(store, stream_commits_like_a_file)
+{
+	struct store_file f;
+	cr_assert_eq(store_create_stream(&st, (const uint8_t *)"a/s", 3, 0640,
+					 NULL, &f), 0);
+	cr_assert_eq(store_write(&f, (const uint8_t *)"hello", 5), 0);
+	cr_assert_eq(store_commit(&st, &f, 1700000000, 0), 0);
+	cr_assert_str_eq(slurp(P("a/s")), "hello");
+	struct stat sb;
+	cr_assert_eq(stat(P("a/s"), &sb), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0640u);
+	cr_assert_eq(sb.st_mtime, 1700000000);
+}
+
+Test(store, sink_takes_one_file_and_no_directory)
+{
+	struct store sink;
+	struct store_file f, g;
+	const char *why;
+	int fds[2];
+	char buf[64] = { 0 };
+
+	cr_assert_eq(pipe(fds), 0);
+	store_open_sink(&sink, fds[1]);
+	cr_assert_eq(sink.dirfd, -1);
+	cr_assert_eq(store_create(&sink, (const uint8_t *)"x", 1, 0644, 5,
+				  NULL, &f), 0);
+	cr_assert(store_file_active(&f));
+	/* a second file while the first is in progress, and after */
+	cr_assert_eq(store_create(&sink, (const uint8_t *)"y", 1, 0644, 1,
+				  NULL, &g), -TCPX_E_ONE_FILE);
+	cr_assert(g.why && strstr(g.why, "one file"));
+	cr_assert(!store_file_active(&g));
+	cr_assert_eq(store_write(&f, (const uint8_t *)"hello", 5), 0);
+	cr_assert_eq(store_commit(&sink, &f, 0, 0), 0);
+	cr_assert(!store_file_active(&f));
+	cr_assert_eq(store_create_stream(&sink, (const uint8_t *)"z", 1, 0644,
+					 NULL, &g), -TCPX_E_ONE_FILE);
+	cr_assert_eq(store_dir(&sink, (const uint8_t *)"d", 1, 0755, 0, 0,
+			       NULL, &why), -TCPX_E_ONE_FILE);
+	cr_assert(why && strstr(why, "no directory"));
+	/* the sink's descriptor is lent, never closed by the store */
+	cr_assert_neq(fcntl(fds[1], F_GETFD), -1);
+	close(fds[1]);
+	cr_assert_eq(read(fds[0], buf, sizeof(buf)), 5);
+	cr_assert_str_eq(buf, "hello");
+	close(fds[0]);
+	store_close(&sink);
+	cr_assert_str_eq(tree(D), "", "nothing in any directory");
+}
+
+Test(store, sink_discard_keeps_the_descriptor)
+{
+	struct store sink;
+	struct store_file f;
+	int fds[2];
+	cr_assert_eq(pipe(fds), 0);
+	store_open_sink(&sink, fds[1]);
+	cr_assert_eq(store_create_stream(&sink, (const uint8_t *)"x", 1, 0644,
+					 NULL, &f), 0);
+	cr_assert_eq(store_write(&f, (const uint8_t *)"ab", 2), 0);
+	store_discard(&f);
+	cr_assert(!store_file_active(&f));
+	cr_assert_neq(fcntl(fds[1], F_GETFD), -1, "still open");
+	close(fds[0]);
+	close(fds[1]);
+}

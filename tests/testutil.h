@@ -259,6 +259,15 @@ static inline void tu_put_end(struct tu_buf *b, const uint8_t digest[64])
 	tu_put_frame(b, 4, digest, 64);
 }
 
+/* STREAM_END (type 13, STREAM): the final size, then the digest. */
+static inline void tu_put_stream_end(struct tu_buf *b, uint64_t size,
+				     const uint8_t digest[64])
+{
+	tu_put_header(b, 13, 0, 0, 72);
+	tu_buf_be64(b, size);
+	tu_buf_put(b, digest, 64);
+}
+
 static inline void tu_put_empty(struct tu_buf *b, uint8_t type)
 {
 	tu_put_header(b, type, 0, 0, 0);
@@ -386,6 +395,20 @@ static inline void tu_reader_feed(struct frame_reader *fr, const uint8_t *p,
 	}
 }
 
+/* Copies what fits of p[0..n) into the reader; returns how much. */
+static inline size_t tu_reader_take(const uint8_t *p, size_t n,
+				    struct frame_reader *fr)
+{
+	size_t cap;
+	uint8_t *dst = frame_reader_space(fr, &cap);
+	size_t k = n < cap ? n : cap;
+	if (k) {
+		memcpy(dst, p, k);
+		frame_reader_commit(fr, k);
+	}
+	return k;
+}
+
 /* ---- an in-memory session: sender and receiver pumped against each
  * other the way the loops drive them over a socket ---------------------- */
 
@@ -411,6 +434,7 @@ struct tu_file {
 	uint64_t sent;           /* bytes committed to the sender */
 	/* what the receiver saw */
 	int rev_file, rev_refused, rev_end, rev_aborted, rev_skipped;
+	int rev_failed;          /* REV_FAILED: refused part way */
 	int refused_code, end_code;
 	uint64_t received;       /* bytes in REV_DATA */
 	int content_ok;          /* every REV_DATA byte was the right one */
@@ -794,6 +818,11 @@ static inline int tu_drain_receiver(struct tu_session *t)
 		case REV_SKIPPED:
 			cr_assert(f != NULL);
 			f->rev_skipped++;
+			break;
+		case REV_FAILED:
+			cr_assert(f != NULL);
+			f->rev_failed++;
+			f->refused_code = ev.code;
 			break;
 		case REV_BYE:
 			t->rev_bye++;

@@ -27,9 +27,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* The "Max" column of the frame table in man/tcpxfer.5 (FRAMES), by type:
  * the limits the header check must enforce, written down independently
  * of proto_max_payload(). */
-static const uint32_t spec_max[10] = {
+static const uint32_t spec_max[14] = {
 	0, 256, 4126, 262152, 64, 0, 1096, 0, 1028, 4118,
+	[13] = 72,      /* STREAM_END (STREAM) */
 };
+
+/* A type of the table: 1..9, and 13 (STREAM_END). */
+static int known_type(unsigned t)
+{
+	return (t >= TCPX_FRAME_HELLO && t <= TCPX_FRAME_DIR) ||
+	       t == TCPX_FRAME_STREAM_END;
+}
 
 /* Room for the largest frame any encoder writes. */
 static uint8_t enc[TCPX_FRAME_BUF_MAX];
@@ -142,6 +150,24 @@ static void decode_dir(const struct tcpx_frame *f)
 	check_names(m.name, m.name_len);
 }
 
+/* STREAM_END (STREAM): a size below 2^64-1 and a digest; re-encodes the
+ * same bytes. */
+static void decode_stream_end(const struct tcpx_frame *f)
+{
+	const uint8_t *dg = NULL;
+	uint64_t size = 0;
+	int rc = proto_decode_stream_end(f, &size, &dg);
+	FZ_CHECK(ok_or_malformed(rc));
+	if (rc != 0)
+		return;
+	FZ_CHECK(f->type == TCPX_FRAME_STREAM_END);
+	FZ_CHECK(f->length == TCPX_STREAM_END_LEN);
+	FZ_CHECK(size != TCPX_SIZE_UNKNOWN && dg == f->payload + 8);
+	size_t n = proto_encode_stream_end(enc, size, dg);
+	FZ_CHECK(n == TCPX_FRAME_HEADER_LEN + TCPX_STREAM_END_LEN);
+	FZ_CHECK(memcmp(enc + TCPX_FRAME_HEADER_LEN, f->payload, f->length) == 0);
+}
+
 /* Runs every decoder on f (whose type may have been forced); checks what
  * each one accepts. */
 static void decode_all(const struct tcpx_frame *f)
@@ -179,6 +205,7 @@ static void decode_all(const struct tcpx_frame *f)
 	}
 
 	decode_dir(f);
+	decode_stream_end(f);
 
 	struct tcpx_data d;
 	rc = proto_decode_data(f, &d);
@@ -269,8 +296,8 @@ static void decode_payload(uint8_t type, const uint8_t *payload, uint32_t len)
 		memcpy(copy, payload, len);
 	struct tcpx_frame f = { .type = type, .length = len, .payload = copy };
 	decode_all(&f);
-	for (uint8_t t = TCPX_FRAME_HELLO; t <= TCPX_FRAME_DIR; t++) {
-		if (t == type)
+	for (uint8_t t = TCPX_FRAME_HELLO; t <= TCPX_FRAME_STREAM_END; t++) {
+		if (t == type || !known_type(t))
 			continue;
 		f.type = t;
 		decode_all(&f);
@@ -307,8 +334,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FZ_CHECK(len >= TCPX_FRAME_HEADER_LEN && consumed == 0);
 			if (rc == -TCPX_E_UNEXPECTED)
 				FZ_CHECK(proto_max_payload(buf[0]) < 0 &&
-					 (buf[0] < TCPX_FRAME_HELLO ||
-					  buf[0] > TCPX_FRAME_DIR));
+					 !known_type(buf[0]));
 			if (rc == -TCPX_E_FRAME_TOO_LARGE)
 				FZ_CHECK(f.length > proto_max_payload(f.type) &&
 					 f.length > spec_max[f.type]);
@@ -324,7 +350,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		FZ_CHECK(rc == 1);
-		FZ_CHECK(f.type >= TCPX_FRAME_HELLO && f.type <= TCPX_FRAME_DIR);
+		FZ_CHECK(known_type(f.type));
 		FZ_CHECK(f.length <= proto_max_payload(f.type));
 		FZ_CHECK(f.length <= spec_max[f.type]);
 		FZ_CHECK(f.length <= TCPX_MAX_PAYLOAD);

@@ -73,6 +73,7 @@ struct rx {
 	int in_file;                 /* accepted file open, RESULT not yet due */
 	int failed;                  /* ...and the disk failed it: skipping */
 	int skipping;                /* refused file: its frames are skipped */
+	int stream;                  /* the open file's size is unknown */
 	uint64_t size, got;
 	crypto_generichash_state hash;
 
@@ -167,9 +168,14 @@ static void on_event(struct rx *x, const struct receiver_event *ev)
 		FZ_CHECK(name_validate(ev->meta.name, ev->meta.name_len, &why) == 0);
 		FZ_CHECK((ev->meta.mode & ~TCPX_MODE_MASK) == 0);
 		FZ_CHECK(ev->meta.mtime_nsec < 1000000000u);
-		FZ_CHECK(!x->cfg.max_size || ev->meta.size <= x->cfg.max_size);
+		/* a stream only with STREAM, and its size is checked later */
+		FZ_CHECK(!ev->stream || ((x->cfg.caps & TCPX_CAP_STREAM) &&
+					 ev->meta.size == TCPX_SIZE_UNKNOWN));
+		FZ_CHECK(ev->stream || !x->cfg.max_size ||
+			 ev->meta.size <= x->cfg.max_size);
 		FZ_CHECK(receiver_in_file(x->r));
 		x->in_file = 1;
+		x->stream = ev->stream;
 		x->failed = 0;
 		x->size = ev->meta.size;
 		x->got = 0;
@@ -186,7 +192,7 @@ static void on_event(struct rx *x, const struct receiver_event *ev)
 					       &why) < 0);
 		else
 			FZ_CHECK(ev->code == TCPX_E_TOO_BIG && x->cfg.max_size &&
-				 ev->meta.size > x->cfg.max_size);
+				 !ev->stream && ev->meta.size > x->cfg.max_size);
 		expect(x, (uint16_t)ev->code, NULL);
 		x->skipping = !ev->is_dir;      /* a DIR has no data to skip */
 		break;
@@ -216,6 +222,8 @@ static void on_event(struct rx *x, const struct receiver_event *ev)
 		FZ_CHECK(ev->len >= 1 && ev->len <= TCPX_CHUNK_MAX);
 		FZ_CHECK(ev->len <= x->size - x->got);
 		x->got += ev->len;
+		/* a stream is never handed out past --max-size */
+		FZ_CHECK(!x->stream || !x->cfg.max_size || x->got <= x->cfg.max_size);
 		crypto_generichash_update(&x->hash, ev->data, ev->len);
 		if (fz_one_in(&x->rng, fz_rate(x->b1 >> 2, data_rate)))
 			disk_fails(x);
@@ -225,7 +233,7 @@ static void on_event(struct rx *x, const struct receiver_event *ev)
 		struct receiver_event again;
 
 		FZ_CHECK(x->in_file && !x->failed);
-		FZ_CHECK(x->got == x->size);
+		FZ_CHECK(x->stream || x->got == x->size);
 		FZ_CHECK(ev->code == 0 || ev->code == TCPX_E_DIGEST);
 		FZ_CHECK(ev->digest != NULL);
 		crypto_generichash_final(&x->hash, ours, sizeof(ours));
@@ -250,6 +258,14 @@ static void on_event(struct rx *x, const struct receiver_event *ev)
 		FZ_CHECK(x->in_file && !x->failed);
 		expect(x, TCPX_E_ABORTED, NULL);
 		x->in_file = 0;
+		break;
+	case REV_FAILED:        /* a stream past --max-size: refused part way */
+		FZ_CHECK(x->in_file && !x->failed && x->stream);
+		FZ_CHECK(ev->code == TCPX_E_TOO_BIG && x->cfg.max_size);
+		FZ_CHECK(ev->msg != NULL);
+		FZ_CHECK(!receiver_in_file(x->r));
+		expect(x, TCPX_E_TOO_BIG, NULL);
+		x->failed = 1;
 		break;
 	case REV_SKIPPED:
 		FZ_CHECK(x->skipping || (x->in_file && x->failed));

@@ -136,6 +136,11 @@ static void b_end(struct fz_buf *b, const uint8_t *digest)
 	put(b, proto_encode_end(frame, digest));
 }
 
+static void b_stream_end(struct fz_buf *b, uint64_t size, const uint8_t *digest)
+{
+	put(b, proto_encode_stream_end(frame, size, digest));
+}
+
 static void b_empty(struct fz_buf *b, uint8_t type)
 {
 	put(b, proto_encode_empty(frame, type));
@@ -582,6 +587,35 @@ static void gen_receiver(void)
 	b_empty(&b, TCPX_FRAME_BYE);
 	rx_emit("tree_dirs.bin", 0, 0, &b);
 
+	/* Streams (STREAM): a FILE of unknown size, chunks, STREAM_END. */
+	b.len = 0;
+	b_hello(&b, 1, 1, TCPX_CAP_STREAM | TCPX_CAP_ZLIB);
+	b_file(&b, 1, TCPX_SIZE_UNKNOWN, "dump.tar", 8, 0644);
+	b_data(&b, t, 30000, 6);
+	b_data_raw(&b, t + 30000, 2000);
+	digest_of(t, 32000, dg);
+	b_stream_end(&b, 32000, dg);
+	b_file(&b, 2, TCPX_SIZE_UNKNOWN, "empty", 5, 0644);
+	digest_of(t, 0, dg);
+	b_stream_end(&b, 0, dg);
+	b_whole_file(&b, 3, "sized", t, 10, 10, 0);
+	b_empty(&b, TCPX_FRAME_BYE);
+	rx_emit("streams.bin", 0, 0, &b);
+	/* the same past --max-size 1000 (refused part way), and the disk
+	 * failing now and then */
+	rx_emit("streams_max_size_1000.bin", RX_MAXSIZE_1000, 0, &b);
+	rx_emit("streams_disk_failures.bin", RX_PARTIAL, 0x40 | 0x15, &b);
+	/* and from a receiver that grants nothing: 2^64-1 is a size there */
+	rx_emit("streams_no_caps.bin", RX_NO_CAPS, 0, &b);
+
+	b.len = 0;                      /* a wrong final size */
+	b_hello(&b, 1, 1, TCPX_CAP_STREAM);
+	b_file(&b, 1, TCPX_SIZE_UNKNOWN, "s", 1, 0644);
+	b_data_raw(&b, t, 100);
+	digest_of(t, 100, dg);
+	b_stream_end(&b, 99, dg);
+	rx_emit("stream_wrong_size.bin", 0, 0, &b);
+
 	free(t);
 	free(z);
 	free(rnd);
@@ -943,6 +977,31 @@ static void gen_inflate(void)
 	free(rnd);
 }
 
+/* fuzz_frame seeds of the STREAM capability, last so that the seeds
+ * before them keep their bytes. */
+static void f_stream_end(struct fz_buf *b)
+{
+	uint8_t dg[DIGEST_LEN];
+	digest_of((const uint8_t *)"hello", 5, dg);
+	b_stream_end(b, 5, dg);
+}
+
+static void gen_stream_frames(void)
+{
+	struct fz_buf b = { 0 };
+	uint8_t dg[DIGEST_LEN];
+
+	one_frame("stream_end.bin", f_stream_end);
+	b_hello(&b, 1, 1, TCPX_CAP_STREAM);
+	b_file(&b, 1, TCPX_SIZE_UNKNOWN, "s.tar", 5, 0644);
+	b_data_raw(&b, (const uint8_t *)"hello", 5);
+	digest_of((const uint8_t *)"hello", 5, dg);
+	b_stream_end(&b, 5, dg);
+	b_empty(&b, TCPX_FRAME_BYE);
+	emit("frame", "session_stream.bin", NULL, 0, &b);
+	fz_buf_free(&b);
+}
+
 int main(int argc, char **argv)
 {
 	root = argc > 1 ? argv[1] : "tests/fuzz/corpus";
@@ -956,6 +1015,7 @@ int main(int argc, char **argv)
 	gen_receiver();
 	gen_sender();
 	gen_inflate();
+	gen_stream_frames();
 	printf("gen_corpus: %u files, %zu bytes in %s\n", nfiles_written,
 	       bytes_written, root);
 	return 0;
