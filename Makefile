@@ -30,8 +30,8 @@ TEST_LIBS = $(shell pkg-config --libs criterion 2>/dev/null)
 # which the unit tests of pure modules and the fuzzers link alone, so
 # nothing in the build lets them pull in I/O.  The I/O modules build into
 # libtcpx-io.a; the tools and the I/O tests (IO_TESTS) link both.
-PURE = error outq frame proto digest chunk names sender receiver
-IO   = conn send_loop serve_loop server store source net ui zpool cli
+PURE = error outq frame proto digest chunk names sender receiver keys handshake
+IO   = conn send_loop serve_loop server store source net ui zpool cli keyfile
 CORE_LIB = $(BUILD)/libtcpx-core.a
 IO_LIB   = $(BUILD)/libtcpx-io.a
 IO_TESTS = session store server conn cli

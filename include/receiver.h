@@ -56,6 +56,7 @@ struct receiver_event {
 					 REV_PEER_ERROR */
 	const uint8_t *digest;        /* REV_END: what we computed */
 	const char *msg;              /* REV_REFUSED/FATAL: static reason */
+	uint64_t caps;                /* REV_HELLO: what our HELLO granted */
 	const uint8_t *peer_msg;      /* REV_PEER_ERROR */
 	size_t peer_msg_len;
 };
@@ -65,6 +66,9 @@ struct receiver_config {
 	uint64_t max_size;      /* largest file accepted; 0 = no limit */
 	uint32_t max_files;     /* files (and directories) per connection;
 				   0 = no limit */
+	int require_secure;     /* a HELLO without TCPX_CAP_SECURE is refused
+				   (ERROR 12) before any file: a receiver
+				   with a key (caps must offer SECURE) */
 };
 
 struct tcpx_receiver;

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "conn.h"
 #include "error.h"
 #include "names.h"
@@ -355,6 +357,12 @@ static void on_result(struct send_ctx *c, const struct sender_event *ev)
 	ring_pop(c);
 }
 
+/* The codes of keys and encryption (man/tcpxfer.5 ERROR CODES, 12-15). */
+static int security_code(int code)
+{
+	return code >= TCPX_E_INSECURE && code <= TCPX_E_PEER_KEY;
+}
+
 /* Handles every event the buffered input holds; 1 when the session ended. */
 static int drain_events(struct send_ctx *c)
 {
@@ -369,6 +377,17 @@ static int drain_events(struct send_ctx *c)
 			conn_handshake_done(&c->conn);
 			ui_debug("%s: session open (TCPX 1, capabilities 0x%llx)",
 				 c->peer, (unsigned long long)ev.caps);
+			if ((ev.caps & TCPX_CAP_SECURE) &&
+			    conn_secure_start(&c->conn) < 0) {
+				sender_fail(c->s, TCPX_E_INTERNAL, "handshake");
+				ui_error(c->peer, "%s", conn_secure_why(&c->conn));
+				worsen(c, SEND_SECURITY);
+				return 1;
+			}
+			if (ev.caps & TCPX_CAP_SECURE)
+				ui_debug("%s: SECURE, records sealed with %s",
+					 c->peer, ev.caps & TCPX_CAP_AES256GCM ?
+					 "AES-256-GCM" : "XChaCha20-Poly1305");
 			break;
 		case SEV_RESULT:
 			on_result(c, &ev);
@@ -380,13 +399,19 @@ static int drain_events(struct send_ctx *c)
 				    ev.msg_len, m, sizeof(m));
 			ui_error(c->peer, "receiver ended the session: %s%s%s",
 				 tcpx_strerror(ev.code), ev.msg_len ? ": " : "", m);
-			worsen(c, SEND_PROTOCOL);
+			worsen(c, security_code(ev.code) ? SEND_SECURITY :
+			       SEND_PROTOCOL);
 			return 1;
 		case SEV_PROTO_ERROR:
-			ui_error(c->peer, "protocol error from receiver: %.*s",
-				 (int)ev.msg_len, (const char *)ev.msg);
+			if (ev.code == TCPX_E_INSECURE)
+				ui_error(c->peer, "%.*s", (int)ev.msg_len,
+					 (const char *)ev.msg);
+			else
+				ui_error(c->peer, "protocol error from receiver: %.*s",
+					 (int)ev.msg_len, (const char *)ev.msg);
 			c->ended_code = ev.code;
-			worsen(c, SEND_PROTOCOL);
+			worsen(c, security_code(ev.code) ? SEND_SECURITY :
+			       SEND_PROTOCOL);
 			return 1;
 		}
 	}
@@ -411,6 +436,17 @@ static void connection_ended(struct send_ctx *c, int rc, int timeout_ms)
 			  net_strerror(errno);
 	int settled = all_verdicts_in(c);      /* before sender_fail() */
 	char m[96];
+
+	if (security_code(-rc) || (c->conn.sec && *conn_secure_why(&c->conn))) {
+		/* The handshake or a record failed: the receiver hears
+		 * why (sealed if it expects records), and so does the user. */
+		int code = security_code(-rc) ? -rc : TCPX_E_AUTH;
+		sender_fail(c->s, code, tcpx_strerror(code));
+		c->ended_code = code;
+		ui_error(c->peer, "%s", conn_secure_why(&c->conn));
+		worsen(c, SEND_SECURITY);
+		return;
+	}
 
 	if (rc == -TCPX_E_TIMEOUT) {
 		snprintf(m, sizeof(m), "idle timeout: nothing moved for %d s",
@@ -490,8 +526,17 @@ int send_loop_run(int fd, const char *peer, const struct send_options *opt,
 	unsigned items;
 	uint64_t total = 0;
 
-	if (!c || !(c->s = sender_new(opt->recursive ? TCPX_CAP_TREE : 0,
-						 opt->level))) {
+	uint64_t want = (opt->recursive ? TCPX_CAP_TREE : 0) |
+			(opt->sk ? TCPX_CAP_SECURE : 0) |
+			(opt->sk && !opt->no_aes &&
+			 crypto_aead_aes256gcm_is_available() ?
+			 TCPX_CAP_AES256GCM : 0);
+	struct conn_secure_config sec = {
+		.role = TCPX_ROLE_SENDER, .sk = opt->sk, .pk = opt->pk,
+		.judge = opt->judge, .judge_arg = opt->judge_arg,
+	};
+
+	if (!c || !(c->s = sender_new(want, opt->level))) {
 		ui_error(NULL, "out of memory");
 		free(c);
 		return SEND_CONNECTION;
@@ -500,6 +545,12 @@ int send_loop_run(int fd, const char *peer, const struct send_options *opt,
 	c->src = src;
 	c->item.fd = -1;
 	conn_init(&c->conn, fd, sender_reader(c->s), sender_output(c->s), &lim, -1);
+	if (opt->sk && conn_secure_enable(&c->conn, &sec) < 0) {
+		ui_error(NULL, "out of memory");
+		sender_free(c->s);
+		free(c);
+		return SEND_CONNECTION;
+	}
 	source_totals(src, &items, ui_progress_enabled() ? &total : NULL);
 	double t0 = ui_now();
 	ui_batch_begin(items, total);
@@ -523,6 +574,7 @@ int send_loop_run(int fd, const char *peer, const struct send_options *opt,
 		     ui_now() - t0, c->status);
 	int status = c->status;
 	zpool_free(c->pool);
+	conn_free(&c->conn);
 	sender_free(c->s);
 	free(c);
 	return status;

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,12 @@ static int on_event(struct session *s, const struct receiver_event *ev)
 	case REV_HELLO:
 		conn_handshake_done(&s->conn);
 		ui_debug("%s: session open", s->peer);
+		if ((ev->caps & TCPX_CAP_SECURE) &&
+		    (rc = conn_secure_start(&s->conn)) < 0) {
+			receiver_fail(s->r, -rc, conn_secure_why(&s->conn));
+			ui_error(s->peer, "%s", conn_secure_why(&s->conn));
+			return 1;
+		}
 		return 0;
 	case REV_DIR:
 		if (dir_arrived(s, ev) == 0)
@@ -252,6 +259,11 @@ static void cut_short(struct session *s, int rc, int64_t now)
 				 "mid-transfer");
 	} else if (rc == -TCPX_E_SYSTEM) {
 		ui_error(s->peer, "%s", net_strerror(errno));
+	} else if (s->conn.sec && *conn_secure_why(&s->conn)) {
+		/* SECURE failed: the sender hears why (sealed if it expects
+		 * records, else in the clear), nothing of a file is kept. */
+		receiver_fail(s->r, -rc, tcpx_strerror(rc));
+		ui_error(s->peer, "%s", conn_secure_why(&s->conn));
 	} else {
 		ui_error(s->peer, "%s", tcpx_strerror(rc));
 	}
@@ -282,7 +294,9 @@ static int session_step(struct session *s, int64_t now)
 				begin_close(s, now, LINGER_MS);
 				break;
 			}
-			if (turn == TURNS_MAX)
+			/* Records already read are handled before waiting:
+			 * epoll would not say they are there. */
+			if (turn >= TURNS_MAX && !conn_input_pending(&s->conn))
 				break;
 			rc = conn_io(&s->conn, IO_BUDGET);
 			if (rc < 0) {
@@ -296,9 +310,9 @@ static int session_step(struct session *s, int64_t now)
 			watch(s);
 	}
 	if (s->closing) {
-		if (outq_len(receiver_output(s->r)) && now < s->close_by &&
+		if (conn_out_pending(&s->conn) && now < s->close_by &&
 		    conn_io(&s->conn, 1) >= 0 &&
-		    outq_len(receiver_output(s->r)))
+		    conn_out_pending(&s->conn))
 			return 1;
 		return 0;
 	}
@@ -330,6 +344,7 @@ static void session_free(struct session *s)
 {
 	ui_conn_end(s->conn_id, s->peer);
 	store_discard(&s->f);
+	conn_free(&s->conn);
 	receiver_free(s->r);
 	close(s->conn.fd);
 	free(s->name);
@@ -342,7 +357,12 @@ static struct session *session_new(int fd, const char *peer,
 {
 	struct receiver_config cfg = { .caps = TCPX_CAPS_V1,
 				       .max_size = opt->max_size,
-				       .max_files = opt->max_files };
+				       .max_files = opt->max_files,
+				       .require_secure = opt->sk != NULL };
+	struct conn_secure_config sec = {
+		.role = TCPX_ROLE_RECEIVER, .sk = opt->sk, .pk = opt->pk,
+		.judge = opt->judge, .judge_arg = opt->judge_arg,
+	};
 	struct conn_limits lim = {
 		.idle_ms = opt->timeout_ms, .write_ms = opt->timeout_ms,
 		.handshake_ms = opt->handshake_ms, .frame_ms = opt->frame_ms,
@@ -352,6 +372,9 @@ static struct session *session_new(int fd, const char *peer,
 	static atomic_uint_fast64_t last_conn_id;
 	struct session *s = calloc(1, sizeof(*s));
 
+	if (opt->sk)
+		cfg.caps |= TCPX_CAP_SECURE | (crypto_aead_aes256gcm_is_available() ?
+					       TCPX_CAP_AES256GCM : 0);
 	if (!s || !(s->r = receiver_new(&cfg))) {
 		free(s);
 		return NULL;
@@ -364,6 +387,11 @@ static struct session *session_new(int fd, const char *peer,
 	store_file_init(&s->f);
 	conn_init(&s->conn, fd, receiver_reader(s->r), receiver_output(s->r),
 		  &lim, opt->stop_fd);
+	if (opt->sk && conn_secure_enable(&s->conn, &sec) < 0) {
+		receiver_free(s->r);
+		free(s);
+		return NULL;
+	}
 	return s;
 }
 
