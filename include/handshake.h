@@ -91,7 +91,8 @@ const uint8_t *handshake_peer_key(const struct handshake *hs);
 void handshake_records(const struct handshake *hs, struct hs_record *tx,
 		       struct hs_record *rx);
 
-/* Seals pt[0..n) (1..HS_RECORD_MAX bytes) as one SEALED frame at out
+/* Seals pt[0..n) (0..HS_RECORD_MAX bytes; 0 is the receiver's key
+ * confirmation, its first record) as one SEALED frame at out
  * (n + TCPX_FRAME_HEADER_LEN + HS_TAG_LEN bytes); returns its length, or
  * -TCPX_E_INTERNAL when the counter is spent.  pt and out may not
  * overlap. */
@@ -100,7 +101,7 @@ int handshake_seal(struct hs_record *r, const uint8_t *pt, size_t n,
 /* Opens one SEALED frame whose header is hdr and payload p[0..len) (in
  * place: the plaintext is p[0..len - HS_TAG_LEN)); its length, or
  * -TCPX_E_AUTH (altered, replayed, reordered, dropped before it) or
- * -TCPX_E_MALFORMED (shorter than a tag). */
+ * -TCPX_E_MALFORMED (shorter than a tag); 0 for an empty record. */
 int handshake_open(struct hs_record *r, const uint8_t *hdr, uint8_t *p,
 		   size_t len);
 

@@ -27,7 +27,10 @@
 #define SEC_IN_MIN (16u * 1024u)
 #define SEC_IN_MAX (HS_RECORD_WIRE_MAX + 64u * 1024u)
 
-enum { TX_HOLD, TX_SEALED, TX_PLAIN };      /* what leaves the queue */
+/* What leaves the queue: nothing yet (TX_HOLD: the sender until the
+ * receiver's key confirmation), records, or (after a failure before
+ * sealing) the clear. */
+enum { TX_HOLD, TX_SEALED, TX_PLAIN };
 enum { RX_HANDSHAKE, RX_SEALED, RX_DEAD };  /* what is read */
 
 struct conn_secure {
@@ -225,10 +228,10 @@ static int on_handshake_frame(struct conn *c, const struct tcpx_frame *f)
 		outq_append(&sec->out, handshake_auth_msg(sec->hs,
 							  outq_tail(&sec->out)));
 		handshake_records(sec->hs, &sec->seal, &sec->open);
-		sec->tx = TX_SEALED;
+		/* Records from now on, ours held until the receiver's
+		 * confirmation (its first record, empty) arrives. */
 		sec->rx = RX_SEALED;
 		sec->in.lim = &handshake_record_limits;
-		sec_done(c);
 		return 0;
 	}
 	/* KX_AUTH: the limits let nothing else through. */
@@ -240,6 +243,12 @@ static int on_handshake_frame(struct conn *c, const struct tcpx_frame *f)
 		return sec_fail(c, -rc, "bad KX_AUTH: %s", tcpx_strerror(rc));
 	if ((rc = judge(c)) < 0)
 		return rc;
+	/* The key confirmation: the sender sends no file frame before this
+	 * empty record says it was accepted. */
+	rc = handshake_seal(&sec->seal, NULL, 0, outq_tail(&sec->out));
+	if (rc < 0)
+		return sec_fail(c, TCPX_E_INTERNAL, "cannot seal");
+	outq_append(&sec->out, (size_t)rc);
 	sec->rx = RX_SEALED;
 	sec->in.lim = &handshake_record_limits;
 	sec_done(c);
@@ -311,6 +320,16 @@ static int sec_process(struct conn *c)
 					"authentication (altered, replayed, "
 					"reordered or dropped): connection ended",
 					(unsigned long long)sec->open.counter - 1);
+		if (sec->tx == TX_HOLD && sec->open.counter == 1) {
+			/* The sender's first record from the receiver: an
+			 * empty one confirms, anything else (its ERROR) goes
+			 * to the state machine and nothing of ours leaves. */
+			if (rc == 0) {
+				sec->tx = TX_SEALED;
+				sec_done(c);
+				continue;
+			}
+		}
 		sec->pt = p;
 		sec->pt_len = (size_t)rc;
 	}

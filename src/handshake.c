@@ -314,7 +314,7 @@ int handshake_seal(struct hs_record *r, const uint8_t *pt, size_t n,
 {
 	uint8_t nonce[24], *ct = out + TCPX_FRAME_HEADER_LEN;
 
-	if (n == 0 || n > HS_RECORD_MAX || r->counter == UINT64_MAX)
+	if (n > HS_RECORD_MAX || r->counter == UINT64_MAX)
 		return -TCPX_E_INTERNAL;
 	next_nonce(r, nonce);
 	frame_header_encode(out, TCPX_FRAME_SEALED, (uint32_t)(n + HS_TAG_LEN));
@@ -336,7 +336,7 @@ int handshake_open(struct hs_record *r, const uint8_t *hdr, uint8_t *p,
 	size_t n;
 	int rc;
 
-	if (len <= HS_TAG_LEN)
+	if (len < HS_TAG_LEN)
 		return -TCPX_E_MALFORMED;
 	if (r->counter == UINT64_MAX)
 		return -TCPX_E_AUTH;

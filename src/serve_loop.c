@@ -262,7 +262,7 @@ static void cut_short(struct session *s, int rc, int64_t now)
 	} else if (s->conn.sec && *conn_secure_why(&s->conn)) {
 		/* SECURE failed: the sender hears why (sealed if it expects
 		 * records, else in the clear), nothing of a file is kept. */
-		receiver_fail(s->r, -rc, tcpx_strerror(rc));
+		receiver_fail(s->r, -rc, "");  /* the code says it all */
 		ui_error(s->peer, "%s", conn_secure_why(&s->conn));
 	} else {
 		ui_error(s->peer, "%s", tcpx_strerror(rc));

@@ -26,6 +26,7 @@
 static const char usage_text[] =
 "usage: tcpput [OPTIONS] FILE... HOST[:PORT][:DIR/]\n"
 "       tcpput -r [OPTIONS] DIR|FILE... HOST[:PORT][:DIR/]\n"
+"       tcpput --genkey FILE\n"
 "Send files to a tcpget receiver over TCP; each is verified by BLAKE2b-512\n"
 "on both sides. HOST is a name, an IPv4 address or [IPv6]; PORT defaults\n"
 "to 20180; DIR/, a directory beneath the receiver's, is prefixed to every\n"
