@@ -165,6 +165,10 @@ const char *conn_secure_why(const struct conn *c);
 size_t conn_out_pending(const struct conn *c);
 /* Bytes read and not yet handed to the reader (records, plaintext). */
 int conn_input_pending(const struct conn *c);
+/* Bytes of records (or handshake frames) read and not yet opened: after
+ * everything was handled, the part of one not whole yet, which the
+ * frame deadline applies to as to a frame begun. */
+size_t conn_input_buffered(const struct conn *c);
 /* Frees what conn owns (the SECURE state, wiped); not the socket. */
 void conn_free(struct conn *c);
 

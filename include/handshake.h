@@ -105,6 +105,11 @@ int handshake_seal(struct hs_record *r, const uint8_t *pt, size_t n,
 int handshake_open(struct hs_record *r, const uint8_t *hdr, uint8_t *p,
 		   size_t len);
 
+/* The same, the plaintext written to out (out == p, or no overlap):
+ * conn opens straight into the state machine's reader when it has room. */
+int handshake_open_to(struct hs_record *r, const uint8_t *hdr,
+		      const uint8_t *p, size_t len, uint8_t *out);
+
 /* What conn reads during the handshake (the peer's handshake frames and
  * ERROR), and once sealed (SEALED records alone). */
 extern const struct frame_limits handshake_limits_sender;   /* we send */

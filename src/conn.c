@@ -168,6 +168,10 @@ int conn_secure_start(struct conn *c)
 /* The handshake is over both ways: its deadline no longer applies. */
 static void sec_done(struct conn *c)
 {
+	/* An authenticated peer's records: the buffer stops shrinking back
+	 * between them (growing it again for every 256 KiB record costs more
+	 * than the sealing). */
+	c->sec->in.min_cap = c->sec->in.max_cap;
 	c->sec->done = 1;
 	c->handshaking = 0;
 	handshake_free(c->sec->hs);
@@ -311,10 +315,24 @@ static int sec_process(struct conn *c)
 			done |= rc;
 			continue;
 		}
-		/* The payload is ours (the reader's buffer): opened in place. */
-		uint8_t *p = (uint8_t *)(uintptr_t)f.payload;
-		rc = handshake_open(&sec->open, p - TCPX_FRAME_HEADER_LEN, p,
-				    f.length);
+		/* Straight into the state machine's reader when the whole
+		 * plaintext fits there (no copy); else in place, in our
+		 * reader's buffer (the payload is ours), and copied on. */
+		uint8_t *p = (uint8_t *)(uintptr_t)f.payload, *dst;
+		size_t room = 0;
+		dst = f.length > HS_TAG_LEN ? frame_reader_space(c->in, &room) : NULL;
+		if (dst && room >= f.length - HS_TAG_LEN) {
+			rc = handshake_open_to(&sec->open, p - TCPX_FRAME_HEADER_LEN,
+					       p, f.length, dst);
+			if (rc > 0) {
+				frame_reader_commit(c->in, (size_t)rc);
+				done = CONN_READ;
+				continue;
+			}
+		} else {
+			rc = handshake_open(&sec->open, p - TCPX_FRAME_HEADER_LEN,
+					    p, f.length);
+		}
 		if (rc < 0)
 			return sec_fail(c, TCPX_E_AUTH, "record %llu failed "
 					"authentication (altered, replayed, "
@@ -376,6 +394,13 @@ size_t conn_out_pending(const struct conn *c)
 		return outq_len(c->out);
 	return outq_len(&sec->out) +
 	       (sec->tx != TX_HOLD ? outq_len(c->out) : 0);
+}
+
+size_t conn_input_buffered(const struct conn *c)
+{
+	const struct conn_secure *sec = c->sec;
+	return sec && sec->started && sec->rx != RX_DEAD ?
+	       frame_reader_buffered(&sec->in) : 0;
 }
 
 int conn_input_pending(const struct conn *c)

@@ -332,6 +332,12 @@ int handshake_seal(struct hs_record *r, const uint8_t *pt, size_t n,
 int handshake_open(struct hs_record *r, const uint8_t *hdr, uint8_t *p,
 		   size_t len)
 {
+	return handshake_open_to(r, hdr, p, len, p);
+}
+
+int handshake_open_to(struct hs_record *r, const uint8_t *hdr,
+		      const uint8_t *p, size_t len, uint8_t *out)
+{
 	uint8_t nonce[24];
 	size_t n;
 	int rc;
@@ -343,10 +349,10 @@ int handshake_open(struct hs_record *r, const uint8_t *hdr, uint8_t *p,
 	n = len - HS_TAG_LEN;
 	next_nonce(r, nonce);
 	if (r->aes)
-		rc = crypto_aead_aes256gcm_decrypt_detached(p, NULL, p, n,
+		rc = crypto_aead_aes256gcm_decrypt_detached(out, NULL, p, n,
 			p + n, hdr, TCPX_FRAME_HEADER_LEN, nonce, r->key);
 	else
-		rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(p, NULL,
+		rc = crypto_aead_xchacha20poly1305_ietf_decrypt_detached(out, NULL,
 			p, n, p + n, hdr, TCPX_FRAME_HEADER_LEN, nonce, r->key);
 	r->counter++;
 	return rc == 0 ? (int)n : -TCPX_E_AUTH;

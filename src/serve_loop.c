@@ -275,7 +275,8 @@ static void watch(struct session *s)
 {
 	struct tcpx_receiver *r = s->r;
 	conn_frame_pending(&s->conn, !receiver_finished(r) &&
-			   frame_reader_buffered(receiver_reader(r)) > 0 &&
+			   (frame_reader_buffered(receiver_reader(r)) > 0 ||
+			    conn_input_buffered(&s->conn) > 0) &&
 			   outq_has_room(receiver_output(r)));
 	conn_watch_rate(&s->conn, receiver_in_data(r));
 }
