@@ -26,8 +26,8 @@ FUZZ_SECONDS       ?= 300
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_ARGS          ?=
 FUZZ_DIR            = tests/fuzz
-FUZZ_TARGETS        = frame receiver sender inflate
-FUZZ_PURE           = error outq frame proto digest chunk names sender receiver
+FUZZ_TARGETS        = frame receiver sender inflate handshake
+FUZZ_PURE           = error outq frame proto digest chunk names sender receiver keys handshake
 
 # -fno-sanitize-recover: undefined behaviour aborts, so libFuzzer keeps the
 # input as a crash instead of printing a warning and going on.
