@@ -162,6 +162,7 @@ demo: all
 
 bench: all
 	@bash bench/run.sh $(BENCH_ARGS)
+	@bash bench/secure.sh $(SECURE_BENCH_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(bindir) $(DESTDIR)$(mandir)/man1 $(DESTDIR)$(mandir)/man5

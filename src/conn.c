@@ -168,10 +168,12 @@ int conn_secure_start(struct conn *c)
 /* The handshake is over both ways: its deadline no longer applies. */
 static void sec_done(struct conn *c)
 {
-	/* An authenticated peer's records: the buffer stops shrinking back
-	 * between them (growing it again for every 256 KiB record costs more
-	 * than the sealing). */
+	/* An authenticated peer's records: the buffers (ours and the state
+	 * machine's, which records are opened into) stop shrinking back
+	 * between them (growing them again for every 256 KiB record costs
+	 * more than the sealing). */
 	c->sec->in.min_cap = c->sec->in.max_cap;
+	c->in->min_cap = c->in->max_cap;
 	c->sec->done = 1;
 	c->handshaking = 0;
 	handshake_free(c->sec->hs);
@@ -321,7 +323,9 @@ static int sec_process(struct conn *c)
 		uint8_t *p = (uint8_t *)(uintptr_t)f.payload, *dst;
 		size_t room = 0;
 		dst = f.length > HS_TAG_LEN ? frame_reader_space(c->in, &room) : NULL;
-		if (dst && room >= f.length - HS_TAG_LEN) {
+		if (dst && room < f.length - HS_TAG_LEN)
+			dst = frame_reader_reserve(c->in, f.length - HS_TAG_LEN, &room);
+		if (dst) {
 			rc = handshake_open_to(&sec->open, p - TCPX_FRAME_HEADER_LEN,
 					       p, f.length, dst);
 			if (rc > 0) {
