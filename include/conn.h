@@ -154,6 +154,11 @@ int conn_secure_enable(struct conn *c, const struct conn_secure_config *cfg);
  * only thing queued or sent, the peer's the only thing read.  Starts the
  * handshake: 0, or a negative error (conn_secure_why()). */
 int conn_secure_start(struct conn *c);
+/* The session ends during the handshake for a reason of the owner's (a
+ * deadline, a stop): nothing more is read, and the ERROR the owner
+ * queues next leaves as the peer can read it (in the clear or sealed),
+ * nothing queued before it. */
+void conn_secure_abort(struct conn *c);
 /* 1 once records flow both ways. */
 int conn_secured(const struct conn *c);
 /* 1 if the records use AES-256-GCM (after conn_secure_start()). */

@@ -35,7 +35,8 @@ enum { RX_HANDSHAKE, RX_SEALED, RX_DEAD };  /* what is read */
 
 struct conn_secure {
 	struct conn_secure_config cfg;
-	int started, tx, rx, done, hs_done_asked;
+	int started, tx, rx, done;
+	int peer_expects_records;        /* sender: KX_AUTH is queued */
 	uint8_t hello_out[HELLO_KEEP], hello_in[HELLO_KEEP];
 	size_t hello_out_len, hello_in_len;
 	int hello_over;                  /* more than one HELLO went by */
@@ -76,9 +77,15 @@ static int sec_fail(struct conn *c, int code, const char *fmt, ...)
 	sec->pt_len = 0;
 	if (sec->tx == TX_HOLD) {
 		outq_consume(c->out, outq_len(c->out));
-		sec->tx = TX_PLAIN;
+		sec->tx = sec->peer_expects_records ? TX_SEALED : TX_PLAIN;
 	}
 	return -code;
+}
+
+void conn_secure_abort(struct conn *c)
+{
+	if (c->sec && c->sec->started && !c->sec->done)
+		sec_fail(c, TCPX_E_TIMEOUT, "the session ended in the handshake");
 }
 
 int conn_secure_enable(struct conn *c, const struct conn_secure_config *cfg)
@@ -234,6 +241,7 @@ static int on_handshake_frame(struct conn *c, const struct tcpx_frame *f)
 		outq_append(&sec->out, handshake_auth_msg(sec->hs,
 							  outq_tail(&sec->out)));
 		handshake_records(sec->hs, &sec->seal, &sec->open);
+		sec->peer_expects_records = 1;
 		/* Records from now on, ours held until the receiver's
 		 * confirmation (its first record, empty) arrives. */
 		sec->rx = RX_SEALED;

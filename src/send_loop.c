@@ -441,7 +441,7 @@ static void connection_ended(struct send_ctx *c, int rc, int timeout_ms)
 		/* The handshake or a record failed: the receiver hears
 		 * why (sealed if it expects records), and so does the user. */
 		int code = security_code(-rc) ? -rc : TCPX_E_AUTH;
-		sender_fail(c->s, code, tcpx_strerror(code));
+		sender_fail(c->s, code, "");    /* the code says it all */
 		c->ended_code = code;
 		ui_error(c->peer, "%s", conn_secure_why(&c->conn));
 		worsen(c, SEND_SECURITY);
@@ -449,6 +449,7 @@ static void connection_ended(struct send_ctx *c, int rc, int timeout_ms)
 	}
 
 	if (rc == -TCPX_E_TIMEOUT) {
+		conn_secure_abort(&c->conn);
 		snprintf(m, sizeof(m), "idle timeout: nothing moved for %d s",
 			 timeout_ms / 1000);
 		sender_fail(c->s, TCPX_E_TIMEOUT, m);

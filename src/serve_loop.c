@@ -245,6 +245,8 @@ static void cut_short(struct session *s, int rc, int64_t now)
 	struct frame_reader *rd = receiver_reader(s->r);
 	int which = conn_timed_out(&s->conn);
 
+	conn_secure_abort(&s->conn);
+
 	if (rc == -TCPX_E_TIMEOUT && which == CONN_IDLE) {
 		receiver_fail(s->r, TCPX_E_TIMEOUT, "idle timeout");
 		ui_error(s->peer, "idle for %d s: connection closed",
@@ -337,6 +339,7 @@ static void session_stop(struct session *s, int64_t now, int flush_ms)
 {
 	if (s->closing)
 		return;
+	conn_secure_abort(&s->conn);
 	receiver_fail(s->r, TCPX_E_SHUTDOWN, "receiver shutting down");
 	begin_close(s, now, flush_ms);
 }
@@ -513,6 +516,7 @@ static void evict(struct serve_loop *l, int n, int64_t now)
 				oldest = s;
 		if (!oldest)
 			return;
+		conn_secure_abort(&oldest->conn);
 		receiver_fail(oldest->r, TCPX_E_BUSY, "receiver busy: dropped "
 			      "for a sender that makes progress");
 		ui_error(oldest->peer, "dropped at --max-clients: no HELLO after "

@@ -134,7 +134,7 @@ check "capture: none of the file's plaintext, none of its name" \
 check "capture: only the HELLO and the handshake are in the clear" \
 	holds '[ "$(head -c 12 "$T/capture" | tail -c 4)" = TCPX ]'
 rm -f "$D"/*
-for m in "flip 3" "flip 6" "drop 4" "dup 4" "swap 4" "cut 5" "flip 2" "flip 1"; do
+for m in "flip 3" "flip 6" "drop 4" "dup 4" "swap 4" "cut 5" "flip 2" "flip 1" "cut 1" "cut 2"; do
 	relay $m
 	check "relay $m: detected (exit $rc), nothing under a final name" \
 		holds '[ $rc -ne 0 ] && [ -z "$(ls -A "$D")" ]'
@@ -149,4 +149,16 @@ relay strip-r
 check "relay strips SECURE from the receiver's HELLO: the sender refuses" \
 	holds '[ $rc -eq 7 ] && grep -q "does not offer encryption" <<<"$out" && [ -z "$(ls -A "$D")" ]'
 check "no temporary file left anywhere" no_temp "$D"
+
+# --- many files, and a sender that stalls in the handshake -----------------------
+mkdir -p "$T/many"
+for i in $(seq 1 300); do printf 'file %s\n' "$i" >"$T/many/f$i"; done
+out=$("$PUT" --key "$K/s" -r "$T/many" "127.0.0.1:$SEC_PORT" 2>&1); rc=$?
+check "300 files in a tree, encrypted: exit 0, all equal" \
+	holds '[ $rc -eq 0 ] && diff -r "$T/many" "$D/many" >/dev/null'
+rm -rf "$D"/*
+start_receiver "$T/hs" --key "$K/r" --allow-any-sender --handshake-timeout 1
+out=$("$BIN/helper_hostile" -p "$RPORT" -w 5000 hello:1:1:0x10 waitframes:1 sleep:3000 2>&1)
+check "a sender silent after the HELLOs is dropped at --handshake-timeout (ERROR 8)" \
+	grep -q "^SIG H E8" <<<"$out"
 finish
