@@ -14,6 +14,9 @@
  *      and opened, must come back byte for byte.
  *   3  the rest is two HELLO frames (split at a length byte) for
  *      handshake_new(): NULL or a handshake, never a crash.
+ * The second byte is that length byte (where it applies).  The seeds in
+ * tests/fuzz/corpus/handshake are written by hand, one per mode: zeros
+ * after the two bytes, a SEALED header, two SECURE HELLOs.
  */
 #include <sodium.h>
 #include <stddef.h>
