@@ -185,6 +185,7 @@ static int judge_receiver(void *arg, const uint8_t *pk, char *why, size_t len)
 	int rc;
 
 	keys_fingerprint(pk, fp);
+	ui_debug("%s: receiver key %s", p->name, fp);
 	if (p->given) {
 		if (sodium_memcmp(pk, p->pk, KEYS_PUBLIC_LEN) == 0)
 			return 0;
