@@ -31,6 +31,12 @@
  * receiver's key confirmation), records, or (after a failure before
  * sealing) the clear. */
 enum { TX_HOLD, TX_SEALED, TX_PLAIN };
+
+/* The record keys, in guarded memory of their own: a connection that
+ * never gets past its HELLO costs no more than a small calloc. */
+struct sec_keys {
+	struct hs_record seal, open;
+};
 enum { RX_HANDSHAKE, RX_SEALED, RX_DEAD };  /* what is read */
 
 struct conn_secure {
@@ -41,7 +47,7 @@ struct conn_secure {
 	size_t hello_out_len, hello_in_len;
 	int hello_over;                  /* more than one HELLO went by */
 	struct handshake *hs;
-	struct hs_record seal, open;
+	struct sec_keys *keys;           /* guarded, from conn_secure_start() */
 	struct frame_reader in;          /* handshake frames, then records */
 	struct outq out;                 /* handshake frames, records */
 	const uint8_t *pt;               /* opened, not yet in c->in */
@@ -90,11 +96,9 @@ void conn_secure_abort(struct conn *c)
 
 int conn_secure_enable(struct conn *c, const struct conn_secure_config *cfg)
 {
-	/* Guarded memory: the record keys live here. */
-	struct conn_secure *sec = sodium_malloc(sizeof(*sec));
+	struct conn_secure *sec = calloc(1, sizeof(*sec));
 	if (!sec)
 		return -TCPX_E_NOMEM;
-	memset(sec, 0, sizeof(*sec));
 	sec->cfg = *cfg;
 	c->sec = sec;
 	return 0;
@@ -110,7 +114,8 @@ void conn_free(struct conn *c)
 		frame_reader_free(&sec->in);
 		outq_free(&sec->out);
 	}
-	sodium_free(sec);       /* wipes the record keys */
+	sodium_free(sec->keys);         /* wipes the record keys */
+	free(sec);
 	c->sec = NULL;
 }
 
@@ -121,7 +126,7 @@ int conn_secured(const struct conn *c)
 
 int conn_secure_aes(const struct conn *c)
 {
-	return c->sec && c->sec->seal.aes;
+	return c->sec && c->sec->keys && c->sec->keys->seal.aes;
 }
 
 const char *conn_secure_why(const struct conn *c)
@@ -139,9 +144,15 @@ int conn_secure_start(struct conn *c)
 	if (!sec || sec->started)
 		return -TCPX_E_INTERNAL;
 	sender = sec->cfg.role == TCPX_ROLE_SENDER;
-	if (frame_reader_init_growing(&sec->in, SEC_IN_MIN, SEC_IN_MAX, sender ?
+	sec->keys = sodium_malloc(sizeof(*sec->keys));
+	if (sec->keys)
+		memset(sec->keys, 0, sizeof(*sec->keys));
+	if (!sec->keys ||
+	    frame_reader_init_growing(&sec->in, SEC_IN_MIN, SEC_IN_MAX, sender ?
 			&handshake_limits_sender : &handshake_limits_receiver) < 0 ||
 	    outq_init(&sec->out, 2 * HS_RECORD_WIRE_MAX, HS_RECORD_WIRE_MAX) < 0) {
+		sodium_free(sec->keys);
+		sec->keys = NULL;
 		frame_reader_free(&sec->in);
 		outq_free(&sec->out);
 		return -TCPX_E_NOMEM;
@@ -224,7 +235,7 @@ static int on_handshake_frame(struct conn *c, const struct tcpx_frame *f)
 		if (rc < 0)
 			return sec_fail(c, -rc, "bad KX_INIT: %s", tcpx_strerror(rc));
 		outq_append(&sec->out, (size_t)rc);
-		handshake_records(sec->hs, &sec->seal, &sec->open);
+		handshake_records(sec->hs, &sec->keys->seal, &sec->keys->open);
 		sec->tx = TX_SEALED;
 		return 0;
 	}
@@ -240,7 +251,7 @@ static int on_handshake_frame(struct conn *c, const struct tcpx_frame *f)
 			return rc;
 		outq_append(&sec->out, handshake_auth_msg(sec->hs,
 							  outq_tail(&sec->out)));
-		handshake_records(sec->hs, &sec->seal, &sec->open);
+		handshake_records(sec->hs, &sec->keys->seal, &sec->keys->open);
 		sec->peer_expects_records = 1;
 		/* Records from now on, ours held until the receiver's
 		 * confirmation (its first record, empty) arrives. */
@@ -259,7 +270,7 @@ static int on_handshake_frame(struct conn *c, const struct tcpx_frame *f)
 		return rc;
 	/* The key confirmation: the sender sends no file frame before this
 	 * empty record says it was accepted. */
-	rc = handshake_seal(&sec->seal, NULL, 0, outq_tail(&sec->out));
+	rc = handshake_seal(&sec->keys->seal, NULL, 0, outq_tail(&sec->out));
 	if (rc < 0)
 		return sec_fail(c, TCPX_E_INTERNAL, "cannot seal");
 	outq_append(&sec->out, (size_t)rc);
@@ -334,23 +345,24 @@ static int sec_process(struct conn *c)
 		if (dst && room < f.length - HS_TAG_LEN)
 			dst = frame_reader_reserve(c->in, f.length - HS_TAG_LEN, &room);
 		if (dst) {
-			rc = handshake_open_to(&sec->open, p - TCPX_FRAME_HEADER_LEN,
-					       p, f.length, dst);
+			rc = handshake_open_to(&sec->keys->open,
+					       p - TCPX_FRAME_HEADER_LEN, p,
+					       f.length, dst);
 			if (rc > 0) {
 				frame_reader_commit(c->in, (size_t)rc);
 				done = CONN_READ;
 				continue;
 			}
 		} else {
-			rc = handshake_open(&sec->open, p - TCPX_FRAME_HEADER_LEN,
-					    p, f.length);
+			rc = handshake_open(&sec->keys->open,
+					    p - TCPX_FRAME_HEADER_LEN, p, f.length);
 		}
 		if (rc < 0)
 			return sec_fail(c, TCPX_E_AUTH, "record %llu failed "
 					"authentication (altered, replayed, "
 					"reordered or dropped): connection ended",
-					(unsigned long long)sec->open.counter - 1);
-		if (sec->tx == TX_HOLD && sec->open.counter == 1) {
+					(unsigned long long)sec->keys->open.counter - 1);
+		if (sec->tx == TX_HOLD && sec->keys->open.counter == 1) {
 			/* The sender's first record from the receiver: an
 			 * empty one confirms, anything else (its ERROR) goes
 			 * to the state machine and nothing of ours leaves. */
@@ -377,7 +389,7 @@ static int sec_fill(struct conn *c)
 		outq_pending(c->out, &p, &n);
 		if (n > HS_RECORD_MAX)
 			n = HS_RECORD_MAX;
-		int w = handshake_seal(&sec->seal, p, n, outq_tail(&sec->out));
+		int w = handshake_seal(&sec->keys->seal, p, n, outq_tail(&sec->out));
 		if (w < 0)
 			return sec_fail(c, TCPX_E_AUTH, "record counter spent");
 		outq_append(&sec->out, (size_t)w);
