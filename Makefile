@@ -34,7 +34,7 @@ PURE = error outq frame proto digest chunk names sender receiver keys handshake
 IO   = conn send_loop serve_loop server store source net ui zpool cli keyfile
 CORE_LIB = $(BUILD)/libtcpx-core.a
 IO_LIB   = $(BUILD)/libtcpx-io.a
-IO_TESTS = session store server conn cli
+IO_TESTS = session store server conn cli keyfile
 UNIT_TESTS = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/test_*.c))
 HELPERS = $(patsubst tests/%.c,$(BUILD)/%,$(wildcard tests/helper_*.c))
 
