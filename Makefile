@@ -39,11 +39,11 @@ TEST_LIBS = $(shell pkg-config --libs criterion 2>/dev/null)
 # which the unit tests of pure modules and the fuzzers link alone, so
 # nothing in the build lets them pull in I/O.  The I/O modules build into
 # libtcpx-io.a; the tools and the I/O tests (IO_TESTS) link both.
-PURE = error outq frame proto digest chunk names sender receiver
-IO   = conn send_loop serve_loop server store source net ui zpool cli
+PURE = error outq frame proto digest chunk names sender receiver keys handshake
+IO   = conn send_loop serve_loop server store source net ui zpool cli keyfile
 CORE_LIB = $(BUILD)/libtcpx-core.a
 IO_LIB   = $(BUILD)/libtcpx-io.a
-IO_TESTS = session store server conn cli
+IO_TESTS = session store server conn cli keyfile
 # libtcpx (tcpx/tcpx.h): the public API over the tools' wiring (run).
 IO += run run_serve tcpx
 SOVERSION = 0
@@ -162,7 +162,7 @@ unit: $(UNIT_TESTS)
 	@rc=0; t0=$$(date +%s); for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t --jobs 2 || rc=1; done; \
 		echo "time: unit $(BUILD) $$(( $$(date +%s) - t0 )) s"; exit $$rc
 
-SUITES = integration tree stream hostile faults disk load usability output attack
+SUITES = integration tree stream hostile faults disk load usability output attack keys
 
 integration: tools $(HELPERS)
 	@rc=0; for s in $(SUITES); do \
@@ -213,6 +213,7 @@ demo: all
 
 bench: all
 	@bash bench/run.sh $(BENCH_ARGS)
+	@bash bench/secure.sh $(SECURE_BENCH_ARGS)
 
 # The tools, man pages and completion; libtcpx (shared and static), its
 # header, libtcpx.pc and man 3 pages; the receiver's systemd units

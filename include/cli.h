@@ -44,4 +44,14 @@ unsigned long long cli_size(const char *s, unsigned long long lo,
  * query); zlib's and libsodium's are those loaded. */
 void cli_version(void);
 
+struct tcpx_identity;
+/* --genkey FILE: writes FILE and FILE.pub (keyfile_generate()) and
+ * prints the public key line and its fingerprint on stdout; the exit
+ * status (0, or 1 once said why). */
+int cli_genkey(const char *path);
+/* The identity of --key FILE, or of the file $TCPX_KEY names when path is
+ * NULL: NULL if neither is given; exits with status fail_status once said
+ * why when the file cannot be used. */
+struct tcpx_identity *cli_identity(const char *path, int fail_status);
+
 #endif

@@ -25,9 +25,22 @@
  *              restart it);
  *   slow       while watched (conn_watch_rate()), fewer than min_rate
  *              bytes per second arrived over a window of rate_window_ms.
- * A limit of 0 is off.  This is where frames will be sealed and opened
- * once encryption is negotiated, and where one session will own several
- * TCP connections.
+ * A limit of 0 is off.
+ *
+ * SECURE (man/tcpxfer.5): this is where frames are sealed and opened,
+ * and nowhere else.  conn_secure_enable() before any I/O makes conn keep
+ * the two HELLO frames as they travel; conn_secure_start(), once the
+ * state machine saw SECURE granted, runs the handshake (handshake.h) on
+ * frames of its own, holding back whatever the state machine queues; then
+ * every byte of the queue leaves in SEALED records and every record read
+ * is opened into the state machine's reader, so the state machines never
+ * see a difference.  A handshake or record that fails ends the
+ * connection: conn_io() returns -TCPX_E_AUTH (or the code the judge of
+ * the peer's key gave) and conn_secure_why() says why; whatever the state
+ * machine queues next (its ERROR) is then sealed if the peer expects
+ * records, else sent in the clear, never a byte it had queued before.
+ * The handshake deadline runs until the SECURE handshake is over.  One
+ * session will later own several TCP connections here too.
  *
  * Errors: -TCPX_E_TIMEOUT (conn_timed_out() says which deadline),
  * -TCPX_E_CLOSED (orderly EOF from the peer), -TCPX_E_SYSTEM (errno kept:
@@ -52,8 +65,24 @@ struct conn_limits {
 	int rate_window_ms;
 };
 
+struct conn_secure;
+
+/* The peer's key, once its handshake message proved it: 0 to go on, or a
+ * TCPX_E_* code (sent in the ERROR) with a message in why. */
+typedef int (*conn_judge_fn)(void *arg, const uint8_t *peer_pk, char *why,
+			     size_t why_len);
+
+struct conn_secure_config {
+	int role;               /* enum tcpx_role */
+	const uint8_t *sk, *pk; /* our Ed25519 identity, borrowed */
+	const uint8_t *seed;    /* ephemeral key seed (tests), NULL: random */
+	conn_judge_fn judge;
+	void *judge_arg;
+};
+
 struct conn {
 	int fd;
+	struct conn_secure *sec;   /* owned; NULL without SECURE */
 	struct frame_reader *in;
 	struct outq *out;
 	int stop_fd;          /* conn_pump(): readable when stopping; -1 */
@@ -118,6 +147,36 @@ int conn_flush(struct conn *c, int ms);
 int conn_timed_out(const struct conn *c);
 /* A phrase for it: "idle", "handshake not finished"... */
 const char *conn_deadline_name(int which);
+
+/* Makes conn ready for SECURE (before any I/O): 0 or -TCPX_E_NOMEM.
+ * The config and the keys it points to are borrowed. */
+int conn_secure_enable(struct conn *c, const struct conn_secure_config *cfg);
+/* The state machine's HELLO event granted SECURE: its own HELLO is the
+ * only thing queued or sent, the peer's the only thing read.  Starts the
+ * handshake: 0, or a negative error (conn_secure_why()). */
+int conn_secure_start(struct conn *c);
+/* The session ends during the handshake for a reason of the owner's (a
+ * deadline, a stop): nothing more is read, and the ERROR the owner
+ * queues next leaves as the peer can read it (in the clear or sealed),
+ * nothing queued before it. */
+void conn_secure_abort(struct conn *c);
+/* 1 once records flow both ways. */
+int conn_secured(const struct conn *c);
+/* 1 if the records use AES-256-GCM (after conn_secure_start()). */
+int conn_secure_aes(const struct conn *c);
+/* Why the handshake or a record failed ("" if it did not). */
+const char *conn_secure_why(const struct conn *c);
+/* Bytes still to be written: the queue's, and sealed or handshake bytes
+ * not yet sent. */
+size_t conn_out_pending(const struct conn *c);
+/* Bytes read and not yet handed to the reader (records, plaintext). */
+int conn_input_pending(const struct conn *c);
+/* Bytes of records (or handshake frames) read and not yet opened: after
+ * everything was handled, the part of one not whole yet, which the
+ * frame deadline applies to as to a frame begun. */
+size_t conn_input_buffered(const struct conn *c);
+/* Frees what conn owns (the SECURE state, wiped); not the socket. */
+void conn_free(struct conn *c);
 
 /* Refuses a connection that will not be served: one ERROR frame, sent
  * without waiting (best effort), then close(fd). */

@@ -25,6 +25,11 @@ enum tcpx_code {
 	TCPX_E_BUSY = 9,          /* receiver serves its maximum of clients */
 	TCPX_E_SHUTDOWN = 10,     /* receiver is stopping */
 	TCPX_E_TOO_MANY_FILES = 11, /* per-connection file limit reached */
+	/* 12-15: keys and encryption (man/tcpxfer.5, SECURE) */
+	TCPX_E_INSECURE = 12,     /* one side requires SECURE, the other did not ask or grant it */
+	TCPX_E_AUTH = 13,         /* handshake or record failed authentication */
+	TCPX_E_UNAUTHORIZED = 14, /* the sender's key is not in the receiver's list */
+	TCPX_E_PEER_KEY = 15,     /* the receiver's key is unknown or changed */
 	/* per-file verdicts (sent in a RESULT frame; the connection goes on) */
 	TCPX_E_BAD_NAME = 32,     /* name refused: absolute, '..', control chars... */
 	TCPX_E_EXISTS = 33,       /* final name exists and overwrite is off */

@@ -97,6 +97,11 @@ void frame_reader_free(struct frame_reader *fr);
  * valid until the next call on the reader. */
 uint8_t *frame_reader_space(struct frame_reader *fr, size_t *cap);
 void frame_reader_commit(struct frame_reader *fr, size_t n);
+/* Room for n more bytes at once, growing a growing reader (never past its
+ * largest size) for bytes already in hand (a record just opened, say):
+ * the tail to write them to, with *cap, or NULL when they cannot fit.
+ * Valid as frame_reader_space()'s pointer is. */
+uint8_t *frame_reader_reserve(struct frame_reader *fr, size_t n, size_t *cap);
 /* Bytes buffered and not yet handed out as frames. */
 size_t frame_reader_buffered(const struct frame_reader *fr);
 /*

@@ -63,6 +63,7 @@ struct receiver_event {
 	const uint8_t *digest;        /* REV_END: what we computed */
 	const char *msg;              /* REV_REFUSED/FAILED/FATAL: static
 					 reason */
+	uint64_t caps;                /* REV_HELLO: what our HELLO granted */
 	const uint8_t *peer_msg;      /* REV_PEER_ERROR */
 	size_t peer_msg_len;
 };
@@ -74,6 +75,9 @@ struct receiver_config {
 				   data arrives, REV_FAILED past it) */
 	uint32_t max_files;     /* files (and directories) per connection;
 				   0 = no limit */
+	int require_secure;     /* a HELLO without TCPX_CAP_SECURE is refused
+				   (ERROR 12) before any file: a receiver
+				   with a key (caps must offer SECURE) */
 };
 
 struct tcpx_receiver;

@@ -52,6 +52,8 @@ struct get_config {
 	int to_stdout;               /* --stdout: a sink, no directory */
 	int activation;              /* take sockets systemd passed, if any */
 	uint64_t min_free, min_free_inodes;     /* STORE_FREE_AUTO: default */
+	const char *key, *authorized, *genkey;  /* tcpget's --key etc. */
+	int any_sender;
 	struct server_config server;
 };
 

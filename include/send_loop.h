@@ -9,6 +9,7 @@
 #ifndef TCPX_SEND_LOOP_H
 #define TCPX_SEND_LOOP_H
 
+#include "conn.h"
 #include "source.h"
 
 /* tcpput exit statuses (man/tcpput.1); when several apply, the largest. */
@@ -20,6 +21,9 @@ enum send_status {
 	SEND_VERIFY = 4,       /* digests differed */
 	SEND_CONNECTION = 5,   /* resolve, connect, timeout, connection lost */
 	SEND_PROTOCOL = 6,     /* the receiver broke the protocol or sent ERROR */
+	SEND_SECURITY = 7,     /* --key: no encryption offered, the receiver's
+				  key not trusted, our key refused, or a
+				  handshake or record failed authentication */
 };
 
 struct send_options {
@@ -28,6 +32,12 @@ struct send_options {
 	int recursive;        /* -r: ask for TCPX_CAP_TREE (directories) */
 	int stream;           /* an input of unknown size: ask for
 				 TCPX_CAP_STREAM */
+	/* --key: ask for SECURE with this identity (NULL: no encryption);
+	 * judge decides on the receiver's key (pinning). */
+	const uint8_t *sk, *pk;
+	conn_judge_fn judge;
+	void *judge_arg;
+	int no_aes;           /* never offer AES-256-GCM (--cipher) */
 };
 
 /* Sends every item of src over the connected, non-blocking socket fd

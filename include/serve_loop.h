@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "conn.h"
 #include "store.h"
 
 struct serve_options {
@@ -40,6 +41,11 @@ struct serve_options {
 	uint32_t min_rate;    /* bytes/s while a file is in progress; 0 = off */
 	int rate_window_ms;   /* averaged over this */
 	int stop_fd;          /* serve_loop_run(): readable when stopping; -1 */
+	/* --key: offer SECURE with this identity and require it; judge
+	 * decides on each sender's key (the authorized list). */
+	const uint8_t *sk, *pk;
+	conn_judge_fn judge;
+	void *judge_arg;
 };
 
 struct serve_loop;

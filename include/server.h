@@ -95,6 +95,11 @@ struct server_config {
 				       its enum session_status */
 	struct store *store;        /* open; shared by every session */
 	struct serve_options serve; /* per session */
+	const char *notice;         /* said once after the listening lines */
+	/* Called on the accepting thread after each SIGHUP (NULL: SIGHUP
+	 * keeps its default action). */
+	void (*on_hup)(void *arg);
+	void *hup_arg;
 };
 
 /* Logs one "listening" line per fd, serves until SIGINT or SIGTERM, then

@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "cli.h"
 #include "digest.h"
+#include "keyfile.h"
 #include "proto.h"
 #include "ui.h"
 
@@ -104,4 +106,45 @@ void cli_version(void)
 	       cli_prog, TCPX_VERSION_STRING, TCPX_VERSION,
 	       LIBDEFLATE_VERSION_STRING, zlibVersion(),
 	       sodium_version_string());
+}
+
+int cli_genkey(const char *path)
+{
+	char why[KEYFILE_WHY_MAX], comment[KEYS_COMMENT_MAX], host[128] = "";
+	char line[KEYS_LINE_MAX], fp[KEYS_FINGERPRINT_LEN];
+	const char *user = getenv("USER");
+	uint8_t pk[KEYS_PUBLIC_LEN];
+
+	if (gethostname(host, sizeof(host) - 1) < 0)
+		host[0] = '\0';
+	snprintf(comment, sizeof(comment), "%s@%s %s", user ? user : "",
+		 host, cli_prog);
+	if (keyfile_generate(path, comment, pk, why) < 0) {
+		ui_error(NULL, "%s", why);
+		return 1;
+	}
+	keys_format_public(line, pk, comment);
+	keys_fingerprint(pk, fp);
+	printf("%s", line);
+	printf("fingerprint %s\n", fp);
+	fflush(stdout);
+	ui_info("secret key in %s (mode 0600), public key in %s.pub", path, path);
+	fflush(stdout);
+	return 0;
+}
+
+struct tcpx_identity *cli_identity(const char *path, int fail_status)
+{
+	char why[KEYFILE_WHY_MAX];
+	struct tcpx_identity *id;
+
+	if (!path && (path = getenv(KEYFILE_ENV)) && !*path)
+		path = NULL;
+	if (!path)
+		return NULL;
+	if (!(id = keyfile_load(path, why))) {
+		ui_error(NULL, "%s", why);
+		exit(fail_status);
+	}
+	return id;
 }

@@ -19,6 +19,10 @@ const char *tcpx_strerror(int code)
 	case TCPX_E_BUSY: return "receiver busy";
 	case TCPX_E_SHUTDOWN: return "receiver shutting down";
 	case TCPX_E_TOO_MANY_FILES: return "too many files in one connection";
+	case TCPX_E_INSECURE: return "encryption required";
+	case TCPX_E_AUTH: return "authentication failed";
+	case TCPX_E_UNAUTHORIZED: return "sender key not authorized";
+	case TCPX_E_PEER_KEY: return "receiver key not trusted";
 	case TCPX_E_BAD_NAME: return "name refused";
 	case TCPX_E_EXISTS: return "file exists";
 	case TCPX_E_DIGEST: return "digest mismatch";

@@ -110,6 +110,29 @@ uint8_t *frame_reader_space(struct frame_reader *fr, size_t *cap)
 	return fr->buf + fr->end;
 }
 
+uint8_t *frame_reader_reserve(struct frame_reader *fr, size_t n, size_t *cap)
+{
+	size_t want, c;
+
+	if (fr->start) {
+		memmove(fr->buf, fr->buf + fr->start, fr->end - fr->start);
+		fr->end -= fr->start;
+		fr->start = 0;
+	}
+	if (fr->cap - fr->end < n) {
+		if (n > fr->max_cap - fr->end)
+			return NULL;
+		want = fr->end + n;
+		for (c = fr->cap; c < want; c *= 2)
+			;
+		resize(fr, c < fr->max_cap ? c : fr->max_cap);
+		if (fr->cap - fr->end < n)
+			return NULL;
+	}
+	*cap = fr->cap - fr->end;
+	return fr->buf + fr->end;
+}
+
 void frame_reader_commit(struct frame_reader *fr, size_t n)
 {
 	fr->end += n;

@@ -235,11 +235,20 @@ static int on_hello(struct tcpx_receiver *r, const struct tcpx_frame *f,
 			     "unsupported protocol version (this receiver speaks 1)");
 	h.version_min = h.version_max = TCPX_VERSION;
 	h.caps &= r->cfg.caps;
+	/* No silent downgrade: a receiver with a key talks SECURE or not
+	 * at all.  A cipher is only chosen for SECURE. */
+	if (r->cfg.require_secure && !(h.caps & TCPX_CAP_SECURE))
+		return fatal(r, ev, TCPX_E_INSECURE, "this receiver requires "
+			     "encryption (tcpput --key): the sender did not ask "
+			     "for SECURE");
+	if (!(h.caps & TCPX_CAP_SECURE))
+		h.caps &= ~TCPX_CAP_AES256GCM;
 	r->caps = h.caps;
 	r->rd.lim = proto_frame_limits_for(r->caps);
 	reply(r, proto_encode_hello(outq_tail(&r->out), &h));
 	r->state = RS_READY;
 	ev->type = REV_HELLO;
+	ev->caps = h.caps;
 	return 0;
 }
 

@@ -4,6 +4,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "conn.h"
 #include "error.h"
 #include "names.h"
@@ -411,6 +413,12 @@ static void on_result(struct send_ctx *c, const struct sender_event *ev)
 	ring_pop(c);
 }
 
+/* The codes of keys and encryption (man/tcpxfer.5 ERROR CODES, 12-15). */
+static int security_code(int code)
+{
+	return code >= TCPX_E_INSECURE && code <= TCPX_E_PEER_KEY;
+}
+
 /* Handles every event the buffered input holds; 1 when the session ended. */
 static int drain_events(struct send_ctx *c)
 {
@@ -425,6 +433,17 @@ static int drain_events(struct send_ctx *c)
 			conn_handshake_done(&c->conn);
 			ui_debug("%s: session open (TCPX 1, capabilities 0x%llx)",
 				 c->peer, (unsigned long long)ev.caps);
+			if ((ev.caps & TCPX_CAP_SECURE) &&
+			    conn_secure_start(&c->conn) < 0) {
+				sender_fail(c->s, TCPX_E_INTERNAL, "handshake");
+				ui_error(c->peer, "%s", conn_secure_why(&c->conn));
+				worsen(c, SEND_SECURITY);
+				return 1;
+			}
+			if (ev.caps & TCPX_CAP_SECURE)
+				ui_debug("%s: SECURE, records sealed with %s",
+					 c->peer, ev.caps & TCPX_CAP_AES256GCM ?
+					 "AES-256-GCM" : "XChaCha20-Poly1305");
 			break;
 		case SEV_RESULT:
 			on_result(c, &ev);
@@ -436,13 +455,19 @@ static int drain_events(struct send_ctx *c)
 				    ev.msg_len, m, sizeof(m));
 			ui_error(c->peer, "receiver ended the session: %s%s%s",
 				 tcpx_strerror(ev.code), ev.msg_len ? ": " : "", m);
-			worsen(c, SEND_PROTOCOL);
+			worsen(c, security_code(ev.code) ? SEND_SECURITY :
+			       SEND_PROTOCOL);
 			return 1;
 		case SEV_PROTO_ERROR:
-			ui_error(c->peer, "protocol error from receiver: %.*s",
-				 (int)ev.msg_len, (const char *)ev.msg);
+			if (ev.code == TCPX_E_INSECURE)
+				ui_error(c->peer, "%.*s", (int)ev.msg_len,
+					 (const char *)ev.msg);
+			else
+				ui_error(c->peer, "protocol error from receiver: %.*s",
+					 (int)ev.msg_len, (const char *)ev.msg);
 			c->ended_code = ev.code;
-			worsen(c, SEND_PROTOCOL);
+			worsen(c, security_code(ev.code) ? SEND_SECURITY :
+			       SEND_PROTOCOL);
 			return 1;
 		}
 	}
@@ -468,7 +493,19 @@ static void connection_ended(struct send_ctx *c, int rc, int timeout_ms)
 	int settled = all_verdicts_in(c);      /* before sender_fail() */
 	char m[96];
 
+	if (security_code(-rc) || (c->conn.sec && *conn_secure_why(&c->conn))) {
+		/* The handshake or a record failed: the receiver hears
+		 * why (sealed if it expects records), and so does the user. */
+		int code = security_code(-rc) ? -rc : TCPX_E_AUTH;
+		sender_fail(c->s, code, "");    /* the code says it all */
+		c->ended_code = code;
+		ui_error(c->peer, "%s", conn_secure_why(&c->conn));
+		worsen(c, SEND_SECURITY);
+		return;
+	}
+
 	if (rc == -TCPX_E_TIMEOUT) {
+		conn_secure_abort(&c->conn);
 		snprintf(m, sizeof(m), "idle timeout: nothing moved for %d s",
 			 timeout_ms / 1000);
 		sender_fail(c->s, TCPX_E_TIMEOUT, m);
@@ -559,9 +596,18 @@ int send_loop_run(int fd, const char *peer, const struct send_options *opt,
 	unsigned items;
 	uint64_t total = 0;
 
-	uint64_t caps = (opt->recursive ? TCPX_CAP_TREE : 0) |
-			(opt->stream ? TCPX_CAP_STREAM : 0);
-	if (!c || !(c->s = sender_new(caps, opt->level))) {
+	uint64_t want = (opt->recursive ? TCPX_CAP_TREE : 0) |
+			(opt->stream ? TCPX_CAP_STREAM : 0) |
+			(opt->sk ? TCPX_CAP_SECURE : 0) |
+			(opt->sk && !opt->no_aes &&
+			 crypto_aead_aes256gcm_is_available() ?
+			 TCPX_CAP_AES256GCM : 0);
+	struct conn_secure_config sec = {
+		.role = TCPX_ROLE_SENDER, .sk = opt->sk, .pk = opt->pk,
+		.judge = opt->judge, .judge_arg = opt->judge_arg,
+	};
+
+	if (!c || !(c->s = sender_new(want, opt->level))) {
 		ui_error(NULL, "out of memory");
 		free(c);
 		return SEND_CONNECTION;
@@ -570,6 +616,12 @@ int send_loop_run(int fd, const char *peer, const struct send_options *opt,
 	c->src = src;
 	c->item.fd = -1;
 	conn_init(&c->conn, fd, sender_reader(c->s), sender_output(c->s), &lim, -1);
+	if (opt->sk && conn_secure_enable(&c->conn, &sec) < 0) {
+		ui_error(NULL, "out of memory");
+		sender_free(c->s);
+		free(c);
+		return SEND_CONNECTION;
+	}
 	source_totals(src, &items, ui_progress_enabled() ? &total : NULL);
 	double t0 = ui_now();
 	ui_batch_begin(items, total);
@@ -593,6 +645,7 @@ int send_loop_run(int fd, const char *peer, const struct send_options *opt,
 		     ui_now() - t0, c->status);
 	int status = c->status;
 	zpool_free(c->pool);
+	conn_free(&c->conn);
 	sender_free(c->s);
 	free(c);
 	return status;

@@ -253,6 +253,13 @@ static int next_event(struct tcpx_sender *s, struct sender_event *ev)
 		if (h.caps & ~s->want_caps)
 			return proto_error(s, ev, TCPX_E_UNEXPECTED,
 					   "receiver granted capabilities we did not ask for");
+		/* No silent downgrade: asked for SECURE, no SECURE, no
+		 * session (and nothing sent in the clear). */
+		if ((s->want_caps & TCPX_CAP_SECURE) &&
+		    !(h.caps & TCPX_CAP_SECURE))
+			return proto_error(s, ev, TCPX_E_INSECURE,
+					   "the receiver does not offer encryption "
+					   "(started without --key?): nothing sent");
 		s->caps = h.caps;
 		if (!(s->caps & TCPX_CAP_ZLIB)) {
 			chunk_compressor_free(s->comp);

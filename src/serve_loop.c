@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sodium.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,12 @@ static int on_event(struct session *s, const struct receiver_event *ev)
 	case REV_HELLO:
 		conn_handshake_done(&s->conn);
 		ui_debug("%s: session open", s->peer);
+		if ((ev->caps & TCPX_CAP_SECURE) &&
+		    (rc = conn_secure_start(&s->conn)) < 0) {
+			receiver_fail(s->r, -rc, conn_secure_why(&s->conn));
+			ui_error(s->peer, "%s", conn_secure_why(&s->conn));
+			return 1;
+		}
 		return 0;
 	case REV_DIR:
 		if (dir_arrived(s, ev) == 0)
@@ -275,6 +282,8 @@ static void cut_short(struct session *s, int rc, int64_t now)
 	int which = conn_timed_out(&s->conn);
 
 	worsen(s, SESSION_CONNECTION);
+	conn_secure_abort(&s->conn);
+
 	if (rc == -TCPX_E_TIMEOUT && which == CONN_IDLE) {
 		receiver_fail(s->r, TCPX_E_TIMEOUT, "idle timeout");
 		ui_error(s->peer, "idle for %d s: connection closed",
@@ -289,6 +298,11 @@ static void cut_short(struct session *s, int rc, int64_t now)
 				 "mid-transfer");
 	} else if (rc == -TCPX_E_SYSTEM) {
 		ui_error(s->peer, "%s", net_strerror(errno));
+	} else if (s->conn.sec && *conn_secure_why(&s->conn)) {
+		/* SECURE failed: the sender hears why (sealed if it expects
+		 * records, else in the clear), nothing of a file is kept. */
+		receiver_fail(s->r, -rc, "");  /* the code says it all */
+		ui_error(s->peer, "%s", conn_secure_why(&s->conn));
 	} else {
 		ui_error(s->peer, "%s", tcpx_strerror(rc));
 	}
@@ -300,7 +314,8 @@ static void watch(struct session *s)
 {
 	struct tcpx_receiver *r = s->r;
 	conn_frame_pending(&s->conn, !receiver_finished(r) &&
-			   frame_reader_buffered(receiver_reader(r)) > 0 &&
+			   (frame_reader_buffered(receiver_reader(r)) > 0 ||
+			    conn_input_buffered(&s->conn) > 0) &&
 			   outq_has_room(receiver_output(r)));
 	conn_watch_rate(&s->conn, receiver_in_data(r));
 }
@@ -319,7 +334,9 @@ static int session_step(struct session *s, int64_t now)
 				begin_close(s, now, LINGER_MS);
 				break;
 			}
-			if (turn == TURNS_MAX)
+			/* Records already read are handled before waiting:
+			 * epoll would not say they are there. */
+			if (turn >= TURNS_MAX && !conn_input_pending(&s->conn))
 				break;
 			rc = conn_io(&s->conn, IO_BUDGET);
 			if (rc < 0) {
@@ -333,9 +350,9 @@ static int session_step(struct session *s, int64_t now)
 			watch(s);
 	}
 	if (s->closing) {
-		if (outq_len(receiver_output(s->r)) && now < s->close_by &&
+		if (conn_out_pending(&s->conn) && now < s->close_by &&
 		    conn_io(&s->conn, 1) >= 0 &&
-		    outq_len(receiver_output(s->r)))
+		    conn_out_pending(&s->conn))
 			return 1;
 		return 0;
 	}
@@ -360,6 +377,7 @@ static void session_stop(struct session *s, int64_t now, int flush_ms)
 	if (s->closing)
 		return;
 	worsen(s, SESSION_CONNECTION);
+	conn_secure_abort(&s->conn);
 	receiver_fail(s->r, TCPX_E_SHUTDOWN, "receiver shutting down");
 	begin_close(s, now, flush_ms);
 }
@@ -368,6 +386,7 @@ static void session_free(struct session *s)
 {
 	ui_conn_end(s->conn_id, s->peer);
 	store_discard(&s->f);
+	conn_free(&s->conn);
 	receiver_free(s->r);
 	close(s->conn.fd);
 	free(s->name);
@@ -380,7 +399,12 @@ static struct session *session_new(int fd, const char *peer,
 {
 	struct receiver_config cfg = { .caps = TCPX_CAPS_V1,
 				       .max_size = opt->max_size,
-				       .max_files = opt->max_files };
+				       .max_files = opt->max_files,
+				       .require_secure = opt->sk != NULL };
+	struct conn_secure_config sec = {
+		.role = TCPX_ROLE_RECEIVER, .sk = opt->sk, .pk = opt->pk,
+		.judge = opt->judge, .judge_arg = opt->judge_arg,
+	};
 	struct conn_limits lim = {
 		.idle_ms = opt->timeout_ms, .write_ms = opt->timeout_ms,
 		.handshake_ms = opt->handshake_ms, .frame_ms = opt->frame_ms,
@@ -390,6 +414,9 @@ static struct session *session_new(int fd, const char *peer,
 	static atomic_uint_fast64_t last_conn_id;
 	struct session *s = calloc(1, sizeof(*s));
 
+	if (opt->sk)
+		cfg.caps |= TCPX_CAP_SECURE | (crypto_aead_aes256gcm_is_available() ?
+					       TCPX_CAP_AES256GCM : 0);
 	if (!s || !(s->r = receiver_new(&cfg))) {
 		free(s);
 		return NULL;
@@ -402,6 +429,11 @@ static struct session *session_new(int fd, const char *peer,
 	store_file_init(&s->f);
 	conn_init(&s->conn, fd, receiver_reader(s->r), receiver_output(s->r),
 		  &lim, opt->stop_fd);
+	if (opt->sk && conn_secure_enable(&s->conn, &sec) < 0) {
+		receiver_free(s->r);
+		free(s);
+		return NULL;
+	}
 	return s;
 }
 
@@ -525,6 +557,7 @@ static void evict(struct serve_loop *l, int n, int64_t now)
 				oldest = s;
 		if (!oldest)
 			return;
+		conn_secure_abort(&oldest->conn);
 		receiver_fail(oldest->r, TCPX_E_BUSY, "receiver busy: dropped "
 			      "for a sender that makes progress");
 		ui_error(oldest->peer, "dropped at --max-clients: no HELLO after "

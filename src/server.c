@@ -154,14 +154,15 @@ static struct {
 	const char *refusal_reason;
 } server = { .spare_fd = -1 };
 
-/* Written by the signal handler, never drained. */
+/* Written by the signal handler, never drained; the SIGHUP one is
+ * drained at each reload. */
 static int stop_pipe[2] = { -1, -1 };
+static int hup_pipe[2] = { -1, -1 };
 
 static void on_signal(int sig)
 {
-	(void)sig;
 	int saved = errno;
-	ssize_t w = write(stop_pipe[1], "x", 1);
+	ssize_t w = write(sig == SIGHUP ? hup_pipe[1] : stop_pipe[1], "x", 1);
 	(void)w;
 	errno = saved;
 }
@@ -174,6 +175,8 @@ static void make_stop_pipe(void)
 {
 	if (pipe2(stop_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
 		stop_pipe[0] = stop_pipe[1] = -1;
+	if (pipe2(hup_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		hup_pipe[0] = hup_pipe[1] = -1;
 }
 
 void server_stop(void)
@@ -182,18 +185,22 @@ void server_stop(void)
 	on_signal(0);
 }
 
-static int catch_signals(void)
+static int catch_signals(const struct server_config *cfg)
 {
 	struct sigaction sa = { .sa_handler = on_signal };
 	char drain[64];
 
 	pthread_once(&stop_pipe_once, make_stop_pipe);
-	if (stop_pipe[0] < 0)
+	if (stop_pipe[0] < 0 || hup_pipe[0] < 0)
 		return -TCPX_E_SYSTEM;
 	/* A stop that came before this run (or ended the last one) is no
 	 * stop of this one: a library may serve again. */
 	while (read(stop_pipe[0], drain, sizeof(drain)) > 0)
 		;
+	while (read(hup_pipe[0], drain, sizeof(drain)) > 0)
+		;
+	if (cfg->on_hup)
+		sigaction(SIGHUP, &sa, NULL);
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -356,12 +363,16 @@ static void announce(const struct server_config *cfg, const int *lfds, int nl)
 			     cfg->serve.timeout_ms / 1000, cfg->serve.max_size,
 			     cfg->activated);
 	}
+	if (cfg->notice)
+		ui_info("%s", cfg->notice);
 }
 
 /* Until a signal arrives (or poll fails, which nothing would cure). */
-static void accept_loop(const int *lfds, int nl)
+static void accept_loop(const struct server_config *cfg, const int *lfds,
+			int nl)
 {
-	struct pollfd pfd[NET_LISTEN_MAX + 1];
+	struct pollfd pfd[NET_LISTEN_MAX + 2];
+	char drain[64];
 
 	for (;;) {
 		int64_t now = conn_now();
@@ -370,7 +381,8 @@ static void accept_loop(const int *lfds, int nl)
 			pfd[i] = (struct pollfd){ .fd = paused ? -1 : lfds[i],
 						  .events = POLLIN };
 		pfd[nl] = (struct pollfd){ .fd = stop_pipe[0], .events = POLLIN };
-		if (poll(pfd, (nfds_t)nl + 1, paused ? EMFILE_PAUSE_MS :
+		pfd[nl + 1] = (struct pollfd){ .fd = hup_pipe[0], .events = POLLIN };
+		if (poll(pfd, (nfds_t)nl + 2, paused ? EMFILE_PAUSE_MS :
 			 REFUSAL_LOG_MS) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -379,6 +391,11 @@ static void accept_loop(const int *lfds, int nl)
 		}
 		if (pfd[nl].revents & POLLIN)
 			return;
+		if (pfd[nl + 1].revents & POLLIN) {
+			while (read(hup_pipe[0], drain, sizeof(drain)) > 0)
+				;
+			cfg->on_hup(cfg->hup_arg);
+		}
 		for (int i = 0; i < nl; i++)
 			if (pfd[i].revents & POLLIN)
 				accept_some(lfds[i]);
@@ -453,7 +470,7 @@ int server_run(struct server_config *cfg, const int *lfds, int nl)
 {
 	int status = GET_CANNOT_START;
 
-	if (catch_signals() < 0) {
+	if (catch_signals(cfg) < 0) {
 		ui_error(NULL, "pipe: %s", strerror(errno));
 		goto out;
 	}
@@ -472,7 +489,7 @@ int server_run(struct server_config *cfg, const int *lfds, int nl)
 	if (start_loops(cfg) < 0)
 		goto out;
 	announce(cfg, lfds, nl);
-	accept_loop(lfds, nl);
+	accept_loop(cfg, lfds, nl);
 
 	/* Stop: no new connections; every session sends ERROR SHUTDOWN and
 	 * loses its temporary file now; the loops end once the last replies

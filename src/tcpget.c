@@ -8,6 +8,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "digest.h"
+#include "error.h"
+#include "keyfile.h"
 #include "net.h"
 #include "run.h"
 #include "store.h"
@@ -51,6 +54,15 @@ static const char usage_text[] =
 "                          second on average (default 1024; 0: no minimum)\n"
 "      --rate-window=SECONDS\n"
 "                          over this many seconds (default 20)\n"
+"      --key=FILE          our secret key (made by --genkey; default:\n"
+"                          $TCPX_KEY): encrypt, authenticate both sides,\n"
+"                          and refuse senders without a key\n"
+"      --authorized=FILE   with --key: the senders' public keys accepted,\n"
+"                          one per line (re-read on SIGHUP)\n"
+"      --allow-any-sender  with --key and no --authorized: take any sender\n"
+"                          key (encryption without sender authentication)\n"
+"      --genkey=FILE       write a new key pair to FILE and FILE.pub, print\n"
+"                          the public key and its fingerprint, exit\n"
 "  -q, --quiet             print errors only (not each refused file)\n"
 "  -v, --verbose           also log connections and sessions\n"
 "      --json              one JSON object per line per event on stdout\n"
@@ -58,6 +70,7 @@ static const char usage_text[] =
 "  -V, --version           show version and library versions\n"
 "\n"
 "A listening socket passed by systemd (LISTEN_FDS) is used instead of -p/-b.\n"
+"Without --key, anyone who can reach the port may send files, unencrypted.\n"
 "Exit status: 0 stopped by SIGINT or SIGTERM, 1 could not start, 2 usage.\n"
 "With --once: 0 every file stored, 3 a file refused or failed, 4 digest\n"
 "mismatch, 5 connection lost or timed out, or stopped, 6 protocol error\n"
@@ -65,7 +78,8 @@ static const char usage_text[] =
 
 enum { OPT_OVERWRITE = 256, OPT_MAX_SIZE, OPT_MAX_CLIENTS, OPT_MAX_DIRS,
        OPT_MIN_FREE, OPT_MIN_FREE_INODES, OPT_JSON, OPT_PER_SOURCE,
-       OPT_HANDSHAKE, OPT_FRAME, OPT_MIN_RATE, OPT_RATE_WINDOW };
+       OPT_HANDSHAKE, OPT_FRAME, OPT_MIN_RATE, OPT_RATE_WINDOW,
+       OPT_KEY, OPT_AUTHORIZED, OPT_ANY_SENDER, OPT_GENKEY };
 enum { OPT_ONCE = 300, OPT_STDOUT };
 
 static const struct option longopts[] = {
@@ -85,6 +99,10 @@ static const struct option longopts[] = {
 	{ "frame-timeout", required_argument, NULL, OPT_FRAME },
 	{ "min-rate", required_argument, NULL, OPT_MIN_RATE },
 	{ "rate-window", required_argument, NULL, OPT_RATE_WINDOW },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "authorized", required_argument, NULL, OPT_AUTHORIZED },
+	{ "allow-any-sender", no_argument, NULL, OPT_ANY_SENDER },
+	{ "genkey", required_argument, NULL, OPT_GENKEY },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -160,6 +178,10 @@ static void parse_options(int argc, char **argv, struct get_config *cfg)
 							  UINT64_MAX - 1,
 							  "--min-free-inodes");
 			break;
+		case OPT_KEY: cfg->key = optarg; break;
+		case OPT_AUTHORIZED: cfg->authorized = optarg; break;
+		case OPT_ANY_SENDER: cfg->any_sender = 1; break;
+		case OPT_GENKEY: cfg->genkey = optarg; break;
 		case 't': serve->timeout_ms = seconds(optarg, "timeout"); break;
 		case 'q': ui_set_quiet(1); break;
 		case 'v': ui_set_verbose(1); break;
@@ -177,13 +199,113 @@ static void parse_options(int argc, char **argv, struct get_config *cfg)
 				"nothing to replace");
 }
 
+/* The senders' keys: --authorized, re-read on SIGHUP. */
+static struct keyring *authorized;
+static const char *authorized_path;
+
+/* conn_judge_fn of every session: a sender key not listed is refused
+ * before any file data is read (ERROR 14). */
+static int judge_sender(void *arg, const uint8_t *pk, char *why, size_t len)
+{
+	char fp[KEYS_FINGERPRINT_LEN];
+	(void)arg;
+	keys_fingerprint(pk, fp);
+	if (!authorized) {
+		ui_debug("sender key %s (any sender key allowed)", fp);
+		return 0;
+	}
+	if (keyring_has(authorized, pk)) {
+		ui_debug("sender key %s authorized", fp);
+		return 0;
+	}
+	snprintf(why, len, "sender key %s is not in %s: refused before any "
+		 "file (add its .pub line there, then kill -HUP tcpget)", fp,
+		 authorized_path);
+	return TCPX_E_UNAUTHORIZED;
+}
+
+static void reload_authorized(void *arg)
+{
+	char why[KEYFILE_WHY_MAX];
+	(void)arg;
+	if (keyring_reload(authorized, why) < 0)
+		ui_error(NULL, "SIGHUP: %s; the previous list stays", why);
+	else
+		ui_info("SIGHUP: %s re-read: %zu sender key%s", authorized_path,
+			keyring_count(authorized),
+			keyring_count(authorized) == 1 ? "" : "s");
+}
+
+/* --key, --authorized, --allow-any-sender: the identity and the judge of
+ * each session, and what is said once on start-up. */
+static void setup_keys(struct get_config *cfg, struct tcpx_identity **id,
+		       char *notice, size_t len)
+{
+	struct serve_options *serve = &cfg->server.serve;
+	char why[KEYFILE_WHY_MAX], fp[KEYS_FINGERPRINT_LEN];
+
+	if (!cfg->key && (cfg->authorized || cfg->any_sender) &&
+	    !(getenv(KEYFILE_ENV) && *getenv(KEYFILE_ENV)))
+		cli_usage_error("--authorized and --allow-any-sender need --key");
+	*id = cli_identity(cfg->key, GET_CANNOT_START);
+	if (!*id) {
+		cfg->server.notice = "warning: no --key: anyone who can reach "
+			"the port may send files, and nothing is encrypted";
+		return;
+	}
+	if (!cfg->authorized && !cfg->any_sender) {
+		ui_error(NULL, "--key without --authorized: name the senders' "
+			 "keys, or give --allow-any-sender to accept any sender "
+			 "(encryption without sender authentication)");
+		exit(GET_CANNOT_START);
+	}
+	if (cfg->authorized && cfg->any_sender)
+		cli_usage_error("--authorized and --allow-any-sender exclude "
+				"each other");
+	if (cfg->authorized) {
+		authorized_path = cfg->authorized;
+		if (!(authorized = keyring_load(cfg->authorized, why))) {
+			ui_error(NULL, "%s", why);
+			exit(GET_CANNOT_START);
+		}
+		cfg->server.on_hup = reload_authorized;
+	}
+	keys_fingerprint((*id)->pk, fp);
+	if (authorized)
+		snprintf(notice, len, "receiver key %s; encrypted; senders: the "
+			 "%zu key%s in %s", fp, keyring_count(authorized),
+			 keyring_count(authorized) == 1 ? "" : "s",
+			 cfg->authorized);
+	else
+		snprintf(notice, len, "receiver key %s; encrypted; warning: "
+			 "--allow-any-sender: any sender with a key may send files",
+			 fp);
+	cfg->server.notice = notice;
+	serve->sk = (*id)->sk;
+	serve->pk = (*id)->pk;
+	serve->judge = judge_sender;
+}
+
 int main(int argc, char **argv)
 {
 	struct get_config cfg;
+	struct tcpx_identity *id = NULL;
+	char notice[512];
+	int status;
 
 	run_serve_defaults(&cfg);
 	ui_init("tcpget", UI_RECEIVER);
 	cli_init("tcpget", GET_USAGE);
 	parse_options(argc, argv, &cfg);
-	return run_serve(&cfg);
+	if (digest_global_init() < 0) {
+		ui_error(NULL, "cannot initialise libsodium");
+		return GET_CANNOT_START;
+	}
+	if (cfg.genkey)
+		return cli_genkey(cfg.genkey) ? GET_CANNOT_START : GET_OK;
+	setup_keys(&cfg, &id, notice, sizeof(notice));
+	status = run_serve(&cfg);
+	keyring_free(authorized);
+	keyfile_identity_free(id);
+	return status;
 }

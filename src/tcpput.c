@@ -1,5 +1,7 @@
 /* tcpput: send files to a tcpget receiver.  Options and wiring only. */
 #include <getopt.h>
+#include <netdb.h>
+#include <sodium.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +9,9 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "digest.h"
+#include "error.h"
+#include "keyfile.h"
 #include "names.h"
 #include "net.h"
 #include "run.h"
@@ -19,6 +24,7 @@ static const char usage_text[] =
 "usage: tcpput [OPTIONS] FILE... HOST[:PORT][:DIR/]\n"
 "       tcpput -r [OPTIONS] DIR|FILE... HOST[:PORT][:DIR/]\n"
 "       tcpput [OPTIONS] --name NAME - HOST[:PORT][:DIR/]\n"
+"       tcpput --genkey FILE\n"
 "Send files to a tcpget receiver over TCP; each is verified by BLAKE2b-512\n"
 "on both sides. HOST is a name, an IPv4 address or [IPv6]; PORT defaults\n"
 "to 20180; DIR/, a directory beneath the receiver's, is prefixed to every\n"
@@ -38,6 +44,18 @@ static const char usage_text[] =
 "  -t, --timeout=SECONDS   give up when the receiver has neither accepted\n"
 "                          nor sent a byte this long (connecting included;\n"
 "                          default 60)\n"
+"      --key=FILE          our secret key (made by --genkey; default:\n"
+"                          $TCPX_KEY): encrypt and authenticate both sides;\n"
+"                          refuse a receiver that does not\n"
+"      --peer-key=KEY|FILE the receiver's public key (else the one recorded\n"
+"                          for HOST:PORT in $XDG_CONFIG_HOME/tcpxfer/\n"
+"                          known_receivers)\n"
+"      --trust-new         record an unknown receiver's key there on first\n"
+"                          contact (a changed key is still refused)\n"
+"      --cipher=NAME       aes-256-gcm (when both have it; the default) or\n"
+"                          xchacha20-poly1305\n"
+"      --genkey=FILE       write a new key pair to FILE and FILE.pub, print\n"
+"                          the public key and its fingerprint, exit\n"
 "  -q, --quiet             print errors and warnings only\n"
 "  -v, --verbose           also print addresses tried, the negotiated\n"
 "                          session and per-file timings\n"
@@ -49,11 +67,20 @@ static const char usage_text[] =
 "\n"
 "Exit status: 0 all files verified, 1 a file was refused by the receiver,\n"
 "2 usage, 3 a file could not be read, 4 digest mismatch, 5 connection\n"
-"failure, 6 protocol error (the largest applies).\n";
+"failure, 6 protocol error, 7 keys: no encryption offered, receiver key\n"
+"unknown or changed, our key refused, authentication failed (the largest\n"
+"applies).\n";
+
+enum { OPT_KEY = 256, OPT_PEER_KEY, OPT_TRUST_NEW, OPT_CIPHER, OPT_GENKEY };
 
 enum { OPT_NAME = 300 };
 
 static const struct option longopts[] = {
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "peer-key", required_argument, NULL, OPT_PEER_KEY },
+	{ "trust-new", no_argument, NULL, OPT_TRUST_NEW },
+	{ "cipher", required_argument, NULL, OPT_CIPHER },
+	{ "genkey", required_argument, NULL, OPT_GENKEY },
 	{ "recursive", no_argument, NULL, 'r' },
 	{ "dereference", no_argument, NULL, 'L' },
 	{ "name", required_argument, NULL, OPT_NAME },
@@ -143,11 +170,92 @@ static int compress_level(const char *arg, char **argv, int argc)
 	return DEFAULT_LEVEL;
 }
 
+/* How the receiver's key is judged: pinned by --peer-key, else by the
+ * known-receivers file under the name HOST:PORT. */
+struct pin {
+	char name[300];
+	int given;
+	uint8_t pk[KEYS_PUBLIC_LEN];
+	char *known;
+	int trust_new;
+};
+
+static int judge_receiver(void *arg, const uint8_t *pk, char *why, size_t len)
+{
+	struct pin *p = arg;
+	char fp[KEYS_FINGERPRINT_LEN], old_fp[KEYS_FINGERPRINT_LEN];
+	char kwhy[KEYFILE_WHY_MAX];
+	uint8_t old[KEYS_PUBLIC_LEN];
+	int rc;
+
+	keys_fingerprint(pk, fp);
+	ui_debug("%s: receiver key %s", p->name, fp);
+	if (p->given) {
+		if (sodium_memcmp(pk, p->pk, KEYS_PUBLIC_LEN) == 0)
+			return 0;
+		keys_fingerprint(p->pk, old_fp);
+		snprintf(why, len, "%s: the receiver's key %s is not the one "
+			 "given with --peer-key (%s): refused", p->name, fp,
+			 old_fp);
+		return TCPX_E_PEER_KEY;
+	}
+	if (!p->known) {
+		snprintf(why, len, "%s: no --peer-key and no known-receivers "
+			 "file ($HOME unset): receiver key %s not trusted",
+			 p->name, fp);
+		return TCPX_E_PEER_KEY;
+	}
+	rc = keyfile_known_check(p->known, p->name, pk, old, kwhy);
+	if (rc == KNOWN_MATCH)
+		return 0;
+	if (rc < 0) {
+		snprintf(why, len, "%s", kwhy);
+		return TCPX_E_PEER_KEY;
+	}
+	if (rc == KNOWN_CHANGED) {
+		keys_fingerprint(old, old_fp);
+		snprintf(why, len, "%s: THE RECEIVER'S KEY CHANGED: it shows %s, "
+			 "%s records %s; someone may be in the middle. If the "
+			 "change is expected, delete the line for %s there and "
+			 "run again with --trust-new, or give --peer-key",
+			 p->name, fp, p->known, old_fp, p->name);
+		return TCPX_E_PEER_KEY;
+	}
+	if (!p->trust_new) {
+		snprintf(why, len, "%s: unknown receiver key %s: to trust it, "
+			 "check the fingerprint with the receiver (tcpget prints "
+			 "it on start-up) and run again with --trust-new (it is "
+			 "recorded in %s), or give --peer-key", p->name, fp,
+			 p->known);
+		return TCPX_E_PEER_KEY;
+	}
+	if (keyfile_known_add(p->known, p->name, pk, kwhy) < 0) {
+		snprintf(why, len, "%s", kwhy);
+		return TCPX_E_PEER_KEY;
+	}
+	ui_info("%s: receiver key %s recorded in %s", p->name, fp, p->known);
+	return 0;
+}
+
+/* --cipher NAME: 1 to leave AES-256-GCM out. */
+static int cipher_no_aes(const char *name)
+{
+	if (strcmp(name, "xchacha20-poly1305") == 0)
+		return 1;
+	if (strcmp(name, "aes-256-gcm") == 0)
+		return 0;
+	cli_usage_error("--cipher: aes-256-gcm or xchacha20-poly1305, not %.100s",
+			name);
+}
+
 int main(int argc, char **argv)
 {
 	struct send_options opt = { .level = 0, .timeout_ms = DEFAULT_TIMEOUT * 1000 };
-	char *host = NULL, *port = NULL, *dir = NULL;
+	char *host = NULL, *port = NULL, *dir = NULL, why[KEYFILE_WHY_MAX];
 	const char *rename = NULL;
+	const char *key = NULL, *peer_key = NULL, *genkey = NULL;
+	struct pin pin = { .given = 0 };
+	struct tcpx_identity *id;
 	int c, status, follow = 0;
 
 	ui_init("tcpput", UI_SENDER);
@@ -164,6 +272,11 @@ int main(int argc, char **argv)
 			opt.timeout_ms = (int)cli_number(optarg, 1, 86400,
 				"timeout") * 1000;
 			break;
+		case OPT_KEY: key = optarg; break;
+		case OPT_PEER_KEY: peer_key = optarg; break;
+		case OPT_TRUST_NEW: pin.trust_new = 1; break;
+		case OPT_CIPHER: opt.no_aes = cipher_no_aes(optarg); break;
+		case OPT_GENKEY: genkey = optarg; break;
 		case 'q': ui_set_quiet(1); break;
 		case 'v': ui_set_verbose(1); break;
 		case 'P': ui_set_progress(1); break;
@@ -174,19 +287,44 @@ int main(int argc, char **argv)
 		default: cli_try_help();
 		}
 	}
+	if (digest_global_init() < 0) {
+		ui_error(NULL, "cannot initialise libsodium");
+		return SEND_CONNECTION;
+	}
+	if (genkey)
+		return cli_genkey(genkey) ? SEND_UNREADABLE : SEND_OK;
 	if (argc - optind < 2)
 		cli_usage_error("need at least one FILE and a HOST[:PORT]");
 	if (rename)
 		check_rename(rename, argc - optind - 1);
 	check_stdin(argv + optind, argc - optind - 1, rename);
+	id = cli_identity(key, SEND_UNREADABLE);
+	if (!id && (peer_key || pin.trust_new))
+		cli_usage_error("--peer-key and --trust-new need --key (or $%s)",
+				KEYFILE_ENV);
+	if (peer_key && keyfile_peer_key(peer_key, pin.pk, why) < 0)
+		cli_usage_error("--peer-key: %s", why);
+	pin.given = peer_key != NULL;
+	if (id) {
+		pin.known = keyfile_known_path();
+		opt.sk = id->sk;
+		opt.pk = id->pk;
+		opt.judge = judge_receiver;
+		opt.judge_arg = &pin;
+	}
 	struct send_run run = { .paths = argv + optind,
 				.npaths = argc - optind - 1, .follow = follow,
 				.rename = rename, .send = opt };
 	split_destination(argv[argc - 1], &run, &host, &port, &dir);
+	/* the receiver's name in known_receivers: HOST:PORT as dialled */
+	snprintf(pin.name, sizeof(pin.name), strchr(host, ':') ? "[%s]:%s" : "%s:%s",
+		 host, port ? port : TCPX_DEFAULT_PORT);
 	signal(SIGPIPE, SIG_IGN);
 	status = run_send(&run);
 	free(host);
 	free(port);
 	free(dir);
+	free(pin.known);
+	keyfile_identity_free(id);
 	return status;
 }

@@ -92,6 +92,7 @@
 #include "bytes.h"
 #include "digest.h"
 #include "frame.h"
+#include "handshake.h"
 #include "proto.h"
 
 #define HELPER_NAME "helper_hostile"
@@ -188,6 +189,15 @@ static int connect_to(void)
 	return s;
 }
 
+/* The largest payload a receiver may send of a type: proto's table, and
+ * the SECURE frames (handshake.h), reported as F<type>. */
+static int64_t max_from_receiver(uint8_t type)
+{
+	if (type == TCPX_FRAME_KX_REPLY || type == TCPX_FRAME_SEALED)
+		return handshake_record_limits.max_payload(TCPX_FRAME_SEALED);
+	return proto_max_payload(type);
+}
+
 /* Decodes what arrived; returns -1 once the receiver sent garbage. */
 static int parse_input(void)
 {
@@ -196,8 +206,8 @@ static int parse_input(void)
 		const uint8_t *h = inbuf + off;
 		uint8_t type = h[0];
 		uint32_t len = be32_load(h + 4);
-		if (proto_max_payload(type) < 0 ||
-		    h[1] || be16_load(h + 2) || len > proto_max_payload(type)) {
+		if (max_from_receiver(type) < 0 ||
+		    h[1] || be16_load(h + 2) || len > max_from_receiver(type)) {
 			printf("BADFRAME type=%u len=%u\n", type, len);
 			sig_add("BADFRAME");
 			return -1;

@@ -690,7 +690,51 @@ chk_closes_after_bye() {
 FC_CHECK=chk_closes_after_bye fcase "after the receiver's BYE tcpput closes at once (the receiver holds on)" \
 	"H F1 E1 B EOF" 0 hello answer bye hold:$((3000 * SLOW)) -- -t 5 "$T/src/f1000"
 
+# ---- SECURE (tcpxfer(5) SECURE): a receiver with a key -----------------------
+# Every case: refused with its ERROR (in the clear before the receiver's
+# KX_REPLY, sealed after: F19), nothing stored, the receiver still serving
+# a sender with a key.  The sender waits for the receiver's HELLO before
+# its first handshake frame (waitframes:1), as the spec says it must; one
+# case shows what a sender that does not gets.
+S_D=$W/d-secure
+KD=$T/src/keys
+mkdir -p "$S_D" "$KD"
+"$BIN/tcpget" --genkey "$KD/r" >/dev/null 2>&1
+"$BIN/tcpput" --genkey "$KD/s" >/dev/null 2>&1
+SNAP=$(outside_snapshot)      # d-secure is new in w/
+start_tcpget S "$S_D" --key "$KD/r" --allow-any-sender -t $((10 * SLOW)) || finish
+PUT_OK_ARGS=(--key "$KD/s" --peer-key "$KD/r.pub")
+zeros() { printf '%0*d' $((2 * $1)) 0; }
+KXI=raw:1000000000000020$(printf '20243c2fa724ef40cdd0a518dd546e05b914cad065b4e8a3958079080aac6607')
+export HC_SRV=S HC_DIR=$S_D
+hcase "SECURE: a HELLO without SECURE to a receiver with a key" "E12 END" "" \
+	hello file:1:3:a data:abc end bye
+hcase "SECURE: AES256GCM asked without SECURE" "E12 END" "" hello:1:1:0x20
+hcase "SECURE: KX_INIT before HELLO" "E3 END" "" $KXI
+hcase "SECURE: KX_INIT sent before the receiver's HELLO came" "H E3 END" "" \
+	hello:1:1:0x10 $KXI
+hcase "SECURE: a SEALED record before the handshake" "H E3 END" "" \
+	hello:1:1:0x10 waitframes:1 raw:1300000000000018$(zeros 24)
+hcase "SECURE: FILE instead of KX_INIT (nothing of it read)" "H E3 END" "" \
+	hello:1:1:0x10 waitframes:1 file:1:3:a data:abc end bye
+hcase "SECURE: KX_INIT one byte long (FRAME_TOO_LARGE from the header)" "H E2 END" "" \
+	hello:1:1:0x10 waitframes:1 hdr:16:0:0:33
+hcase "SECURE: KX_INIT too short" "H E1 END" "" \
+	hello:1:1:0x10 waitframes:1 raw:100000000000001f$(zeros 31)
+hcase "SECURE: KX_INIT the all-zero point" "H E13 END" "" \
+	hello:1:1:0x10 waitframes:1 raw:1000000000000020$(zeros 32)
+hcase "SECURE: a forged KX_AUTH (sealed ERROR 13)" "H F17 F19 END" "" \
+	hello:1:1:0x10 waitframes:1 $KXI raw:1800000000000070$(zeros 112)
+hcase "SECURE: KX_AUTH declaring 4 GiB" "H F17 F19 END" "" \
+	hello:1:1:0x10 waitframes:1 $KXI hdr:18:0:0:0xffffffff
+hcase "SECURE: records instead of KX_AUTH" "H F17 F19 END" "" \
+	hello:1:1:0x10 waitframes:1 $KXI raw:1300000000000018$(zeros 24)
+hcase "SECURE: the sender gives up in the handshake (ERROR)" "H F17 END" "" \
+	hello:1:1:0x10 waitframes:1 $KXI raw:0800000000000004000d0000
+unset HC_SRV HC_DIR
+PUT_OK_ARGS=()
+
 # ---- the end: every tcpget stops cleanly on SIGTERM, no sanitizer report ----
-stops_cleanly M O I X C R
+stops_cleanly M O I X C R S
 check "no sanitizer report in any tcpget log" sanitizer_clean "$T"/logs/*.err
 finish

@@ -180,13 +180,15 @@ err_ms() { sed -n 's/^ERROR [0-9]* ms=\([0-9]*\) .*/\1/p' <<<"$1" | head -n 1; }
 
 # put_ok NAME PORT DIR: a normal tcpput transfer succeeds and arrives intact
 # (the "server still serving" check); removes the file afterwards.
+# PUT_OK_ARGS: extra tcpput options (a receiver with a key needs --key).
+PUT_OK_ARGS=()
 ALIVE_N=0
 put_ok() {
 	local port=$2 dir=$3 f out rc
 	ALIVE_N=$((ALIVE_N + 1))
 	f=$T/src/alive-$ALIVE_N
 	head -c $((100 + ALIVE_N % 500)) /dev/urandom >"$f"
-	out=$("$BIN/tcpput" -q -t $((10 * SLOW)) "$f" "127.0.0.1:$port" 2>&1)
+	out=$("$BIN/tcpput" -q -t $((10 * SLOW)) ${PUT_OK_ARGS[@]+"${PUT_OK_ARGS[@]}"} "$f" "127.0.0.1:$port" 2>&1)
 	rc=$?
 	if [ $rc -ne 0 ] || ! cmp -s "$f" "$dir/alive-$ALIVE_N"; then
 		why "server no longer serving: tcpput exit $rc: $out"

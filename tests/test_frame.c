@@ -879,3 +879,25 @@ Test(proto_table, limits_for_caps_know_only_granted_types)
 	}
 	cr_assert_eq(proto_frame_limits_for(0), proto_frame_limits_for(0));
 }
+
+/* frame_reader_reserve(): room for bytes in hand, growing a growing
+ * reader up to its largest size and no further. */
+Test(frame_reader, reserve_grows_for_bytes_in_hand)
+{
+	struct frame_reader fr;
+	size_t cap;
+	cr_assert_eq(frame_reader_init_growing(&fr, 1024, 8192, &proto_frame_limits), 0);
+	uint8_t *p = frame_reader_space(&fr, &cap);
+	cr_assert_eq(cap, 1024u);
+	memset(p, 7, 100);
+	frame_reader_commit(&fr, 100);
+	p = frame_reader_reserve(&fr, 5000, &cap);
+	cr_assert_not_null(p);
+	cr_assert_geq(cap, 5000u);
+	cr_assert_eq(fr.cap, 8192u);
+	cr_assert_eq(fr.buf[99], 7, "what was buffered stays");
+	cr_assert_eq(frame_reader_buffered(&fr), 100u);
+	cr_assert_null(frame_reader_reserve(&fr, 8192 - 99, &cap), "past the largest size");
+	cr_assert_not_null(frame_reader_reserve(&fr, 8192 - 100, &cap));
+	frame_reader_free(&fr);
+}

@@ -1793,3 +1793,64 @@ Test(receiver_stream, a_refused_stream_still_has_its_size_checked)
 	receiver_free(r);
 	tu_buf_free(&b);
 }
+
+/* ---- SECURE negotiation (man/tcpxfer.5 SECURE, "Failures and
+ * downgrade") ---------------------------------------------------------- */
+
+static struct tcpx_receiver *secure_rx(int require)
+{
+	struct receiver_config cfg = { .caps = TCPX_CAPS_V1 | TCPX_CAP_SECURE |
+				       TCPX_CAP_AES256GCM, .require_secure = require };
+	struct tcpx_receiver *r = receiver_new(&cfg);
+	cr_assert(r != NULL);
+	return r;
+}
+
+Test(receiver_secure, a_receiver_with_a_key_refuses_a_sender_without)
+{
+	struct tcpx_receiver *r = secure_rx(1);
+	struct tu_buf b = { 0 };
+	tu_put_hello(&b, 1, 1, TCPX_CAP_ZLIB);
+	tu_put_file(&b, 1, 5, "a.txt");
+	feed(r, &b);
+	expect_fatal(r, TCPX_E_INSECURE);
+	receiver_free(r);
+	tu_buf_free(&b);
+}
+
+Test(receiver_secure, grants_secure_and_aes_only_together)
+{
+	struct { uint64_t asked, granted; int require; } c[] = {
+		{ TCPX_CAP_SECURE, TCPX_CAP_SECURE, 1 },
+		{ TCPX_CAP_SECURE | TCPX_CAP_AES256GCM,
+		  TCPX_CAP_SECURE | TCPX_CAP_AES256GCM, 1 },
+		{ TCPX_CAP_AES256GCM, 0, 0 },
+		{ TCPX_CAP_ZLIB, TCPX_CAP_ZLIB, 0 },
+	};
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct tcpx_receiver *r = secure_rx(c[i].require);
+		struct tu_buf b = { 0 };
+		tu_put_hello(&b, 1, 1, c[i].asked);
+		feed(r, &b);
+		struct receiver_event ev;
+		receiver_next(r, &ev);
+		cr_assert_eq(ev.type, REV_HELLO, "case %zu", i);
+		cr_assert_eq(ev.caps, c[i].granted, "case %zu", i);
+		struct tu_buf out = take(r);
+		cr_assert_eq(be64_load(out.p + 16), c[i].granted, "case %zu", i);
+		receiver_free(r);
+		tu_buf_free(&b);
+		tu_buf_free(&out);
+	}
+	/* Without a key the bits are never granted. */
+	struct tcpx_receiver *r = rx_new(TCPX_CAPS_V1, 0, 0);
+	struct tu_buf b = { 0 };
+	tu_put_hello(&b, 1, 1, TCPX_CAP_SECURE | TCPX_CAP_AES256GCM);
+	feed(r, &b);
+	expect_event(r, REV_HELLO);
+	struct tu_buf out = take(r);
+	cr_assert_eq(be64_load(out.p + 16), 0);
+	receiver_free(r);
+	tu_buf_free(&b);
+	tu_buf_free(&out);
+}

@@ -1785,3 +1785,32 @@ Test(sender_stream, against_the_receiver)
 	sender_free(s);
 	receiver_free(r);
 }
+
+/* ---- SECURE: no silent downgrade (man/tcpxfer.5 SECURE) ------------------ */
+
+Test(sender_secure, asked_for_secure_and_not_granted_refuses)
+{
+	struct tcpx_sender *s = sender_new(TCPX_CAP_SECURE, 0);
+	struct tu_buf b = take(s);
+	cr_assert_eq(be64_load(b.p + 16), TCPX_CAP_SECURE, "the HELLO asks");
+	tu_buf_free(&b);
+	tu_put_hello(&b, 1, 1, 0);
+	feed(s, &b);
+	expect_proto_error(s, TCPX_E_INSECURE);
+	sender_free(s);
+	tu_buf_free(&b);
+}
+
+Test(sender_secure, granted_secure_opens_the_session)
+{
+	struct tcpx_sender *s = sender_new(TCPX_CAP_SECURE | TCPX_CAP_AES256GCM, 0);
+	struct tu_buf b = take(s);
+	tu_buf_free(&b);
+	tu_put_hello(&b, 1, 1, TCPX_CAP_SECURE);
+	feed(s, &b);
+	struct sender_event ev = next(s);
+	cr_assert_eq(ev.type, SEV_HELLO);
+	cr_assert_eq(ev.caps, TCPX_CAP_SECURE);
+	sender_free(s);
+	tu_buf_free(&b);
+}

@@ -389,8 +389,8 @@ for tool in tcpput tcpget; do
 	check "$tool.1 has every section${missing:+ (missing:$missing)}" [ -z "$missing" ]
 done
 check "tcpget.1 has a SECURITY section" grep -q '^\.SH SECURITY$' "$REPO/man/tcpget.1"
-check "tcpput.1 ENVIRONMENT: COLUMNS and NO_COLOR" \
-	[ "$(man_tags "$REPO/man/tcpput.1" ENVIRONMENT | tr '\n' ' ')" = "COLUMNS NO_COLOR " ]
+check "tcpput.1 ENVIRONMENT: COLUMNS, NO_COLOR, TCPX_KEY, XDG_CONFIG_HOME" \
+	[ "$(man_tags "$REPO/man/tcpput.1" ENVIRONMENT | tr '\n' ' ')" = "COLUMNS NO_COLOR TCPX_KEY XDG_CONFIG_HOME " ]
 check "tcpget.1 ENVIRONMENT: LISTEN_FDS and LISTEN_PID" \
 	grep -q 'LISTEN_FDS ", " LISTEN_PID' <(man_section "$REPO/man/tcpget.1" ENVIRONMENT)
 for m in "$REPO"/man/*.[15]; do
