@@ -248,10 +248,34 @@ static int cipher_no_aes(const char *name)
 			name);
 }
 
+/* --key (or $TCPX_KEY), --peer-key, --trust-new: our identity and the
+ * judge of the receiver's key; NULL without a key (no encryption). */
+static struct tcpx_identity *wire_keys(struct send_options *opt, struct pin *pin,
+				       const char *key, const char *peer_key)
+{
+	char why[KEYFILE_WHY_MAX];
+	struct tcpx_identity *id = cli_identity(key, SEND_UNREADABLE);
+
+	if (!id && (peer_key || pin->trust_new))
+		cli_usage_error("--peer-key and --trust-new need --key (or $%s)",
+				KEYFILE_ENV);
+	if (peer_key && keyfile_peer_key(peer_key, pin->pk, why) < 0)
+		cli_usage_error("--peer-key: %s", why);
+	pin->given = peer_key != NULL;
+	if (id) {
+		pin->known = keyfile_known_path();
+		opt->sk = id->sk;
+		opt->pk = id->pk;
+		opt->judge = judge_receiver;
+		opt->judge_arg = pin;
+	}
+	return id;
+}
+
 int main(int argc, char **argv)
 {
 	struct send_options opt = { .level = 0, .timeout_ms = DEFAULT_TIMEOUT * 1000 };
-	char *host = NULL, *port = NULL, *dir = NULL, why[KEYFILE_WHY_MAX];
+	char *host = NULL, *port = NULL, *dir = NULL;
 	const char *rename = NULL;
 	const char *key = NULL, *peer_key = NULL, *genkey = NULL;
 	struct pin pin = { .given = 0 };
@@ -298,20 +322,7 @@ int main(int argc, char **argv)
 	if (rename)
 		check_rename(rename, argc - optind - 1);
 	check_stdin(argv + optind, argc - optind - 1, rename);
-	id = cli_identity(key, SEND_UNREADABLE);
-	if (!id && (peer_key || pin.trust_new))
-		cli_usage_error("--peer-key and --trust-new need --key (or $%s)",
-				KEYFILE_ENV);
-	if (peer_key && keyfile_peer_key(peer_key, pin.pk, why) < 0)
-		cli_usage_error("--peer-key: %s", why);
-	pin.given = peer_key != NULL;
-	if (id) {
-		pin.known = keyfile_known_path();
-		opt.sk = id->sk;
-		opt.pk = id->pk;
-		opt.judge = judge_receiver;
-		opt.judge_arg = &pin;
-	}
+	id = wire_keys(&opt, &pin, key, peer_key);
 	struct send_run run = { .paths = argv + optind,
 				.npaths = argc - optind - 1, .follow = follow,
 				.rename = rename, .send = opt };
