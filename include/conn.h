@@ -93,6 +93,7 @@ struct conn {
 	int handshaking, rate_watched;
 	int timed_out;        /* which deadline, after -TCPX_E_TIMEOUT */
 	int unacked;          /* written, not yet acknowledged, when last seen */
+	uint64_t write_mark;  /* the write deadline's mark (conn.c) */
 	uint64_t bytes_in, bytes_out;
 };
 

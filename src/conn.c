@@ -522,13 +522,32 @@ static void check_acked(struct conn *c, int64_t now)
 	c->unacked = n;
 }
 
-/* The write deadline runs from the moment the queue stops being empty. */
+/*
+ * The write deadline: every reply must be acknowledged by the peer's TCP
+ * within write_ms of being queued (twice that at most, by the marks'
+ * granularity).  A mark records how many bytes had been produced (sent
+ * or queued) when it was set; once the peer has acknowledged that many
+ * (SIOCOUTQ), the mark moves on to what is produced by then.  A peer that
+ * reads everything keeps moving it, however busy the loop is and however
+ * the writes fall between the checks; one that reads nothing, or a byte
+ * now and then, does not: the deadline stays absolute for it.  (A queue
+ * that was merely non-empty at every check once ended long transfers of
+ * many small files that were read promptly.)
+ */
 static void note_queue(struct conn *c, int64_t now)
 {
-	if (!conn_out_pending(c))
-		c->write_since = 0;
-	else if (!c->write_since)
+	uint64_t produced = c->bytes_out + conn_out_pending(c);
+	uint64_t unacked = c->unacked > 0 ? (uint64_t)c->unacked : 0;
+	uint64_t acked = c->bytes_out > unacked ? c->bytes_out - unacked : 0;
+
+	if (acked >= produced) {
+		c->write_since = 0;             /* nothing unacknowledged */
+	} else if (!c->write_since || acked >= c->write_mark) {
+		/* the last mark was reached (or none was set): what is
+		 * produced now is the next one to reach */
 		c->write_since = now;
+		c->write_mark = produced;
+	}
 }
 
 /* Each deadline in force, with its name; INT64_MAX when off. */
@@ -561,9 +580,9 @@ static const int check_order[] = { CONN_HANDSHAKE, CONN_FRAME, CONN_WRITE,
 
 int conn_check(struct conn *c, int64_t now)
 {
-	note_queue(c, now);
-	if (conn_out_pending(c))
+	if (conn_out_pending(c) || c->write_since)
 		check_acked(c, now);
+	note_queue(c, now);
 	for (size_t i = 0; i < sizeof(check_order) / sizeof(check_order[0]); i++) {
 		int which = check_order[i];
 		if (now < deadline(c, which))
@@ -628,12 +647,6 @@ static int write_some(struct conn *c)
 			keep(c->sec->hello_out, &c->sec->hello_out_len,
 			     &c->sec->hello_over, p, (size_t)w);
 		outq_consume(q, (size_t)w);
-		/* Everything queued has left: the write deadline starts again
-		 * with the next reply.  The loops queue replies between writes,
-		 * so the queue may never be empty when a deadline is checked,
-		 * yet a peer that reads everything must not time out. */
-		if (!conn_out_pending(c))
-			c->write_since = 0;
 		c->bytes_out += (uint64_t)w;
 		c->last_move = conn_now();
 		check_acked(c, c->last_move);   /* the new baseline */

@@ -1,6 +1,9 @@
 /* Tests for src/conn.c: the refusal of a connection that is not served. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -51,6 +54,38 @@ Test(conn, refuse_never_waits_for_a_full_socket, .timeout = 10)
  * "unread", even when every check happens to see it non-empty (as in
  * serve_loop, which queues RESULTs between its writes).  A bug once ended
  * long transfers of many small files after --timeout. */
+/* A connected TCP pair on 127.0.0.1: SIOCOUTQ counts exact bytes there
+ * (on AF_UNIX it counts buffer memory). */
+static void tcp_pair(int sv[2])
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_geq(l, 0);
+	cr_assert_eq(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(l, 1), 0);
+	cr_assert_eq(getsockname(l, (struct sockaddr *)&a, &len), 0);
+	sv[1] = socket(AF_INET, SOCK_STREAM, 0);
+	cr_assert_eq(connect(sv[1], (struct sockaddr *)&a, sizeof(a)), 0);
+	sv[0] = accept(l, NULL, NULL);
+	cr_assert_geq(sv[0], 0);
+	close(l);
+}
+
+/* Until the kernel says the peer acknowledged everything (loopback: at
+ * once, but asynchronously), bounded. */
+static void until_acked(int fd)
+{
+	int n = 1;
+	for (int i = 0; i < 1000 && n > 0; i++) {
+		cr_assert_eq(ioctl(fd, SIOCOUTQ, &n), 0);
+		if (n > 0)
+			usleep(1000);
+	}
+	cr_assert_eq(n, 0);
+}
+
 Test(conn, write_deadline_restarts_when_the_queue_empties)
 {
 	struct frame_reader in;
@@ -60,7 +95,7 @@ Test(conn, write_deadline_restarts_when_the_queue_empties)
 	uint8_t junk[64];
 	int sv[2];
 
-	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	tcp_pair(sv);
 	cr_assert_eq(frame_reader_init(&in, 4096, &proto_frame_limits), 0);
 	cr_assert_eq(outq_init(&out, 4096, 0), 0);
 	conn_init(&c, sv[0], &in, &out, &lim, -1);
@@ -71,10 +106,12 @@ Test(conn, write_deadline_restarts_when_the_queue_empties)
 		cr_assert_eq(conn_check(&c, t), 0, "check %d: the peer reads everything", i);
 		cr_assert_geq(conn_io(&c, 0), 0);
 		cr_assert_eq(outq_len(&out), 0);
+		until_acked(sv[0]);
 		cr_assert_gt(read(sv[1], junk, sizeof(junk)), 0);
 		memset(outq_tail(&out), 'y', 10);
 		outq_append(&out, 10);  /* queued again before the next check */
 		cr_assert_geq(conn_io(&c, 0), 0);
+		until_acked(sv[0]);
 	}
 	/* Nothing written any more (the queue stays put): the deadline holds. */
 	memset(outq_tail(&out), 'z', 10);
