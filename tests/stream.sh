@@ -192,6 +192,25 @@ once_start -d "$O"
 out=$("$HOSTILE" -p "$OPORT" hello hdr:99:0:0:0 2>&1)
 once_status; grc=$?
 check "--once: a protocol error makes tcpget exit 6" [ $grc -eq 6 ]
+# while its one session runs, a second sender is refused by the system
+O2=$T/o2
+mkdir -p "$O2"
+once_start -d "$O2"
+mkfifo "$SRC/feed2"
+"$PUT" -q - "127.0.0.1:$OPORT" --name first <"$SRC/feed2" &
+FPID2=$!
+PIDS+=("$FPID2")
+exec 5>"$SRC/feed2"
+printf 'part\n' >&5
+wait_for has_temp "$O2"
+err=$("$PUT" -q "$SRC/orig.txt" "127.0.0.1:$OPORT" 2>&1); rc2=$?
+exec 5>&-
+wait "$FPID2"; rc=$?
+once_status; grc=$?
+check "--once: a second sender meanwhile is refused (connection refused, exit 5)" \
+	holds '[ $rc2 -eq 5 ] && grep -q "connection refused" <<<"$err"'
+check "--once: the first session still completes, exit 0" \
+	holds '[ $rc -eq 0 ] && [ $grc -eq 0 ] && [ "$(cat "$O2/first")" = part ]'
 once_start -d "$O"
 kill -TERM "$OPID"
 once_status; grc=$?
