@@ -26,6 +26,16 @@ wait_for() {
 	return 1
 }
 has_temp() { [ -n "$(find "$1" -name '.tcpx-*' 2>/dev/null)" ]; }
+# fifo_put NAME ADDR: tcpput - ADDR --name NAME reading a FIFO, in the
+# background (SPID); the FIFO's writing end is descriptor $W, which the
+# caller writes to and closes (exec {W}>&-)
+fifo_put() {
+	mkfifo "$SRC/fifo-$1"
+	"$PUT" -q - "$2" --name "$1" <"$SRC/fifo-$1" 2>/dev/null &
+	SPID=$!
+	PIDS+=("$SPID")
+	exec {W}>"$SRC/fifo-$1"
+}
 
 # once_start [ARGS...]: tcpget --once ARGS (start_receiver's, a directory
 # of its own unless ARGS give one: -d comes last); sets OPID, OPORT, OOUT
@@ -114,30 +124,22 @@ check "--name ../up: usage error" holds '[ $rc -eq 2 ] && [ ! -e "$T/up" ]'
 
 # a producer that pauses: what it wrote goes at once, not when 256 KiB
 # have come (the receiver would see nothing move)
-mkfifo "$SRC/slow"
-"$PUT" -q - "$A" --name slow <"$SRC/slow" &
-SPID=$!
-PIDS+=("$SPID")
-exec 4>"$SRC/slow"
-printf 'first part\n' >&4
+fifo_put slow "$A"
+printf 'first part\n' >&$W
 temp_size() { local f; f=$(find "$D" -name '.tcpx-*' | head -n 1); [ -n "$f" ] && [ "$(stat -c %s "$f")" = "$1" ]; }
 check "paused producer: its first 11 bytes reached the receiver before its end" wait_for temp_size 11
-printf 'second part\n' >&4
-exec 4>&-
+printf 'second part\n' >&$W
+exec {W}>&-
 wait "$SPID"; rc=$?
 check "paused producer: the whole stream arrives" holds '[ $rc -eq 0 ] && [ "$(cat "$D/slow")" = "$(printf "first part\nsecond part")" ]'
 
 # a sender killed in the middle of a stream: no file, no temporary
-mkfifo "$SRC/feed"
-"$PUT" -q - "$A" --name killed <"$SRC/feed" 2>/dev/null &
-KPID=$!
-PIDS+=("$KPID")
-exec 3>"$SRC/feed"
-head -c 1M "$SRC/5m" >&3
+fifo_put killed "$A"
+head -c 1M "$SRC/5m" >&$W
 wait_for has_temp "$D"
 check "killed sender: its stream was in progress (temporary file seen)" has_temp "$D"
-{ kill -KILL "$KPID"; wait "$KPID"; } 2>/dev/null
-exec 3>&-
+{ kill -KILL "$SPID"; wait "$SPID"; } 2>/dev/null
+exec {W}>&-
 log_wait "$RERR" "closed by the sender mid-transfer"
 check "killed sender: receiver saw the connection end mid-transfer" grep -q "mid-transfer" "$RERR"
 check "killed sender: no file under its name" [ ! -e "$D/killed" ]
@@ -196,16 +198,12 @@ check "--once: a protocol error makes tcpget exit 6" [ $grc -eq 6 ]
 O2=$T/o2
 mkdir -p "$O2"
 once_start -d "$O2"
-mkfifo "$SRC/feed2"
-"$PUT" -q - "127.0.0.1:$OPORT" --name first <"$SRC/feed2" &
-FPID2=$!
-PIDS+=("$FPID2")
-exec 5>"$SRC/feed2"
-printf 'part\n' >&5
+fifo_put first "127.0.0.1:$OPORT"
+printf 'part\n' >&$W
 wait_for has_temp "$O2"
 err=$("$PUT" -q "$SRC/orig.txt" "127.0.0.1:$OPORT" 2>&1); rc2=$?
-exec 5>&-
-wait "$FPID2"; rc=$?
+exec {W}>&-
+wait "$SPID"; rc=$?
 once_status; grc=$?
 check "--once: a second sender meanwhile is refused (connection refused, exit 5)" \
 	holds '[ $rc2 -eq 5 ] && grep -q "connection refused" <<<"$err"'
