@@ -106,6 +106,9 @@ printf 'hello\n' >"$SRC/orig.txt"
 "$PUT" -q "$SRC/orig.txt" "$A:inbox/" --name renamed.txt; rc=$?
 check "--name renames a file, under host:dir/" holds '[ $rc -eq 0 ] && cmp -s "$SRC/orig.txt" "$D/inbox/renamed.txt" && [ ! -e "$D/orig.txt" ]'
 
+"$PUT" -q -r "$SRC/tree" "$A:trees/" --name renamed; rc=$?
+check "--name renames the tree of -r DIR" holds '[ $rc -eq 0 ] && diff -r "$SRC/tree" "$D/trees/renamed" >/dev/null'
+
 # JSON: no size before the end, the final one after
 json=$(head -c 3000 "$SRC/5m" | "$PUT" --json - "$A" --name j.bin 2>/dev/null)
 check "--json: file_start has size null" holds 'jq -se "map(select(.event == \"file_start\"))[0].size == null" <<<"$json" >/dev/null'
