@@ -160,6 +160,20 @@ head -c 1M "$SRC/5m" | "$PUT" -q - "127.0.0.1:$RPORT" --name fits; rc=$?
 check "stream of exactly --max-size: stored" holds '[ $rc -eq 0 ] && [ "$(stat -c %s "$M/fits")" = 1048576 ]'
 stop_receiver
 
+# the receiver's JSON: a stream has no size until its end
+J=$T/j
+start_receiver "$J" --json --max-size 100K
+head -c 300K "$SRC/5m" | "$PUT" -q - "127.0.0.1:$RPORT" --name big 2>/dev/null
+printf ab | "$PUT" -q - "127.0.0.1:$RPORT" --name small
+log_wait "$ROUT" '"event":"file_done"'
+check "receiver --json: a stream's file_start has size null" \
+	holds 'jq -se "map(select(.event == \"file_start\" and .name == \"small\"))[0].size == null" "$ROUT" >/dev/null'
+check "receiver --json: its file_done has the final size" \
+	holds 'jq -se "map(select(.event == \"file_done\"))[0].size == 2" "$ROUT" >/dev/null'
+check "receiver --json: a stream refused part way: size null, code 35, bytes so far" \
+	holds 'jq -se "map(select(.event == \"file_failed\"))[0] | .size == null and .code == 35 and .bytes_so_far <= 102400" "$ROUT" >/dev/null'
+stop_receiver
+
 # a receiver that takes no stream (no STREAM capability: an older tcpget)
 "$FRECV" hello answer bye >"$T/frecv.out" 2>&1 &
 FPID=$!
