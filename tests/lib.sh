@@ -34,7 +34,8 @@ finish() {
 
 # start_receiver DIR [ARGS...]: starts tcpget on a free loopback port (on
 # $RBIND, default 127.0.0.1); sets RPID, RPORT, ROUT (stdout), RERR (stderr).
-# The "listening" line is read from stdout, or stderr (tcpget --stdout).
+# The "listening" line is read from stdout, or stderr (tcpget --stdout), as
+# text or as a JSON record (--json).
 start_receiver() {
 	local dir=$1; shift
 	ROUT=$(mktemp "$T/get-out.XXXXXX")
@@ -44,7 +45,9 @@ start_receiver() {
 	PIDS+=("$RPID")
 	RPORT=""
 	for _ in $(seq 1 400); do
-		RPORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\),.*/\1/p' "$ROUT" "$RERR" | head -n 1)
+		RPORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\),.*/\1/p
+			s/.*"event":"listening","address":"[^"]*:\([0-9][0-9]*\)".*/\1/p' \
+			"$ROUT" "$RERR" | head -n 1)
 		[ -n "$RPORT" ] && return 0
 		sleep 0.05
 	done

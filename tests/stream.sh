@@ -26,6 +26,16 @@ wait_for() {
 	return 1
 }
 has_temp() { [ -n "$(find "$1" -name '.tcpx-*' 2>/dev/null)" ]; }
+# fifo_put NAME ADDR: tcpput - ADDR --name NAME reading a FIFO, in the
+# background (SPID); the FIFO's writing end is descriptor $W, which the
+# caller writes to and closes (exec {W}>&-)
+fifo_put() {
+	mkfifo "$SRC/fifo-$1"
+	"$PUT" -q - "$2" --name "$1" <"$SRC/fifo-$1" 2>/dev/null &
+	SPID=$!
+	PIDS+=("$SPID")
+	exec {W}>"$SRC/fifo-$1"
+}
 
 # once_start [ARGS...]: tcpget --once ARGS (start_receiver's, a directory
 # of its own unless ARGS give one: -d comes last); sets OPID, OPORT, OOUT
@@ -96,6 +106,9 @@ printf 'hello\n' >"$SRC/orig.txt"
 "$PUT" -q "$SRC/orig.txt" "$A:inbox/" --name renamed.txt; rc=$?
 check "--name renames a file, under host:dir/" holds '[ $rc -eq 0 ] && cmp -s "$SRC/orig.txt" "$D/inbox/renamed.txt" && [ ! -e "$D/orig.txt" ]'
 
+"$PUT" -q -r "$SRC/tree" "$A:trees/" --name renamed; rc=$?
+check "--name renames the tree of -r DIR" holds '[ $rc -eq 0 ] && diff -r "$SRC/tree" "$D/trees/renamed" >/dev/null'
+
 # JSON: no size before the end, the final one after
 json=$(head -c 3000 "$SRC/5m" | "$PUT" --json - "$A" --name j.bin 2>/dev/null)
 check "--json: file_start has size null" holds 'jq -se "map(select(.event == \"file_start\"))[0].size == null" <<<"$json" >/dev/null'
@@ -114,30 +127,22 @@ check "--name ../up: usage error" holds '[ $rc -eq 2 ] && [ ! -e "$T/up" ]'
 
 # a producer that pauses: what it wrote goes at once, not when 256 KiB
 # have come (the receiver would see nothing move)
-mkfifo "$SRC/slow"
-"$PUT" -q - "$A" --name slow <"$SRC/slow" &
-SPID=$!
-PIDS+=("$SPID")
-exec 4>"$SRC/slow"
-printf 'first part\n' >&4
+fifo_put slow "$A"
+printf 'first part\n' >&$W
 temp_size() { local f; f=$(find "$D" -name '.tcpx-*' | head -n 1); [ -n "$f" ] && [ "$(stat -c %s "$f")" = "$1" ]; }
 check "paused producer: its first 11 bytes reached the receiver before its end" wait_for temp_size 11
-printf 'second part\n' >&4
-exec 4>&-
+printf 'second part\n' >&$W
+exec {W}>&-
 wait "$SPID"; rc=$?
 check "paused producer: the whole stream arrives" holds '[ $rc -eq 0 ] && [ "$(cat "$D/slow")" = "$(printf "first part\nsecond part")" ]'
 
 # a sender killed in the middle of a stream: no file, no temporary
-mkfifo "$SRC/feed"
-"$PUT" -q - "$A" --name killed <"$SRC/feed" 2>/dev/null &
-KPID=$!
-PIDS+=("$KPID")
-exec 3>"$SRC/feed"
-head -c 1M "$SRC/5m" >&3
+fifo_put killed "$A"
+head -c 1M "$SRC/5m" >&$W
 wait_for has_temp "$D"
 check "killed sender: its stream was in progress (temporary file seen)" has_temp "$D"
-{ kill -KILL "$KPID"; wait "$KPID"; } 2>/dev/null
-exec 3>&-
+{ kill -KILL "$SPID"; wait "$SPID"; } 2>/dev/null
+exec {W}>&-
 log_wait "$RERR" "closed by the sender mid-transfer"
 check "killed sender: receiver saw the connection end mid-transfer" grep -q "mid-transfer" "$RERR"
 check "killed sender: no file under its name" [ ! -e "$D/killed" ]
@@ -153,6 +158,20 @@ check "stream past --max-size: says why" grep -q -- "--max-size" <<<"$err"
 check "stream past --max-size: nothing stored, no temporary" holds '[ -z "$(ls -A "$M")" ]'
 head -c 1M "$SRC/5m" | "$PUT" -q - "127.0.0.1:$RPORT" --name fits; rc=$?
 check "stream of exactly --max-size: stored" holds '[ $rc -eq 0 ] && [ "$(stat -c %s "$M/fits")" = 1048576 ]'
+stop_receiver
+
+# the receiver's JSON: a stream has no size until its end
+J=$T/j
+start_receiver "$J" --json --max-size 100K
+head -c 300K "$SRC/5m" | "$PUT" -q - "127.0.0.1:$RPORT" --name big 2>/dev/null
+printf ab | "$PUT" -q - "127.0.0.1:$RPORT" --name small
+log_wait "$ROUT" '"event":"file_done"'
+check "receiver --json: a stream's file_start has size null" \
+	holds 'jq -se "map(select(.event == \"file_start\" and .name == \"small\"))[0].size == null" "$ROUT" >/dev/null'
+check "receiver --json: its file_done has the final size" \
+	holds 'jq -se "map(select(.event == \"file_done\"))[0].size == 2" "$ROUT" >/dev/null'
+check "receiver --json: a stream refused part way: size null, code 35, bytes so far" \
+	holds 'jq -se "map(select(.event == \"file_failed\"))[0] | .size == null and .code == 35 and .bytes_so_far <= 102400" "$ROUT" >/dev/null'
 stop_receiver
 
 # a receiver that takes no stream (no STREAM capability: an older tcpget)
@@ -192,6 +211,21 @@ once_start -d "$O"
 out=$("$HOSTILE" -p "$OPORT" hello hdr:99:0:0:0 2>&1)
 once_status; grc=$?
 check "--once: a protocol error makes tcpget exit 6" [ $grc -eq 6 ]
+# while its one session runs, a second sender is refused by the system
+O2=$T/o2
+mkdir -p "$O2"
+once_start -d "$O2"
+fifo_put first "127.0.0.1:$OPORT"
+printf 'part\n' >&$W
+wait_for has_temp "$O2"
+err=$("$PUT" -q "$SRC/orig.txt" "127.0.0.1:$OPORT" 2>&1); rc2=$?
+exec {W}>&-
+wait "$SPID"; rc=$?
+once_status; grc=$?
+check "--once: a second sender meanwhile is refused (connection refused, exit 5)" \
+	holds '[ $rc2 -eq 5 ] && grep -q "connection refused" <<<"$err"'
+check "--once: the first session still completes, exit 0" \
+	holds '[ $rc -eq 0 ] && [ $grc -eq 0 ] && [ "$(cat "$O2/first")" = part ]'
 once_start -d "$O"
 kill -TERM "$OPID"
 once_status; grc=$?

@@ -189,8 +189,11 @@ static inline uint64_t fz_rate(unsigned bits, const uint64_t table[4])
  *           bits 2-3  split mode (FZ_SPLIT_*)
  *           bits 4-7  zlib level 0..9 (10..15 mean 0)
  *   byte 1  bits 0-3  number of files (0..15)
- *           bit  4    the injected HELLO grants ZLIB if asked (bit 0 only)
- *           bits 5-7  reserved
+ *           bit  4    the injected HELLO grants what was asked (ZLIB,
+ *                     STREAM; bit 0 only)
+ *           bit  5    ask for STREAM: the odd-numbered files are sent as
+ *                     streams (size unknown, STREAM_END) once granted
+ *           bits 6-7  reserved
  *   bytes 2..3        plan seed: sizes, chunk sizes, contents, names, aborts
  *   bytes 4..7        schedule seed: splits and interleaving
  *
@@ -216,6 +219,7 @@ struct fz_plan {
 	unsigned split_mode;
 	int level;
 	int grant_zlib;
+	int streams;
 	unsigned nfiles;
 	struct fz_file f[FZ_TX_MAX_FILES];
 	uint64_t sched_seed;
@@ -234,6 +238,7 @@ static inline void fz_plan_make(const uint8_t hdr[FZ_TX_HDR], struct fz_plan *p)
 		p->level = 0;
 	p->nfiles = hdr[1] & 15u;
 	p->grant_zlib = (hdr[1] >> 4) & 1;
+	p->streams = (hdr[1] >> 5) & 1;
 	p->sched_seed = fz_load_seed(hdr + 4, 4);
 	for (unsigned i = 0; i < p->nfiles; i++) {
 		struct fz_file *f = &p->f[i];

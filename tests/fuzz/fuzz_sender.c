@@ -23,7 +23,9 @@
  *   - the sender's own stream decodes: HELLO first, no FILE before the
  *     receiver's HELLO, FILE ids 1, 2, 3... matching the plan, DATA that
  *     (raw or inflated with plain zlib) is exactly the planned content,
- *     zlib only when negotiated, END with the BLAKE2b-512 of the content,
+ *     zlib only when negotiated, END with the BLAKE2b-512 of the content
+ *     (a stream, STREAM granted: FILE of unknown size and STREAM_END with
+ *     the size sent and that digest; no stream without STREAM),
  *     ERROR (with the event's code) after a protocol error, none after a
  *     peer's ERROR, nothing after an ERROR;
  *   - ASan/UBSan: no byte outside any buffer, no undefined behaviour.
@@ -72,6 +74,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 struct file_state {
 	int ended, aborted;
+	int stream;             /* sent as of unknown size */
 	uint8_t digest[DIGEST_LEN];
 };
 
@@ -128,15 +131,27 @@ static int act_once(struct tx *x)
 		return 0;
 	if (act == SA_BEGIN) {
 		const struct fz_file *f = &x->plan.f[x->begun];
+		struct file_state *fs = &x->st[x->begun];
+		int stream = x->plan.streams && (x->begun & 1);
 		struct tcpx_file_meta m = {
-			.size = f->size, .mode = 0644,
+			.size = TCPX_SIZE_UNKNOWN, .mode = 0644,
 			.mtime_sec = 1700000000 + (int64_t)x->begun,
 			.mtime_nsec = x->begun * 1000u,
 			.name = (const uint8_t *)f->name,
 			.name_len = f->name_len,
 		};
 		FZ_CHECK(sender_state(x->s) == SS_READY && sender_can_begin(x->s));
-		FZ_CHECK(sender_begin_file(x->s, &m, &x->st[x->begun]) == 0);
+		if (stream && !sender_has_stream(x->s)) {
+			/* not granted: refused, nothing queued; sent sized */
+			size_t before = pending_len(x);
+			FZ_CHECK(sender_begin_file(x->s, &m, fs) == -TCPX_E_UNEXPECTED);
+			FZ_CHECK(pending_len(x) == before);
+			stream = 0;
+		}
+		fs->stream = stream;
+		if (!stream)
+			m.size = f->size;
+		FZ_CHECK(sender_begin_file(x->s, &m, fs) == 0);
 		FZ_CHECK(m.id == x->begun + 1);
 		x->begun++;
 		x->sent = 0;
@@ -164,9 +179,11 @@ static int act_once(struct tx *x)
 			fs->aborted = 1;
 			return 1;
 		}
-		FZ_CHECK((act == SA_END) == (x->sent == f->size));
-		FZ_CHECK(sender_file_left(x->s) == f->size - x->sent);
-		if (act == SA_END) {
+		uint64_t declared = fs->stream ? TCPX_SIZE_UNKNOWN : f->size;
+		/* a stream ends where its input does: the harness's call */
+		FZ_CHECK((act == SA_END) == (!fs->stream && x->sent == f->size));
+		FZ_CHECK(sender_file_left(x->s) == declared - x->sent);
+		if (act == SA_END || (fs->stream && x->sent == f->size)) {
 			FZ_CHECK(sender_end_file(x->s) == 0);
 			crypto_generichash_final(&x->hash, fs->digest,
 						 DIGEST_LEN);
@@ -174,7 +191,7 @@ static int act_once(struct tx *x)
 			return 1;
 		}
 		uint64_t left = f->size - x->sent;
-		if (fz_one_in(&x->rng, 16)) {
+		if (!fs->stream && fz_one_in(&x->rng, 16)) {
 			/* Misuse: END before all data, a chunk too long. */
 			FZ_CHECK(sender_end_file(x->s) == -TCPX_E_SIZE);
 			FZ_CHECK(pending_len(x) == before);
@@ -319,7 +336,9 @@ static FZ_NOCOV void check_output(const struct tx *x)
 			FZ_CHECK(proto_decode_file(&f, &m) == 0);
 			FZ_CHECK(m.id == ++fid && fid <= x->begun);
 			const struct fz_file *pf = &x->plan.f[fid - 1];
-			FZ_CHECK(m.size == pf->size && m.mode == 0644);
+			FZ_CHECK(m.size == (x->st[fid - 1].stream ? TCPX_SIZE_UNKNOWN :
+					    pf->size) && m.mode == 0644);
+			FZ_CHECK(!x->st[fid - 1].stream || (x->caps & TCPX_CAP_STREAM));
 			FZ_CHECK(m.name_len == pf->name_len &&
 				 memcmp(m.name, pf->name, m.name_len) == 0);
 			in_file = 1;
@@ -352,12 +371,18 @@ static FZ_NOCOV void check_output(const struct tx *x)
 			off += d.raw_len;
 			break;
 		}
-		case TCPX_FRAME_END: {
+		case TCPX_FRAME_END:
+		case TCPX_FRAME_STREAM_END: {
+			/* END ends a file of known size, STREAM_END a stream
+			 * with the size sent; both the digest of what was */
 			const uint8_t *dg;
+			uint64_t n = off;
+			int stream = f.type == TCPX_FRAME_STREAM_END;
 			uint8_t ours[DIGEST_LEN];
-			FZ_CHECK(in_file);
-			FZ_CHECK(proto_decode_end(&f, &dg) == 0);
-			FZ_CHECK(off == x->plan.f[fid - 1].size);
+			FZ_CHECK(in_file && x->st[fid - 1].stream == stream);
+			FZ_CHECK(stream ? proto_decode_stream_end(&f, &n, &dg) == 0 :
+				 proto_decode_end(&f, &dg) == 0);
+			FZ_CHECK(n == off && off == x->plan.f[fid - 1].size);
 			crypto_generichash_final(&h, ours, sizeof(ours));
 			FZ_CHECK(memcmp(dg, ours, sizeof(ours)) == 0);
 			FZ_CHECK(x->st[fid - 1].ended);
@@ -407,8 +432,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FZ_CHECK(x != NULL);
 	fz_plan_make(data, &x->plan);
 	x->rng.s = x->plan.sched_seed;
-	x->want = x->plan.level > 0 ? TCPX_CAP_ZLIB : 0;
-	x->s = sender_new(0, x->plan.level);
+	x->want = (x->plan.level > 0 ? TCPX_CAP_ZLIB : 0) |
+		  (x->plan.streams ? TCPX_CAP_STREAM : 0);
+	x->s = sender_new(x->plan.streams ? TCPX_CAP_STREAM : 0, x->plan.level);
 	FZ_CHECK(x->s != NULL);
 	FZ_CHECK(sender_state(x->s) == SS_HANDSHAKE);
 	FZ_CHECK(!sender_can_begin(x->s));

@@ -725,7 +725,8 @@ static void pair(const char *name, const uint8_t hdr[FZ_TX_HDR],
 	int done = 0;
 
 	fz_plan_make(hdr, &plan);
-	struct tcpx_sender *s = sender_new(0, plan.level);
+	struct tcpx_sender *s = sender_new(plan.streams ? TCPX_CAP_STREAM : 0,
+					   plan.level);
 	struct tcpx_receiver *r = receiver_new(&cfg);
 	FZ_CHECK(s && r);
 
@@ -737,7 +738,10 @@ static void pair(const char *name, const uint8_t hdr[FZ_TX_HDR],
 	/* Eagerly, as fuzz_sender does: every file and BYE before reading. */
 	for (unsigned i = 0; i < plan.nfiles; i++) {
 		const struct fz_file *f = &plan.f[i];
-		struct tcpx_file_meta m = { .size = f->size, .mode = 0644,
+		/* the odd-numbered files as streams, as fuzz_sender does */
+		int stream = plan.streams && (i & 1) && sender_has_stream(s);
+		struct tcpx_file_meta m = { .size = stream ? TCPX_SIZE_UNKNOWN :
+						    f->size, .mode = 0644,
 					    .mtime_sec = 1700000000 + (int64_t)i,
 					    .mtime_nsec = i * 1000u,
 					    .name = (const uint8_t *)f->name,
@@ -835,6 +839,7 @@ static void find_plan(uint8_t hdr[FZ_TX_HDR], int want_bad_name,
 #define TX_SPLIT(m) ((uint8_t)((m) << 2))
 #define TX_LEVEL(l) ((uint8_t)((l) << 4))
 #define TX_GRANT 0x10u
+#define TX_STREAMS 0x20u
 
 static void tx(const char *name, uint8_t b0, uint8_t b1, int bad, int ab,
 	       int big, const struct pair_opts *o)
@@ -977,8 +982,8 @@ static void gen_inflate(void)
 	free(rnd);
 }
 
-/* fuzz_frame seeds of the STREAM capability, last so that the seeds
- * before them keep their bytes. */
+/* Seeds of the STREAM capability (fuzz_frame, fuzz_sender), made last so
+ * that the seeds before them keep their bytes. */
 static void f_stream_end(struct fz_buf *b)
 {
 	uint8_t dg[DIGEST_LEN];
@@ -986,12 +991,19 @@ static void f_stream_end(struct fz_buf *b)
 	b_stream_end(b, 5, dg);
 }
 
-static void gen_stream_frames(void)
+static void gen_streams(void)
 {
 	struct fz_buf b = { 0 };
 	uint8_t dg[DIGEST_LEN];
 
 	one_frame("stream_end.bin", f_stream_end);
+	/* fuzz_sender: every other file a stream, granted or not */
+	tx("streams_granted.bin", TX_INJECT | TX_EAGER, TX_GRANT | TX_STREAMS | 4,
+	   0, 0, 0, NULL);
+	tx("streams_zlib_interleaved.bin", TX_INJECT | TX_LEVEL(6) |
+	   TX_SPLIT(FZ_SPLIT_SMALL), TX_GRANT | TX_STREAMS | 6, 0, 1, 1, NULL);
+	tx("streams_not_granted.bin", TX_INJECT | TX_EAGER, TX_STREAMS | 3,
+	   0, 0, 0, NULL);
 	b_hello(&b, 1, 1, TCPX_CAP_STREAM);
 	b_file(&b, 1, TCPX_SIZE_UNKNOWN, "s.tar", 5, 0644);
 	b_data_raw(&b, (const uint8_t *)"hello", 5);
@@ -1015,7 +1027,7 @@ int main(int argc, char **argv)
 	gen_receiver();
 	gen_sender();
 	gen_inflate();
-	gen_stream_frames();
+	gen_streams();
 	printf("gen_corpus: %u files, %zu bytes in %s\n", nfiles_written,
 	       bytes_written, root);
 	return 0;
