@@ -112,7 +112,7 @@ check-run: tools $(UNIT_TESTS) $(HELPERS)
 unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t --jobs 2; done
 
-SUITES = integration tree hostile faults disk load usability output attack
+SUITES = integration tree hostile faults disk load usability output attack rerun resume
 
 integration: tools $(HELPERS)
 	@set -e; for s in $(SUITES); do \

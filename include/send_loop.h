@@ -26,6 +26,9 @@ struct send_options {
 	int level;            /* zlib level, 0 = no compression */
 	int timeout_ms;       /* nothing moved either way this long: give up */
 	int recursive;        /* -r: ask for TCPX_CAP_TREE (directories) */
+	int policy;           /* enum tcpx_policy: an existing, different file */
+	int checksum;         /* -c: compare digests, not size and mtime */
+	int resume;           /* --resume: send only what partial data lacks */
 };
 
 /* Sends every item of src over the connected, non-blocking socket fd

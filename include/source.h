@@ -86,6 +86,9 @@ int source_changed(const struct source_item *it);
 /* Reads up to cap bytes (fewer only at the end); the count, or
  * -TCPX_E_SYSTEM with errno kept. */
 ssize_t source_read(struct source_item *it, uint8_t *buf, size_t cap);
+/* Reads from offset on next (a file read ahead for --checksum, or sent
+ * from a resume offset); 0, or -TCPX_E_SYSTEM with errno kept. */
+int source_seek(struct source_item *it, uint64_t offset);
 void source_close(struct source_item *it);
 
 #endif

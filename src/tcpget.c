@@ -6,6 +6,8 @@
 #include <getopt.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,7 @@
 #include "digest.h"
 #include "error.h"
 #include "net.h"
+#include "receiver.h"
 #include "server.h"
 #include "store.h"
 #include "ui.h"
@@ -46,7 +49,13 @@ static const char usage_text[] =
 "  -p, --port=PORT         TCP port (default 20180; 0 picks a free one)\n"
 "  -b, --bind=ADDR         listen on this address only (default: all,\n"
 "                          IPv6 and IPv4)\n"
-"      --overwrite         replace existing files (atomically)\n"
+"      --overwrite         replace existing files (atomically), whatever\n"
+"                          the sender asks\n"
+"      --allow-overwrite   replace them when the sender asks (tcpput\n"
+"                          --overwrite); else such a file is refused\n"
+"      --keep-partial=SECONDS\n"
+"                          keep the data of a file cut off part way this\n"
+"                          long for tcpput --resume (default 86400; 0: none)\n"
 "      --max-size=SIZE     refuse files larger than this (default: no limit;\n"
 "                          suffixes K, M, G, T: powers of 1024; KB, MB...:\n"
 "                          powers of 1000)\n"
@@ -81,13 +90,16 @@ static const char usage_text[] =
 
 enum { OPT_OVERWRITE = 256, OPT_MAX_SIZE, OPT_MAX_CLIENTS, OPT_MAX_DIRS,
        OPT_MIN_FREE, OPT_MIN_FREE_INODES, OPT_JSON, OPT_PER_SOURCE,
-       OPT_HANDSHAKE, OPT_FRAME, OPT_MIN_RATE, OPT_RATE_WINDOW };
+       OPT_HANDSHAKE, OPT_FRAME, OPT_MIN_RATE, OPT_RATE_WINDOW,
+       OPT_ALLOW_OVERWRITE, OPT_KEEP_PARTIAL };
 
 static const struct option longopts[] = {
 	{ "dir", required_argument, NULL, 'd' },
 	{ "port", required_argument, NULL, 'p' },
 	{ "bind", required_argument, NULL, 'b' },
 	{ "overwrite", no_argument, NULL, OPT_OVERWRITE },
+	{ "allow-overwrite", no_argument, NULL, OPT_ALLOW_OVERWRITE },
+	{ "keep-partial", required_argument, NULL, OPT_KEEP_PARTIAL },
 	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
 	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
 	{ "max-dirs", required_argument, NULL, OPT_MAX_DIRS },
@@ -111,6 +123,7 @@ static const struct option longopts[] = {
 struct get_config {
 	const char *port, *bind_addr;
 	int overwrite;
+	uint64_t keep_partial;
 	uint64_t min_free, min_free_inodes;     /* STORE_FREE_AUTO: default */
 	struct server_config server;
 };
@@ -138,20 +151,37 @@ static int open_store(struct store *st, const struct get_config *cfg)
 	}
 	st->min_free = cfg->min_free;
 	st->min_free_inodes = cfg->min_free_inodes;
+	st->keep_partial = cfg->keep_partial;
 	return GET_OK;
 }
 
 /* Removes what an interrupted run left, beside the server: over a large
  * tree the walk would otherwise delay listening, and it leaves files in
- * progress alone (store.h). */
-static void *clean_stale(void *st)
-{
-	int stale = store_clean_stale(st);
+ * progress alone (store.h).  Then again every CLEAN_INTERVAL seconds (or
+ * --keep-partial, if shorter), so partial data does not outlive its time
+ * on a receiver that runs for weeks. */
+#define CLEAN_INTERVAL 3600
+static atomic_int stop_cleaner;
 
-	if (stale > 0)
-		ui_info("removed %d temporary file%s left by an interrupted "
-			"run", stale, stale == 1 ? "" : "s");
-	return NULL;
+static void *clean_stale(void *arg)
+{
+	struct store *st = arg;
+	uint64_t every = st->keep_partial && st->keep_partial < CLEAN_INTERVAL ?
+			 st->keep_partial : CLEAN_INTERVAL;
+
+	for (;;) {
+		int stale = store_clean_stale(st);
+		if (stale > 0)
+			ui_info("removed %d temporary file%s left by an "
+				"interrupted run or past --keep-partial", stale,
+				stale == 1 ? "" : "s");
+		for (uint64_t t = 0; t < every * 10; t++) {
+			if (atomic_load(&stop_cleaner))
+				return NULL;
+			struct timespec ts = { 0, 100 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+	}
 }
 
 /* The sockets systemd passed: how many (0: none), or -1 once said why.
@@ -211,7 +241,18 @@ static void parse_options(int argc, char **argv, struct get_config *cfg)
 			cfg->port = optarg;
 			break;
 		case 'b': cfg->bind_addr = optarg; break;
-		case OPT_OVERWRITE: cfg->overwrite = 1; break;
+		case OPT_OVERWRITE:
+			cfg->overwrite = 1;
+			serve->allow_overwrite = RECV_FORCE_OVERWRITE;
+			break;
+		case OPT_ALLOW_OVERWRITE:
+			if (serve->allow_overwrite < RECV_ALLOW_OVERWRITE)
+				serve->allow_overwrite = RECV_ALLOW_OVERWRITE;
+			break;
+		case OPT_KEEP_PARTIAL:
+			cfg->keep_partial = cli_number(optarg, 0, 10 * 366 * 86400ull,
+						       "--keep-partial");
+			break;
 		case OPT_MAX_SIZE:
 			serve->max_size = cli_size(optarg, 0, UINT64_MAX,
 						   "--max-size");
@@ -272,6 +313,7 @@ int main(int argc, char **argv)
 		.port = TCPX_DEFAULT_PORT,
 		.min_free = STORE_FREE_AUTO,
 		.min_free_inodes = STORE_FREE_AUTO,
+		.keep_partial = STORE_KEEP_PARTIAL_DEFAULT,
 		.server = { .dir = ".", .max_clients = DEFAULT_MAX_CLIENTS,
 			    .max_per_source = DEFAULT_MAX_PER_SOURCE,
 			    .serve = { .timeout_ms = DEFAULT_TIMEOUT * 1000,
@@ -304,10 +346,11 @@ int main(int argc, char **argv)
 		return GET_CANNOT_START;
 	cleaning = pthread_create(&cleaner, NULL, clean_stale, &store) == 0;
 	if (!cleaning)
-		clean_stale(&store);
+		store_clean_stale(&store);
 	cfg.server.store = &store;
 	status = server_run(&cfg.server, lfds, nl);
 	store_stop_cleaning(&store);
+	atomic_store(&stop_cleaner, 1);
 	if (cleaning)
 		pthread_join(cleaner, NULL);
 	store_close(&store);

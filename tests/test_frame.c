@@ -9,12 +9,12 @@
 #include <criterion/parameterized.h>
 
 /* The FRAMES table of man/tcpxfer.5, by type: Name and Max. */
-static const uint32_t type_max[10] = {
-	0, 256, 4126, 262152, 64, 0, 1096, 0, 1028, 4118,
+static const uint32_t type_max[13] = {
+	0, 256, 4126, 262152, 64, 0, 1096, 0, 1028, 4118, 4192, 1106, 4134,
 };
-static const char *const type_name[10] = {
+static const char *const type_name[13] = {
 	NULL, "HELLO", "FILE", "DATA", "END", "ABORT", "RESULT", "BYE", "ERROR",
-	"DIR",
+	"DIR", "OFFER", "ANSWER", "RESUME",
 };
 
 /* A heap copy of exactly n bytes, so ASan catches any read past it. */
@@ -50,11 +50,11 @@ Test(frame, header_encode_bytes)
 
 Test(frame, max_payload_per_type)
 {
-	for (unsigned t = 1; t <= 9; t++)
+	for (unsigned t = 1; t <= 12; t++)
 		cr_assert_eq(proto_max_payload((uint8_t)t), (int64_t)type_max[t],
 			     "type %u", t);
 	cr_assert_eq(proto_max_payload(0), -1);
-	cr_assert_eq(proto_max_payload(10), -1);
+	cr_assert_eq(proto_max_payload(13), -1);
 	cr_assert_eq(proto_max_payload(255), -1);
 	cr_assert_eq(TCPX_MAX_PAYLOAD, 262152u);
 	cr_assert_eq(TCPX_FRAME_BUF_MAX, 262160u);
@@ -62,7 +62,7 @@ Test(frame, max_payload_per_type)
 
 Test(frame, round_trip_every_type_at_max_and_zero)
 {
-	for (unsigned t = 1; t <= 9; t++) {
+	for (unsigned t = 1; t <= 12; t++) {
 		uint32_t lens[2] = { 0, type_max[t] };
 		for (int k = 0; k < 2; k++) {
 			struct tu_buf b = { 0 };
@@ -140,7 +140,7 @@ Test(frame, partial_payload_reports_total_need)
 
 Test(frame, unknown_types_are_unexpected_from_header_alone)
 {
-	static const uint8_t types[] = { 0, 10, 11, 100, 255 };
+	static const uint8_t types[] = { 0, 13, 14, 100, 255 };
 	for (size_t i = 0; i < sizeof(types); i++) {
 		uint8_t hdr[8] = { types[i], 0, 0, 0, 0, 0, 0, 0 };
 		struct tcpx_frame f;
@@ -167,7 +167,7 @@ Test(frame, nonzero_flags_or_reserved_are_malformed)
 Test(frame, checks_in_spec_order)
 {
 	/* type (3) before flags (1) before length (2) */
-	uint8_t hdr[8] = { 10, 1, 0, 1, 0xff, 0xff, 0xff, 0xff };
+	uint8_t hdr[8] = { 13, 1, 0, 1, 0xff, 0xff, 0xff, 0xff };
 	struct tcpx_frame f;
 	size_t c;
 	cr_assert_eq(decode(hdr, 8, &f, &c, NULL), -TCPX_E_UNEXPECTED);
@@ -529,10 +529,10 @@ struct bad_frame {
 static struct bad_frame bad_frames[] = {
 	/* The header, checked in order: type, flags and reserved, length. */
 	{ "type 0", HEADER(0, 0, 0, 0), .want = -TCPX_E_UNEXPECTED },
-	{ "type 10", HEADER(10, 0, 0, 0), .want = -TCPX_E_UNEXPECTED },
+	{ "type 13", HEADER(13, 0, 0, 0), .want = -TCPX_E_UNEXPECTED },
 	{ "type 255", HEADER(255, 0, 0, 4), .want = -TCPX_E_UNEXPECTED },
-	{ "type 10 with flags and length 0xFFFFFFFF: the type is judged first",
-	  HEADER(10, 1, 1, 0xFFFFFFFF), .want = -TCPX_E_UNEXPECTED },
+	{ "type 13 with flags and length 0xFFFFFFFF: the type is judged first",
+	  HEADER(13, 1, 1, 0xFFFFFFFF), .want = -TCPX_E_UNEXPECTED },
 	{ "DIR of 4119 bytes", HEADER(TCPX_FRAME_DIR, 0, 0, 4119),
 	  .want = -TCPX_E_FRAME_TOO_LARGE },
 	{ "BYE with flags 0x01", HEADER(TCPX_FRAME_BYE, 0x01, 0, 0),
@@ -764,7 +764,7 @@ Test(proto_table, every_type_has_a_row_with_the_spec_limits)
 
 	for (unsigned t = 0; t <= 255; t++) {
 		const struct tcpx_frame_spec *spec = proto_frame_spec((uint8_t)t);
-		if (t < 1 || t > 9) {
+		if (t < 1 || t > 12) {
 			cr_assert_null(spec, "type %u has a row", t);
 			cr_assert_eq(proto_max_payload((uint8_t)t), -1, "type %u", t);
 			continue;
@@ -791,20 +791,20 @@ Test(proto_table, every_type_has_a_row_with_the_spec_limits)
  * takes only ERROR.  DIR (TREE) is taken where FILE is; whether TREE was
  * negotiated is the receiver's check.  Columns: type 0 (none), then 1..9.
  */
-static const uint8_t accepts[TCPX_ROLE_COUNT][TCPX_PHASE_COUNT][10] = {
+static const uint8_t accepts[TCPX_ROLE_COUNT][TCPX_PHASE_COUNT][13] = {
 	[TCPX_ROLE_SENDER] = {
-		/*                          HEL FIL DAT END ABO RES BYE ERR DIR */
-		[TCPX_PHASE_HANDSHAKE] = { 0, 1, 0, 0, 0, 0, 0, 0, 1, 0 },
-		[TCPX_PHASE_READY]     = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0 },
-		[TCPX_PHASE_IN_FILE]   = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0 },
-		[TCPX_PHASE_CLOSING]   = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0 },
+		/*                       HEL FIL DAT END ABO RES BYE ERR DIR OFF ANS RSM */
+		[TCPX_PHASE_HANDSHAKE] = { 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0 },
+		[TCPX_PHASE_READY]     = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1, 0 },
+		[TCPX_PHASE_IN_FILE]   = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1, 0 },
+		[TCPX_PHASE_CLOSING]   = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1, 0 },
 	},
 	[TCPX_ROLE_RECEIVER] = {
-		/*                          HEL FIL DAT END ABO RES BYE ERR DIR */
-		[TCPX_PHASE_HANDSHAKE] = { 0, 1, 0, 0, 0, 0, 0, 0, 1, 0 },
-		[TCPX_PHASE_READY]     = { 0, 0, 1, 0, 0, 0, 0, 1, 1, 1 },
-		[TCPX_PHASE_IN_FILE]   = { 0, 0, 0, 1, 1, 1, 0, 0, 1, 0 },
-		[TCPX_PHASE_CLOSING]   = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 0 },
+		/*                       HEL FIL DAT END ABO RES BYE ERR DIR OFF ANS RSM */
+		[TCPX_PHASE_HANDSHAKE] = { 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0 },
+		[TCPX_PHASE_READY]     = { 0, 0, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 1 },
+		[TCPX_PHASE_IN_FILE]   = { 0, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0, 0, 0 },
+		[TCPX_PHASE_CLOSING]   = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0 },
 	},
 };
 
@@ -813,7 +813,7 @@ Test(proto_table, accepts_matches_the_session_rules)
 	for (int who = 0; who < TCPX_ROLE_COUNT; who++)
 		for (int ph = 0; ph < TCPX_PHASE_COUNT; ph++)
 			for (unsigned t = 0; t <= 255; t++) {
-				int want = t <= 9 ? accepts[who][ph][t] : 0;
+				int want = t <= 12 ? accepts[who][ph][t] : 0;
 				int got = proto_accepts((enum tcpx_role)who,
 							(enum tcpx_phase)ph,
 							(uint8_t)t);
@@ -825,6 +825,23 @@ Test(proto_table, accepts_matches_the_session_rules)
 				   TCPX_FRAME_ERROR), 0);
 	cr_assert_eq(proto_accepts(TCPX_ROLE_SENDER, (enum tcpx_phase)4,
 				   TCPX_FRAME_ERROR), 0);
+}
+
+/* Without OFFER, OFFER (10), ANSWER (11) and RESUME (12) are no types
+ * at all; with TREE alone DIR is one and they are not. */
+Test(proto_table, limits_follow_the_granted_caps)
+{
+	for (unsigned t = 10; t <= 12; t++) {
+		cr_assert_eq(proto_frame_limits_no_tree.max_payload((uint8_t)t), -1);
+		cr_assert_eq(proto_frame_limits_for(TCPX_CAP_TREE)->max_payload((uint8_t)t), -1);
+		cr_assert_eq(proto_frame_limits_for(TCPX_CAP_OFFER)->max_payload((uint8_t)t),
+			     (int64_t)type_max[t]);
+	}
+	cr_assert_eq(proto_frame_limits_for(TCPX_CAP_OFFER)->max_payload(TCPX_FRAME_DIR), -1);
+	cr_assert_eq(proto_frame_limits_for(TCPX_CAP_TREE)->max_payload(TCPX_FRAME_DIR),
+		     (int64_t)type_max[9]);
+	cr_assert_eq(proto_frame_limits_for(TCPX_CAP_TREE | TCPX_CAP_OFFER),
+		     &proto_frame_limits);
 }
 
 /* Without TREE, DIR is no type at all: refused at the first check. */
