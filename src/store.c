@@ -217,6 +217,9 @@ static void clean_dir(struct clean_walk *w, int fd, int depth)
 		close(dfd);
 		return;
 	}
+	/* The dup shares its offset with fd: a walk before this one (tcpget
+	 * walks again every hour) left it at the end. */
+	rewinddir(d);
 	while ((e = readdir(d)) != NULL &&
 	       !atomic_load(&w->st->stop_cleaning)) {
 		struct stat sb;
