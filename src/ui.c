@@ -27,6 +27,9 @@
 static const char *prog = "tcpxfer";
 static enum ui_role role;
 static int quiet, verbose, json, progress = -1;
+/* Sender: files skipped as already there (UI_FILE_SKIPPED), for the
+ * summary. */
+static unsigned skipped_files;
 /* Guards everything below, and the output itself where it is written
  * synchronously (the sender).  Never held across a write that may wait
  * in the receiver: there the writer thread writes, unlocked. */
@@ -495,16 +498,23 @@ void ui_batch_end(unsigned ok, unsigned failed, uint64_t bytes,
 	if (json) {
 		rb = rec_start(1);
 		rec_add(rb, "{\"event\":\"summary\",\"files_ok\":%u,"
-			"\"files_failed\":%u,\"bytes\":%llu,\"wire_bytes\":%llu,"
-			"\"seconds\":%.6f,\"exit\":%d}", ok, failed,
-			(unsigned long long)bytes, (unsigned long long)wire,
-			seconds, status);
+			"\"files_failed\":%u,\"files_skipped\":%u,\"bytes\":%llu,"
+			"\"wire_bytes\":%llu,\"seconds\":%.6f,\"exit\":%d}", ok,
+			failed, skipped_files, (unsigned long long)bytes,
+			(unsigned long long)wire, seconds, status);
 		emit(rb);
-	} else if (!quiet && ok + failed > 1) {
+	} else if (!quiet && ok + failed + skipped_files > 1) {
 		rb = rec_start(2);
-		rec_add(rb, "%s: %u of %u files verified, %s in %.2f s (%s)",
-			prog, ok, ok + failed, ui_human_size(bytes, a), seconds,
-			rate(bytes, seconds, r));
+		if (ok + failed)
+			rec_add(rb, "%s: %u of %u files verified, ", prog, ok,
+				ok + failed);
+		else
+			rec_add(rb, "%s: ", prog);
+		if (skipped_files)
+			rec_add(rb, "%u already there (identical), ",
+				skipped_files);
+		rec_add(rb, "%s in %.2f s (%s)", ui_human_size(bytes, a),
+			seconds, rate(bytes, seconds, r));
 		emit(rb);
 	} else {
 		clear_progress();
@@ -880,6 +890,7 @@ void ui_event(enum ui_event_type type, const struct ui_file *f)
 		if (role == UI_SENDER) {
 			pg.index++;
 			pg.finished += f->size;
+			skipped_files++;
 		}
 		break;
 	}
