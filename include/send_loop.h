@@ -28,6 +28,9 @@ struct send_options {
 	int recursive;        /* -r: ask for TCPX_CAP_TREE (directories) */
 	int stream;           /* an input of unknown size: ask for
 				 TCPX_CAP_STREAM */
+	int policy;           /* enum tcpx_policy: an existing, different file */
+	int checksum;         /* -c: compare digests, not size and mtime */
+	int resume;           /* --resume: send only what partial data lacks */
 };
 
 /* Sends every item of src over the connected, non-blocking socket fd

@@ -40,6 +40,9 @@ struct serve_options {
 	uint32_t min_rate;    /* bytes/s while a file is in progress; 0 = off */
 	int rate_window_ms;   /* averaged over this */
 	int stop_fd;          /* serve_loop_run(): readable when stopping; -1 */
+	int allow_overwrite;  /* enum receiver_overwrite: what a sender's
+				 OFFER may ask (tcpget --allow-overwrite;
+				 --overwrite forces it) */
 };
 
 struct serve_loop;
