@@ -186,7 +186,11 @@ static void on_offer(struct rx *x, const struct receiver_event *ev)
 	FZ_CHECK(x->cfg.caps & TCPX_CAP_OFFER);
 	take_item(x, ev);
 	FZ_CHECK(name_validate(ev->meta.name, ev->meta.name_len, &why) == 0);
-	FZ_CHECK(!x->cfg.max_size || ev->meta.size <= x->cfg.max_size);
+	/* a stream's size is judged as its data arrives */
+	FZ_CHECK(!ev->stream || ((x->cfg.caps & TCPX_CAP_STREAM) &&
+				 ev->meta.size == TCPX_SIZE_UNKNOWN));
+	FZ_CHECK(ev->stream || !x->cfg.max_size ||
+		 ev->meta.size <= x->cfg.max_size);
 	FZ_CHECK(x->grant_count < TCPX_OFFER_WINDOW);
 	switch (fz_below(&x->rng, 4)) {
 	case 0: disp = TCPX_ANSWER_SAME_TIME; break;
@@ -202,6 +206,10 @@ static void on_offer(struct rx *x, const struct receiver_event *ev)
 					       ev->meta.size : 1000);
 	receiver_answer(x->r, disp, disp == TCPX_ANSWER_REFUSED ?
 			TCPX_E_EXISTS : 0, 0, offset, prefix, pick_msg(x));
+	if (ev->stream && disp == TCPX_ANSWER_RESUME) {
+		disp = TCPX_ANSWER_SEND;        /* a stream is sent whole */
+		offset = 0;
+	}
 	expect_answer(x, (uint8_t)disp, disp == TCPX_ANSWER_REFUSED ?
 		      TCPX_E_EXISTS : 0, offset);
 	if (disp == TCPX_ANSWER_SEND || disp == TCPX_ANSWER_RESUME) {

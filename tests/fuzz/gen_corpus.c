@@ -693,6 +693,21 @@ static void gen_receiver(void)
 		b_offer(&b, i, i, name, TCPX_POLICY_REFUSE, TCPX_OFFER_RESUME, NULL);
 	}
 	rx_emit("offers_window.bin", 0, 0, &b);
+	/* Offers and streams together: a stream offered (asking to resume,
+	 * which the receiver answers SEND), sent as a FILE of unknown size
+	 * and ended by STREAM_END, then a sized file offered. */
+	b.len = 0;
+	b_hello(&b, 1, 1, TCPX_CAP_OFFER | TCPX_CAP_STREAM | TCPX_CAP_ZLIB);
+	b_offer(&b, 1, TCPX_SIZE_UNKNOWN, "s", TCPX_POLICY_REFUSE, TCPX_OFFER_RESUME, NULL);
+	b_offer(&b, 2, 10, "t", TCPX_POLICY_KEEP_BOTH, 0, NULL);
+	b_file(&b, 1, TCPX_SIZE_UNKNOWN, "s", 1, 0644);
+	b_data(&b, t, 3000, 6);
+	digest_of(t, 3000, dg);
+	b_stream_end(&b, 3000, dg);
+	b_whole_file(&b, 2, "t", t, 10, 10, 0);
+	b_empty(&b, TCPX_FRAME_BYE);
+	rx_emit("offered_streams.bin", 0, 0, &b);
+	rx_emit("offered_streams_max_size_1000.bin", RX_MAXSIZE_1000, 0, &b);
 
 	free(t);
 	free(z);
