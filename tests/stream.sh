@@ -249,6 +249,8 @@ if command -v script >/dev/null; then
 fi
 err=$("$GET" --stdout --overwrite 2>&1); rc=$?
 check "--stdout --overwrite: usage error" [ $rc -eq 2 ]
+err=$("$GET" --stdout --allow-overwrite 2>&1); rc=$?
+check "--stdout --allow-overwrite: usage error" holds '[ $rc -eq 2 ] && grep -q "allow-overwrite" <<<"$err"'
 
 # --- streams and offers together (tcpget grants OFFER and STREAM) --------
 # An offered stream has its size unknown and no flags: never identical,
