@@ -8,8 +8,13 @@
  * discard).  Replies (HELLO, RESULT, BYE, ERROR) are queued in its output
  * buffer.  The caller reports what the disk did with receiver_file_fail()
  * and receiver_file_done(); the state machine keeps exactly one RESULT per
- * file, in file order.  It never touches a socket or a file, so it is
- * unit-tested and fuzzed on bytes alone.
+ * file, in file order.  With TCPX_CAP_OFFER every file is first an OFFER
+ * (REV_OFFER): the caller looks at the disk, receiver_decide() rules, and
+ * receiver_answer() queues the ANSWER; the machine then takes a FILE or
+ * RESUME only for the oldest offer it answered SEND or RESUME, with the
+ * offered fields (a keyed hash of them is kept, not the name), and refuses
+ * a name offered twice in one session.  It never touches a socket or a
+ * file, so it is unit-tested and fuzzed on bytes alone.
  *
  * Memory: about 20 KiB at receiver_new(); the receive buffer grows with
  * the frames that actually arrive (up to about 330 KiB), and 256 KiB for

@@ -8,7 +8,12 @@
  * sender_next() call turns them into at most one event.  Files are
  * pipelined: up to SENDER_WINDOW files may await their RESULT, and each
  * RESULT is matched to its file and its digest compared with ours, so a
- * "verified" event means both sides computed the same digest.
+ * "verified" event means both sides computed the same digest.  With
+ * TCPX_CAP_OFFER granted, items are first offered, up to
+ * TCPX_OFFER_WINDOW ahead of the file being sent (sender_offer(),
+ * sender_queue_dir()); an ANSWER settles a file (skipped, refused) or lets
+ * it begin in its turn, from 0 or, after the caller compared prefixes,
+ * from the receiver's offset (sender_begin_resumed()).
  *
  * Memory: allocated at sender_new(), about 1.1 MiB, independent of
  * file sizes and counts.

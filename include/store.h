@@ -44,6 +44,18 @@
  * store_create() draw a fresh random name (up to 16 times).
  * store_clean_stale() removes what a killed receiver left.
  *
+ *  - Partial data for resume.  A file created with a partial identity
+ *    (store_want.partial_id: BLAKE2b-128 of its name, size and mtime,
+ *    store_partial_id()) writes to ".tcpx-<32 hex>.part" instead, opened
+ *    without O_EXCL so a later connection finds it, and used only when it
+ *    is a regular file of ours with one link that no other connection has
+ *    locked (else a random name, as above).  store_keep() leaves it in
+ *    place, unlocked, when a connection ends without a verdict;
+ *    store_discard() removes it like any temporary file;
+ *    store_clean_stale() removes it st->keep_partial seconds after its
+ *    last write.  With keep_both, store_commit() renames to the first free
+ *    NAME.N.EXT (RENAME_NOREPLACE each), never replacing anything.
+ *
  *  - One receiver per directory.  store_open() takes flock(LOCK_EX) on the
  *    directory's descriptor, held until the process exits, so a second
  *    tcpget on the same directory fails to start (-TCPX_E_LOCKED) instead

@@ -822,11 +822,11 @@ static int keep_both_name(const char *final, unsigned n, char *out, size_t cap)
 	       -1 : 0;
 }
 
-static int rename_final(struct store *st, struct store_file *f, int to,
-			const char *final)
+/* The final rename: f->overwrite (the store's or the file's) replaces,
+ * f->keep_both takes the first free NAME.N.EXT, else never replace. */
+static int rename_final(struct store_file *f, int to, const char *final)
 {
 	char alt[NAME_COMPONENT_MAX + 1];
-	(void)st;
 	if (f->keep_both) {
 		/* The first free one, atomically: nothing is ever replaced. */
 		if (rename_noreplace(f, to, final) == 0)
@@ -907,7 +907,7 @@ int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
 	}
 	for (int try = 1;; try++) {
 		if (make_dirs(f, fds, created, &made) == 0 &&
-		    rename_final(st, f, f->missing ? fds[f->missing - 1] :
+		    rename_final(f, f->missing ? fds[f->missing - 1] :
 				 f->parentfd, final_name(f)) == 0)
 			break;
 		/* ENOENT: a directory that was there a moment ago is gone

@@ -639,6 +639,9 @@ fcase() {
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do rargs+=("$1"); shift; done
 	shift
 	begin "$name"
+	# emptied first: the loop below must not read the last case's PORT
+	# before the new helper's redirection truncates the file
+	: >"$T/logs/frecv.out"
 	"$FRECV" "${rargs[@]}" >"$T/logs/frecv.out" 2>&1 &
 	fpid=$!
 	PIDS+=("$fpid")

@@ -991,6 +991,32 @@ static void gen_sender(void)
 	b_hello(&b, 1, 1, 0);
 	emit("sender", "hello_twice.bin", hdr, sizeof(hdr), &b);
 	b.len = 0;
+	{
+		/* Offers (byte 1: bit 5 OFFER, bit 6 RESUME; 3 files): SEND,
+		 * SAME_TIME, RESUME from 1; the two begun get RESULTs. */
+		uint8_t ohdr[FZ_TX_HDR] = { TX_EAGER | TX_INJECT, 0x60 | 3, 0, 1,
+					    0, 0, 0, 9 };
+		static const uint8_t dg[DIGEST_LEN] = { 7 };
+		struct tcpx_answer a[3] = {
+			{ .id = 1, .disposition = TCPX_ANSWER_SEND },
+			{ .id = 2, .disposition = TCPX_ANSWER_SAME_TIME },
+			{ .id = 3, .disposition = TCPX_ANSWER_RESUME, .offset = 1,
+			  .digest = dg },
+		};
+		for (int i = 0; i < 3; i++)
+			put(&b, proto_encode_answer(frame, &a[i]));
+		b_result(&b, 1, TCPX_E_IO, NULL, NULL);
+		b_result(&b, 3, TCPX_E_EXISTS, NULL, "exists");
+		b_empty(&b, TCPX_FRAME_BYE);
+		emit("sender", "offers_answered.bin", ohdr, sizeof(ohdr), &b);
+		b.len = 0;
+		a[0].disposition = TCPX_ANSWER_REFUSED;
+		a[0].code = TCPX_E_DUPLICATE;
+		put(&b, proto_encode_answer(frame, &a[0]));
+		put(&b, proto_encode_answer(frame, &a[0]));     /* out of order */
+		emit("sender", "offers_answer_twice.bin", ohdr, sizeof(ohdr), &b);
+		b.len = 0;
+	}
 	b_result(&b, 1, TCPX_E_IO, NULL, NULL);
 	{
 		char msg[TCPX_MSG_MAX + 1];
