@@ -13,7 +13,9 @@
  * receiver_answer() queues the ANSWER; the machine then takes a FILE or
  * RESUME only for the oldest offer it answered SEND or RESUME, with the
  * offered fields (a keyed hash of them is kept, not the name), and refuses
- * a name offered twice in one session.  It never touches a socket or a
+ * a name offered twice in one session.  An OFFER of unknown size (with
+ * STREAM) is a stream: never identical, never resumed (a RESUME answer
+ * goes out as SEND), its --max-size applied as its data arrives.  It never touches a socket or a
  * file, so it is unit-tested and fuzzed on bytes alone.
  *
  * Memory: about 20 KiB at receiver_new(); the receive buffer grows with

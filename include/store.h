@@ -53,8 +53,9 @@
  *    place, unlocked, when a connection ends without a verdict;
  *    store_discard() removes it like any temporary file;
  *    store_clean_stale() removes it st->keep_partial seconds after its
- *    last write.  With keep_both, store_commit() renames to the first free
- *    NAME.N.EXT (RENAME_NOREPLACE each), never replacing anything.
+ *    last write.  A stream (store_want.stream) never has partial data.
+ *    With keep_both, store_commit() renames to the first free NAME.N.EXT
+ *    (RENAME_NOREPLACE each), never replacing anything.
  *
  *  - One receiver per directory.  store_open() takes flock(LOCK_EX) on the
  *    directory's descriptor, held until the process exits, so a second
