@@ -252,7 +252,9 @@ static void offer_arrived(struct session *s, const struct receiver_event *ev)
 				       &code, &msg);
 	}
 	uint64_t offset = 0;
-	if (disp == TCPX_ANSWER_SEND && try_resume(s, o, overwrite, prefix)) {
+	/* A stream is never resumed (its size is unknown): sent whole. */
+	if (disp == TCPX_ANSWER_SEND && !ev->stream &&
+	    try_resume(s, o, overwrite, prefix)) {
 		disp = TCPX_ANSWER_RESUME;
 		offset = s->held[(s->held_head + s->held_count - 1) %
 				 HELD_MAX].f.have;
