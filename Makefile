@@ -162,7 +162,7 @@ unit: $(UNIT_TESTS)
 	@rc=0; t0=$$(date +%s); for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t --jobs 2 || rc=1; done; \
 		echo "time: unit $(BUILD) $$(( $$(date +%s) - t0 )) s"; exit $$rc
 
-SUITES = integration tree stream hostile faults disk load usability output attack keys
+SUITES = integration tree stream hostile faults disk load usability output attack keys rerun resume
 
 integration: tools $(HELPERS)
 	@rc=0; for s in $(SUITES); do \

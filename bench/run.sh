@@ -43,7 +43,7 @@ SENDERS=32                      # workload 6
 SENDER_MIB=32
 TREE_FILES=100000               # workload 7, in directories of 1000
 TREE_KIB=1
-ONLY=random,small,text,latency,slow,concurrent,tree
+ONLY=random,small,text,latency,slow,concurrent,tree,rerun,resume
 SKIP=""
 TMP_BASE=""
 OUT_MD=$BENCH_DIR/results/latest.md
@@ -69,6 +69,8 @@ usage: bash bench/run.sh [options]
   --only LIST        workloads to run, comma-separated, by name or number:
                      random(1) small(2) text(3) latency(4) slow(5) concurrent(6)
                      tree(7)
+                     rerun(8: tcpx re-run of an unchanged --small-files tree)
+                     resume(9: tcpx --resume of a --big-mib file cut at 50%)
   --skip LIST        contenders to leave out: rsync,nc,scp,b2,tcpx
   --tmp DIR          where inputs and outputs go (default /dev/shm if it has room)
   --out FILE         Markdown report ($OUT_MD)
@@ -129,6 +131,8 @@ for w in "${_only[@]}"; do
 	5 | slow) WANT[slow]=1 ;;
 	6 | concurrent) WANT[concurrent]=1 ;;
 	7 | tree) WANT[tree]=1 ;;
+	8 | rerun) WANT[rerun]=1 ;;
+	9 | resume) WANT[resume]=1 ;;
 	"") ;;
 	*) die "--only: unknown workload '$w'" ;;
 	esac
@@ -240,13 +244,15 @@ build_helpers() {
 	mkdir -p "$HELPERS" || die "cannot create $HELPERS"
 	local cflags="-std=c11 -O2 -Wall -Wextra"
 	local src out
-	for src in relay geninput b2bound; do
+	for src in relay geninput b2bound helper_cutrelay; do
 		out=$HELPERS/$src
-		if [[ ! -x $out || $BENCH_DIR/$src.c -nt $out ]]; then
+		local c=$BENCH_DIR/$src.c
+		[[ $src == helper_cutrelay ]] && c=$ROOT/tests/helper_cutrelay.c
+		if [[ ! -x $out || $c -nt $out ]]; then
 			local libs=""
 			[[ $src == b2bound ]] && libs=$(pkg-config --cflags --libs libsodium)
 			# shellcheck disable=SC2086
-			cc $cflags -o "$out" "$BENCH_DIR/$src.c" $libs || die "cannot build $src"
+			cc $cflags -D_GNU_SOURCE -o "$out" "$c" $libs || die "cannot build $src"
 		fi
 	done
 }
@@ -1195,5 +1201,81 @@ if wants tree; then
 	run_workload tree "${CONTENDERS[@]}"
 fi
 
+# ---------------------------------------------- offers: re-run and resume
+# Not contenders side by side: tcpx against itself, one run each (the
+# figures are ratios within one run, which the machine's load affects
+# less than absolute times).  Lines for the report.
+OFFER_MD=()
+
+# wire_bytes of tcpput's JSON summary on stdin
+summary_wire() { sed -n 's/.*"event":"summary".*"wire_bytes":\([0-9]*\).*/\1/p'; }
+
+# start_tcpget DIR: sets OG_PID (the tcpget), OG_PORT
+start_tcpget_on() {
+	OG_PORT=$(free_port)
+	"$TCPGET" -q -d "$1" -p "$OG_PORT" -b 127.0.0.1 2>"$WORK/oget.err" &
+	OG_PID=$!
+	started "$OG_PID"
+	wait_listen "$OG_PORT" "$OG_PID"
+}
+stop_tcpget_on() { kill -TERM "$OG_PID" 2>/dev/null; reap "$OG_PID"; }
+
+bench_rerun() {
+	local tree=$IN/small out t0 t1 t2 w1 w2
+	[[ -d $tree ]] || "$HELPERS/geninput" tree "$tree" "$SMALL_FILES" $((SMALL_KIB * 1024)) 2 || die "geninput"
+	out=$WORK/rerun.out
+	rm -rf "$out" && mkdir -p "$out"
+	start_tcpget_on "$out" || { note "rerun: tcpget did not start"; return; }
+	t0=$(now_us)
+	w1=$(timeout "$RUN_TIMEOUT" "$TCPPUT" --json -r "$tree" "127.0.0.1:$OG_PORT" 2>/dev/null | summary_wire)
+	t1=$(now_us)
+	w2=$(timeout "$RUN_TIMEOUT" "$TCPPUT" --json -r "$tree" "127.0.0.1:$OG_PORT" 2>/dev/null | summary_wire)
+	t2=$(now_us)
+	stop_tcpget_on
+	rm -rf "$out"
+	[[ -n $w1 && -n $w2 ]] || { note "rerun: a tcpput run failed"; return; }
+	OFFER_MD+=("| 8 | re-run of an unchanged $SMALL_FILES-file tree (${SMALL_KIB} KiB each) | first run $(fmt_s $((t1 - t0))) s, $(human_bytes "$w1") | re-run $(fmt_s $((t2 - t1))) s ($(ratio $((t2 - t1)) $((t1 - t0)))x the time), $(human_bytes "$w2") ($(awk -v a="$w2" -v b="$w1" 'BEGIN { printf "%.2f", 100 * a / b }')% of the bytes) |")
+}
+
+bench_resume() {
+	local f=$IN/random.bin size out lport lpid t0 t1 w sum
+	size=$((BIG_MIB * 1048576))
+	[[ -f $f ]] || "$HELPERS/geninput" random "$f" "$size" 1 || die "geninput"
+	out=$WORK/resume.out
+	rm -rf "$out" && mkdir -p "$out"
+	start_tcpget_on "$out" || { note "resume: tcpget did not start"; return; }
+	"$HELPERS/helper_cutrelay" "$OG_PORT" $((size / 2)) cut >"$WORK/cut.port" 2>/dev/null &
+	lpid=$!
+	started "$lpid"
+	for _ in $(seq 1 100); do
+		lport=$(sed -n 's/^port //p' "$WORK/cut.port")
+		[[ -n $lport ]] && break
+		sleep 0.05
+	done
+	timeout "$RUN_TIMEOUT" "$TCPPUT" -q "$f" "127.0.0.1:$lport" >/dev/null 2>&1
+	reap "$lpid"
+	sleep 0.5               # the receiver notices the cut
+	local had
+	had=$(find "$out" -name '.tcpx-*.part' -printf '%s\n' | head -n 1)
+	t0=$(now_us)
+	w=$(timeout "$RUN_TIMEOUT" "$TCPPUT" --json --resume "$f" "127.0.0.1:$OG_PORT" 2>/dev/null | summary_wire)
+	t1=$(now_us)
+	stop_tcpget_on
+	sum=$([[ "$(b2sum <"$f")" == "$(b2sum <"$out/random.bin" 2>/dev/null)" ]] && echo identical || echo DIFFERENT)
+	rm -rf "$out"
+	[[ -n $w && -n $had ]] || { note "resume: a tcpput run failed"; return; }
+	OFFER_MD+=("| 9 | resumed ${BIG_MIB} MiB after a cut at 50% | partial data kept: $(human_bytes "$had") | --resume: $(fmt_s $((t1 - t0))) s, $(human_bytes "$w") for $(human_bytes $((size - had))) missing ($(ratio "$w" $((size - had)))x), result $sum |")
+}
+
+wants rerun && bench_rerun
+wants resume && bench_resume
+
 mkdir -p "$(dirname "$OUT_MD")"
-report | tee "$OUT_MD"
+{
+	report
+	if [[ ${#OFFER_MD[@]} -gt 0 ]]; then
+		printf '\n## Offers: re-run and resume (tcpx against itself)\n\n'
+		printf '| # | workload | first | then |\n|---|---|---|---|\n'
+		printf '%s\n' "${OFFER_MD[@]}"
+	fi
+} | tee "$OUT_MD"

@@ -30,6 +30,8 @@ enum tcpx_code {
 	TCPX_E_AUTH = 13,         /* handshake or record failed authentication */
 	TCPX_E_UNAUTHORIZED = 14, /* the sender's key is not in the receiver's list */
 	TCPX_E_PEER_KEY = 15,     /* the receiver's key is unknown or changed */
+	TCPX_E_OFFERS = 18,       /* more OFFERs outstanding than the window */
+	TCPX_E_NOT_OFFERED = 19,  /* FILE/RESUME that its ANSWER did not ask for */
 	/* per-file verdicts (sent in a RESULT frame; the connection goes on) */
 	TCPX_E_BAD_NAME = 32,     /* name refused: absolute, '..', control chars... */
 	TCPX_E_EXISTS = 33,       /* final name exists and overwrite is off */
@@ -39,6 +41,8 @@ enum tcpx_code {
 	TCPX_E_IO = 37,           /* receiver could not write the file */
 	TCPX_E_ABORTED = 38,      /* sender gave the file up (ABORT frame) */
 	TCPX_E_DENIED = 39,       /* receiver has no permission to create it */
+	TCPX_E_NO_OVERWRITE = 40, /* sender asked to overwrite; receiver does not allow it */
+	TCPX_E_DUPLICATE = 41,    /* a file of this session already has the name */
 	TCPX_E_ONE_FILE = 45,     /* receiver takes one file (tcpget --stdout) */
 	/* local-only codes (never on the wire) */
 	TCPX_E_SYSTEM = 100,      /* a system call failed: errno tells */

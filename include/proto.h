@@ -39,6 +39,9 @@ enum tcpx_frame_type {
 	TCPX_FRAME_BYE = 7,
 	TCPX_FRAME_ERROR = 8,
 	TCPX_FRAME_DIR = 9,     /* only with TCPX_CAP_TREE */
+	TCPX_FRAME_OFFER = 10,  /* only with TCPX_CAP_OFFER */
+	TCPX_FRAME_ANSWER = 11, /* only with TCPX_CAP_OFFER */
+	TCPX_FRAME_RESUME = 12, /* only with TCPX_CAP_OFFER */
 	TCPX_FRAME_STREAM_END = 13, /* only with TCPX_CAP_STREAM */
 	/* 16-19: the SECURE handshake and sealed records, read and written
 	 * by conn alone with handshake.h's limits; no row in the table
@@ -56,10 +59,14 @@ enum tcpx_frame_type {
 #define TCPX_CAP_ZLIB (UINT64_C(1) << 0)
 /* Directories: the sender may send DIR frames (man/tcpxfer.5). */
 #define TCPX_CAP_TREE (UINT64_C(1) << 1)
+/* Offers: files announced (OFFER) and answered (ANSWER) before their data;
+ * re-run policies and resume (man/tcpxfer.5). */
+#define TCPX_CAP_OFFER (UINT64_C(1) << 2)
 /* Streams: a FILE's size may be TCPX_SIZE_UNKNOWN; such a file ends with
  * STREAM_END (its final size and digest) instead of END. */
 #define TCPX_CAP_STREAM (UINT64_C(1) << 3)
-#define TCPX_CAPS_V1 (TCPX_CAP_ZLIB | TCPX_CAP_TREE | TCPX_CAP_STREAM)
+#define TCPX_CAPS_V1 (TCPX_CAP_ZLIB | TCPX_CAP_TREE | TCPX_CAP_OFFER | \
+		      TCPX_CAP_STREAM)
 /* FILE's size under STREAM: "unknown until STREAM_END".  Without STREAM
  * it is the number it is (a size no disk holds). */
 #define TCPX_SIZE_UNKNOWN UINT64_MAX
@@ -83,6 +90,30 @@ enum tcpx_frame_type {
 #define TCPX_ENCODING_RAW 0u
 #define TCPX_ENCODING_ZLIB 1u
 #define TCPX_MODE_MASK 07777u
+#define TCPX_OFFER_FIXED_LEN 32u    /* FILE's 30, policy, flags */
+#define TCPX_ANSWER_FIXED_LEN 82u
+#define TCPX_RESUME_FIXED_LEN 38u   /* FILE's 30, offset */
+/* OFFERs a sender may have whose file has not begun (answered or not). */
+#define TCPX_OFFER_WINDOW 64u
+
+/* OFFER policy: what the sender asks for when the name exists. */
+enum tcpx_policy {
+	TCPX_POLICY_REFUSE = 0,
+	TCPX_POLICY_OVERWRITE = 1,
+	TCPX_POLICY_KEEP_BOTH = 2,
+};
+#define TCPX_OFFER_RESUME 0x01u     /* OFFER flags */
+#define TCPX_OFFER_CHECKSUM 0x02u   /* a digest of the whole file follows */
+
+/* ANSWER dispositions. */
+enum tcpx_disposition {
+	TCPX_ANSWER_SEND = 0,       /* send it all (FILE) */
+	TCPX_ANSWER_RESUME = 1,     /* send from offset (RESUME or FILE) */
+	TCPX_ANSWER_SAME_TIME = 2,  /* skipped: same size and mtime */
+	TCPX_ANSWER_SAME_DIGEST = 3, /* skipped: same BLAKE2b-512 */
+	TCPX_ANSWER_REFUSED = 4,    /* refused: code says why */
+};
+#define TCPX_ANSWER_MAX_DISPOSITION 4u
 
 struct tcpx_hello {
 	uint16_t version_min;
@@ -99,6 +130,25 @@ struct tcpx_file_meta {
 	uint32_t mtime_nsec;     /* < 1e9 */
 	uint16_t name_len;
 	const uint8_t *name;     /* not NUL-terminated */
+};
+
+/* OFFER's fields: a FILE's, and what the sender asks for. */
+struct tcpx_offer {
+	struct tcpx_file_meta meta;
+	uint8_t policy;          /* enum tcpx_policy */
+	uint8_t flags;           /* TCPX_OFFER_* */
+	const uint8_t *digest;   /* flags & CHECKSUM: DIGEST_LEN bytes, or NULL */
+};
+
+struct tcpx_answer {
+	uint32_t id;
+	uint8_t disposition;     /* enum tcpx_disposition */
+	uint16_t code;           /* REFUSED: the per-file code, else 0 */
+	uint64_t offset;         /* RESUME: 1..size, else 0 */
+	const uint8_t *digest;   /* RESUME: BLAKE2b-512 of the first offset
+				    bytes; DIGEST_LEN bytes (zeros otherwise) */
+	uint16_t msg_len;
+	const uint8_t *msg;
 };
 
 struct tcpx_data {
@@ -162,15 +212,17 @@ int proto_accepts(enum tcpx_role who_receives, enum tcpx_phase phase,
 /* The table's limits for frame_decode() and frame_reader_init():
  * proto_max_payload() and TCPX_MAX_PAYLOAD.  Static, never freed. */
 extern const struct frame_limits proto_frame_limits;
-/* The same for a session without TCPX_CAP_TREE, where type 9 (DIR) is
- * not a type at all: its header is UNEXPECTED at the first check, as an
- * unknown type's, whatever its length (man/tcpxfer.5, FRAMES); STREAM_END
- * is a type (proto_frame_limits_for(TCPX_CAP_STREAM)). */
+/* The same for a session with every capability but TCPX_CAP_TREE, where
+ * type 9 (DIR) is not a type at all: its header is UNEXPECTED at the
+ * first check, as an unknown type's, whatever its length (man/tcpxfer.5,
+ * FRAMES); OFFER's and STREAM's types are types
+ * (proto_frame_limits_for(TCPX_CAP_OFFER | TCPX_CAP_STREAM)). */
 extern const struct frame_limits proto_frame_limits_no_tree;
 /* The limits of a session whose HELLO granted caps: DIR (type 9) exists
- * only with TREE, STREAM_END (type 13) only with STREAM; without them
- * their headers are UNEXPECTED at the first check, whatever the length.
- * proto_frame_limits_for(0) is the handshake's.  Static, never freed. */
+ * only with TREE, OFFER/ANSWER/RESUME (10-12) only with OFFER, STREAM_END
+ * (type 13) only with STREAM; without them their headers are UNEXPECTED
+ * at the first check, whatever the length.  proto_frame_limits_for(0) is
+ * the handshake's.  Static, never freed. */
 const struct frame_limits *proto_frame_limits_for(uint64_t caps);
 
 /* The receive buffer for a peer that takes DATA: one maximal frame and
@@ -196,6 +248,11 @@ size_t proto_encode_empty(uint8_t *out, uint8_t type); /* ABORT, BYE */
 size_t proto_encode_result(uint8_t *out, uint32_t id, uint16_t code,
 			   const uint8_t *digest, const char *msg);
 size_t proto_encode_error(uint8_t *out, uint16_t code, const char *msg);
+size_t proto_encode_offer(uint8_t *out, const struct tcpx_offer *o);
+/* a->msg (a->msg_len bytes, cut at TCPX_MSG_MAX); a->digest NULL: zeros. */
+size_t proto_encode_answer(uint8_t *out, const struct tcpx_answer *a);
+size_t proto_encode_resume(uint8_t *out, const struct tcpx_file_meta *m,
+			   uint64_t offset);
 
 /* Decoders: 0 or -TCPX_E_MALFORMED / -TCPX_E_BAD_MAGIC.  The pointers they
  * fill in (name, data, digest, msg) point into f->payload: not copied, not
@@ -212,6 +269,10 @@ int proto_decode_stream_end(const struct tcpx_frame *f, uint64_t *size,
 int proto_decode_empty(const struct tcpx_frame *f);
 int proto_decode_result(const struct tcpx_frame *f, struct tcpx_result *r);
 int proto_decode_error(const struct tcpx_frame *f, struct tcpx_error *e);
+int proto_decode_offer(const struct tcpx_frame *f, struct tcpx_offer *o);
+int proto_decode_answer(const struct tcpx_frame *f, struct tcpx_answer *a);
+int proto_decode_resume(const struct tcpx_frame *f, struct tcpx_file_meta *m,
+			uint64_t *offset);
 
 /* Largest frame any encoder above writes (a full DATA frame). */
 #define TCPX_FRAME_BUF_MAX (TCPX_FRAME_HEADER_LEN + TCPX_MAX_PAYLOAD)

@@ -8,8 +8,15 @@
  * discard).  Replies (HELLO, RESULT, BYE, ERROR) are queued in its output
  * buffer.  The caller reports what the disk did with receiver_file_fail()
  * and receiver_file_done(); the state machine keeps exactly one RESULT per
- * file, in file order.  It never touches a socket or a file, so it is
- * unit-tested and fuzzed on bytes alone.
+ * file, in file order.  With TCPX_CAP_OFFER every file is first an OFFER
+ * (REV_OFFER): the caller looks at the disk, receiver_decide() rules, and
+ * receiver_answer() queues the ANSWER; the machine then takes a FILE or
+ * RESUME only for the oldest offer it answered SEND or RESUME, with the
+ * offered fields (a keyed hash of them is kept, not the name), and refuses
+ * a name offered twice in one session.  An OFFER of unknown size (with
+ * STREAM) is a stream: never identical, never resumed (a RESUME answer
+ * goes out as SEND), its --max-size applied as its data arrives.  It never touches a socket or a
+ * file, so it is unit-tested and fuzzed on bytes alone.
  *
  * Memory: about 20 KiB at receiver_new(); the receive buffer grows with
  * the frames that actually arrive (up to about 330 KiB), and 256 KiB for
@@ -47,6 +54,9 @@ enum receiver_event_type {
 	REV_FAILED,       /* the receiver refused the current file part way
 			     (a stream past max_size: code, msg); its RESULT
 			     is queued, the rest is skipped: discard it */
+	REV_OFFER,        /* a file offered (OFFER): look at what the disk
+			     holds (receiver_decide()), then
+			     receiver_answer() */
 };
 
 struct receiver_event {
@@ -54,8 +64,9 @@ struct receiver_event {
 	struct tcpx_file_meta meta;   /* REV_FILE, REV_REFUSED, REV_DIR */
 	int is_dir;                   /* REV_DIR, and REV_REFUSED of a DIR
 					 (no data follows it: no skipping) */
-	int stream;                   /* REV_FILE, REV_REFUSED: size unknown
-					 (STREAM), meta.size means nothing */
+	int stream;                   /* REV_FILE, REV_REFUSED, REV_OFFER:
+					 size unknown (STREAM), meta.size
+					 means nothing */
 	const uint8_t *data;          /* REV_DATA */
 	size_t len;                   /* REV_DATA */
 	int code;                     /* REV_END, REV_REFUSED, REV_FAILED,
@@ -66,6 +77,14 @@ struct receiver_event {
 	uint64_t caps;                /* REV_HELLO: what our HELLO granted */
 	const uint8_t *peer_msg;      /* REV_PEER_ERROR */
 	size_t peer_msg_len;
+	struct tcpx_offer offer;      /* REV_OFFER (offer.meta is meta too) */
+	uint64_t offset;              /* REV_FILE of a RESUME: data from here;
+					 receiver_set_prefix() before the
+					 next receiver_next() */
+	int overwrite, keep_both;     /* REV_FILE after an OFFER: its policy,
+					 as granted */
+	int offered;                  /* REV_FILE after an OFFER; REV_REFUSED
+					 of an OFFER (no data follows) */
 };
 
 struct receiver_config {
@@ -78,7 +97,25 @@ struct receiver_config {
 	int require_secure;     /* a HELLO without TCPX_CAP_SECURE is refused
 				   (ERROR 12) before any file: a receiver
 				   with a key (caps must offer SECURE) */
+	uint8_t name_key[16];   /* SipHash key of the names remembered per
+				   session (OFFER): random per session */
 };
+
+/* What the final name of an offered file holds now (the store looks). */
+struct receiver_found {
+	int kind;               /* 0 nothing, 1 a regular file, 2 anything else */
+	uint64_t size;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	const uint8_t *digest;  /* with CHECKSUM and the same size: the
+				   existing file's BLAKE2b-512, else NULL */
+};
+
+/* What the receiver allows senders (tcpget): refuse their --overwrite,
+ * allow it (--allow-overwrite), or replace whatever they ask
+ * (--overwrite, as before offers existed). */
+enum receiver_overwrite { RECV_NO_OVERWRITE, RECV_ALLOW_OVERWRITE,
+			  RECV_FORCE_OVERWRITE };
 
 struct tcpx_receiver;
 
@@ -126,6 +163,25 @@ int receiver_in_file(const struct tcpx_receiver *r);
 /* 1 while a file's data is expected, whether the file was accepted or is
  * being skipped after a refusal: the sender is transferring. */
 int receiver_in_data(const struct tcpx_receiver *r);
+
+/*
+ * Offers.  receiver_decide() is the rule of man/tcpxfer.5 (ANSWER): from
+ * the offer and what its final name holds, SEND, SAME_TIME, SAME_DIGEST or
+ * REFUSED with *code and *msg (static); *overwrite says whether a SEND
+ * may replace the file.  RESUME is the caller's to choose over SEND when
+ * partial data of that identity exists.  receiver_answer() then queues the
+ * ANSWER for the REV_OFFER (digest: the prefix's, for RESUME; msg may be
+ * NULL) and returns the message it carries.
+ */
+int receiver_decide(const struct tcpx_offer *o, const struct receiver_found *f,
+		    enum receiver_overwrite allowed, int *overwrite, int *code,
+		    const char **msg);
+const char *receiver_answer(struct tcpx_receiver *r, int disposition, int code,
+			    int overwrite, uint64_t offset,
+			    const uint8_t *digest, const char *msg);
+/* After REV_FILE with an offset: the digest state over the first offset
+ * bytes of the partial data, which the file's digest continues. */
+void receiver_set_prefix(struct tcpx_receiver *r, const struct digest *dg);
 
 void receiver_pending(const struct tcpx_receiver *r, const uint8_t **p,
 		      size_t *len);

@@ -51,6 +51,7 @@ struct get_config {
 	int overwrite;
 	int to_stdout;               /* --stdout: a sink, no directory */
 	int activation;              /* take sockets systemd passed, if any */
+	uint64_t keep_partial;       /* --keep-partial, seconds (0: none) */
 	uint64_t min_free, min_free_inodes;     /* STORE_FREE_AUTO: default */
 	const char *key, *authorized, *genkey;  /* tcpget's --key etc. */
 	int any_sender;

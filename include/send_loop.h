@@ -38,6 +38,9 @@ struct send_options {
 	conn_judge_fn judge;
 	void *judge_arg;
 	int no_aes;           /* never offer AES-256-GCM (--cipher) */
+	int policy;           /* enum tcpx_policy: an existing, different file */
+	int checksum;         /* -c: compare digests, not size and mtime */
+	int resume;           /* --resume: send only what partial data lacks */
 };
 
 /* Sends every item of src over the connected, non-blocking socket fd

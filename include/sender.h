@@ -8,7 +8,12 @@
  * sender_next() call turns them into at most one event.  Files are
  * pipelined: up to SENDER_WINDOW files may await their RESULT, and each
  * RESULT is matched to its file and its digest compared with ours, so a
- * "verified" event means both sides computed the same digest.
+ * "verified" event means both sides computed the same digest.  With
+ * TCPX_CAP_OFFER granted, items are first offered, up to
+ * TCPX_OFFER_WINDOW ahead of the file being sent (sender_offer(),
+ * sender_queue_dir()); an ANSWER settles a file (skipped, refused) or lets
+ * it begin in its turn, from 0 or, after the caller compared prefixes,
+ * from the receiver's offset (sender_begin_resumed()).
  *
  * Memory: allocated at sender_new(), about 1.1 MiB, independent of
  * file sizes and counts.
@@ -31,6 +36,9 @@ enum sender_event_type {
 	SEV_BYE,           /* receiver closed the session cleanly: all done */
 	SEV_PEER_ERROR,    /* receiver sent ERROR: session over */
 	SEV_PROTO_ERROR,   /* receiver broke the protocol: ERROR queued, over */
+	SEV_ANSWER,        /* OFFER answered: SEND and RESUME wait for their
+			      turn (SA_BEGIN); SAME_TIME, SAME_DIGEST and
+			      REFUSED are that file's final verdict */
 };
 
 struct sender_event {
@@ -41,6 +49,10 @@ struct sender_event {
 	int code;                /* SEV_RESULT: 0 verified, else TCPX_E_*;
 				    errors: the code */
 	const uint8_t *digest;   /* SEV_RESULT, code 0: the agreed digest */
+	int disposition;         /* SEV_ANSWER: enum tcpx_disposition (code:
+				    REFUSED's per-file code) */
+	uint64_t offset;         /* SEV_ANSWER, RESUME: the receiver has this
+				    many bytes */
 	const uint8_t *msg;      /* receiver's message (may be empty) */
 	size_t msg_len;
 };
@@ -77,13 +89,18 @@ struct outq *sender_output(struct tcpx_sender *s);
  *   SA_ABORT  sender_abort_file(): the receiver refused it while we sent it
  *   SA_BYE    sender_bye(): no file left (more_files == 0)
  *   SA_DONE   the session is over (BYE received, or an error)
+ *   SA_OFFER  sender_offer() / sender_queue_dir() the next item (OFFER)
  * Every action but SA_WAIT and SA_DONE is possible right away (room in the
  * output queue is checked here).
  */
 enum sender_action { SA_WAIT, SA_BEGIN, SA_DATA, SA_END, SA_ABORT, SA_BYE,
-		     SA_DONE };
+		     SA_DONE, SA_OFFER };
 enum sender_action sender_next_action(const struct tcpx_sender *s,
 				      int more_files);
+/* With OFFER (sender_has_offer()), SA_OFFER: sender_offer() the next
+ * item (a file; a directory goes to sender_queue_dir()); SA_BEGIN then
+ * starts the oldest offered item once answered (sender_offer_head()).
+ * more_files counts only items not yet offered. */
 /* Bytes of the current file not yet committed (0 between files). */
 uint64_t sender_file_left(const struct tcpx_sender *s);
 
@@ -140,6 +157,31 @@ int sender_current_refused(const struct tcpx_sender *s);
 int sender_bye(struct tcpx_sender *s);
 /* Queues an ERROR frame and fails the session (local fatal condition). */
 void sender_fail(struct tcpx_sender *s, int code, const char *msg);
+
+/* Offers (TCPX_CAP_OFFER, man/tcpxfer.5).  1 once the receiver granted
+ * OFFER: then every file is offered before it is sent. */
+int sender_has_offer(const struct tcpx_sender *s);
+/* Queues an OFFER for a file (o->meta.id assigned here); it waits for its
+ * ANSWER in the window of TCPX_OFFER_WINDOW items.  Checks as for
+ * sender_begin_file(); -TCPX_E_INTERNAL when the window is full. */
+int sender_offer(struct tcpx_sender *s, struct tcpx_offer *o, void *cookie);
+/* A directory in the window, in item order: no OFFER; its DIR goes at its
+ * turn (SA_BEGIN, sender_begin_dir()). */
+int sender_queue_dir(struct tcpx_sender *s, void *cookie);
+/* The oldest item of the window, which SA_BEGIN starts: its cookie, 1 for
+ * a directory, and for a file its ANSWER (SEND or RESUME, with the offset
+ * and the receiver's prefix digest).  0 if the window is empty. */
+int sender_offer_head(const struct tcpx_sender *s, void **cookie, int *is_dir,
+		      int *disposition, uint64_t *offset,
+		      const uint8_t **prefix_digest);
+/* Starts the window's head as a RESUME from offset (its ANSWER's): prefix
+ * is the digest state over our first offset bytes, which the caller
+ * compared with the receiver's; the final digest continues from it.  A
+ * head answered SEND or RESUME may also start from 0 with
+ * sender_begin_file() (its id is the offer's). */
+int sender_begin_resumed(struct tcpx_sender *s, struct tcpx_file_meta *meta,
+			 void *cookie, uint64_t offset,
+			 const struct digest *prefix);
 
 /* Bytes of frames queued so far after the sender's own HELLO. */
 uint64_t sender_wire_bytes(const struct tcpx_sender *s);

@@ -46,6 +46,9 @@ struct serve_options {
 	const uint8_t *sk, *pk;
 	conn_judge_fn judge;
 	void *judge_arg;
+	int allow_overwrite;  /* enum receiver_overwrite: what a sender's
+				 OFFER may ask (tcpget --allow-overwrite;
+				 --overwrite forces it) */
 };
 
 struct serve_loop;

@@ -102,6 +102,9 @@ ssize_t source_read(struct source_item *it, uint8_t *buf, size_t cap);
 /* 1 if source_read() would not wait now (bytes, or the end, are there):
  * for a stream, whose producer may pause. */
 int source_readable(const struct source_item *it);
+/* Reads from offset on next (a file read ahead for --checksum, or sent
+ * from a resume offset); 0, or -TCPX_E_SYSTEM with errno kept. */
+int source_seek(struct source_item *it, uint64_t offset);
 void source_close(struct source_item *it);
 
 #endif

@@ -44,6 +44,19 @@
  * store_create() draw a fresh random name (up to 16 times).
  * store_clean_stale() removes what a killed receiver left.
  *
+ *  - Partial data for resume.  A file created with a partial identity
+ *    (store_want.partial_id: BLAKE2b-128 of its name, size and mtime,
+ *    store_partial_id()) writes to ".tcpx-<32 hex>.part" instead, opened
+ *    without O_EXCL so a later connection finds it, and used only when it
+ *    is a regular file of ours with one link that no other connection has
+ *    locked (else a random name, as above).  store_keep() leaves it in
+ *    place, unlocked, when a connection ends without a verdict;
+ *    store_discard() removes it like any temporary file;
+ *    store_clean_stale() removes it st->keep_partial seconds after its
+ *    last write.  A stream (store_want.stream) never has partial data.
+ *    With keep_both, store_commit() renames to the first free NAME.N.EXT
+ *    (RENAME_NOREPLACE each), never replacing anything.
+ *
  *  - One receiver per directory.  store_open() takes flock(LOCK_EX) on the
  *    directory's descriptor, held until the process exits, so a second
  *    tcpget on the same directory fails to start (-TCPX_E_LOCKED) instead
@@ -76,7 +89,8 @@
  *    arrives.  No temporary file, nothing to rename: store_commit() only
  *    ends it, store_discard() cannot take back what was written.  A second
  *    store_create(), and any store_dir(), is -TCPX_E_ONE_FILE (f->why,
- *    *why).
+ *    *why).  store_lookup() of a sink finds nothing the first time and
+ *    promises the file to that offer; later lookups are -TCPX_E_ONE_FILE.
  *
  * Errors: -TCPX_E_* with errno kept (the caller prints strerror(errno)),
  * also across the clean-up done on the way out; for a refusal of the
@@ -117,6 +131,45 @@ struct store {
 	int sink_fd;                    /* store_open_sink(): where the file
 					   goes; -1 for a directory's store */
 	int sink_used;                  /* the sink took its one file */
+	int sink_offered;               /* store_lookup() promised it to an
+					   offer (tcpget --stdout, OFFER) */
+	/* Partial data (resume): kept this many seconds after its last
+	 * write, then store_clean_stale() removes it; 0 keeps none (every
+	 * file gets a random temporary name).  store_open() sets
+	 * STORE_KEEP_PARTIAL_DEFAULT. */
+	uint64_t keep_partial;
+};
+
+#define STORE_KEEP_PARTIAL_DEFAULT 86400u
+/* Bytes of a partial identity (store_partial_id()). */
+#define STORE_PARTIAL_ID_LEN 16u
+
+/* What a file of the store asks beyond store_create()'s defaults. */
+struct store_want {
+	int overwrite;          /* replace an existing file (as st->overwrite) */
+	int keep_both;          /* the name exists: commit as NAME.N.EXT, the
+				   first N from 1 that is free (never replacing) */
+	/* Non-NULL: the data goes to the partial file of this identity
+	 * (".tcpx-<32 hex>.part" beside the temporary files), kept by
+	 * store_keep() and found again by a later store_create() of the
+	 * same identity, which then reports its length in f->have; NULL:
+	 * a random temporary name. */
+	const uint8_t *partial_id;
+	int resume;             /* keep the partial's data (f->have bytes):
+				   the caller then calls store_resume() or
+				   store_restart(); 0 truncates it */
+	int stream;             /* size unknown (store_create_stream()): no
+				   promise ahead, no partial data */
+};
+
+/* What a final name holds now (store_lookup()). */
+struct store_found {
+	int kind;               /* 0 nothing (or a parent missing), 1 a regular
+				   file, 2 anything else */
+	uint64_t size;
+	int64_t mtime_sec;
+	uint32_t mtime_nsec;
+	const char *why;        /* after -TCPX_E_ONE_FILE: the reason (static) */
 };
 
 /* One connection's limits on what it may create; the caller owns it,
@@ -132,7 +185,13 @@ struct store_file {
 	int parentfd;           /* its directory: the deepest existing one */
 	int own_parent;         /* parentfd is ours to close (not st->dirfd) */
 	unsigned missing;       /* directories commit creates below parentfd */
-	char tmpname[32];
+	char tmpname[48];
+	int partial;            /* tmpname is a partial file's (resumable) */
+	int overwrite, keep_both;       /* from struct store_want */
+	uint64_t have;          /* store_want.resume: the partial's length */
+	/* After a keep-both commit under another name: its last component
+	 * (else empty). */
+	char stored_as[256];
 	/* The rest of the name below parentfd, NUL-separated components: the
 	 * missing directories, then the last component. */
 	char below[STORE_NAME_MAX + 1];
@@ -224,6 +283,35 @@ void store_discard(struct store_file *f);
 int store_dir(struct store *st, const uint8_t *name, size_t len,
 	      uint32_t mode, int64_t mtime_sec, uint32_t mtime_nsec,
 	      struct store_budget *budget, const char **why);
+
+/* store_create() with what w asks (NULL: the defaults). */
+int store_create_as(struct store *st, const uint8_t *name, size_t len,
+		    uint32_t mode, uint64_t size, struct store_budget *budget,
+		    const struct store_want *w, struct store_file *f);
+/* A resumed partial: hashes its first offset bytes (offset <= f->have)
+ * into dg (initialised here) and goes on writing after them.  -TCPX_E_IO
+ * if they cannot be read. */
+struct digest;
+int store_resume(struct store_file *f, uint64_t offset, struct digest *dg);
+/* A partial not resumed after all: its data is dropped, writing starts at
+ * 0. */
+int store_restart(struct store_file *f);
+/* Ends f without a verdict (the connection was lost): a partial file
+ * keeps its data for a later resume (unlocked, closed); anything else is
+ * discarded.  Harmless on an inactive f. */
+void store_keep(struct store_file *f);
+/* The identity of a file's partial data: BLAKE2b-128 of its name, size and
+ * mtime (man/tcpget.1, PARTIAL DATA). */
+void store_partial_id(const uint8_t *name, size_t len, uint64_t size,
+		      int64_t mtime_sec, uint32_t mtime_nsec,
+		      uint8_t id[STORE_PARTIAL_ID_LEN]);
+/* What name holds now; 0, or -TCPX_E_* (DENIED for a symlink or file
+ * where a directory should be), errno kept.  A sink: see above. */
+int store_lookup(struct store *st, const uint8_t *name, size_t len,
+		 struct store_found *out);
+/* The BLAKE2b-512 of the regular file name holds; 0 or -TCPX_E_*. */
+int store_digest_of(struct store *st, const uint8_t *name, size_t len,
+		    uint8_t digest[64]);
 
 /* Test seams, NULL in production: when set, the random bits of temporary
  * names come from the first instead of randombytes_buf(), and what a file

@@ -43,6 +43,8 @@ enum ui_event_type {
 	UI_FILE_PROGRESS,   /* bytes moved */
 	UI_FILE_DONE,       /* verified and stored */
 	UI_FILE_FAILED,     /* refused, failed, aborted */
+	UI_FILE_SKIPPED,    /* already there, identical (OFFER): msg says why
+			     ("same size and time", "same digest") */
 };
 
 struct ui_file {
@@ -74,6 +76,10 @@ struct ui_file {
 	size_t peer_msg_len;
 	uint64_t conn;             /* receiver: the connection's id, for its
 				    * summary of refusals; 0 = none */
+	uint64_t resumed_from;     /* UI_FILE_DONE: data sent from this
+				    * offset (resume); 0 = all of it */
+	const char *stored_as;     /* UI_FILE_DONE: the receiver kept it
+				    * under another name (keep-both) */
 };
 
 enum ui_role { UI_SENDER, UI_RECEIVER };

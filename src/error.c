@@ -23,6 +23,8 @@ const char *tcpx_strerror(int code)
 	case TCPX_E_AUTH: return "authentication failed";
 	case TCPX_E_UNAUTHORIZED: return "sender key not authorized";
 	case TCPX_E_PEER_KEY: return "receiver key not trusted";
+	case TCPX_E_OFFERS: return "too many offers outstanding";
+	case TCPX_E_NOT_OFFERED: return "file not offered or not answered so";
 	case TCPX_E_BAD_NAME: return "name refused";
 	case TCPX_E_EXISTS: return "file exists";
 	case TCPX_E_DIGEST: return "digest mismatch";
@@ -31,6 +33,8 @@ const char *tcpx_strerror(int code)
 	case TCPX_E_IO: return "i/o error on receiver";
 	case TCPX_E_ABORTED: return "aborted by sender";
 	case TCPX_E_DENIED: return "permission denied on receiver";
+	case TCPX_E_NO_OVERWRITE: return "overwrite not allowed by the receiver";
+	case TCPX_E_DUPLICATE: return "name already used in this session";
 	case TCPX_E_ONE_FILE: return "receiver takes one file only";
 	case TCPX_E_SYSTEM: return "system error";
 	case TCPX_E_NOMEM: return "out of memory";

@@ -40,6 +40,14 @@ static const struct tcpx_frame_spec frame_specs[] = {
 	/* Only with TREE granted: the receiver checks that after the table. */
 	[TCPX_FRAME_DIR]    = { "DIR",    TCPX_DIR_FIXED_LEN + TCPX_NAME_MAX,
 				{ NEVER, PHASE(READY) } },
+	/* Only with OFFER granted: checked as DIR's is. */
+	[TCPX_FRAME_OFFER]  = { "OFFER",  TCPX_OFFER_FIXED_LEN + DIGEST_LEN +
+					  TCPX_NAME_MAX,
+				{ NEVER, PHASE(READY) } },
+	[TCPX_FRAME_ANSWER] = { "ANSWER", TCPX_ANSWER_FIXED_LEN + TCPX_MSG_MAX,
+				{ AFTER_HELLO, NEVER } },
+	[TCPX_FRAME_RESUME] = { "RESUME", TCPX_RESUME_FIXED_LEN + TCPX_NAME_MAX,
+				{ NEVER, PHASE(READY) } },
 	/* Only with STREAM, and only for a file of unknown size (receiver). */
 	[TCPX_FRAME_STREAM_END] = { "STREAM_END", TCPX_STREAM_END_LEN,
 				{ NEVER, PHASE(IN_FILE) } },
@@ -65,53 +73,61 @@ const struct frame_limits proto_frame_limits = {
 	.largest_payload = TCPX_MAX_PAYLOAD,
 };
 
+/* The capability that brings a type, or 0 for a type of every session. */
+static uint64_t type_cap(uint8_t type)
+{
+	switch (type) {
+	case TCPX_FRAME_DIR: return TCPX_CAP_TREE;
+	case TCPX_FRAME_OFFER:
+	case TCPX_FRAME_ANSWER:
+	case TCPX_FRAME_RESUME: return TCPX_CAP_OFFER;
+	case TCPX_FRAME_STREAM_END: return TCPX_CAP_STREAM;
+	default: return 0;
+	}
+}
+
 /* The types a capability brings: without it they are no type at all. */
 static int64_t max_payload_caps(uint8_t type, uint64_t caps)
 {
-	if ((type == TCPX_FRAME_DIR && !(caps & TCPX_CAP_TREE)) ||
-	    (type == TCPX_FRAME_STREAM_END && !(caps & TCPX_CAP_STREAM)))
-		return -1;
-	return proto_max_payload(type);
+	uint64_t need = type_cap(type);
+	return need && !(caps & need) ? -1 : proto_max_payload(type);
 }
 
-static int64_t max_payload_no_tree(uint8_t type)
-{
-	return max_payload_caps(type, TCPX_CAP_STREAM);
-}
+/* frame_limits holds a bare function, so one per set of the three bits. */
+#define CAPS_LIMITS(id, caps)						\
+	static int64_t max_payload_##id(uint8_t type)			\
+	{								\
+		return max_payload_caps(type, (caps));			\
+	}								\
+	static const struct frame_limits limits_##id = {		\
+		.max_payload = max_payload_##id,			\
+		.largest_payload = TCPX_MAX_PAYLOAD,			\
+	};
+CAPS_LIMITS(none, 0)
+CAPS_LIMITS(t, TCPX_CAP_TREE)
+CAPS_LIMITS(o, TCPX_CAP_OFFER)
+CAPS_LIMITS(s, TCPX_CAP_STREAM)
+CAPS_LIMITS(to, TCPX_CAP_TREE | TCPX_CAP_OFFER)
+CAPS_LIMITS(ts, TCPX_CAP_TREE | TCPX_CAP_STREAM)
+CAPS_LIMITS(os, TCPX_CAP_OFFER | TCPX_CAP_STREAM)
+#undef CAPS_LIMITS
 
-static int64_t max_payload_no_stream(uint8_t type)
-{
-	return max_payload_caps(type, TCPX_CAP_TREE);
-}
-
-static int64_t max_payload_neither(uint8_t type)
-{
-	return max_payload_caps(type, 0);
-}
-
+/* Every type but DIR. */
 const struct frame_limits proto_frame_limits_no_tree = {
-	.max_payload = max_payload_no_tree,
-	.largest_payload = TCPX_MAX_PAYLOAD,
-};
-
-static const struct frame_limits limits_no_stream = {
-	.max_payload = max_payload_no_stream,
-	.largest_payload = TCPX_MAX_PAYLOAD,
-};
-
-static const struct frame_limits limits_neither = {
-	.max_payload = max_payload_neither,
+	.max_payload = max_payload_os,
 	.largest_payload = TCPX_MAX_PAYLOAD,
 };
 
 const struct frame_limits *proto_frame_limits_for(uint64_t caps)
 {
-	switch (caps & (TCPX_CAP_TREE | TCPX_CAP_STREAM)) {
-	case TCPX_CAP_TREE | TCPX_CAP_STREAM: return &proto_frame_limits;
-	case TCPX_CAP_TREE: return &limits_no_stream;
-	case TCPX_CAP_STREAM: return &proto_frame_limits_no_tree;
-	default: return &limits_neither;
-	}
+	static const struct frame_limits *const by_caps[8] = {
+		&limits_none, &limits_t, &limits_o, &limits_to,
+		&limits_s, &limits_ts, &limits_os, &proto_frame_limits,
+	};
+	unsigned i = ((caps & TCPX_CAP_TREE) ? 1u : 0u) |
+		     ((caps & TCPX_CAP_OFFER) ? 2u : 0u) |
+		     ((caps & TCPX_CAP_STREAM) ? 4u : 0u);
+	return by_caps[i];
 }
 
 int proto_accepts(enum tcpx_role who_receives, enum tcpx_phase phase,
@@ -142,17 +158,41 @@ size_t proto_encode_hello(uint8_t *out, const struct tcpx_hello *h)
 	return TCPX_FRAME_HEADER_LEN + TCPX_HELLO_LEN;
 }
 
-size_t proto_encode_file(uint8_t *out, const struct tcpx_file_meta *m)
+/* FILE's first 30 bytes, shared by FILE, OFFER and RESUME. */
+static void put_meta(uint8_t *p, const struct tcpx_file_meta *m)
 {
-	uint8_t *p = out + TCPX_FRAME_HEADER_LEN;
-	uint32_t len = TCPX_FILE_FIXED_LEN + m->name_len;
-	frame_header_encode(out, TCPX_FRAME_FILE, len);
 	be32_store(p, m->id);
 	be64_store(p + 4, m->size);
 	be32_store(p + 12, m->mode);
 	be64_store(p + 16, (uint64_t)m->mtime_sec);
 	be32_store(p + 24, m->mtime_nsec);
 	be16_store(p + 28, m->name_len);
+}
+
+static void get_meta(const uint8_t *p, struct tcpx_file_meta *m)
+{
+	m->id = be32_load(p);
+	m->size = be64_load(p + 4);
+	m->mode = be32_load(p + 12);
+	m->mtime_sec = (int64_t)be64_load(p + 16);
+	m->mtime_nsec = be32_load(p + 24);
+	m->name_len = be16_load(p + 28);
+}
+
+/* FILE's checks of the fields get_meta() read, once name_len is known to
+ * match the payload length. */
+static int meta_valid(const struct tcpx_file_meta *m)
+{
+	return m->name_len != 0 && m->name_len <= TCPX_NAME_MAX &&
+	       (m->mode & ~TCPX_MODE_MASK) == 0 && m->mtime_nsec < 1000000000u;
+}
+
+size_t proto_encode_file(uint8_t *out, const struct tcpx_file_meta *m)
+{
+	uint8_t *p = out + TCPX_FRAME_HEADER_LEN;
+	uint32_t len = TCPX_FILE_FIXED_LEN + m->name_len;
+	frame_header_encode(out, TCPX_FRAME_FILE, len);
+	put_meta(p, m);
 	memcpy(p + TCPX_FILE_FIXED_LEN, m->name, m->name_len);
 	return TCPX_FRAME_HEADER_LEN + len;
 }
@@ -234,6 +274,111 @@ size_t proto_encode_error(uint8_t *out, uint16_t code, const char *msg)
 	return TCPX_FRAME_HEADER_LEN + TCPX_ERROR_FIXED_LEN + ml;
 }
 
+size_t proto_encode_offer(uint8_t *out, const struct tcpx_offer *o)
+{
+	uint8_t *p = out + TCPX_FRAME_HEADER_LEN;
+	uint32_t dlen = (o->flags & TCPX_OFFER_CHECKSUM) ? DIGEST_LEN : 0;
+	uint32_t len = TCPX_OFFER_FIXED_LEN + dlen + o->meta.name_len;
+	frame_header_encode(out, TCPX_FRAME_OFFER, len);
+	put_meta(p, &o->meta);
+	p[30] = o->policy;
+	p[31] = o->flags;
+	if (dlen)
+		memcpy(p + TCPX_OFFER_FIXED_LEN, o->digest, DIGEST_LEN);
+	memcpy(p + TCPX_OFFER_FIXED_LEN + dlen, o->meta.name, o->meta.name_len);
+	return TCPX_FRAME_HEADER_LEN + len;
+}
+
+size_t proto_encode_answer(uint8_t *out, const struct tcpx_answer *a)
+{
+	uint8_t *p = out + TCPX_FRAME_HEADER_LEN;
+	uint16_t ml = a->msg_len > TCPX_MSG_MAX ? TCPX_MSG_MAX : a->msg_len;
+	frame_header_encode(out, TCPX_FRAME_ANSWER, TCPX_ANSWER_FIXED_LEN + ml);
+	be32_store(p, a->id);
+	p[4] = a->disposition;
+	p[5] = 0;
+	be16_store(p + 6, a->code);
+	be64_store(p + 8, a->offset);
+	if (a->digest)
+		memcpy(p + 16, a->digest, DIGEST_LEN);
+	else
+		memset(p + 16, 0, DIGEST_LEN);
+	be16_store(p + 80, ml);
+	if (ml)
+		memcpy(p + TCPX_ANSWER_FIXED_LEN, a->msg, ml);
+	return TCPX_FRAME_HEADER_LEN + TCPX_ANSWER_FIXED_LEN + ml;
+}
+
+size_t proto_encode_resume(uint8_t *out, const struct tcpx_file_meta *m,
+			   uint64_t offset)
+{
+	uint8_t *p = out + TCPX_FRAME_HEADER_LEN;
+	uint32_t len = TCPX_RESUME_FIXED_LEN + m->name_len;
+	frame_header_encode(out, TCPX_FRAME_RESUME, len);
+	put_meta(p, m);
+	be64_store(p + 30, offset);
+	memcpy(p + TCPX_RESUME_FIXED_LEN, m->name, m->name_len);
+	return TCPX_FRAME_HEADER_LEN + len;
+}
+
+int proto_decode_offer(const struct tcpx_frame *f, struct tcpx_offer *o)
+{
+	const uint8_t *p = f->payload;
+	uint32_t dlen;
+	if (f->type != TCPX_FRAME_OFFER || f->length < TCPX_OFFER_FIXED_LEN)
+		return -TCPX_E_MALFORMED;
+	get_meta(p, &o->meta);
+	o->policy = p[30];
+	o->flags = p[31];
+	dlen = (o->flags & TCPX_OFFER_CHECKSUM) ? DIGEST_LEN : 0;
+	o->digest = dlen ? p + TCPX_OFFER_FIXED_LEN : NULL;
+	o->meta.name = p + TCPX_OFFER_FIXED_LEN + dlen;
+	if (f->length != TCPX_OFFER_FIXED_LEN + dlen + (uint32_t)o->meta.name_len ||
+	    !meta_valid(&o->meta) || o->policy > TCPX_POLICY_KEEP_BOTH ||
+	    (o->flags & ~(TCPX_OFFER_RESUME | TCPX_OFFER_CHECKSUM)) != 0)
+		return -TCPX_E_MALFORMED;
+	return 0;
+}
+
+int proto_decode_answer(const struct tcpx_frame *f, struct tcpx_answer *a)
+{
+	const uint8_t *p = f->payload;
+	if (f->type != TCPX_FRAME_ANSWER || f->length < TCPX_ANSWER_FIXED_LEN)
+		return -TCPX_E_MALFORMED;
+	a->id = be32_load(p);
+	a->disposition = p[4];
+	a->code = be16_load(p + 6);
+	a->offset = be64_load(p + 8);
+	a->digest = p + 16;
+	a->msg_len = be16_load(p + 80);
+	a->msg = p + TCPX_ANSWER_FIXED_LEN;
+	if (p[5] != 0 || a->disposition > TCPX_ANSWER_MAX_DISPOSITION ||
+	    a->msg_len > TCPX_MSG_MAX ||
+	    f->length != TCPX_ANSWER_FIXED_LEN + (uint32_t)a->msg_len)
+		return -TCPX_E_MALFORMED;
+	/* A refusal says why; nothing else carries a code; only RESUME an
+	 * offset. */
+	if ((a->disposition == TCPX_ANSWER_REFUSED) != (a->code != 0) ||
+	    (a->disposition == TCPX_ANSWER_RESUME) != (a->offset != 0))
+		return -TCPX_E_MALFORMED;
+	return 0;
+}
+
+int proto_decode_resume(const struct tcpx_frame *f, struct tcpx_file_meta *m,
+			uint64_t *offset)
+{
+	const uint8_t *p = f->payload;
+	if (f->type != TCPX_FRAME_RESUME || f->length < TCPX_RESUME_FIXED_LEN)
+		return -TCPX_E_MALFORMED;
+	get_meta(p, m);
+	*offset = be64_load(p + 30);
+	m->name = p + TCPX_RESUME_FIXED_LEN;
+	if (f->length != TCPX_RESUME_FIXED_LEN + (uint32_t)m->name_len ||
+	    !meta_valid(m) || *offset == 0 || *offset > m->size)
+		return -TCPX_E_MALFORMED;
+	return 0;
+}
+
 int proto_decode_hello(const struct tcpx_frame *f, struct tcpx_hello *h)
 {
 	const uint8_t *p = f->payload;
@@ -254,16 +399,10 @@ int proto_decode_file(const struct tcpx_frame *f, struct tcpx_file_meta *m)
 	const uint8_t *p = f->payload;
 	if (f->type != TCPX_FRAME_FILE || f->length < TCPX_FILE_FIXED_LEN)
 		return -TCPX_E_MALFORMED;
-	m->id = be32_load(p);
-	m->size = be64_load(p + 4);
-	m->mode = be32_load(p + 12);
-	m->mtime_sec = (int64_t)be64_load(p + 16);
-	m->mtime_nsec = be32_load(p + 24);
-	m->name_len = be16_load(p + 28);
+	get_meta(p, m);
 	m->name = p + TCPX_FILE_FIXED_LEN;
 	if (f->length != TCPX_FILE_FIXED_LEN + (uint32_t)m->name_len ||
-	    m->name_len == 0 || m->name_len > TCPX_NAME_MAX ||
-	    (m->mode & ~TCPX_MODE_MASK) != 0 || m->mtime_nsec >= 1000000000u)
+	    !meta_valid(m))
 		return -TCPX_E_MALFORMED;
 	return 0;
 }

@@ -2,6 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "chunk.h"
 #include "digest.h"
 #include "error.h"
@@ -14,7 +15,13 @@
 #define RECEIVER_OUT_CAP (8u * 1024u)
 /* The receive buffer starts here and grows with what arrives (frame.h). */
 #define RECEIVER_READER_MIN (16u * 1024u)
-#define REPLY_MAX (TCPX_FRAME_HEADER_LEN + TCPX_RESULT_FIXED_LEN + TCPX_MSG_MAX)
+#define REPLY_MAX (TCPX_FRAME_HEADER_LEN + TCPX_ANSWER_FIXED_LEN + TCPX_MSG_MAX)
+_Static_assert(TCPX_ANSWER_FIXED_LEN >= TCPX_RESULT_FIXED_LEN,
+	       "REPLY_MAX must hold the largest reply");
+/* Names remembered per session (OFFER): 8 bytes each in a table at most
+ * half full, so 16 MiB at most; past it the session ends
+ * (TOO_MANY_FILES), as at --max-files. */
+#define NAMES_MAX (1u << 20)
 
 enum receiver_state {
 	RS_HELLO,       /* waiting for the sender's HELLO */
@@ -23,6 +30,7 @@ enum receiver_state {
 	RS_SKIPPING,    /* a file whose RESULT was already sent */
 	RS_VERDICT,     /* END seen, waiting for receiver_file_done() */
 	RS_DIR,         /* DIR seen, waiting for receiver_file_done() */
+	RS_OFFER,       /* OFFER seen, waiting for receiver_answer() */
 	RS_DONE,        /* BYE or ERROR: nothing more is read */
 };
 
@@ -38,6 +46,21 @@ struct tcpx_receiver {
 	uint64_t cur_size, cur_recv;
 	int cur_stream;         /* size unknown (STREAM): STREAM_END ends it */
 	uint8_t digest[DIGEST_LEN];
+	uint32_t cur_id;                /* the id RESULTs and ANSWERs carry */
+	/* OFFER: the offers answered SEND or RESUME whose FILE or RESUME has
+	 * not come, in order; what identifies each (a keyed hash of its
+	 * FILE fields) and what was granted. */
+	struct grant {
+		uint32_t id;
+		uint8_t overwrite, keep_both;
+		uint64_t key, offset;
+	} grants[TCPX_OFFER_WINDOW];
+	size_t grant_head, grant_count;
+	struct tcpx_offer cur_offer;    /* RS_OFFER (pointers into rd) */
+	uint64_t cur_key;
+	/* The names offered so far (keyed hashes, 0 = empty slot). */
+	uint64_t *names;
+	size_t names_cap, names_used;
 };
 
 struct tcpx_receiver *receiver_new(const struct receiver_config *cfg)
@@ -66,6 +89,7 @@ void receiver_free(struct tcpx_receiver *r)
 	frame_reader_free(&r->rd);
 	outq_free(&r->out);
 	free(r->inflated);
+	free(r->names);
 	free(r);
 }
 
@@ -114,7 +138,7 @@ int receiver_in_data(const struct tcpx_receiver *r)
 static void queue_result(struct tcpx_receiver *r, int code,
 			 const uint8_t *digest, const char *msg)
 {
-	reply(r, proto_encode_result(outq_tail(&r->out), r->last_id,
+	reply(r, proto_encode_result(outq_tail(&r->out), r->cur_id,
 				     (uint16_t)code, digest, msg));
 }
 
@@ -161,7 +185,9 @@ const char *receiver_file_fail(struct tcpx_receiver *r, int code,
 const char *receiver_file_done(struct tcpx_receiver *r, int code,
 			       const char *detail)
 {
-	const char *msg = receiver_verdict_message(code, detail);
+	/* A file kept under another name says which (keep-both). */
+	const char *msg = code == TCPX_OK && detail ? detail :
+			  receiver_verdict_message(code, detail);
 	if (r->state == RS_DIR) {
 		queue_result(r, code, NULL, msg);
 		r->state = RS_READY;
@@ -198,21 +224,24 @@ static enum tcpx_phase phase_of(enum receiver_state st)
 	case RS_SKIPPING: return TCPX_PHASE_IN_FILE;
 	case RS_VERDICT:        /* receiver_next() reads nothing in these */
 	case RS_DIR:
+	case RS_OFFER:
 	case RS_DONE:
 		break;
 	}
 	return TCPX_PHASE_CLOSING;
 }
 
-/* DIR exists only with TREE negotiated, STREAM_END only with STREAM:
- * judged from the header too.  A file of unknown size ends with
- * STREAM_END, any other with END. */
+/* DIR exists only with TREE negotiated, OFFER and RESUME only with
+ * OFFER, STREAM_END only with STREAM: judged from the header too.  A file
+ * of unknown size ends with STREAM_END, any other with END. */
 static int type_allowed(const struct tcpx_receiver *r, uint8_t type)
 {
 	if (!proto_accepts(TCPX_ROLE_RECEIVER, phase_of(r->state), type))
 		return 0;
 	if (type == TCPX_FRAME_DIR)
 		return (r->caps & TCPX_CAP_TREE) != 0;
+	if (type == TCPX_FRAME_OFFER || type == TCPX_FRAME_RESUME)
+		return (r->caps & TCPX_CAP_OFFER) != 0;
 	if (type == TCPX_FRAME_STREAM_END)
 		return (r->caps & TCPX_CAP_STREAM) && r->cur_stream;
 	if (type == TCPX_FRAME_END)
@@ -267,9 +296,251 @@ static int take_id(struct tcpx_receiver *r, struct receiver_event *ev,
 		      "too many files in one connection");
 		return -1;
 	}
-	r->last_id = ev->meta.id;
+	r->last_id = r->cur_id = ev->meta.id;
 	r->files++;
 	return 0;
+}
+
+/* Under STREAM the largest size means "unknown": --max-size is then
+ * applied as the data arrives (on_data). */
+static int size_unknown(const struct tcpx_receiver *r, uint64_t size)
+{
+	return (r->caps & TCPX_CAP_STREAM) && size == TCPX_SIZE_UNKNOWN;
+}
+
+/* What identifies a file between its OFFER and its FILE or RESUME: a
+ * keyed hash of FILE's fields (a sender cannot aim at a collision). */
+static uint64_t meta_key(const struct tcpx_receiver *r,
+			 const struct tcpx_file_meta *m)
+{
+	uint8_t fixed[TCPX_FILE_FIXED_LEN], out[crypto_shorthash_BYTES];
+	uint8_t buf[TCPX_FILE_FIXED_LEN + TCPX_NAME_MAX];
+	uint64_t k = 0;
+	be64_store(fixed, m->size);
+	be32_store(fixed + 8, m->mode);
+	be64_store(fixed + 12, (uint64_t)m->mtime_sec);
+	be32_store(fixed + 20, m->mtime_nsec);
+	be16_store(fixed + 24, m->name_len);
+	memcpy(buf, fixed, 26);
+	memcpy(buf + 26, m->name, m->name_len);
+	crypto_shorthash(out, buf, 26 + (size_t)m->name_len, r->cfg.name_key);
+	memcpy(&k, out, sizeof(k));
+	return k;
+}
+
+/* Remembers name; 1 if it was offered before in this session, 0 if not,
+ * -1 when the table cannot take it. */
+static int name_seen(struct tcpx_receiver *r, const uint8_t *name,
+		     size_t len)
+{
+	uint8_t out[crypto_shorthash_BYTES];
+	uint64_t h;
+	size_t i;
+
+	crypto_shorthash(out, name, len, r->cfg.name_key);
+	memcpy(&h, out, sizeof(h));
+	h = h ? h : 1;
+	if (2 * (r->names_used + 1) > r->names_cap) {
+		size_t cap = r->names_cap ? 2 * r->names_cap : 256;
+		uint64_t *t;
+		if (r->names_used + 1 > NAMES_MAX || !(t = calloc(cap, sizeof(*t))))
+			return -1;
+		for (size_t j = 0; j < r->names_cap; j++) {
+			uint64_t v = r->names[j];
+			if (!v)
+				continue;
+			for (i = v & (cap - 1); t[i]; i = (i + 1) & (cap - 1))
+				;
+			t[i] = v;
+		}
+		free(r->names);
+		r->names = t;
+		r->names_cap = cap;
+	}
+	for (i = h & (r->names_cap - 1); r->names[i];
+	     i = (i + 1) & (r->names_cap - 1))
+		if (r->names[i] == h)
+			return 1;
+	r->names[i] = h;
+	r->names_used++;
+	return 0;
+}
+
+static int on_offer(struct tcpx_receiver *r, const struct tcpx_frame *f,
+		    struct receiver_event *ev)
+{
+	const char *why = NULL;
+	int code = 0, seen;
+
+	if (proto_decode_offer(f, &ev->offer) < 0)
+		return fatal(r, ev, TCPX_E_MALFORMED, "malformed OFFER");
+	ev->meta = ev->offer.meta;
+	if (take_id(r, ev, "OFFER id out of sequence") < 0)
+		return 0;
+	/* The sender's window bounds what we remember (tcpxfer(5)). */
+	if (r->grant_count >= TCPX_OFFER_WINDOW)
+		return fatal(r, ev, TCPX_E_OFFERS,
+			     "more offers outstanding than the window");
+	ev->offered = 1;
+	ev->stream = size_unknown(r, ev->meta.size);
+	if (name_validate(ev->meta.name, ev->meta.name_len, &why) < 0) {
+		code = TCPX_E_BAD_NAME;
+	} else if (r->cfg.max_size && !ev->stream &&
+		   ev->meta.size > r->cfg.max_size) {
+		code = TCPX_E_TOO_BIG;
+		why = "file larger than the receiver's --max-size";
+	} else if ((seen = name_seen(r, ev->meta.name, ev->meta.name_len)) < 0) {
+		return fatal(r, ev, TCPX_E_TOO_MANY_FILES,
+			     "too many names to remember in one connection");
+	} else if (seen) {
+		code = TCPX_E_DUPLICATE;
+		why = "another file of this run has the same name: not replaced";
+	}
+	if (code) {
+		struct tcpx_answer a = { .id = ev->meta.id,
+			.disposition = TCPX_ANSWER_REFUSED,
+			.code = (uint16_t)code, .msg = (const uint8_t *)why,
+			.msg_len = (uint16_t)strlen(why) };
+		reply(r, proto_encode_answer(outq_tail(&r->out), &a));
+		ev->type = REV_REFUSED;
+		ev->code = code;
+		ev->msg = why;
+		return 0;
+	}
+	r->cur_offer = ev->offer;
+	r->cur_key = meta_key(r, &ev->meta);
+	r->state = RS_OFFER;
+	ev->type = REV_OFFER;
+	return 0;
+}
+
+int receiver_decide(const struct tcpx_offer *o, const struct receiver_found *f,
+		    enum receiver_overwrite allowed, int *overwrite, int *code,
+		    const char **msg)
+{
+	*overwrite = 0;
+	*code = 0;
+	*msg = NULL;
+	if (f->kind == 0)
+		return TCPX_ANSWER_SEND;
+	if (f->kind != 1) {
+		*code = TCPX_E_EXISTS;
+		*msg = "exists and is not a regular file";
+		return TCPX_ANSWER_REFUSED;
+	}
+	/* tcpget --overwrite keeps its meaning from before offers: every
+	 * file is replaced, an identical one too (its mode may differ). */
+	if (allowed == RECV_FORCE_OVERWRITE) {
+		*overwrite = o->policy != TCPX_POLICY_KEEP_BOTH;
+		return TCPX_ANSWER_SEND;
+	}
+	/* A stream (size unknown) is never identical to what the disk holds
+	 * (nor resumed): it is sent, or refused by the policy. */
+	if (o->meta.size == TCPX_SIZE_UNKNOWN) {
+		/* no quick check */
+	} else if (o->flags & TCPX_OFFER_CHECKSUM) {
+		if (f->size == o->meta.size && f->digest &&
+		    digest_equal(f->digest, o->digest))
+			return TCPX_ANSWER_SAME_DIGEST;
+	} else if (f->size == o->meta.size && f->mtime_sec == o->meta.mtime_sec &&
+		   f->mtime_nsec == o->meta.mtime_nsec) {
+		return TCPX_ANSWER_SAME_TIME;
+	}
+	if (o->policy == TCPX_POLICY_KEEP_BOTH)
+		return TCPX_ANSWER_SEND;
+	if (o->policy == TCPX_POLICY_OVERWRITE &&
+	    allowed == RECV_ALLOW_OVERWRITE) {
+		*overwrite = 1;
+		return TCPX_ANSWER_SEND;
+	}
+	if (o->policy == TCPX_POLICY_OVERWRITE) {
+		*code = TCPX_E_NO_OVERWRITE;
+		*msg = "exists and differs; this receiver does not let senders "
+		       "overwrite (tcpget --allow-overwrite)";
+	} else {
+		*code = TCPX_E_EXISTS;
+		*msg = "exists and differs (tcpput --overwrite replaces it, "
+		       "--keep-both keeps both)";
+	}
+	return TCPX_ANSWER_REFUSED;
+}
+
+const char *receiver_answer(struct tcpx_receiver *r, int disposition, int code,
+			    int overwrite, uint64_t offset,
+			    const uint8_t *digest, const char *msg)
+{
+	struct tcpx_answer a = { .id = r->cur_id, .code = (uint16_t)code,
+				 .offset = offset, .digest = digest };
+	if (r->state != RS_OFFER)
+		return msg;
+	/* A stream has no size to resume against: its data is sent whole. */
+	if (disposition == TCPX_ANSWER_RESUME &&
+	    size_unknown(r, r->cur_offer.meta.size))
+		disposition = TCPX_ANSWER_SEND;
+	a.disposition = (uint8_t)disposition;
+	if (disposition == TCPX_ANSWER_REFUSED && !msg)
+		msg = receiver_verdict_message(code, NULL);
+	a.msg = (const uint8_t *)msg;
+	a.msg_len = (uint16_t)(msg ? strlen(msg) : 0);
+	if (disposition != TCPX_ANSWER_RESUME) {
+		a.offset = 0;
+		a.digest = NULL;
+	}
+	reply(r, proto_encode_answer(outq_tail(&r->out), &a));
+	if (disposition == TCPX_ANSWER_SEND || disposition == TCPX_ANSWER_RESUME) {
+		struct grant *g = &r->grants[(r->grant_head + r->grant_count++) %
+					     TCPX_OFFER_WINDOW];
+		*g = (struct grant){ .id = r->cur_id, .key = r->cur_key,
+				     .offset = a.offset,
+				     .overwrite = (uint8_t)overwrite,
+				     .keep_both = r->cur_offer.policy ==
+						  TCPX_POLICY_KEEP_BOTH };
+	}
+	r->state = RS_READY;
+	return msg;
+}
+
+void receiver_set_prefix(struct tcpx_receiver *r, const struct digest *dg)
+{
+	if (r->state == RS_IN_FILE)
+		r->dg = *dg;
+}
+
+/* FILE or RESUME in a session with offers: the oldest grant's, with the
+ * fields it was offered with; a RESUME from the offset granted. */
+static int on_granted(struct tcpx_receiver *r, struct receiver_event *ev,
+		      uint64_t offset)
+{
+	struct grant *g = &r->grants[r->grant_head];
+	if (r->grant_count == 0 || ev->meta.id != g->id ||
+	    meta_key(r, &ev->meta) != g->key ||
+	    (offset && offset != g->offset))
+		return fatal(r, ev, TCPX_E_NOT_OFFERED,
+			     "FILE or RESUME does not match an ANSWER to "
+			     "send it");
+	r->grant_head = (r->grant_head + 1) % TCPX_OFFER_WINDOW;
+	r->grant_count--;
+	r->cur_id = ev->meta.id;
+	r->cur_size = ev->meta.size;
+	r->cur_recv = offset;
+	r->cur_stream = ev->stream = size_unknown(r, ev->meta.size);
+	digest_init(&r->dg);
+	ev->offered = 1;
+	ev->offset = offset;
+	ev->overwrite = g->overwrite;
+	ev->keep_both = g->keep_both;
+	r->state = RS_IN_FILE;
+	ev->type = REV_FILE;
+	return 0;
+}
+
+static int on_resume(struct tcpx_receiver *r, const struct tcpx_frame *f,
+		     struct receiver_event *ev)
+{
+	uint64_t offset;
+	if (proto_decode_resume(f, &ev->meta, &offset) < 0)
+		return fatal(r, ev, TCPX_E_MALFORMED, "malformed RESUME");
+	return on_granted(r, ev, offset);
 }
 
 static int on_file(struct tcpx_receiver *r, const struct tcpx_frame *f,
@@ -280,14 +551,13 @@ static int on_file(struct tcpx_receiver *r, const struct tcpx_frame *f,
 
 	if (proto_decode_file(f, &ev->meta) < 0)
 		return fatal(r, ev, TCPX_E_MALFORMED, "malformed FILE");
+	if (r->caps & TCPX_CAP_OFFER)
+		return on_granted(r, ev, 0);
 	if (take_id(r, ev, "FILE id out of sequence") < 0)
 		return 0;
 	r->cur_size = ev->meta.size;
 	r->cur_recv = 0;
-	/* Under STREAM the largest size means "unknown": --max-size is then
-	 * applied as the data arrives (on_data). */
-	r->cur_stream = (r->caps & TCPX_CAP_STREAM) &&
-			ev->meta.size == TCPX_SIZE_UNKNOWN;
+	r->cur_stream = size_unknown(r, ev->meta.size);
 	if (name_validate(ev->meta.name, ev->meta.name_len, &why) < 0)
 		code = TCPX_E_BAD_NAME;
 	else if (r->cfg.max_size && !r->cur_stream &&
@@ -435,7 +705,8 @@ static int next_event(struct tcpx_receiver *r, struct receiver_event *ev)
 again:
 	memset(ev, 0, sizeof(*ev));
 	if (r->state == RS_DONE || r->state == RS_VERDICT ||
-	    r->state == RS_DIR || !outq_has_room(&r->out))
+	    r->state == RS_DIR || r->state == RS_OFFER ||
+	    !outq_has_room(&r->out))
 		return 0;
 	rc = frame_reader_next(&r->rd, &f);
 	if (rc < 0)
@@ -458,6 +729,10 @@ again:
 		return on_file(r, &f, ev);
 	case TCPX_FRAME_DIR:
 		return on_dir(r, &f, ev);
+	case TCPX_FRAME_OFFER:
+		return on_offer(r, &f, ev);
+	case TCPX_FRAME_RESUME:
+		return on_resume(r, &f, ev);
 	case TCPX_FRAME_DATA:
 		if (on_data(r, &f, ev) == 1)
 			goto again;

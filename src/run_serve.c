@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "digest.h"
@@ -35,6 +37,7 @@ void run_serve_defaults(struct get_config *cfg)
 {
 	*cfg = (struct get_config){
 		.port = TCPX_DEFAULT_PORT, .activation = 1,
+		.keep_partial = STORE_KEEP_PARTIAL_DEFAULT,
 		.min_free = STORE_FREE_AUTO,
 		.min_free_inodes = STORE_FREE_AUTO,
 		.server = { .dir = ".", .max_clients = DEFAULT_MAX_CLIENTS,
@@ -72,20 +75,42 @@ static int open_store(struct store *st, const struct get_config *cfg)
 	}
 	st->min_free = cfg->min_free;
 	st->min_free_inodes = cfg->min_free_inodes;
+	st->keep_partial = cfg->keep_partial;
 	return GET_OK;
 }
 
 /* Removes what an interrupted run left, beside the server: over a large
  * tree the walk would otherwise delay listening, and it leaves files in
- * progress alone (store.h). */
-static void *clean_stale(void *st)
+ * progress alone (store.h).  Then again every CLEAN_INTERVAL seconds (or
+ * --keep-partial, if shorter), so partial data does not outlive its time
+ * on a receiver that runs for weeks; store_stop_cleaning() ends it. */
+#define CLEAN_INTERVAL 3600
+
+static int clean_once(struct store *st)
 {
 	int stale = store_clean_stale(st);
-
 	if (stale > 0)
 		ui_info("removed %d temporary file%s left by an interrupted "
-			"run", stale, stale == 1 ? "" : "s");
-	return NULL;
+			"run or past --keep-partial", stale,
+			stale == 1 ? "" : "s");
+	return stale;
+}
+
+static void *clean_stale(void *arg)
+{
+	struct store *st = arg;
+	uint64_t every = st->keep_partial && st->keep_partial < CLEAN_INTERVAL ?
+			 st->keep_partial : CLEAN_INTERVAL;
+
+	for (;;) {
+		clean_once(st);
+		for (uint64_t t = 0; t < every * 10; t++) {
+			if (atomic_load(&st->stop_cleaning))
+				return NULL;
+			struct timespec ts = { 0, 100 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+	}
 }
 
 /* The sockets systemd passed: how many (0: none), or -1 once said why.
@@ -165,7 +190,7 @@ int run_serve(struct get_config *cfg)
 	cleaning = !cfg->to_stdout &&
 		   pthread_create(&cleaner, NULL, clean_stale, &store) == 0;
 	if (!cleaning && !cfg->to_stdout)
-		clean_stale(&store);
+		clean_once(&store);
 	cfg->server.store = &store;
 	status = server_run(&cfg->server, lfds, nl);
 	store_stop_cleaning(&store);

@@ -7,6 +7,7 @@
 #include <sodium.h>
 
 #include "conn.h"
+#include "digest.h"
 #include "error.h"
 #include "names.h"
 #include "net.h"
@@ -27,6 +28,15 @@ struct inflight {
 	int settled;            /* failed locally (ABORT sent): RESULT confirms */
 	int popped;             /* its RESULT came while it was still sent */
 	int changed;            /* the file changed while it was read */
+	uint64_t resumed;       /* sent from this offset (RESUME) */
+};
+
+/* An item offered (OFFER) or a directory queued behind offers, until its
+ * turn comes or its ANSWER settles it; open, with its strings. */
+struct offered {
+	struct inflight info;   /* path and name owned here */
+	struct source_item item;        /* path and name point into info */
+	int used;
 };
 
 struct send_ctx {
@@ -49,6 +59,10 @@ struct send_ctx {
 	int failing_dir;         /* report_failed() is about a directory */         /* said once that the receiver takes no DIR */
 	int status;
 	int ended_code;          /* the code of the ERROR we ended it with */
+	const struct send_options *opt;
+	struct offered offers[TCPX_OFFER_WINDOW];
+	uint8_t *hashbuf;        /* TCPX_CHUNK_MAX: -c and resume prefixes */
+	unsigned skipped;
 };
 
 _Static_assert(SOURCE_SIZE_UNKNOWN == TCPX_SIZE_UNKNOWN,
@@ -120,10 +134,58 @@ static int keep_item(struct inflight *o, const struct source_item *it,
 	return 0;
 }
 
+/* Reads the open item from where it stands through n more bytes into
+ * dg; 0, or -1 if they could not all be read. */
+static int hash_ahead(struct send_ctx *c, uint64_t n, struct digest *dg)
+{
+	if (!c->hashbuf && !(c->hashbuf = malloc(TCPX_CHUNK_MAX)))
+		return -1;
+	while (n > 0) {
+		size_t want = n < TCPX_CHUNK_MAX ? (size_t)n : TCPX_CHUNK_MAX;
+		ssize_t got = source_read(&c->item, c->hashbuf, want);
+		if (got <= 0)
+			return -1;
+		digest_update(dg, c->hashbuf, (size_t)got);
+		n -= (uint64_t)got;
+	}
+	return 0;
+}
+
+/* The receiver has offset bytes of the file: resume after them if its
+ * digest of them is ours (1, *dg our state over them), else send it all
+ * from 0 (0; the receiver drops its partial data). */
+static int prefix_matches(struct send_ctx *c, uint64_t offset,
+			  const uint8_t *theirs, struct digest *dg)
+{
+	struct digest copy;
+	uint8_t ours[DIGEST_LEN];
+
+	digest_init(dg);
+	if (hash_ahead(c, offset, dg) == 0) {
+		copy = *dg;
+		digest_final(&copy, ours);
+		if (digest_equal(ours, theirs))
+			return 1;
+	}
+	ui_debug("%s: the receiver's partial data differs: sent from 0",
+		 c->item.path);
+	return source_seek(&c->item, 0) == 0 ? 0 : -1;
+}
+
+static int begin_item_at(struct send_ctx *c, uint64_t offset,
+			 const uint8_t *prefix);
+
 /* Starts the open item as the next file or directory; 0, or < 0 when the
  * sender refused it (reported; the caller goes on with the next item). */
 static int begin_item(struct send_ctx *c)
 {
+	return begin_item_at(c, 0, NULL);
+}
+
+static int begin_item_at(struct send_ctx *c, uint64_t offset,
+			 const uint8_t *prefix)
+{
+	struct digest dg;
 	struct inflight *o = &c->ring[(c->head + c->count) % SENDER_WINDOW];
 	struct source_item *it = &c->item;
 	struct tcpx_file_meta m = {
@@ -133,8 +195,17 @@ static int begin_item(struct send_ctx *c)
 	};
 	if (keep_item(o, it, sender_wire_bytes(c->s)) < 0)
 		return -TCPX_E_NOMEM;
-	int rc = it->is_dir ? sender_begin_dir(c->s, &m, o) :
-		 sender_begin_file(c->s, &m, o);
+	int rc;
+	if (offset && (rc = prefix_matches(c, offset, prefix, &dg)) < 0)
+		offset = 0;     /* cannot seek back: the read fails it below */
+	else if (offset && rc == 0)
+		offset = 0;
+	if (it->is_dir)
+		rc = sender_begin_dir(c->s, &m, o);
+	else if (offset)
+		rc = sender_begin_resumed(c->s, &m, o, offset, &dg);
+	else
+		rc = sender_begin_file(c->s, &m, o);
 	if (rc < 0) {
 		int bad_name = rc == -TCPX_E_BAD_NAME;
 		c->failing_dir = it->is_dir;
@@ -153,8 +224,9 @@ static int begin_item(struct send_ctx *c)
 	if (it->is_dir)
 		return 0;       /* one frame, nothing more to send for it */
 	c->cur = o;
-	c->cur_sent = c->cur_read = 0;
+	c->cur_sent = c->cur_read = offset;
 	c->cur_eof = 0;
+	o->resumed = offset;
 	/* Workers pay off from the second chunk on (a stream may have one). */
 	c->cur_pooled = c->pool && sender_compressing(c->s) &&
 			m.size > TCPX_CHUNK_MAX;
@@ -220,6 +292,132 @@ static int begin_next(struct send_ctx *c)
 			return 1;
 	}
 	return 0;
+}
+
+static struct offered *free_offer_slot(struct send_ctx *c)
+{
+	for (size_t i = 0; i < TCPX_OFFER_WINDOW; i++)
+		if (!c->offers[i].used)
+			return &c->offers[i];
+	return NULL;
+}
+
+static void release_offered(struct offered *p)
+{
+	source_close(&p->item);
+	free(p->info.path);
+	p->info.path = NULL;
+	p->used = 0;
+}
+
+/* Offers the next readable item (a directory waits in the window without
+ * an OFFER); 0 when none is left. */
+static int offer_next(struct send_ctx *c)
+{
+	int rc;
+	while ((rc = source_next(c->src, &c->item)) != 0) {
+		struct offered *p = free_offer_slot(c);
+		struct source_item *it = &c->item;
+		uint8_t whole[DIGEST_LEN];
+		struct digest dg;
+
+		if (rc < 0) {
+			report_failed(c, it->path, NULL, 0, TCPX_E_SYSTEM,
+				      it->why, NULL, 0);
+			worsen(c, SEND_UNREADABLE);
+			continue;
+		}
+		if (rc == SOURCE_SKIPPED) {
+			ui_error(it->path, "warning: %s", it->why);
+			continue;
+		}
+		if (tree_unsupported(c) || stream_unsupported(c))
+			continue;
+		if (!p || keep_item(&p->info, it, 0) < 0) {
+			source_close(it);
+			return -1;
+		}
+		/* Size unknown: never identical, never resumed (tcpxfer(5)). */
+		int stream = it->size == SOURCE_SIZE_UNKNOWN;
+		p->item = *it;
+		p->item.path = p->info.path;
+		p->item.name = p->info.name;
+		it->fd = -1;    /* the slot has it now */
+		struct tcpx_offer o = {
+			.meta = { .size = it->size, .mode = it->mode,
+				  .mtime_sec = it->mtime_sec,
+				  .mtime_nsec = it->mtime_nsec,
+				  .name = (const uint8_t *)p->info.name,
+				  .name_len = (uint16_t)strnlen(p->info.name,
+							TCPX_NAME_MAX + 1) },
+			.policy = (uint8_t)c->opt->policy,
+			.flags = c->opt->resume && !stream ? TCPX_OFFER_RESUME : 0,
+		};
+		if (it->is_dir) {
+			if (sender_queue_dir(c->s, p) < 0)
+				return -1;
+			p->used = 1;
+			return 1;
+		}
+		if (c->opt->checksum && !stream) {
+			/* Read ahead once for the digest; read again to send.
+			 * A stream is read once: its offer has no digest. */
+			c->item = p->item;
+			digest_init(&dg);
+			rc = hash_ahead(c, it->size, &dg);
+			if (rc == 0)
+				rc = source_seek(&c->item, 0);
+			c->item.fd = -1;
+			if (rc < 0) {
+				report_failed(c, p->info.path, p->info.name,
+					      it->size, TCPX_E_SYSTEM,
+					      errno ? strerror(errno) :
+					      "file shrank while being read",
+					      NULL, 0);
+				worsen(c, SEND_UNREADABLE);
+				release_offered(p);
+				continue;
+			}
+			digest_final(&dg, whole);
+			o.flags |= TCPX_OFFER_CHECKSUM;
+			o.digest = whole;
+		}
+		rc = sender_offer(c->s, &o, p);
+		if (rc < 0) {
+			int bad_name = rc == -TCPX_E_BAD_NAME;
+			report_failed(c, p->info.path, p->info.name, it->size,
+				      bad_name ? TCPX_E_BAD_NAME : -rc, bad_name ?
+				      "name too long or empty" : tcpx_strerror(rc),
+				      NULL, 0);
+			worsen(c, SEND_UNREADABLE);
+			release_offered(p);
+			continue;
+		}
+		p->used = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* The window's head has its turn: a directory, or a file its ANSWER
+ * lets go (from its resume offset if our prefix is the receiver's). */
+static int begin_offered(struct send_ctx *c)
+{
+	void *cookie;
+	int is_dir, disposition;
+	uint64_t offset;
+	const uint8_t *prefix;
+
+	if (!sender_offer_head(c->s, &cookie, &is_dir, &disposition, &offset,
+			       &prefix))
+		return -1;
+	struct offered *p = cookie;
+	c->item = p->item;
+	p->item.fd = -1;
+	int rc = begin_item_at(c, disposition == TCPX_ANSWER_RESUME ? offset : 0,
+			       prefix);
+	release_offered(p);
+	return rc == -TCPX_E_NOMEM ? -1 : 0;
 }
 
 /* Ends (or gives up) the current file: END, or ABORT with a local reason
@@ -357,12 +555,23 @@ static int produce(struct send_ctx *c)
 {
 	for (;;) {
 		int rc = 0;
-		switch (sender_next_action(c->s, c->cur != NULL ||
+		int offers = sender_has_offer(c->s);
+		switch (sender_next_action(c->s, (!offers && c->cur != NULL) ||
 					   source_more(c->src))) {
 		case SA_WAIT:
 		case SA_DONE:
 			return 0;
+		case SA_OFFER:
+			rc = offer_next(c);
+			if (rc == 0)
+				continue;   /* nothing left to offer */
+			rc = rc < 0 ? -1 : 0;
+			break;
 		case SA_BEGIN:
+			if (offers) {
+				rc = begin_offered(c);
+				break;
+			}
 			if (!begin_next(c))
 				continue;   /* nothing startable: BYE next */
 			break;
@@ -386,8 +595,54 @@ static int produce(struct send_ctx *c)
 	}
 }
 
+/* A RESULT of code 0 with a message "kept both: stored as NAME": NAME,
+ * escaped (it is the receiver's text). */
+static const char *stored_as(const struct sender_event *ev, char *out,
+			     size_t cap)
+{
+	static const char pre[] = "kept both: stored as ";
+	if (ev->msg_len <= sizeof(pre) - 1 ||
+	    memcmp(ev->msg, pre, sizeof(pre) - 1) != 0)
+		return NULL;
+	name_escape(ev->msg + sizeof(pre) - 1, ev->msg_len - (sizeof(pre) - 1),
+		    out, cap);
+	return out;
+}
+
+/* An ANSWER: SEND and RESUME wait for their turn; the others settle the
+ * file here (skipped as identical, or refused), and its slot is free. */
+static void on_answer(struct send_ctx *c, const struct sender_event *ev)
+{
+	struct offered *p = ev->cookie;
+	struct ui_file uf = { .peer = c->peer, .path = p->info.path,
+			      .name = (const uint8_t *)p->info.name,
+			      .name_len = strlen(p->info.name),
+			      .size = p->info.size,
+			      .size_unknown = p->info.size == SOURCE_SIZE_UNKNOWN };
+
+	switch (ev->disposition) {
+	case TCPX_ANSWER_SEND:
+	case TCPX_ANSWER_RESUME:
+		return;
+	case TCPX_ANSWER_SAME_TIME:
+	case TCPX_ANSWER_SAME_DIGEST:
+		uf.msg = ev->disposition == TCPX_ANSWER_SAME_DIGEST ?
+			 "same digest" : "same size and time";
+		c->skipped++;
+		ui_event(UI_FILE_SKIPPED, &uf);
+		break;
+	default:
+		report_failed(c, p->info.path, p->info.name, p->info.size,
+			      ev->code, NULL, ev->msg, ev->msg_len);
+		worsen(c, SEND_REFUSED);
+		break;
+	}
+	release_offered(p);
+}
+
 static void on_result(struct send_ctx *c, const struct sender_event *ev)
 {
+	char kept[4 * NAME_COMPONENT_MAX + 4 * 64];
 	struct inflight *o = ev->cookie;
 	if (o->settled) {
 		ring_pop(c);
@@ -403,7 +658,8 @@ static void on_result(struct send_ctx *c, const struct sender_event *ev)
 			.name = (const uint8_t *)o->name, .name_len = strlen(o->name),
 			.size = o->size, .done = o->size, .digest = ev->digest,
 			.seconds = ui_now() - o->t0, .wire = o->wire,
-			.changed = o->changed };
+			.changed = o->changed, .resumed_from = o->resumed,
+			.stored_as = stored_as(ev, kept, sizeof(kept)) };
 		c->ok++;
 		ui_event(UI_FILE_DONE, &uf);
 	} else {
@@ -444,9 +700,18 @@ static int drain_events(struct send_ctx *c)
 				ui_debug("%s: SECURE, records sealed with %s",
 					 c->peer, ev.caps & TCPX_CAP_AES256GCM ?
 					 "AES-256-GCM" : "XChaCha20-Poly1305");
+			if (!(ev.caps & TCPX_CAP_OFFER) &&
+			    (c->opt->policy || c->opt->checksum || c->opt->resume))
+				ui_error(c->peer, "warning: the receiver takes no "
+					 "offers (an older tcpget): --overwrite, "
+					 "--keep-both, --checksum and --resume do "
+					 "nothing; existing files are refused");
 			break;
 		case SEV_RESULT:
 			on_result(c, &ev);
+			break;
+		case SEV_ANSWER:
+			on_answer(c, &ev);
 			break;
 		case SEV_BYE:
 			return 1;
@@ -586,6 +851,19 @@ static void settle_rest(struct send_ctx *c, int rc)
 		}
 		ring_pop(c);
 	}
+	/* Offered, never begun (the window is in item order; so is this,
+	 * but for the slots skipped answers freed). */
+	for (size_t i = 0; i < TCPX_OFFER_WINDOW; i++) {
+		struct offered *p = &c->offers[i];
+		if (!p->used)
+			continue;
+		c->failing_dir = p->info.is_dir;
+		report_failed(c, p->info.path, p->info.name, p->info.size, code,
+			      msg, NULL, 0);
+		c->failing_dir = 0;
+		worsen(c, SEND_CONNECTION);
+		release_offered(p);
+	}
 }
 
 int send_loop_run(int fd, const char *peer, const struct send_options *opt,
@@ -596,7 +874,7 @@ int send_loop_run(int fd, const char *peer, const struct send_options *opt,
 	unsigned items;
 	uint64_t total = 0;
 
-	uint64_t want = (opt->recursive ? TCPX_CAP_TREE : 0) |
+	uint64_t want = TCPX_CAP_OFFER | (opt->recursive ? TCPX_CAP_TREE : 0) |
 			(opt->stream ? TCPX_CAP_STREAM : 0) |
 			(opt->sk ? TCPX_CAP_SECURE : 0) |
 			(opt->sk && !opt->no_aes &&
@@ -614,6 +892,9 @@ int send_loop_run(int fd, const char *peer, const struct send_options *opt,
 	}
 	c->peer = peer;
 	c->src = src;
+	c->opt = opt;
+	for (size_t i = 0; i < TCPX_OFFER_WINDOW; i++)
+		c->offers[i].item.fd = -1;
 	c->item.fd = -1;
 	conn_init(&c->conn, fd, sender_reader(c->s), sender_output(c->s), &lim, -1);
 	if (opt->sk && conn_secure_enable(&c->conn, &sec) < 0) {
@@ -647,6 +928,7 @@ int send_loop_run(int fd, const char *peer, const struct send_options *opt,
 	zpool_free(c->pool);
 	conn_free(&c->conn);
 	sender_free(c->s);
+	free(c->hashbuf);
 	free(c);
 	return status;
 }

@@ -21,6 +21,20 @@ struct pending {
 	uint8_t digest[DIGEST_LEN];
 };
 
+/* An item of the offer window: a file offered (answered or not) or a
+ * directory queued, in item order, until it begins. */
+enum slot_state { SLOT_WAITING, SLOT_GO, SLOT_DIR };
+
+struct offer_slot {
+	uint32_t id;
+	void *cookie;
+	uint8_t state;           /* enum slot_state */
+	uint8_t flags;           /* the OFFER's TCPX_OFFER_* */
+	uint8_t disposition;     /* SLOT_GO: SEND or RESUME */
+	uint64_t size, offset;
+	uint8_t prefix[DIGEST_LEN];
+};
+
 struct tcpx_sender {
 	enum sender_state state;
 	uint64_t want_caps, caps;
@@ -36,6 +50,8 @@ struct tcpx_sender {
 	struct pending ring[SENDER_WINDOW];
 	size_t ring_head, ring_count;
 	uint64_t wire_bytes;
+	struct offer_slot offers[TCPX_OFFER_WINDOW];
+	size_t offer_head, offer_count;
 };
 
 struct tcpx_sender *sender_new(uint64_t want_caps, int level)
@@ -178,6 +194,76 @@ static int type_allowed(const struct tcpx_sender *s, uint8_t type)
 	return proto_accepts(TCPX_ROLE_SENDER, phase_of(s->state), type);
 }
 
+static struct offer_slot *slot_at(struct tcpx_sender *s, size_t i)
+{
+	return &s->offers[(s->offer_head + i) % TCPX_OFFER_WINDOW];
+}
+
+static void pop_offer(struct tcpx_sender *s)
+{
+	s->offer_head = (s->offer_head + 1) % TCPX_OFFER_WINDOW;
+	s->offer_count--;
+}
+
+/* An ANSWER: for the oldest offer still waiting for one.  A final one
+ * (skipped, refused) leaves the window at once; SEND and RESUME wait for
+ * their turn to begin. */
+static int on_answer(struct tcpx_sender *s, const struct tcpx_frame *f,
+		     struct sender_event *ev)
+{
+	struct tcpx_answer a;
+	struct offer_slot *o = NULL;
+	size_t i;
+
+	if (proto_decode_answer(f, &a) < 0)
+		return proto_error(s, ev, TCPX_E_MALFORMED, "malformed ANSWER");
+	for (i = 0; i < s->offer_count; i++)
+		if (slot_at(s, i)->state == SLOT_WAITING) {
+			o = slot_at(s, i);
+			break;
+		}
+	if (!o)
+		return proto_error(s, ev, TCPX_E_UNEXPECTED,
+				   "ANSWER for no OFFER");
+	if (a.id != o->id)
+		return proto_error(s, ev, TCPX_E_UNEXPECTED,
+				   "ANSWER out of order");
+	if (a.disposition == TCPX_ANSWER_RESUME &&
+	    (!(o->flags & TCPX_OFFER_RESUME) || a.offset > o->size))
+		return proto_error(s, ev, TCPX_E_UNEXPECTED,
+				   "ANSWER resumes what was not offered so");
+	if (a.disposition == TCPX_ANSWER_SAME_DIGEST &&
+	    !(o->flags & TCPX_OFFER_CHECKSUM))
+		return proto_error(s, ev, TCPX_E_UNEXPECTED,
+				   "ANSWER compares a digest that was not sent");
+	if (a.disposition == TCPX_ANSWER_SAME_TIME &&
+	    o->size == TCPX_SIZE_UNKNOWN && sender_has_stream(s))
+		return proto_error(s, ev, TCPX_E_UNEXPECTED,
+				   "ANSWER finds a stream identical");
+	ev->type = SEV_ANSWER;
+	ev->id = a.id;
+	ev->cookie = o->cookie;
+	ev->disposition = a.disposition;
+	ev->code = a.code;
+	ev->offset = a.offset;
+	ev->msg = a.msg;
+	ev->msg_len = a.msg_len;
+	if (a.disposition == TCPX_ANSWER_SEND ||
+	    a.disposition == TCPX_ANSWER_RESUME) {
+		o->state = SLOT_GO;
+		o->disposition = a.disposition;
+		o->offset = a.offset;
+		memcpy(o->prefix, a.digest, DIGEST_LEN);
+		return 0;
+	}
+	/* Final: out of the window, and every slot before it is GO or a
+	 * directory, so it is taken out where it stands. */
+	for (; i > 0; i--)
+		*slot_at(s, i) = *slot_at(s, i - 1);
+	pop_offer(s);
+	return 0;
+}
+
 static int on_result(struct tcpx_sender *s, const struct tcpx_frame *f,
 		     struct sender_event *ev)
 {
@@ -271,6 +357,11 @@ static int next_event(struct tcpx_sender *s, struct sender_event *ev)
 		return 0;
 	case TCPX_FRAME_RESULT:
 		return on_result(s, &f, ev);
+	case TCPX_FRAME_ANSWER:
+		if (!(s->caps & TCPX_CAP_OFFER))
+			return proto_error(s, ev, TCPX_E_UNEXPECTED,
+					   "ANSWER without the OFFER capability");
+		return on_answer(s, &f, ev);
 	case TCPX_FRAME_BYE:
 		if (proto_decode_empty(&f) < 0)
 			return proto_error(s, ev, TCPX_E_MALFORMED, "malformed BYE");
@@ -295,8 +386,26 @@ static int next_event(struct tcpx_sender *s, struct sender_event *ev)
 	return proto_error(s, ev, TCPX_E_UNEXPECTED, "unexpected frame type");
 }
 
-int sender_begin_file(struct tcpx_sender *s, struct tcpx_file_meta *meta,
-		      void *cookie)
+/* The id a FILE takes: the next of the sequence, or, with offers, that
+ * of the window's head, which must be a file answered SEND or RESUME
+ * (the head leaves the window).  0 when there is none. */
+static uint32_t take_file_id(struct tcpx_sender *s)
+{
+	struct offer_slot *o;
+	if (!sender_has_offer(s))
+		return s->next_id ? s->next_id++ : 0;
+	if (s->offer_count == 0)
+		return 0;
+	o = slot_at(s, 0);
+	if (o->state != SLOT_GO)
+		return 0;
+	uint32_t id = o->id;
+	pop_offer(s);
+	return id;
+}
+
+static int begin_at(struct tcpx_sender *s, struct tcpx_file_meta *meta,
+		    void *cookie, uint64_t offset, const struct digest *prefix)
 {
 	struct pending *p;
 
@@ -304,25 +413,118 @@ int sender_begin_file(struct tcpx_sender *s, struct tcpx_file_meta *meta,
 		return -TCPX_E_INTERNAL;
 	if (meta->name_len == 0 || meta->name_len > TCPX_NAME_MAX)
 		return -TCPX_E_BAD_NAME;
-	if (s->next_id == 0)    /* 2^32 - 1 files: ids never wrap */
-		return -TCPX_E_TOO_MANY_FILES;
 	if (meta->size == TCPX_SIZE_UNKNOWN && !sender_has_stream(s))
 		return -TCPX_E_UNEXPECTED;
-	meta->id = s->next_id++;
+	if (offset > meta->size || (offset && meta->size == TCPX_SIZE_UNKNOWN))
+		return -TCPX_E_INTERNAL;
+	if (sender_has_offer(s) && (s->offer_count == 0 ||
+				    slot_at(s, 0)->state != SLOT_GO ||
+				    (offset && offset != slot_at(s, 0)->offset)))
+		return -TCPX_E_INTERNAL;
+	if (!sender_has_offer(s) && offset)
+		return -TCPX_E_INTERNAL;
+	if (!sender_has_offer(s) && s->next_id == 0)
+		return -TCPX_E_TOO_MANY_FILES;  /* 2^32 - 1 files: no wrap */
+	meta->id = take_file_id(s);
 	meta->mode &= TCPX_MODE_MASK;
-	queue(s, proto_encode_file(outq_tail(&s->out), meta));
+	if (offset)
+		queue(s, proto_encode_resume(outq_tail(&s->out), meta, offset));
+	else
+		queue(s, proto_encode_file(outq_tail(&s->out), meta));
 	p = &s->ring[(s->ring_head + s->ring_count) % SENDER_WINDOW];
 	p->id = meta->id;
 	p->cookie = cookie;
 	p->ended = 0;
 	s->ring_count++;
-	digest_init(&s->dg);
+	if (prefix)
+		s->dg = *prefix;
+	else
+		digest_init(&s->dg);
 	s->cur_size = meta->size;
 	s->cur_stream = meta->size == TCPX_SIZE_UNKNOWN;
-	s->cur_sent = 0;
+	s->cur_sent = offset;
 	s->cur_refused = 0;
 	s->state = SS_IN_FILE;
 	return 0;
+}
+
+int sender_begin_file(struct tcpx_sender *s, struct tcpx_file_meta *meta,
+		      void *cookie)
+{
+	return begin_at(s, meta, cookie, 0, NULL);
+}
+
+int sender_begin_resumed(struct tcpx_sender *s, struct tcpx_file_meta *meta,
+			 void *cookie, uint64_t offset,
+			 const struct digest *prefix)
+{
+	if (offset == 0 || !prefix)
+		return -TCPX_E_INTERNAL;
+	return begin_at(s, meta, cookie, offset, prefix);
+}
+
+int sender_has_offer(const struct tcpx_sender *s)
+{
+	return s->state != SS_HANDSHAKE && (s->caps & TCPX_CAP_OFFER);
+}
+
+static int window_open(const struct tcpx_sender *s)
+{
+	return s->state == SS_READY && sender_has_offer(s) &&
+	       sender_has_room(s) && s->offer_count < TCPX_OFFER_WINDOW;
+}
+
+int sender_offer(struct tcpx_sender *s, struct tcpx_offer *o, void *cookie)
+{
+	struct offer_slot *slot;
+
+	if (!window_open(s) ||
+	    (o->flags & ~(TCPX_OFFER_RESUME | TCPX_OFFER_CHECKSUM)) ||
+	    o->policy > TCPX_POLICY_KEEP_BOTH ||
+	    ((o->flags & TCPX_OFFER_CHECKSUM) && !o->digest))
+		return -TCPX_E_INTERNAL;
+	if (o->meta.name_len == 0 || o->meta.name_len > TCPX_NAME_MAX)
+		return -TCPX_E_BAD_NAME;
+	/* A stream's digest is not known before its end, nor can it resume. */
+	if (o->meta.size == TCPX_SIZE_UNKNOWN && !sender_has_stream(s))
+		return -TCPX_E_UNEXPECTED;
+	if (o->meta.size == TCPX_SIZE_UNKNOWN && o->flags)
+		return -TCPX_E_INTERNAL;
+	if (s->next_id == 0)
+		return -TCPX_E_TOO_MANY_FILES;
+	o->meta.id = s->next_id++;
+	o->meta.mode &= TCPX_MODE_MASK;
+	queue(s, proto_encode_offer(outq_tail(&s->out), o));
+	slot = slot_at(s, s->offer_count++);
+	*slot = (struct offer_slot){ .id = o->meta.id, .cookie = cookie,
+				     .state = SLOT_WAITING, .flags = o->flags,
+				     .size = o->meta.size };
+	return 0;
+}
+
+int sender_queue_dir(struct tcpx_sender *s, void *cookie)
+{
+	if (!window_open(s))
+		return -TCPX_E_INTERNAL;
+	*slot_at(s, s->offer_count++) = (struct offer_slot){
+		.cookie = cookie, .state = SLOT_DIR };
+	return 0;
+}
+
+int sender_offer_head(const struct tcpx_sender *s, void **cookie, int *is_dir,
+		      int *disposition, uint64_t *offset,
+		      const uint8_t **prefix_digest)
+{
+	const struct offer_slot *o;
+	if (s->offer_count == 0)
+		return 0;
+	o = &s->offers[s->offer_head];
+	*cookie = o->cookie;
+	*is_dir = o->state == SLOT_DIR;
+	*disposition = o->disposition;
+	*offset = o->state == SLOT_GO ? o->offset : 0;
+	*prefix_digest = o->prefix;
+	return 1;
 }
 
 int sender_begin_dir(struct tcpx_sender *s, struct tcpx_file_meta *meta,
@@ -334,10 +536,15 @@ int sender_begin_dir(struct tcpx_sender *s, struct tcpx_file_meta *meta,
 		return -TCPX_E_INTERNAL;
 	if (!sender_has_tree(s))
 		return -TCPX_E_UNEXPECTED;
+	if (sender_has_offer(s) && (s->offer_count == 0 ||
+				    slot_at(s, 0)->state != SLOT_DIR))
+		return -TCPX_E_INTERNAL;
 	if (meta->name_len == 0 || meta->name_len > TCPX_NAME_MAX)
 		return -TCPX_E_BAD_NAME;
 	if (s->next_id == 0)
 		return -TCPX_E_TOO_MANY_FILES;
+	if (sender_has_offer(s))
+		pop_offer(s);
 	meta->id = s->next_id++;
 	meta->mode &= TCPX_MODE_MASK;
 	queue(s, proto_encode_dir(outq_tail(&s->out), meta));
@@ -468,7 +675,7 @@ int sender_current_refused(const struct tcpx_sender *s)
 
 int sender_bye(struct tcpx_sender *s)
 {
-	if (s->state != SS_READY || !sender_has_room(s))
+	if (s->state != SS_READY || !sender_has_room(s) || s->offer_count)
 		return -TCPX_E_INTERNAL;
 	queue(s, proto_encode_empty(outq_tail(&s->out), TCPX_FRAME_BYE));
 	s->state = SS_BYE_SENT;
@@ -499,6 +706,18 @@ enum sender_action sender_next_action(const struct tcpx_sender *s,
 		return !s->cur_stream && s->cur_sent == s->cur_size ? SA_END :
 		       SA_DATA;
 	case SS_READY:
+		if (sender_has_offer(s)) {
+			/* Offers first, so the window stays full while files
+			 * go; then the head, once its turn came. */
+			if (more_files && window_open(s))
+				return SA_OFFER;
+			if (s->offer_count &&
+			    s->offers[s->offer_head].state != SLOT_WAITING)
+				return sender_can_begin(s) ? SA_BEGIN : SA_WAIT;
+			if (!more_files && s->offer_count == 0)
+				return sender_has_room(s) ? SA_BYE : SA_WAIT;
+			return SA_WAIT;
+		}
 		if (!more_files)
 			return sender_has_room(s) ? SA_BYE : SA_WAIT;
 		return sender_can_begin(s) ? SA_BEGIN : SA_WAIT;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "conn.h"
+#include "digest.h"
 #include "error.h"
 #include "names.h"
 #include "net.h"
@@ -29,6 +30,17 @@
 /* A connection still in its handshake this long makes no progress a full
  * server should wait for: it may be dropped for a newcomer. */
 #define STALLED_MS 1000
+/* Resumes answered whose RESUME has not come, per session: each holds its
+ * partial file open and locked (so no other connection writes it
+ * meanwhile) and the digest state over its prefix.  Past this, an OFFER
+ * asking to resume is answered SEND (from 0). */
+#define HELD_MAX 4
+
+struct held {
+	uint32_t id;
+	struct store_file f;
+	struct digest dg;
+};
 
 struct session {
 	struct tcpx_receiver *r;
@@ -51,7 +63,18 @@ struct session {
 	int64_t close_by;
 	uint32_t events;                /* epoll interest now */
 	struct session *prev, *next;
+	struct held *held;              /* HELD_MAX, at the first resume */
+	unsigned held_head, held_count;
 };
+
+/* Every held partial goes back to the disk as it is (store_keep). */
+static void release_held(struct session *s)
+{
+	for (; s->held_count; s->held_count--) {
+		store_keep(&s->held[s->held_head].f);
+		s->held_head = (s->held_head + 1) % HELD_MAX;
+	}
+}
 
 /* ---- one session ----------------------------------------------------- */
 
@@ -122,6 +145,8 @@ static void disk_failed(struct session *s, int rc)
 static void file_complete(struct session *s, const struct receiver_event *ev)
 {
 	int code = ev->code;
+	char kept[TCPX_MSG_MAX];
+	const char *detail;
 	if (s->stream) {        /* a stream's size, known now */
 		s->meta.size = s->done;
 		s->stream = 0;
@@ -131,9 +156,153 @@ static void file_complete(struct session *s, const struct receiver_event *ev)
 				     s->meta.mtime_nsec);
 	else
 		store_discard(&s->f);
-	const char *m = receiver_file_done(s->r, code, disk_detail(s, code));
+	detail = disk_detail(s, code);
+	if (code == 0 && s->f.stored_as[0]) {
+		/* keep-both: the RESULT says where it went (tcpxfer(5)) */
+		const uint8_t *slash = memrchr(s->name, '/', s->meta.name_len);
+		int dirlen = slash ? (int)(slash - s->name) + 1 : 0;
+		snprintf(kept, sizeof(kept), "kept both: stored as %.*s%s",
+			 dirlen, (const char *)s->name, s->f.stored_as);
+		detail = kept;
+	}
+	const char *m = receiver_file_done(s->r, code, detail);
 	log_file(s, code ? UI_FILE_FAILED : UI_FILE_DONE, code, m,
 		 code ? NULL : ev->digest);
+}
+
+static void log_skipped(struct session *s, int disposition)
+{
+	struct ui_file uf = { .peer = s->peer, .name = s->name,
+			      .name_len = s->meta.name_len, .size = s->meta.size,
+			      .msg = disposition == TCPX_ANSWER_SAME_DIGEST ?
+				     "same digest" : "same size and time",
+			      .conn = s->conn_id };
+	ui_event(UI_FILE_SKIPPED, &uf);
+}
+
+/* Partial data of this offer to resume from: answers RESUME (1) with the
+ * prefix's digest, holding the partial locked until its RESUME or FILE;
+ * 0 to answer SEND. */
+static int try_resume(struct session *s, const struct tcpx_offer *o,
+		      int overwrite, uint8_t prefix[DIGEST_LEN])
+{
+	struct store_want w = { .overwrite = overwrite,
+				.keep_both = o->policy == TCPX_POLICY_KEEP_BOTH,
+				.resume = 1 };
+	uint8_t id[STORE_PARTIAL_ID_LEN];
+	struct held *h;
+	struct digest copy;
+
+	if (!(o->flags & TCPX_OFFER_RESUME) || !s->st->keep_partial ||
+	    s->held_count == HELD_MAX)
+		return 0;
+	if (!s->held && !(s->held = calloc(HELD_MAX, sizeof(*s->held))))
+		return 0;
+	h = &s->held[(s->held_head + s->held_count) % HELD_MAX];
+	store_partial_id(o->meta.name, o->meta.name_len, o->meta.size,
+			 o->meta.mtime_sec, o->meta.mtime_nsec, id);
+	w.partial_id = id;
+	if (store_create_as(s->st, o->meta.name, o->meta.name_len, o->meta.mode,
+			    o->meta.size, &s->budget, &w, &h->f) < 0)
+		return 0;       /* FILE will meet the same failure and say it */
+	if (!h->f.partial || h->f.have == 0 ||
+	    store_resume(&h->f, h->f.have, &h->dg) < 0) {
+		store_discard(&h->f);
+		return 0;
+	}
+	copy = h->dg;
+	digest_final(&copy, prefix);
+	h->id = o->meta.id;
+	s->held_count++;
+	return 1;
+}
+
+/* An OFFER: what its final name holds decides (receiver_decide()), and
+ * partial data may turn a SEND into a RESUME. */
+static void offer_arrived(struct session *s, const struct receiver_event *ev)
+{
+	const struct tcpx_offer *o = &ev->offer;
+	struct receiver_found found = { 0 };
+	struct store_found sf;
+	uint8_t existing[DIGEST_LEN], prefix[DIGEST_LEN];
+	const char *msg = NULL;
+	int code = 0, overwrite = 0, disp;
+
+	int rc = store_lookup(s->st, o->meta.name, o->meta.name_len, &sf);
+	if (rc < 0) {
+		code = -rc;
+		disp = TCPX_ANSWER_REFUSED;
+		msg = rc == -TCPX_E_DENIED ? NULL :
+		      sf.why ? sf.why : strerror(errno);
+	} else {
+		found.kind = sf.kind;
+		found.size = sf.size;
+		found.mtime_sec = sf.mtime_sec;
+		found.mtime_nsec = sf.mtime_nsec;
+		if ((o->flags & TCPX_OFFER_CHECKSUM) && sf.kind == 1 &&
+		    sf.size == o->meta.size &&
+		    store_digest_of(s->st, o->meta.name, o->meta.name_len,
+				    existing) == 0)
+			found.digest = existing;
+		/* A store that replaces files (tcpget --overwrite) does so
+		 * whatever the sender asks, as before offers. */
+		disp = receiver_decide(o, &found, s->st->overwrite ?
+				       RECV_FORCE_OVERWRITE :
+				       (enum receiver_overwrite)
+				       s->opt->allow_overwrite, &overwrite,
+				       &code, &msg);
+	}
+	uint64_t offset = 0;
+	/* A stream is never resumed (its size is unknown): sent whole. */
+	if (disp == TCPX_ANSWER_SEND && !ev->stream &&
+	    try_resume(s, o, overwrite, prefix)) {
+		disp = TCPX_ANSWER_RESUME;
+		offset = s->held[(s->held_head + s->held_count - 1) %
+				 HELD_MAX].f.have;
+	}
+	msg = receiver_answer(s->r, disp, code, overwrite, offset, prefix, msg);
+	if (disp == TCPX_ANSWER_SAME_TIME || disp == TCPX_ANSWER_SAME_DIGEST)
+		log_skipped(s, disp);
+	else if (disp == TCPX_ANSWER_REFUSED)
+		log_file(s, UI_FILE_FAILED, code, msg, NULL);
+}
+
+/* A file begins: a new temporary file, or, after an OFFER, its partial
+ * (the one held for a RESUME, or a fresh one of its identity). */
+static int file_begins(struct session *s, const struct receiver_event *ev)
+{
+	uint8_t id[STORE_PARTIAL_ID_LEN];
+	struct store_want w = { .overwrite = ev->overwrite,
+				.keep_both = ev->keep_both,
+				.stream = ev->stream };
+	struct held *h = s->held_count ? &s->held[s->held_head] : NULL;
+
+	if (h && h->id == ev->meta.id) {
+		/* The answer was RESUME: from its offset, or from 0 when the
+		 * sender's prefix differed (FILE). */
+		s->f = h->f;
+		s->held_head = (s->held_head + 1) % HELD_MAX;
+		s->held_count--;
+		if (ev->offset) {
+			receiver_set_prefix(s->r, &h->dg);
+			s->done = ev->offset;
+			return 0;
+		}
+		return store_restart(&s->f);
+	}
+	if (ev->offset) {       /* cannot be: RESUME only after our RESUME */
+		errno = EINVAL;
+		return -TCPX_E_IO;
+	}
+	/* A stream is never resumed: no partial data of it is kept. */
+	if (ev->offered && !ev->stream) {
+		store_partial_id(ev->meta.name, ev->meta.name_len, ev->meta.size,
+				 ev->meta.mtime_sec, ev->meta.mtime_nsec, id);
+		w.partial_id = id;
+	}
+	return store_create_as(s->st, ev->meta.name, ev->meta.name_len,
+			       ev->meta.mode, ev->meta.size, &s->budget, &w,
+			       &s->f);
 }
 
 /* A directory of a tree (TCPX_CAP_TREE): made or updated through the
@@ -161,7 +330,12 @@ static int dir_arrived(struct session *s, const struct receiver_event *ev)
 static void session_ended(struct session *s, const struct receiver_event *ev)
 {
 	char m[4 * TCPX_MSG_MAX + 4];
-	store_discard(&s->f);
+	/* Data that broke the protocol is not kept for a resume. */
+	if (ev->type == REV_FATAL)
+		store_discard(&s->f);
+	else
+		store_keep(&s->f);
+	release_held(s);
 	if (ev->type == REV_BYE) {
 		ui_debug("%s: session closed", s->peer);
 		return;
@@ -217,15 +391,18 @@ static int on_event(struct session *s, const struct receiver_event *ev)
 			return 0;
 		}
 		log_file(s, UI_FILE_START, 0, NULL, NULL);
-		rc = ev->stream ?
-		     store_create_stream(s->st, ev->meta.name,
-					 ev->meta.name_len, ev->meta.mode,
-					 &s->budget, &s->f) :
-		     store_create(s->st, ev->meta.name, ev->meta.name_len,
-				  ev->meta.mode, ev->meta.size, &s->budget,
-				  &s->f);
+		rc = file_begins(s, ev);
 		if (rc < 0)
 			disk_failed(s, rc);
+		return 0;
+	case REV_OFFER:
+		if (remember(s, &ev->meta) < 0) {
+			receiver_fail(s->r, TCPX_E_BUSY, "receiver out of memory");
+			ui_error(s->peer, "out of memory");
+			return 1;
+		}
+		s->stream = ev->stream;
+		offer_arrived(s, ev);
 		return 0;
 	case REV_DATA:
 		if (!store_file_active(&s->f))
@@ -268,9 +445,11 @@ static int drain(struct session *s)
 	}
 }
 
+/* A file cut off by the end of the session keeps its partial data. */
 static void begin_close(struct session *s, int64_t now, int ms)
 {
-	store_discard(&s->f);
+	store_keep(&s->f);
+	release_held(s);
 	s->closing = 1;
 	s->close_by = now + ms;
 }
@@ -385,7 +564,9 @@ static void session_stop(struct session *s, int64_t now, int flush_ms)
 static void session_free(struct session *s)
 {
 	ui_conn_end(s->conn_id, s->peer);
-	store_discard(&s->f);
+	store_keep(&s->f);
+	release_held(s);
+	free(s->held);
 	conn_free(&s->conn);
 	receiver_free(s->r);
 	close(s->conn.fd);
@@ -417,6 +598,7 @@ static struct session *session_new(int fd, const char *peer,
 	if (opt->sk)
 		cfg.caps |= TCPX_CAP_SECURE | (crypto_aead_aes256gcm_is_available() ?
 					       TCPX_CAP_AES256GCM : 0);
+	randombytes_buf(cfg.name_key, sizeof(cfg.name_key));
 	if (!s || !(s->r = receiver_new(&cfg))) {
 		free(s);
 		return NULL;

@@ -462,6 +462,11 @@ ssize_t source_read(struct source_item *it, uint8_t *buf, size_t cap)
 	return (ssize_t)got;
 }
 
+int source_seek(struct source_item *it, uint64_t offset)
+{
+	return lseek(it->fd, (off_t)offset, SEEK_SET) < 0 ? -TCPX_E_SYSTEM : 0;
+}
+
 void source_close(struct source_item *it)
 {
 	if (it->fd >= 0)

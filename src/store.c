@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bytes.h"
+#include "digest.h"
 #include "error.h"
 #include "names.h"
 #include "proto.h"
@@ -26,6 +28,8 @@
 #define STALE_DEPTH_MAX 64
 #define TEMP_RETRIES 16         /* fresh names after a taken one */
 #define COMMIT_TRIES 3          /* walks when a directory vanished (ENOENT) */
+#define KEEP_BOTH_MAX 1000      /* NAME.1.EXT .. NAME.1000.EXT */
+#define PARTIAL_HEX (2 * STORE_PARTIAL_ID_LEN)
 
 _Static_assert(STORE_NAME_MAX >= TCPX_NAME_MAX, "store_file.below too small");
 
@@ -126,6 +130,7 @@ int store_open(struct store *st, const char *dir, int overwrite)
 	st->umask = umask(0);
 	umask(st->umask);
 	st->min_free = st->min_free_inodes = STORE_FREE_AUTO;
+	st->keep_partial = STORE_KEEP_PARTIAL_DEFAULT;
 	atomic_init(&st->pending_bytes, 0);
 	atomic_init(&st->pending_dirs, 0);
 	atomic_init(&st->stop_cleaning, 0);
@@ -166,6 +171,13 @@ static int is_temp_name(const char *n)
 	       strcmp(n + len - 5, ".part") == 0;
 }
 
+/* ".tcpx-<32 hex>.part": partial data, kept for resume. */
+static int is_partial_name(const char *n)
+{
+	return is_temp_name(n) &&
+	       strlen(n) == strlen(NAME_TEMP_PREFIX) + PARTIAL_HEX + 5;
+}
+
 static int before(const struct timespec *a, const struct timespec *b)
 {
 	return a->tv_sec < b->tv_sec ||
@@ -178,15 +190,23 @@ static int before(const struct timespec *a, const struct timespec *b)
  * between a file's creation and its lock).  The probe is a shared lock,
  * which conflicts with the writer's exclusive one and, unlike an exclusive
  * one, works on a read-only descriptor where flock is emulated (NFS). */
-static int is_stale(int dirfd, const char *name, const struct timespec *t0)
+static int is_stale(int dirfd, const char *name, const struct timespec *t0,
+		    uint64_t keep_partial)
 {
 	struct stat sb;
 	int stale, fd = open_beneath(dirfd, name, O_RDONLY | O_NONBLOCK, 0);
+	/* Partial data waits keep_partial seconds after its last write for
+	 * the sender to come back (man/tcpget.1). */
+	struct timespec until = *t0;
 
 	if (fd < 0)
 		return 0;
+	if (is_partial_name(name))
+		until.tv_sec -= keep_partial > (uint64_t)t0->tv_sec ?
+				t0->tv_sec : (time_t)keep_partial;
 	stale = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) &&
 		before(&sb.st_ctim, t0) &&
+		(!is_partial_name(name) || !before(&until, &sb.st_mtim)) &&
 		(flock(fd, LOCK_SH | LOCK_NB) == 0 || errno != EWOULDBLOCK);
 	close(fd);      /* releases the lock we may have taken */
 	return stale;
@@ -211,6 +231,9 @@ static void clean_dir(struct clean_walk *w, int fd, int depth)
 		close(dfd);
 		return;
 	}
+	/* The dup shares its offset with fd: a walk before this one (tcpget
+	 * walks again every hour) left it at the end. */
+	rewinddir(d);
 	while ((e = readdir(d)) != NULL &&
 	       !atomic_load(&w->st->stop_cleaning)) {
 		struct stat sb;
@@ -226,7 +249,8 @@ static void clean_dir(struct clean_walk *w, int fd, int depth)
 			       S_ISDIR(sb.st_mode) ? DT_DIR : DT_UNKNOWN;
 		}
 		if (type == DT_REG && is_temp_name(e->d_name)) {
-			if (is_stale(fd, e->d_name, &w->t0) &&
+			if (is_stale(fd, e->d_name, &w->t0,
+				     w->st->keep_partial) &&
 			    unlinkat(fd, e->d_name, 0) == 0)
 				w->count++;
 		} else if (type == DT_DIR && depth < STALE_DEPTH_MAX) {
@@ -311,6 +335,9 @@ void store_file_init(struct store_file *f)
 	f->budget = NULL;
 	f->pending = 0;
 	f->why = NULL;
+	f->partial = f->overwrite = f->keep_both = 0;
+	f->have = 0;
+	f->stored_as[0] = '\0';
 }
 
 int store_file_active(const struct store_file *f)
@@ -552,18 +579,86 @@ static int room_to_grow(struct store_file *f, size_t n)
 	return 0;
 }
 
-static int create(struct store *st, const uint8_t *name, size_t len,
-		  uint32_t mode, uint64_t size, int stream,
-		  struct store_budget *budget, struct store_file *f)
+void store_partial_id(const uint8_t *name, size_t len, uint64_t size,
+		      int64_t mtime_sec, uint32_t mtime_nsec,
+		      uint8_t id[STORE_PARTIAL_ID_LEN])
 {
+	static const char domain[] = "tcpxfer partial data v1";
+	crypto_generichash_state h;
+	uint8_t fixed[20];
+
+	be64_store(fixed, size);
+	be64_store(fixed + 8, (uint64_t)mtime_sec);
+	be32_store(fixed + 16, mtime_nsec);
+	crypto_generichash_init(&h, NULL, 0, STORE_PARTIAL_ID_LEN);
+	crypto_generichash_update(&h, (const uint8_t *)domain, sizeof(domain));
+	crypto_generichash_update(&h, fixed, sizeof(fixed));
+	crypto_generichash_update(&h, name, len);
+	crypto_generichash_final(&h, id, STORE_PARTIAL_ID_LEN);
+}
+
+/* Opens (or creates) the partial file of id in f->parentfd, locked: 1,
+ * or 0 when it cannot be ours (locked by another connection, not a plain
+ * file of ours, replaced meanwhile): then a random name is used. */
+static int open_partial(struct store_file *f, const uint8_t *id,
+			uint64_t size, int resume)
+{
+	struct stat sb, now;
+	char hex[PARTIAL_HEX + 1];
+
+	for (unsigned i = 0; i < STORE_PARTIAL_ID_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", id[i]);
+	snprintf(f->tmpname, sizeof(f->tmpname), NAME_TEMP_PREFIX "%s.part", hex);
+	f->fd = open_beneath(f->parentfd, f->tmpname, O_RDWR | O_CREAT, 0600);
+	if (f->fd < 0)
+		goto other;
+	/* Ours only if nobody else writes it, it is a plain file of ours
+	 * with one link (never a planted hard link to something else), and
+	 * the name still leads to it once locked. */
+	if (flock(f->fd, LOCK_EX | LOCK_NB) < 0 || fstat(f->fd, &sb) < 0 ||
+	    !S_ISREG(sb.st_mode) || sb.st_nlink != 1 || sb.st_uid != geteuid() ||
+	    fstatat(f->parentfd, f->tmpname, &now, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    now.st_ino != sb.st_ino || now.st_dev != sb.st_dev)
+		goto other;
+	f->have = resume && (uint64_t)sb.st_size <= size ? (uint64_t)sb.st_size : 0;
+	if (f->have == 0 && sb.st_size != 0 && ftruncate(f->fd, 0) < 0)
+		goto other;
+	f->partial = 1;
+	return 1;
+other:
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+	f->tmpname[0] = '\0';
+	return 0;
+}
+
+int store_create(struct store *st, const uint8_t *name, size_t len,
+		 uint32_t mode, uint64_t size, struct store_budget *budget,
+		 struct store_file *f)
+{
+	return store_create_as(st, name, len, mode, size, budget, NULL, f);
+}
+
+int store_create_as(struct store *st, const uint8_t *name, size_t len,
+		    uint32_t mode, uint64_t size, struct store_budget *budget,
+		    const struct store_want *w, struct store_file *f)
+{
+	static const struct store_want defaults;
 	struct stat sb;
 	int rc;
 
+	if (!w)
+		w = &defaults;
 	store_file_init(f);
 	f->mode = mode;
 	if (st->sink_fd >= 0)
 		return sink_create(st, f);
-	f->stream = stream;     /* size 0: nothing promised ahead */
+	f->stream = w->stream;
+	if (w->stream)
+		size = 0;       /* nothing promised ahead */
+	f->overwrite = st->overwrite || w->overwrite;
+	f->keep_both = w->keep_both;
 	rc = open_parent(st, name, len, f);
 	if (rc < 0)
 		return rc;
@@ -576,9 +671,9 @@ static int create(struct store *st, const uint8_t *name, size_t len,
 	/* Early refusal saves the sender a useless upload; commit checks
 	 * again atomically (RENAME_NOREPLACE).  With a parent missing, the
 	 * final name cannot exist yet. */
-	if (f->missing == 0 &&
+	if (f->missing == 0 && !f->keep_both &&
 	    fstatat(f->parentfd, f->below, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-	    (!st->overwrite || S_ISDIR(sb.st_mode))) {
+	    (!f->overwrite || S_ISDIR(sb.st_mode))) {
 		errno = EEXIST;
 		rc = -TCPX_E_EXISTS;
 		goto fail;
@@ -586,6 +681,11 @@ static int create(struct store *st, const uint8_t *name, size_t len,
 	rc = room_left(st, f, size);
 	if (rc < 0)
 		goto fail;
+	if (w->partial_id && st->keep_partial && !w->stream &&
+	    open_partial(f, w->partial_id, size, w->resume)) {
+		f->budget = budget;
+		return 0;
+	}
 	for (int try = 0;; try++) {
 		temp_name(f->tmpname, sizeof(f->tmpname), try > 0);
 		f->fd = open_beneath(f->parentfd, f->tmpname,
@@ -611,18 +711,12 @@ fail:
 	return rc;
 }
 
-int store_create(struct store *st, const uint8_t *name, size_t len,
-		 uint32_t mode, uint64_t size, struct store_budget *budget,
-		 struct store_file *f)
-{
-	return create(st, name, len, mode, size, 0, budget, f);
-}
-
 int store_create_stream(struct store *st, const uint8_t *name, size_t len,
 			uint32_t mode, struct store_budget *budget,
 			struct store_file *f)
 {
-	return create(st, name, len, mode, 0, 1, budget, f);
+	static const struct store_want stream = { .stream = 1 };
+	return store_create_as(st, name, len, mode, 0, budget, &stream, f);
 }
 
 int store_write(struct store_file *f, const uint8_t *p, size_t n)
@@ -699,13 +793,9 @@ static void close_dirs(int *fds, unsigned n)
 	}
 }
 
-static int rename_final(struct store *st, struct store_file *f, int to,
-			const char *final)
+static int rename_noreplace(struct store_file *f, int to, const char *final)
 {
-	int rc;
-	if (st->overwrite)
-		return renameat(f->parentfd, f->tmpname, to, final);
-	rc = renameat2(f->parentfd, f->tmpname, to, final, RENAME_NOREPLACE);
+	int rc = renameat2(f->parentfd, f->tmpname, to, final, RENAME_NOREPLACE);
 	if (rc < 0 && errno == EINVAL) {
 		/* File systems without RENAME_NOREPLACE: link() fails on an
 		 * existing name just as atomically. */
@@ -714,6 +804,52 @@ static int rename_final(struct store *st, struct store_file *f, int to,
 			unlinkat(f->parentfd, f->tmpname, 0);
 	}
 	return rc;
+}
+
+/* NAME.N.EXT for keep-both: N before the last extension ("a.tar.gz" gives
+ * "a.tar.1.gz", as most tools that keep both do; a leading dot is no
+ * extension). 0, or -1 if it would be too long for a component. */
+static int keep_both_name(const char *final, unsigned n, char *out, size_t cap)
+{
+	const char *dot = strrchr(final, '.');
+	int w;
+	if (!dot || dot == final)
+		w = snprintf(out, cap, "%s.%u", final, n);
+	else
+		w = snprintf(out, cap, "%.*s.%u%s", (int)(dot - final), final,
+			     n, dot);
+	return w < 0 || (size_t)w >= cap || (size_t)w > NAME_COMPONENT_MAX ?
+	       -1 : 0;
+}
+
+/* The final rename: f->overwrite (the store's or the file's) replaces,
+ * f->keep_both takes the first free NAME.N.EXT, else never replace. */
+static int rename_final(struct store_file *f, int to, const char *final)
+{
+	char alt[NAME_COMPONENT_MAX + 1];
+	if (f->keep_both) {
+		/* The first free one, atomically: nothing is ever replaced. */
+		if (rename_noreplace(f, to, final) == 0)
+			return 0;
+		if (errno != EEXIST)
+			return -1;
+		for (unsigned n = 1; n <= KEEP_BOTH_MAX; n++) {
+			if (keep_both_name(final, n, alt, sizeof(alt)) < 0)
+				break;
+			if (rename_noreplace(f, to, alt) == 0) {
+				snprintf(f->stored_as, sizeof(f->stored_as),
+					 "%s", alt);
+				return 0;
+			}
+			if (errno != EEXIST)
+				return -1;
+		}
+		errno = EEXIST;
+		return -1;
+	}
+	if (f->overwrite)
+		return renameat(f->parentfd, f->tmpname, to, final);
+	return rename_noreplace(f, to, final);
 }
 
 /* Removes what a failed commit made: the temporary file, then the
@@ -771,7 +907,7 @@ int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
 	}
 	for (int try = 1;; try++) {
 		if (make_dirs(f, fds, created, &made) == 0 &&
-		    rename_final(st, f, f->missing ? fds[f->missing - 1] :
+		    rename_final(f, f->missing ? fds[f->missing - 1] :
 				 f->parentfd, final_name(f)) == 0)
 			break;
 		/* ENOENT: a directory that was there a moment ago is gone
@@ -796,6 +932,139 @@ fail:
 	close_dirs(fds, f->missing);
 	close_file(f);
 	errno = err;
+	return rc;
+}
+
+int store_resume(struct store_file *f, uint64_t offset, struct digest *dg)
+{
+	uint8_t buf[64 * 1024];
+	uint64_t at = 0;
+
+	digest_init(dg);
+	if (f->fd < 0 || offset > f->have) {
+		errno = EINVAL;
+		return -TCPX_E_IO;
+	}
+	while (at < offset) {
+		size_t want = offset - at < sizeof(buf) ? (size_t)(offset - at) :
+			      sizeof(buf);
+		ssize_t got = pread(f->fd, buf, want, (off_t)at);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			if (got == 0)
+				errno = EIO;
+			return -TCPX_E_IO;
+		}
+		digest_update(dg, buf, (size_t)got);
+		at += (uint64_t)got;
+	}
+	if (ftruncate(f->fd, (off_t)offset) < 0 ||
+	    lseek(f->fd, (off_t)offset, SEEK_SET) < 0)
+		return errno_code(errno);
+	f->written = offset;
+	uint64_t done = offset < f->pending ? offset : f->pending;
+	if (done && f->st)
+		atomic_fetch_sub(&f->st->pending_bytes, done);
+	f->pending -= done;
+	return 0;
+}
+
+int store_restart(struct store_file *f)
+{
+	if (f->fd < 0 || ftruncate(f->fd, 0) < 0 || lseek(f->fd, 0, SEEK_SET) < 0)
+		return errno_code(f->fd < 0 ? EBADF : errno);
+	f->have = f->written = 0;
+	return 0;
+}
+
+void store_keep(struct store_file *f)
+{
+	if (!f->partial || f->fd < 0) {
+		store_discard(f);
+		return;
+	}
+	close_file(f);      /* the data stays, unlocked, for a later run */
+}
+
+int store_lookup(struct store *st, const uint8_t *name, size_t len,
+		 struct store_found *out)
+{
+	struct store_file f;
+	struct stat sb;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (st->sink_fd >= 0) {
+		/* A sink holds no names; the offer it answers first takes
+		 * its one file, the others are refused now. */
+		if (st->sink_used || st->sink_offered) {
+			out->why = one_file_why;
+			errno = EEXIST;
+			return -TCPX_E_ONE_FILE;
+		}
+		st->sink_offered = 1;
+		return 0;
+	}
+	store_file_init(&f);
+	rc = open_parent(st, name, len, &f);
+	if (rc < 0)
+		return rc;
+	if (f.missing == 0) {
+		if (fstatat(f.parentfd, f.below, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+			out->kind = S_ISREG(sb.st_mode) ? 1 : 2;
+			out->size = (uint64_t)sb.st_size;
+			out->mtime_sec = sb.st_mtim.tv_sec;
+			out->mtime_nsec = (uint32_t)sb.st_mtim.tv_nsec;
+		} else if (errno != ENOENT) {
+			rc = errno_code(errno);
+		}
+	}
+	close_file(&f);
+	return rc;
+}
+
+int store_digest_of(struct store *st, const uint8_t *name, size_t len,
+		    uint8_t digest[64])
+{
+	struct store_file f;
+	struct digest dg;
+	struct stat sb;
+	uint8_t buf[64 * 1024];
+	int rc, fd = -1;
+	ssize_t got;
+
+	store_file_init(&f);
+	rc = open_parent(st, name, len, &f);
+	if (rc < 0)
+		return rc;
+	if (f.missing) {
+		errno = ENOENT;
+		rc = -TCPX_E_IO;
+		goto out;
+	}
+	fd = open_beneath(f.parentfd, f.below, O_RDONLY | O_NONBLOCK, 0);
+	if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		if (fd >= 0)
+			errno = EINVAL;
+		rc = errno_code(errno);
+		goto out;
+	}
+	digest_init(&dg);
+	while ((got = read(fd, buf, sizeof(buf))) != 0) {
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			rc = -TCPX_E_IO;
+			goto out;
+		}
+		digest_update(&dg, buf, (size_t)got);
+	}
+	digest_final(&dg, digest);
+out:
+	if (fd >= 0)
+		close(fd);
+	close_file(&f);
 	return rc;
 }
 

@@ -12,6 +12,7 @@
 #include "error.h"
 #include "keyfile.h"
 #include "net.h"
+#include "receiver.h"
 #include "run.h"
 #include "store.h"
 #include "ui.h"
@@ -26,7 +27,13 @@ static const char usage_text[] =
 "  -p, --port=PORT         TCP port (default 20180; 0 picks a free one)\n"
 "  -b, --bind=ADDR         listen on this address only (default: all,\n"
 "                          IPv6 and IPv4)\n"
-"      --overwrite         replace existing files (atomically)\n"
+"      --overwrite         replace existing files (atomically), whatever\n"
+"                          the sender asks\n"
+"      --allow-overwrite   replace them when the sender asks (tcpput\n"
+"                          --overwrite); else such a file is refused\n"
+"      --keep-partial=SECONDS\n"
+"                          keep the data of a file cut off part way this\n"
+"                          long for tcpput --resume (default 86400; 0: none)\n"
 "      --once              serve one connection, then exit with its status\n"
 "      --stdout            write the one file received to standard output as\n"
 "                          it arrives (implies --once; no file is stored,\n"
@@ -79,7 +86,8 @@ static const char usage_text[] =
 enum { OPT_OVERWRITE = 256, OPT_MAX_SIZE, OPT_MAX_CLIENTS, OPT_MAX_DIRS,
        OPT_MIN_FREE, OPT_MIN_FREE_INODES, OPT_JSON, OPT_PER_SOURCE,
        OPT_HANDSHAKE, OPT_FRAME, OPT_MIN_RATE, OPT_RATE_WINDOW,
-       OPT_KEY, OPT_AUTHORIZED, OPT_ANY_SENDER, OPT_GENKEY };
+       OPT_KEY, OPT_AUTHORIZED, OPT_ANY_SENDER, OPT_GENKEY,
+       OPT_ALLOW_OVERWRITE, OPT_KEEP_PARTIAL };
 enum { OPT_ONCE = 300, OPT_STDOUT };
 
 static const struct option longopts[] = {
@@ -89,6 +97,8 @@ static const struct option longopts[] = {
 	{ "overwrite", no_argument, NULL, OPT_OVERWRITE },
 	{ "once", no_argument, NULL, OPT_ONCE },
 	{ "stdout", no_argument, NULL, OPT_STDOUT },
+	{ "allow-overwrite", no_argument, NULL, OPT_ALLOW_OVERWRITE },
+	{ "keep-partial", required_argument, NULL, OPT_KEEP_PARTIAL },
 	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
 	{ "max-clients", required_argument, NULL, OPT_MAX_CLIENTS },
 	{ "max-dirs", required_argument, NULL, OPT_MAX_DIRS },
@@ -133,7 +143,18 @@ static void parse_options(int argc, char **argv, struct get_config *cfg)
 			cfg->port = optarg;
 			break;
 		case 'b': cfg->bind_addr = optarg; break;
-		case OPT_OVERWRITE: cfg->overwrite = 1; break;
+		case OPT_OVERWRITE:
+			cfg->overwrite = 1;
+			serve->allow_overwrite = RECV_FORCE_OVERWRITE;
+			break;
+		case OPT_ALLOW_OVERWRITE:
+			if (serve->allow_overwrite < RECV_ALLOW_OVERWRITE)
+				serve->allow_overwrite = RECV_ALLOW_OVERWRITE;
+			break;
+		case OPT_KEEP_PARTIAL:
+			cfg->keep_partial = cli_number(optarg, 0, 10 * 366 * 86400ull,
+						       "--keep-partial");
+			break;
 		case OPT_ONCE: cfg->server.once = 1; break;
 		case OPT_STDOUT:
 			cfg->to_stdout = cfg->server.once = 1;
@@ -197,6 +218,9 @@ static void parse_options(int argc, char **argv, struct get_config *cfg)
 	if (cfg->to_stdout && cfg->overwrite)
 		cli_usage_error("--stdout stores no file: --overwrite has "
 				"nothing to replace");
+	if (cfg->to_stdout && serve->allow_overwrite)
+		cli_usage_error("--stdout stores no file: --allow-overwrite "
+				"has nothing to replace");
 }
 
 /* The senders' keys: --authorized, re-read on SIGHUP. */

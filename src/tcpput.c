@@ -14,6 +14,7 @@
 #include "keyfile.h"
 #include "names.h"
 #include "net.h"
+#include "proto.h"
 #include "run.h"
 #include "ui.h"
 
@@ -38,6 +39,14 @@ static const char usage_text[] =
 "  -L, --dereference       with -r, follow symbolic links inside trees\n"
 "      --name=NAME         send the one FILE (or -, or -r DIR) as NAME;\n"
 "                          needed for -\n"
+"  -c, --checksum          a file already there is identical only if its\n"
+"                          BLAKE2b-512 is (default: same size and mtime)\n"
+"      --overwrite         replace a different file already there (if the\n"
+"                          receiver allows it: tcpget --allow-overwrite)\n"
+"      --keep-both         keep a different file already there and store\n"
+"                          this one as NAME.1.EXT (NAME.2.EXT...)\n"
+"      --resume            send only what the receiver's partial data of an\n"
+"                          interrupted run lacks (its prefix is checked)\n"
 "  -z, --compress[=LEVEL]  compress chunks with zlib (level 1-9, default 1,\n"
 "                          attached: -z6 or --compress=6); chunks that do\n"
 "                          not shrink are sent raw\n"
@@ -65,6 +74,7 @@ static const char usage_text[] =
 "  -h, --help              show this help\n"
 "  -V, --version           show version and library versions\n"
 "\n"
+"Files already there and identical are skipped (not sent, exit status 0).\n"
 "Exit status: 0 all files verified, 1 a file was refused by the receiver,\n"
 "2 usage, 3 a file could not be read, 4 digest mismatch, 5 connection\n"
 "failure, 6 protocol error, 7 keys: no encryption offered, receiver key\n"
@@ -85,6 +95,10 @@ static const struct option longopts[] = {
 	{ "dereference", no_argument, NULL, 'L' },
 	{ "name", required_argument, NULL, OPT_NAME },
 	{ "compress", optional_argument, NULL, 'z' },
+	{ "checksum", no_argument, NULL, 'c' },
+	{ "overwrite", no_argument, NULL, 'O' },
+	{ "keep-both", no_argument, NULL, 'K' },
+	{ "resume", no_argument, NULL, 'R' },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "verbose", no_argument, NULL, 'v' },
@@ -284,8 +298,19 @@ int main(int argc, char **argv)
 
 	ui_init("tcpput", UI_SENDER);
 	cli_init("tcpput", SEND_USAGE);
-	while ((c = getopt_long(argc, argv, "rLz::t:qvhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "rLcz::t:qvhV", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'c': opt.checksum = 1; break;
+		case 'O':
+		case 'K':
+			if (opt.policy && opt.policy != (c == 'O' ?
+			    TCPX_POLICY_OVERWRITE : TCPX_POLICY_KEEP_BOTH))
+				cli_usage_error("--overwrite and --keep-both "
+						"exclude each other");
+			opt.policy = c == 'O' ? TCPX_POLICY_OVERWRITE :
+				     TCPX_POLICY_KEEP_BOTH;
+			break;
+		case 'R': opt.resume = 1; break;
 		case 'r': opt.recursive = 1; break;
 		case 'L': follow = 1; break;
 		case OPT_NAME: rename = optarg; break;

@@ -44,6 +44,7 @@ static void sink_event(void *arg, enum ui_event_type type,
 	case UI_FILE_PROGRESS: ev.type = TCPX_EVENT_FILE_PROGRESS; break;
 	case UI_FILE_DONE: ev.type = TCPX_EVENT_FILE_DONE; break;
 	case UI_FILE_FAILED: ev.type = TCPX_EVENT_FILE_FAILED; break;
+	case UI_FILE_SKIPPED: ev.type = TCPX_EVENT_FILE_SKIPPED; break;
 	default: return;        /* a kind this API version does not name */
 	}
 	if (o->fn)

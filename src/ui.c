@@ -30,6 +30,9 @@ static enum ui_role role;
 static int quiet, verbose, json, progress = -1;
 /* Where stdout's records go: 2 once the data has stdout (tcpget --stdout). */
 static int out_fd = 1;
+/* Sender: files skipped as already there (UI_FILE_SKIPPED), for the
+ * summary. */
+static unsigned skipped_files;
 /* Guards everything below, and the output itself where it is written
  * synchronously (the sender).  Never held across a write that may wait
  * in the receiver: there the writer thread writes, unlocked. */
@@ -604,16 +607,23 @@ void ui_batch_end(unsigned ok, unsigned failed, uint64_t bytes,
 	if (json) {
 		rb = rec_start(1);
 		rec_add(rb, "{\"event\":\"summary\",\"files_ok\":%u,"
-			"\"files_failed\":%u,\"bytes\":%llu,\"wire_bytes\":%llu,"
-			"\"seconds\":%.6f,\"exit\":%d}", ok, failed,
-			(unsigned long long)bytes, (unsigned long long)wire,
-			seconds, status);
+			"\"files_failed\":%u,\"files_skipped\":%u,\"bytes\":%llu,"
+			"\"wire_bytes\":%llu,\"seconds\":%.6f,\"exit\":%d}", ok,
+			failed, skipped_files, (unsigned long long)bytes,
+			(unsigned long long)wire, seconds, status);
 		emit(rb);
-	} else if (!quiet && ok + failed > 1) {
+	} else if (!quiet && ok + failed + skipped_files > 1) {
 		rb = rec_start(2);
-		rec_add(rb, "%s: %u of %u files verified, %s in %.2f s (%s)",
-			prog, ok, ok + failed, ui_human_size(bytes, a), seconds,
-			rate(bytes, seconds, r));
+		if (ok + failed)
+			rec_add(rb, "%s: %u of %u files verified, ", prog, ok,
+				ok + failed);
+		else
+			rec_add(rb, "%s: ", prog);
+		if (skipped_files)
+			rec_add(rb, "%u already there (identical), ",
+				skipped_files);
+		rec_add(rb, "%s in %.2f s (%s)", ui_human_size(bytes, a),
+			seconds, rate(bytes, seconds, r));
 		emit(rb);
 	} else {
 		clear_progress();
@@ -783,6 +793,13 @@ static void json_file(const char *event, const struct ui_file *f)
 	if (done && f->changed)
 		rec_add(r, ",\"warning\":\"" CHANGED_FMT "\"",
 			(unsigned long long)f->size);
+	if (done && f->resumed_from)
+		rec_add(r, ",\"resumed_from\":%llu",
+			(unsigned long long)f->resumed_from);
+	if (done && f->stored_as)
+		rec_json(r, "stored_as", f->stored_as, strlen(f->stored_as));
+	if (!strcmp(event, "file_skipped"))
+		rec_json(r, "reason", f->msg, strlen(f->msg));
 	if (!strcmp(event, "file_failed")) {
 		const char *m = f->msg ? f->msg : tcpx_strerror(f->code);
 		const char *e = tcpx_strerror(f->code);
@@ -874,6 +891,15 @@ static void text_done(const struct ui_file *f)
 		return;
 	}
 	rec_add(r, "%s  %s  blake2b-512:%s", name, size, hex);
+	if (f->stored_as) {
+		char as[NAME_LOG_BUF];
+		name_escape_log((const uint8_t *)f->stored_as,
+				strlen(f->stored_as), 0, as);
+		rec_add(r, "  (kept both: stored as %s)", as);
+	}
+	if (f->resumed_from)
+		rec_add(r, "  (resumed at %llu)",
+			(unsigned long long)f->resumed_from);
 	emit(r);
 	if (!verbose)
 		return;
@@ -894,6 +920,26 @@ static void text_changed(const struct ui_file *f)
 	line_object(f, name);
 	rec_add(r, "%s: %s: " CHANGED_FMT, prog, name,
 		(unsigned long long)f->size);
+	emit(r);
+}
+
+/* Lock held.  The sender's stdout line of a file that is already there
+ * (one per file, as for one sent); the receiver's log line. */
+static void text_skipped(const struct ui_file *f)
+{
+	struct record_buf *r = rec_start(1);
+	char name[NAME_LOG_BUF];
+
+	if (role == UI_SENDER) {
+		name_escape_log(f->name, f->name_len, 0, name);
+		rec_add(r, "%s  skipped (identical: %s)", name, f->msg);
+	} else if (verbose) {   /* a re-run of a tree: one line per file */
+		line_object(f, name);
+		rec_add(r, "%s: %s: skipped %s (identical: %s)", prog, f->peer,
+			name, f->msg);
+	} else {
+		return;
+	}
 	emit(r);
 }
 
@@ -955,6 +1001,18 @@ void ui_event(enum ui_event_type type, const struct ui_file *f)
 		 * are its peers' business */
 		if (role == UI_SENDER || !quiet)
 			text_failed(f);
+		break;
+	case UI_FILE_SKIPPED:
+		clear_progress();
+		if (json)
+			json_file("file_skipped", f);
+		else if (!quiet)
+			text_skipped(f);
+		if (role == UI_SENDER) {
+			pg.index++;
+			pg.finished += f->size;
+			skipped_files++;
+		}
 		break;
 	}
 out:

@@ -77,8 +77,9 @@ check "received small.txt has the sender's b2sum" \
 check "send: nothing on stderr" [ ! -s "$T/err" ]
 check "no temporary file left" no_temp "$D"
 
+touch -d @1600000000 "$T/data.bin"   # identical, it would be skipped
 out=$("$T/send-static" 127.0.0.1 "$RPORT" "$T/data.bin" 2>"$T/err"); rc=$?
-check "static send of an existing name: refused, exit 1 (TCPX_SEND_REFUSED)" [ $rc -eq 1 ]
+check "static send of an existing name (a different file): refused, exit 1 (TCPX_SEND_REFUSED)" [ $rc -eq 1 ]
 check "static send: the refusal on stderr, by path" grep -q "data.bin: file exists" "$T/err"
 LD_LIBRARY_PATH=$LIBDIR "$T/send" 127.0.0.1 "$RPORT" >/dev/null 2>&1; rc=$?
 check "send without files: usage, exit 2" [ $rc -eq 2 ]

@@ -50,7 +50,9 @@ common_checks() {
 # keeps the transfer going for about a second, so every kill lands mid-way.
 K_D=$T/kill-sender
 mkdir -p "$K_D"
-start_tcpget K "$K_D" -t $((10 * SLOW)) || finish
+# --keep-partial=0: these cases judge the version 1 promise (nothing left
+# behind); the partial data kept for resume by default is tests/resume.sh's
+start_tcpget K "$K_D" -t $((10 * SLOW)) --keep-partial=0 || finish
 begin "sender SIGKILLed 10 times during a 64 MiB transfer (0.05..0.5 s)"
 mid=0
 for i in 1 2 3 4 5 6 7 8 9 10; do
@@ -90,7 +92,7 @@ end_case
 G_D=$T/kill-receiver
 OUT2=$T/outside2
 mkdir -p "$G_D/sub" "$OUT2"
-start_tcpget G "$G_D" -t $((10 * SLOW)) || finish
+start_tcpget G "$G_D" -t $((10 * SLOW)) --keep-partial=0 || finish
 begin "receiver SIGKILLed mid-transfer: the temporary file stays behind"
 "$BIN/tcpput" -q -z9 "$BIG" "127.0.0.1:$G_PORT" >"$T/logs/put-g" 2>&1 &
 PUT=$!
@@ -111,7 +113,7 @@ echo "keep me" >"$OUT2/.tcpx-feedfacefeedface.part"
 echo "victim" >"$OUT2/victim"
 ln -s "$OUT2" "$G_D/lnk"
 ln -s "$OUT2/victim" "$G_D/.tcpx-aaaaaaaaaaaaaaaa.part"
-start_tcpget G "$G_D" -t $((10 * SLOW)) || finish
+start_tcpget G "$G_D" -t $((10 * SLOW)) --keep-partial=0 || finish
 begin "restart on the same DIR removes the stale temporary files and says so"
 # the walk runs beside the server: give it a moment (bounded)
 for ((i = 0; i < 100 * SLOW; i++)); do grep -q "removed 2 temporary files" "$G_OUT" && break; sleep 0.02; done

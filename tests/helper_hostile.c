@@ -8,12 +8,14 @@
  *     HELLO <vmin> <vmax> <caps>
  *     RESULT <id> <code> "<msg>"
  *     ERROR <code> ms=<since our last byte> "<msg>"
+ *     ANSWER <id> <disposition> <code> <offset>
  *     BYE
  *     EOF ms=<...> | RESET ms=<...> | NOEOF ms=<...>  (how the connection ended)
  *     SIG <summary>   e.g. "SIG H R1=32 B END": the line the tests compare
  *
  * In SIG, H is HELLO, Rn=c a RESULT for file n with code c, Ec an ERROR with
- * code c, B a BYE, END the connection closed by the receiver (EOF or reset:
+ * code c, An=d an ANSWER for offer n with disposition d (An=4/c: refused
+ * with code c), B a BYE, END the connection closed by the receiver (EOF or reset:
  * which one is a matter of timing), NOEOF that it stayed open past the wait.
  *
  * Usage:
@@ -39,6 +41,13 @@
  *                               FILE with explicit fields; NAMELEN "-" means
  *                               the real length (the frame length is always
  *                               30 + the real length)
+ *   offer:ID:SIZE:POLICY:FLAGS:NAME
+ *                               OFFER, mode 0644, mtime as for FILE (FLAGS
+ *                               with CHECKSUM: a digest of zeros follows)
+ *   resume:ID:SIZE:OFFSET:NAME  RESUME, the same fields; the digest of END
+ *                               covers only what follows (so end:bad, or a
+ *                               right END only where the receiver holds
+ *                               nothing that matters)
  *   data:TEXT / datax:HEX       one raw DATA chunk (counted in the digest)
  *   fill:N[:BYTE]               N raw bytes of BYTE in chunks of 256 KiB
  *   datah:ENC:RAWLEN:HEX        a DATA frame with explicit fields (not hashed)
@@ -255,6 +264,21 @@ static int parse_input(void)
 			} else {
 				printf("ERROR short\n");
 				sig_add("Eshort");
+			}
+			break;
+		case TCPX_FRAME_ANSWER:
+			if (len >= TCPX_ANSWER_FIXED_LEN) {
+				printf("ANSWER %u %u %u %llu\n", be32_load(p), p[4],
+				       be16_load(p + 6),
+				       (unsigned long long)be64_load(p + 8));
+				if (p[4] == TCPX_ANSWER_REFUSED)
+					sig_add("A%u=4/%u", be32_load(p),
+						be16_load(p + 6));
+				else
+					sig_add("A%u=%u", be32_load(p), p[4]);
+			} else {
+				printf("ANSWER short\n");
+				sig_add("Ashort");
 			}
 			break;
 		case TCPX_FRAME_BYE:
@@ -562,6 +586,31 @@ static void run_step(struct buf *out, char *step)
 			put_file(out, id, size, 0644, 0, -1, (const uint8_t *)rest,
 				 strlen(rest));
 		}
+	} else if (!strcmp(step, "offer") || !strcmp(step, "resume")) {
+		static const uint8_t zeros[DIGEST_LEN];
+		uint8_t h[TCPX_FRAME_HEADER_LEN + TCPX_OFFER_FIXED_LEN + DIGEST_LEN +
+			  TCPX_NAME_MAX];
+		struct tcpx_offer o = { .meta = { .mode = 0644 } };
+		uint64_t offset = 0;
+		o.meta.id = parse_id(field(&rest));
+		o.meta.size = num(field(&rest));
+		if (step[0] == 'o') {
+			o.policy = (uint8_t)num(field(&rest));
+			o.flags = (uint8_t)num(field(&rest));
+			o.digest = zeros;
+		} else {
+			offset = num(field(&rest));
+		}
+		if (!rest)
+			rest = "";
+		o.meta.mtime_sec = next_mtime;
+		next_mtime = INT64_C(1700000000);
+		o.meta.name = (const uint8_t *)rest;
+		o.meta.name_len = (uint16_t)strnlen(rest, TCPX_NAME_MAX);
+		buf_put(out, h, step[0] == 'o' ? proto_encode_offer(h, &o) :
+			proto_encode_resume(h, &o.meta, offset));
+		last_id = o.meta.id;
+		digest_init(&dg);
 	} else if (!strcmp(step, "filet")) {
 		uint32_t id = parse_id(field(&rest));
 		uint64_t size = num(field(&rest));

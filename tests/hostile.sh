@@ -310,8 +310,8 @@ hcase "version_min above version_max"       "E1 END" "" hello:2:1:1
 hcase "HELLO of 15 bytes"                   "E1 END" "" hdr:1:0:0:15 raw:544350580001000100000000000000
 chk_hello_1() { grep -qx 'HELLO 1 1 1' <<<"$OUT" || why "answer was not 'HELLO 1 1 1'"; }
 HC_CHECK=chk_hello_1 hcase "versions 1..5: version 1 chosen" "H B END" "" hello:1:5:1 bye
-# every bit asked: the known ones granted (ZLIB, TREE and STREAM, 0xb), the rest cleared
-chk_hello_3() { grep -qx 'HELLO 1 1 11' <<<"$OUT" || why "answer was not 'HELLO 1 1 11'"; }
+# every bit asked: the known ones granted (ZLIB, TREE, OFFER and STREAM, 0xf), the rest cleared
+chk_hello_3() { grep -qx 'HELLO 1 1 15' <<<"$OUT" || why "answer was not 'HELLO 1 1 15'"; }
 HC_CHECK=chk_hello_3 hcase "unknown capability bits cleared" "H B END" "" hello:1:1:0xffffffffffffffff bye
 hcase "HELLO with 240 extension bytes"      "H R1=0 B END" "x" hdr:1:0:0:256 raw:54435058000100010000000000000001$(rep ab 240) file:1:3:x data:abc end bye
 
@@ -443,6 +443,44 @@ hcase "size 2^64-1 without STREAM is a size: 36 at FILE, as before" "H R1=36 B E
 	hello:1:1:1 file:1:$U:x abort bye
 HC_CHECK=chk_temp_seen hcase "stream cut mid-way (close): nothing kept" "H CLOSED" "" \
 	hello:1:1:8 file:1:$U:s fill:1000 waitframes:1 waittemp:"$D" close
+
+# ---- offers (OFFER 10, ANSWER 11, RESUME 12; capability 0x4) --------------------
+# In SIG, An=d is the ANSWER to offer n (0 SEND, 1 RESUME, 2 SAME_TIME,
+# 4/c REFUSED with code c).
+O="hello:1:1:4"
+hcase "OFFER, SEND, FILE with its fields: stored" "H A1=0 R1=0 B END" "of" \
+	$O offer:1:3:0:0:of file:1:3:of data:abc end bye
+echo abc >"$D/same" && touch -d @1700000000 "$D/same"
+hcase "OFFER of a file already there, same size and time: SAME_TIME, nothing more" \
+	"H A1=2 B END" "same" $O offer:1:4:0:0:same bye
+echo abc >"$D/same" && touch -d @1700000000 "$D/same"
+HC_FAST=1 hcase "FILE after SAME_TIME: NOT_OFFERED (19)" "H A1=2 E19 END" "same" \
+	$O offer:1:4:0:0:same sleep:200 file:1:4:same data:abcd end bye
+HC_FAST=1 hcase "FILE with another size than offered: 19" "H A1=0 E19 END" "" \
+	$O offer:1:3:0:0:x file:1:4:x data:abcd end bye
+HC_FAST=1 hcase "FILE with another id than offered: 19" "H A1=0 E19 END" "" \
+	$O offer:1:3:0:0:x file:2:3:x data:abc end bye
+HC_FAST=1 hcase "FILE never offered, with OFFER: 19" "H E19 END" "" $O file:1:3:x data:abc end bye
+HC_FAST=1 hcase "RESUME for an offer answered SEND: 19" "H A1=0 E19 END" "" \
+	$O offer:1:3:0:1:x resume:1:3:1:x data:bc end bye
+HC_FAST=1 hcase "OFFER without the capability: UNEXPECTED" "H E3 END" "" hello offer:1:3:0:0:x
+HC_FAST=1 hcase "OFFER with policy 3: MALFORMED" "H E1 END" "" \
+	$O raw:"0a000000000000210000000100000000000000030000$(printf %04x 420)0000000065$(printf '53f100')00000000000103000078"
+HC_FAST=1 hcase "OFFER id out of sequence: MALFORMED" "H E1 END" "" $O offer:2:3:0:0:x
+hcase "the same name offered twice: the second refused, 41" "H A1=0 A2=4/41 R1=0 B END" "x" \
+	$O offer:1:3:0:0:x offer:2:3:0:0:x file:1:3:x data:abc end bye
+hcase "OFFER of '../x': 32 in the ANSWER" "H A1=4/32 B END" "" $O offer:1:3:0:0:../x bye
+offers=()
+for i in $(seq 1 65); do offers+=("offer:$i:1:0:0:f$i"); done
+HC_FAST=1 hcase "65 offers answered SEND, none begun: OFFERS (18)" \
+	"H $(for i in $(seq 1 64); do printf 'A%d=0 ' "$i"; done)E18 END" "" $O "${offers[@]}"
+hcase "offered with resume, wrong digest at END: 34, partial data removed" "H A1=0 R1=34 B END" "" \
+	$O offer:1:6:0:1:p file:1:6:p data:abcdef end:bad bye
+# partial data kept by a connection that ends mid-file, then resumed by one
+# whose END is wrong: the partial data goes too
+"$HELPER" -p "$M_PORT" -w "$WAIT" $O offer:1:6:0:1:q file:1:6:q data:abc sleep:200 close >/dev/null 2>&1
+hcase "resumed from kept partial data (RESUME 3), wrong END: 34, the partial removed" \
+	"H A1=1 R1=34 B END" "" $O offer:1:6:0:1:q resume:1:6:3:q data:def end:bad bye
 
 # ---- limits: idle timeout, --max-size, --max-clients ----------------------------
 I_D=$W/d-idle
@@ -603,6 +641,9 @@ fcase() {
 	while [ $# -gt 0 ] && [ "$1" != -- ]; do rargs+=("$1"); shift; done
 	shift
 	begin "$name"
+	# emptied first: the loop below must not read the last case's PORT
+	# before the new helper's redirection truncates the file
+	: >"$T/logs/frecv.out"
 	"$FRECV" "${rargs[@]}" >"$T/logs/frecv.out" 2>&1 &
 	fpid=$!
 	PIDS+=("$fpid")

@@ -51,7 +51,9 @@ PLAIN_PORT=$RPORT PLAIN_PID=$RPID
 check "without --key: says once that anyone may send" \
 	holds '[ "$(grep -c "anyone who can reach the port may send files" "$ROUT")" = 1 ]'
 cut -d' ' -f1-2 "$K/s.pub" >"$K/authorized"
-start_receiver "$T/in" --key "$K/r" --authorized "$K/authorized"
+# --keep-partial=0: a cut or tampered transfer leaves no partial data for
+# resume either, so "nothing under a final name" is "nothing at all"
+start_receiver "$T/in" --key "$K/r" --authorized "$K/authorized" --keep-partial=0
 check "with --key: says its fingerprint and the authorized count once" \
 	holds '[ "$(grep -c "receiver key $RFP; encrypted; senders: the 1 key in" "$ROUT")" = 1 ]'
 D=$T/in
@@ -187,6 +189,28 @@ out=$("$PUT" --key "$K/s" --peer-key "$K/r.pub" "$T/src/big.bin" "127.0.0.1:$opo
 wait "$OPID"; orc=$?
 check "encrypted to tcpget --once --stdout: both exit 0, the bytes on stdout" \
 	holds '[ $rc -eq 0 ] && [ $orc -eq 0 ] && [ "$(b2sum <"$T/once.out")" = "$want" ]'
+
+# --- resume over SECURE: a cut at about half, then --resume -----------------
+start_receiver "$T/res" --key "$K/r" --allow-any-sender
+"$BIN/helper_cutrelay" "$RPORT" $((3 << 20)) cut >"$T/cut.out" 2>&1 &
+CPID=$!
+PIDS+=("$CPID")
+cport=""
+for _ in $(seq 1 200); do
+	cport=$(sed -n 's/^port //p' "$T/cut.out")
+	[ -n "$cport" ] && break
+	sleep 0.02
+done
+"$PUT" --key "$K/s" --peer-key "$K/r.pub" "$T/src/big.bin" "127.0.0.1:$cport" >/dev/null 2>&1
+wait "$CPID"
+log_wait "$RERR" "mid-transfer"
+part=$(find "$T/res" -name '.tcpx-*.part' -printf '%s\n' 2>/dev/null | head -n 1)
+out=$("$PUT" --json --resume --key "$K/s" --peer-key "$K/r.pub" "$T/src/big.bin" "127.0.0.1:$RPORT" 2>&1); rc=$?
+wire=$(sed -n 's/.*"event":"summary".*"wire_bytes":\([0-9]*\).*/\1/p' <<<"$out")
+total=$(stat -c %s "$T/src/big.bin")
+check "resume over SECURE: the cut left partial data (${part:-none} bytes), --resume completes it, b2sum equal, about the missing part sent (${wire:-?} bytes)" \
+	holds '[ -n "$part" ] && [ "$part" -gt 0 ] && [ $rc -eq 0 ] && [ "$(b2sum <"$T/res/big.bin")" = "$want" ] &&
+	       [ -n "$wire" ] && [ "$wire" -lt $((total - part + total / 20)) ]'
 
 start_receiver "$T/hs" --key "$K/r" --allow-any-sender --handshake-timeout 1
 out=$("$BIN/helper_hostile" -p "$RPORT" -w 5000 hello:1:1:0x10 waitframes:1 sleep:3000 2>&1)

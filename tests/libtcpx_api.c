@@ -7,6 +7,7 @@
  * and every stdout line is ours).
  * usage: libtcpx_api DIR FILE  (DIR: the receiving directory, new) */
 #define _POSIX_C_SOURCE 200809L
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,7 +31,7 @@ static void check(const char *name, int cond)
 struct seen {
 	pthread_mutex_t lock;
 	int start, progress, done, failed, listening, errors;
-	int last_code, dir_done;
+	int last_code, dir_done, skipped;
 	uint64_t last_size, last_done;
 	char port[16];
 	char name[256];
@@ -64,6 +65,9 @@ static void on_event(const struct tcpx_event *ev, void *arg)
 	case TCPX_EVENT_FILE_FAILED:
 		s->failed++;
 		s->last_code = ev->code;
+		break;
+	case TCPX_EVENT_FILE_SKIPPED:   /* already there, identical */
+		s->skipped++;
 		break;
 	case TCPX_EVENT_MESSAGE:
 		if (ev->level == TCPX_LEVEL_ERROR) {
@@ -206,11 +210,21 @@ int main(int argc, char **argv)
 	      !memcmp(server_seen.digest, s.digest, 64) &&
 	      !strcmp(server_seen.name, base));
 
-	/* again: the receiver refuses an existing file (33) */
+	/* again: already there and identical, so skipped (OFFER) */
 	memset(&s, 0, sizeof(s));
 	pthread_mutex_init(&s.lock, NULL);
 	rc = tcpx_send("127.0.0.1", port, files, 1, &o);
-	check("again: TCPX_SEND_REFUSED, FILE_FAILED with code 33 (exists)",
+	check("again, unchanged: TCPX_SEND_OK, one FILE_SKIPPED, nothing sent",
+	      rc == TCPX_SEND_OK && s.skipped == 1 && s.done == 0 &&
+	      s.failed == 0 && s.start == 0);
+
+	/* changed (its time): the receiver refuses an existing file (33) */
+	const struct timespec old[2] = { { 1500000000, 7 }, { 1500000000, 7 } };
+	check("the source's mtime changed", utimensat(AT_FDCWD, file, old, 0) == 0);
+	memset(&s, 0, sizeof(s));
+	pthread_mutex_init(&s.lock, NULL);
+	rc = tcpx_send("127.0.0.1", port, files, 1, &o);
+	check("again, changed: TCPX_SEND_REFUSED, FILE_FAILED with code 33 (exists)",
 	      rc == TCPX_SEND_REFUSED && s.failed == 1 && s.last_code == 33);
 	check("server: FILE_FAILED too", wait_for(&server_seen.failed, 1) &&
 	      server_seen.last_code == 33);

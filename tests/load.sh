@@ -87,7 +87,10 @@ out=$("$BIN/tcpput" -q -t $((3 * SLOW)) "$T/src/many"/* "127.0.0.1:$L_PORT" 2>&1
 n=$(find "$L_D" -name 's*' -type f | wc -l)
 [ "$n" -eq 3000 ] || why "$n of 3000 files arrived"
 end_case "$(tail -n 5 <<<"$out")"
-begin "the same 3000 again (all exist): exit 1, each refused with 'file exists'"
+# identical ones are skipped (tests/rerun.sh): change them, so each is a
+# different file under an existing name
+for i in $(seq 1 3000); do echo "changed small file $i" >"$T/src/many/s$i"; done
+begin "the same 3000 names again, changed (all exist): exit 1, each refused with 'file exists'"
 out=$("$BIN/tcpput" -q -t $((3 * SLOW)) "$T/src/many"/* "127.0.0.1:$L_PORT" 2>&1); rc=$?
 [ $rc -eq 1 ] || why "tcpput exit $rc, want 1"
 n=$(grep -c 'file exists' <<<"$out")

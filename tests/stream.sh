@@ -182,7 +182,7 @@ for _ in $(seq 1 100); do grep -q '^PORT' "$T/frecv.out" && break; sleep 0.02; d
 FPORT=$(sed -n 's/^PORT //p' "$T/frecv.out")
 err=$(printf abc | "$PUT" - "127.0.0.1:$FPORT" --name s 2>&1); rc=$?
 wait "$FPID"
-check "older receiver: tcpput asked for STREAM" grep -q '^HELLO 1 1 8$' "$T/frecv.out"
+check "older receiver: tcpput asked for OFFER and STREAM" grep -q '^HELLO 1 1 12$' "$T/frecv.out"
 check "older receiver: stream refused by tcpput, exit 1" [ $rc -eq 1 ]
 check "older receiver: the message says so" grep -q "does not take streams" <<<"$err"
 check "older receiver: no FILE was sent" holds '! grep -q "^FILE" "$T/frecv.out"'
@@ -196,9 +196,10 @@ once_status; grc=$?
 check "--once: the transfer succeeds" holds '[ $rc -eq 0 ] && cmp -s "$SRC/orig.txt" "$O/orig.txt"'
 check "--once: tcpget exits 0 after the one session" [ $grc -eq 0 ]
 once_start -d "$O"
+echo changed >>"$O/orig.txt"    # an identical file would be skipped (exit 0)
 "$PUT" -q "$SRC/orig.txt" "127.0.0.1:$OPORT" 2>/dev/null; rc=$?
 once_status; grc=$?
-check "--once: a refused file (exists) makes tcpget exit 3" holds '[ $rc -eq 1 ] && [ $grc -eq 3 ]'
+check "--once: a refused file (exists, differs) makes tcpget exit 3" holds '[ $rc -eq 1 ] && [ $grc -eq 3 ]'
 once_start -d "$O"
 out=$("$HOSTILE" -p "$OPORT" hello file:1:3:bad.txt data:abc end:bad bye 2>&1)
 once_status; grc=$?
@@ -282,6 +283,50 @@ if command -v script >/dev/null; then
 fi
 err=$("$GET" --stdout --overwrite 2>&1); rc=$?
 check "--stdout --overwrite: usage error" [ $rc -eq 2 ]
+err=$("$GET" --stdout --allow-overwrite 2>&1); rc=$?
+check "--stdout --allow-overwrite: usage error" holds '[ $rc -eq 2 ] && grep -q "allow-overwrite" <<<"$err"'
+
+# --- streams and offers together (tcpget grants OFFER and STREAM) --------
+# An offered stream has its size unknown and no flags: never identical,
+# never resumed, so it is sent, or refused by the policy (tcpxfer(5)).
+OD=$T/od
+start_receiver "$OD" --allow-overwrite
+A2=127.0.0.1:$RPORT
+U=0xffffffffffffffff
+err=$(printf 'one\n' | "$PUT" -v - "$A2" --name s 2>&1 >/dev/null); rc=$?
+check "offers+streams: a stream offered to tcpget arrives, exit 0" \
+	holds '[ $rc -eq 0 ] && [ "$(cat "$OD/s")" = one ]'
+check "offers+streams: the session granted OFFER and STREAM (0xc)" grep -q "capabilities 0xc)" <<<"$err"
+err=$(printf 'one\n' | "$PUT" - "$A2" --name s 2>&1 >/dev/null); rc=$?
+check "offers+streams: the same stream again is not 'identical': refused, exit 1" \
+	holds '[ $rc -eq 1 ] && grep -q "exists and differs" <<<"$err"'
+printf 'two\n' | "$PUT" -q -c --resume - "$A2" --name s2; rc=$?
+check "offers+streams: -c and --resume do nothing for a stream: it arrives whole" \
+	holds '[ $rc -eq 0 ] && [ "$(cat "$OD/s2")" = two ]'
+printf 'three\n' | "$PUT" -q --overwrite - "$A2" --name s; rc=$?
+check "offers+streams: --overwrite (receiver allows it) replaces with the stream" \
+	holds '[ $rc -eq 0 ] && [ "$(cat "$OD/s")" = three ]'
+out=$(printf 'four\n' | "$PUT" --keep-both - "$A2" --name s 2>/dev/null); rc=$?
+check "offers+streams: --keep-both keeps both (s.1 is the stream)" \
+	holds '[ $rc -eq 0 ] && [ "$(cat "$OD/s.1")" = four ] && [ "$(cat "$OD/s")" = three ]'
+check "offers+streams: the line says where it was stored" grep -q "kept both: stored as s.1" <<<"$out"
+out=$("$HOSTILE" -p "$RPORT" hello:1:1:12 offer:1:$U:0:1:h file:1:$U:h data:abc send:3 bye 2>&1)
+check "offers+streams: an OFFER of unknown size asking to resume is answered SEND" \
+	holds 'grep -q "^SIG H A1=0 R1=0 B" <<<"$out" && [ "$(cat "$OD/h")" = abc ]'
+out=$("$HOSTILE" -p "$RPORT" hello:1:1:12 offer:1:$U:0:1:c file:1:$U:c fill:1000 waitframes:1 waittemp:"$OD" close 2>&1)
+check "offers+streams: a stream cut mid-way keeps no partial data" wait_for eval '! has_temp "$OD"'
+stop_receiver
+
+once_start --stdout
+"$PUT" -q -c --resume "$SRC/orig.txt" "127.0.0.1:$OPORT"; rc=$?
+once_status; grc=$?
+check "--stdout with offers (-c --resume): the file is sent, both exit 0" \
+	holds '[ $rc -eq 0 ] && [ $grc -eq 0 ] && cmp -s "$SRC/orig.txt" "$OOUT"'
+once_start --stdout
+out=$("$HOSTILE" -p "$OPORT" hello:1:1:12 offer:1:$U:0:0:x offer:2:3:0:0:y file:1:$U:x data:hi send:2 bye 2>&1)
+once_status; grc=$?
+check "--stdout with offers: the first offer SEND, the second refused 45 at once" \
+	holds 'grep -q "^SIG H A1=0 A2=4/45 R1=0 B" <<<"$out" && [ "$(cat "$OOUT")" = hi ] && [ $grc -eq 3 ]'
 
 # under ASan/UBSan (build-asan): no report in any tcpget log
 stop_receiver

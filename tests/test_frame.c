@@ -9,15 +9,15 @@
 #include <criterion/parameterized.h>
 
 /* The FRAMES table of man/tcpxfer.5, by type: Name and Max. */
-/* Types 1..9, and 13 (STREAM_END) of the STREAM capability. */
+/* Types 1..9, 10-12 of the OFFER capability, 13 (STREAM_END) of STREAM. */
 #define TYPES 14
 static const uint32_t type_max[TYPES] = {
-	0, 256, 4126, 262152, 64, 0, 1096, 0, 1028, 4118,
-	[13] = 72,
+	0, 256, 4126, 262152, 64, 0, 1096, 0, 1028, 4118, 4192, 1106, 4134,
+	72,
 };
 static const char *const type_name[TYPES] = {
 	NULL, "HELLO", "FILE", "DATA", "END", "ABORT", "RESULT", "BYE", "ERROR",
-	"DIR", [13] = "STREAM_END",
+	"DIR", "OFFER", "ANSWER", "RESUME", "STREAM_END",
 };
 
 /* A heap copy of exactly n bytes, so ASan catches any read past it. */
@@ -53,11 +53,11 @@ Test(frame, header_encode_bytes)
 
 Test(frame, max_payload_per_type)
 {
-	for (unsigned t = 1; t <= 9; t++)
+	for (unsigned t = 1; t <= 13; t++)
 		cr_assert_eq(proto_max_payload((uint8_t)t), (int64_t)type_max[t],
 			     "type %u", t);
 	cr_assert_eq(proto_max_payload(0), -1);
-	cr_assert_eq(proto_max_payload(10), -1);
+	cr_assert_eq(proto_max_payload(14), -1);
 	cr_assert_eq(proto_max_payload(255), -1);
 	cr_assert_eq(TCPX_MAX_PAYLOAD, 262152u);
 	cr_assert_eq(TCPX_FRAME_BUF_MAX, 262160u);
@@ -65,7 +65,7 @@ Test(frame, max_payload_per_type)
 
 Test(frame, round_trip_every_type_at_max_and_zero)
 {
-	for (unsigned t = 1; t <= 9; t++) {
+	for (unsigned t = 1; t <= 13; t++) {
 		uint32_t lens[2] = { 0, type_max[t] };
 		for (int k = 0; k < 2; k++) {
 			struct tu_buf b = { 0 };
@@ -143,7 +143,7 @@ Test(frame, partial_payload_reports_total_need)
 
 Test(frame, unknown_types_are_unexpected_from_header_alone)
 {
-	static const uint8_t types[] = { 0, 10, 11, 100, 255 };
+	static const uint8_t types[] = { 0, 14, 15, 100, 255 };
 	for (size_t i = 0; i < sizeof(types); i++) {
 		uint8_t hdr[8] = { types[i], 0, 0, 0, 0, 0, 0, 0 };
 		struct tcpx_frame f;
@@ -170,7 +170,7 @@ Test(frame, nonzero_flags_or_reserved_are_malformed)
 Test(frame, checks_in_spec_order)
 {
 	/* type (3) before flags (1) before length (2) */
-	uint8_t hdr[8] = { 10, 1, 0, 1, 0xff, 0xff, 0xff, 0xff };
+	uint8_t hdr[8] = { 14, 1, 0, 1, 0xff, 0xff, 0xff, 0xff };
 	struct tcpx_frame f;
 	size_t c;
 	cr_assert_eq(decode(hdr, 8, &f, &c, NULL), -TCPX_E_UNEXPECTED);
@@ -182,7 +182,7 @@ Test(frame, checks_in_spec_order)
 
 Test(frame, length_above_max_detected_from_header_alone)
 {
-	for (unsigned t = 1; t <= 9; t++) {
+	for (unsigned t = 1; t <= 13; t++) {
 		uint32_t bad[] = { type_max[t] + 1, type_max[t] + 1000,
 				   0x80000000u, 0xFFFFFFFFu };
 		for (size_t i = 0; i < 4; i++) {
@@ -199,7 +199,7 @@ Test(frame, length_above_max_detected_from_header_alone)
 
 Test(frame, exact_max_accepted_header_alone_needs_more)
 {
-	for (unsigned t = 1; t <= 9; t++) {
+	for (unsigned t = 1; t <= 13; t++) {
 		uint8_t hdr[8];
 		frame_header_encode(hdr, (uint8_t)t, type_max[t]);
 		struct tcpx_frame f;
@@ -532,10 +532,10 @@ struct bad_frame {
 static struct bad_frame bad_frames[] = {
 	/* The header, checked in order: type, flags and reserved, length. */
 	{ "type 0", HEADER(0, 0, 0, 0), .want = -TCPX_E_UNEXPECTED },
-	{ "type 10", HEADER(10, 0, 0, 0), .want = -TCPX_E_UNEXPECTED },
+	{ "type 14", HEADER(14, 0, 0, 0), .want = -TCPX_E_UNEXPECTED },
 	{ "type 255", HEADER(255, 0, 0, 4), .want = -TCPX_E_UNEXPECTED },
-	{ "type 10 with flags and length 0xFFFFFFFF: the type is judged first",
-	  HEADER(10, 1, 1, 0xFFFFFFFF), .want = -TCPX_E_UNEXPECTED },
+	{ "type 14 with flags and length 0xFFFFFFFF: the type is judged first",
+	  HEADER(14, 1, 1, 0xFFFFFFFF), .want = -TCPX_E_UNEXPECTED },
 	{ "DIR of 4119 bytes", HEADER(TCPX_FRAME_DIR, 0, 0, 4119),
 	  .want = -TCPX_E_FRAME_TOO_LARGE },
 	{ "BYE with flags 0x01", HEADER(TCPX_FRAME_BYE, 0x01, 0, 0),
@@ -792,25 +792,24 @@ Test(proto_table, every_type_has_a_row_with_the_spec_limits)
  * RS_HELLO, FILE and BYE in RS_READY, DATA, END and ABORT in RS_IN_FILE
  * and RS_SKIPPING; CLOSING (RS_VERDICT, RS_DONE, where it reads nothing)
  * takes only ERROR.  DIR (TREE) is taken where FILE is; whether TREE was
- * negotiated is the receiver's check.  Columns: type 0 (none), then 1..9.
+ * negotiated is the receiver's check.  Columns: type 0 (none), then 1..13.
  */
 static const uint8_t accepts[TCPX_ROLE_COUNT][TCPX_PHASE_COUNT][TYPES] = {
 	[TCPX_ROLE_SENDER] = {
-		/*                          HEL FIL DAT END ABO RES BYE ERR DIR */
-		[TCPX_PHASE_HANDSHAKE] = { 0, 1, 0, 0, 0, 0, 0, 0, 1, 0 },
-		[TCPX_PHASE_READY]     = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0 },
-		[TCPX_PHASE_IN_FILE]   = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0 },
-		[TCPX_PHASE_CLOSING]   = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0 },
+		/*                       HEL FIL DAT END ABO RES BYE ERR DIR OFF ANS RSM SEN */
+		[TCPX_PHASE_HANDSHAKE] = { 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0 },
+		[TCPX_PHASE_READY]     = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0 },
+		[TCPX_PHASE_IN_FILE]   = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0 },
+		[TCPX_PHASE_CLOSING]   = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0 },
 	},
 	/* STREAM_END (13) where END is; STREAM and a file of unknown size
 	 * are the receiver's checks. */
 	[TCPX_ROLE_RECEIVER] = {
-		/*                          HEL FIL DAT END ABO RES BYE ERR DIR */
-		[TCPX_PHASE_HANDSHAKE] = { 0, 1, 0, 0, 0, 0, 0, 0, 1, 0 },
-		[TCPX_PHASE_READY]     = { 0, 0, 1, 0, 0, 0, 0, 1, 1, 1 },
-		[TCPX_PHASE_IN_FILE]   = { 0, 0, 0, 1, 1, 1, 0, 0, 1, 0,
-					   [13] = 1 },
-		[TCPX_PHASE_CLOSING]   = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 0 },
+		/*                       HEL FIL DAT END ABO RES BYE ERR DIR OFF ANS RSM SEN */
+		[TCPX_PHASE_HANDSHAKE] = { 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0 },
+		[TCPX_PHASE_READY]     = { 0, 0, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 0 },
+		[TCPX_PHASE_IN_FILE]   = { 0, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0, 0, 0, 1 },
+		[TCPX_PHASE_CLOSING]   = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0 },
 	},
 };
 
@@ -833,6 +832,26 @@ Test(proto_table, accepts_matches_the_session_rules)
 				   TCPX_FRAME_ERROR), 0);
 }
 
+/* Without OFFER, OFFER (10), ANSWER (11) and RESUME (12) are no types
+ * at all; with TREE alone DIR is one and they are not. */
+Test(proto_table, limits_follow_the_granted_caps)
+{
+	for (unsigned t = 10; t <= 12; t++) {
+		cr_assert_eq(proto_frame_limits_for(0)->max_payload((uint8_t)t), -1);
+		cr_assert_eq(proto_frame_limits_no_tree.max_payload((uint8_t)t),
+			     (int64_t)type_max[t]);
+		cr_assert_eq(proto_frame_limits_for(TCPX_CAP_TREE)->max_payload((uint8_t)t), -1);
+		cr_assert_eq(proto_frame_limits_for(TCPX_CAP_OFFER)->max_payload((uint8_t)t),
+			     (int64_t)type_max[t]);
+	}
+	cr_assert_eq(proto_frame_limits_for(TCPX_CAP_OFFER)->max_payload(TCPX_FRAME_DIR), -1);
+	cr_assert_eq(proto_frame_limits_for(TCPX_CAP_TREE)->max_payload(TCPX_FRAME_DIR),
+		     (int64_t)type_max[9]);
+	cr_assert_eq(proto_frame_limits_for(TCPX_CAP_TREE | TCPX_CAP_OFFER |
+					    TCPX_CAP_STREAM),
+		     &proto_frame_limits);
+}
+
 /* Without TREE, DIR is no type at all: refused at the first check. */
 Test(proto_table, no_tree_limits_know_no_dir)
 {
@@ -850,17 +869,24 @@ Test(proto_table, no_tree_limits_know_no_dir)
 		     proto_frame_limits.largest_payload);
 }
 
-/* Each capability's types exist only with it: DIR with TREE, STREAM_END
- * with STREAM; refused at the first check otherwise, whatever the length. */
+/* Each capability's types exist only with it: DIR with TREE, OFFER,
+ * ANSWER and RESUME with OFFER, STREAM_END with STREAM; refused at the
+ * first check otherwise, whatever the length.  Every set of the three. */
 Test(proto_table, limits_for_caps_know_only_granted_types)
 {
-	uint64_t caps[] = { 0, TCPX_CAP_TREE, TCPX_CAP_STREAM,
-			    TCPX_CAP_TREE | TCPX_CAP_STREAM, TCPX_CAPS_V1 };
+	uint64_t caps[9];
+	for (unsigned i = 0; i < 8; i++)
+		caps[i] = ((i & 1) ? TCPX_CAP_TREE : 0) |
+			  ((i & 2) ? TCPX_CAP_OFFER : 0) |
+			  ((i & 4) ? TCPX_CAP_STREAM : 0);
+	caps[8] = TCPX_CAPS_V1;
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
 		const struct frame_limits *lim = proto_frame_limits_for(caps[i]);
 		for (unsigned t = 0; t < 256; t++) {
 			int64_t want = proto_max_payload((uint8_t)t);
 			if ((t == TCPX_FRAME_DIR && !(caps[i] & TCPX_CAP_TREE)) ||
+			    (t >= TCPX_FRAME_OFFER && t <= TCPX_FRAME_RESUME &&
+			     !(caps[i] & TCPX_CAP_OFFER)) ||
 			    (t == TCPX_FRAME_STREAM_END &&
 			     !(caps[i] & TCPX_CAP_STREAM)))
 				want = -1;

@@ -746,5 +746,163 @@ Test(proto_stream_end, capability_bit_3_in_v1)
 {
 	cr_assert_eq(TCPX_CAP_STREAM, 8u);
 	cr_assert(TCPX_CAPS_V1 & TCPX_CAP_STREAM);
-	cr_assert_eq(TCPX_CAPS_V1, 0xbu);
+	cr_assert_eq(TCPX_CAPS_V1, 0xfu);
+}
+
+/* ---- OFFER, ANSWER, RESUME (OFFER capability) --------------------------- */
+
+/* man/tcpxfer.5 EXAMPLE, the offer of a.txt and the answers to it. */
+#define EX_OFFER \
+	"0a 00 00 00 00 00 00 25 00 00 00 01 00 00 00 00 00 00 00 03" \
+	"00 00 01 a4 00 00 00 00 65 53 f1 00 00 00 00 00 00 05 00 01" \
+	"61 2e 74 78 74"
+#define EX_RESUME \
+	"0c 00 00 00 00 00 00 2b 00 00 00 01 00 00 00 00 00 00 00 03" \
+	"00 00 01 a4 00 00 00 00 65 53 f1 00 00 00 00 00 00 05" \
+	"00 00 00 00 00 00 00 02 61 2e 74 78 74"
+
+static const struct tcpx_file_meta ex_meta = {
+	.id = 1, .size = 3, .mode = 0644, .mtime_sec = 1700000000,
+	.name = (const uint8_t *)"a.txt", .name_len = 5 };
+
+Test(proto_offer, encode_matches_spec_examples)
+{
+	struct tcpx_offer o = { .meta = ex_meta, .flags = TCPX_OFFER_RESUME };
+	size_t n = proto_encode_offer(out, &o);
+	expect_bytes(out, n, EX_OFFER);
+	n = proto_encode_resume(out, &ex_meta, 2);
+	expect_bytes(out, n, EX_RESUME);
+
+	struct tcpx_answer a = { .id = 1, .disposition = TCPX_ANSWER_SAME_TIME };
+	n = proto_encode_answer(out, &a);
+	cr_assert_eq(n, 90u);
+	uint8_t want[90] = { 0x0b, 0, 0, 0, 0, 0, 0, 0x52, 0, 0, 0, 1, 2 };
+	cr_assert_arr_eq(out, want, 90);
+	/* RESUME: offset 2 and the digest of "hi" (b2sum) */
+	uint8_t hi[64];
+	tu_digest_of((const uint8_t *)"hi", 2, hi);
+	expect_bytes(hi, 8, "bf bc be 7a de 93 03 4e");
+	a = (struct tcpx_answer){ .id = 1, .disposition = TCPX_ANSWER_RESUME,
+				  .offset = 2, .digest = hi };
+	n = proto_encode_answer(out, &a);
+	expect_bytes(out, 24, "0b 00 00 00 00 00 00 52 00 00 00 01 01 00 00 00"
+			      "00 00 00 00 00 00 00 02");
+	cr_assert_arr_eq(out + 24, hi, 64);
+	cr_assert_eq(out[88], 0);
+	cr_assert_eq(out[89], 0);
+}
+
+Test(proto_offer, round_trips)
+{
+	uint8_t dg[64];
+	memset(dg, 0xab, sizeof(dg));
+	struct tcpx_offer o = { .meta = ex_meta, .policy = TCPX_POLICY_KEEP_BOTH,
+				.flags = TCPX_OFFER_CHECKSUM | TCPX_OFFER_RESUME,
+				.digest = dg }, g;
+	size_t n = proto_encode_offer(out, &o);
+	cr_assert_eq(n, 8u + 32 + 64 + 5);
+	struct tcpx_frame f = as_frame(out, n);
+	cr_assert_eq(proto_decode_offer(&f, &g), 0);
+	cr_assert_eq(g.meta.size, 3u);
+	cr_assert_eq(g.policy, TCPX_POLICY_KEEP_BOTH);
+	cr_assert_arr_eq(g.digest, dg, 64);
+	cr_assert_eq(memcmp(g.meta.name, "a.txt", 5), 0);
+
+	struct tcpx_answer a = { .id = 7, .disposition = TCPX_ANSWER_REFUSED,
+				 .code = 41, .msg = (const uint8_t *)"dup",
+				 .msg_len = 3 }, ga;
+	n = proto_encode_answer(out, &a);
+	f = as_frame(out, n);
+	cr_assert_eq(proto_decode_answer(&f, &ga), 0);
+	cr_assert_eq(ga.id, 7u);
+	cr_assert_eq(ga.code, 41);
+	cr_assert_eq(ga.msg_len, 3);
+
+	struct tcpx_file_meta m;
+	uint64_t off;
+	n = proto_encode_resume(out, &ex_meta, 3);
+	f = as_frame(out, n);
+	cr_assert_eq(proto_decode_resume(&f, &m, &off), 0);
+	cr_assert_eq(off, 3u);
+	cr_assert_eq(m.name_len, 5);
+}
+
+Test(proto_offer, malformed)
+{
+	struct tcpx_offer o = { .meta = ex_meta }, g;
+	struct tcpx_frame f;
+	size_t n = proto_encode_offer(out, &o);
+
+	out[8 + 30] = 3;        /* policy 3 */
+	f = raw_frame(TCPX_FRAME_OFFER, out + 8, n - 8);
+	cr_assert_eq(proto_decode_offer(&f, &g), -TCPX_E_MALFORMED);
+	out[8 + 30] = 0;
+	out[8 + 31] = 0x04;     /* an unknown flag */
+	cr_assert_eq(proto_decode_offer(&f, &g), -TCPX_E_MALFORMED);
+	out[8 + 31] = TCPX_OFFER_CHECKSUM;      /* says a digest follows: none */
+	cr_assert_eq(proto_decode_offer(&f, &g), -TCPX_E_MALFORMED);
+	out[8 + 31] = 0;
+	f.length--;             /* one byte short of the name */
+	cr_assert_eq(proto_decode_offer(&f, &g), -TCPX_E_MALFORMED);
+
+	struct tcpx_answer a = { .id = 1, .disposition = TCPX_ANSWER_SEND }, ga;
+	n = proto_encode_answer(out, &a);
+	f = raw_frame(TCPX_FRAME_ANSWER, out + 8, n - 8);
+	cr_assert_eq(proto_decode_answer(&f, &ga), 0);
+	out[8 + 4] = 5;         /* no such disposition */
+	cr_assert_eq(proto_decode_answer(&f, &ga), -TCPX_E_MALFORMED);
+	out[8 + 4] = TCPX_ANSWER_REFUSED;       /* refused without a code */
+	cr_assert_eq(proto_decode_answer(&f, &ga), -TCPX_E_MALFORMED);
+	out[8 + 4] = TCPX_ANSWER_RESUME;        /* resume without an offset */
+	cr_assert_eq(proto_decode_answer(&f, &ga), -TCPX_E_MALFORMED);
+	out[8 + 4] = TCPX_ANSWER_SEND;
+	out[8 + 15] = 1;        /* an offset without resume */
+	cr_assert_eq(proto_decode_answer(&f, &ga), -TCPX_E_MALFORMED);
+	out[8 + 15] = 0;
+	out[8 + 5] = 1;         /* reserved */
+	cr_assert_eq(proto_decode_answer(&f, &ga), -TCPX_E_MALFORMED);
+
+	struct tcpx_file_meta m;
+	uint64_t off;
+	n = proto_encode_resume(out, &ex_meta, 3);
+	f = raw_frame(TCPX_FRAME_RESUME, out + 8, n - 8);
+	cr_assert_eq(proto_decode_resume(&f, &m, &off), 0);
+	be64_store(out + 8 + 30, 4);    /* past the size */
+	cr_assert_eq(proto_decode_resume(&f, &m, &off), -TCPX_E_MALFORMED);
+	be64_store(out + 8 + 30, 0);    /* from 0 is a FILE */
+	cr_assert_eq(proto_decode_resume(&f, &m, &off), -TCPX_E_MALFORMED);
+}
+
+/* man/tcpxfer.5 EXAMPLE: the stream a.txt offered (OFFER and STREAM), its
+ * size unknown and no flags, and the ANSWER SEND to it. */
+#define EX_OFFER_STREAM \
+	"0a 00 00 00 00 00 00 25 00 00 00 01 ff ff ff ff ff ff ff ff" \
+	"00 00 01 a4 00 00 00 00 65 53 f1 00 00 00 00 00 00 05 00 00" \
+	"61 2e 74 78 74"
+#define EX_ANSWER_SEND \
+	"0b 00 00 00 00 00 00 52 00 00 00 01 00 00 00 00" \
+	"00 00 00 00 00 00 00 00" \
+	"00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00" \
+	"00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00" \
+	"00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00" \
+	"00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00" \
+	"00 00"
+
+Test(proto_offer, stream_offer_matches_spec_example)
+{
+	struct tcpx_offer o = { .meta = ex_meta }, back;
+	o.meta.size = TCPX_SIZE_UNKNOWN;
+	size_t n = proto_encode_offer(out, &o);
+	expect_bytes(out, n, EX_OFFER_STREAM);
+	struct tcpx_frame f = as_frame(out, n);
+	cr_assert_eq(proto_decode_offer(&f, &back), 0);
+	cr_assert_eq(back.meta.size, TCPX_SIZE_UNKNOWN);
+	cr_assert_eq(back.flags, 0);
+	struct tcpx_answer a = { .id = 1, .disposition = TCPX_ANSWER_SEND };
+	n = proto_encode_answer(out, &a);
+	expect_bytes(out, n, EX_ANSWER_SEND);
+	/* what follows is the STREAM example's FILE, byte for byte */
+	o.meta.id = 1;
+	n = proto_encode_file(out, &o.meta);
+	expect_bytes(out, n, EX_FILE_STREAM);
 }

@@ -1854,3 +1854,372 @@ Test(receiver_secure, grants_secure_and_aes_only_together)
 	tu_buf_free(&b);
 	tu_buf_free(&out);
 }
+
+/* ---- offers (TCPX_CAP_OFFER) ------------------------------------------- */
+
+TestSuite(receiver_offer, .init = init);
+
+static void put_offer(struct tu_buf *b, uint32_t id, const char *name,
+		      uint64_t size, uint8_t policy, uint8_t flags)
+{
+	uint8_t frame[8 + 32 + 64 + 4096];
+	static const uint8_t dg[64];
+	struct tcpx_offer o = {
+		.meta = { .id = id, .size = size, .mode = 0644,
+			  .mtime_sec = 1700000000, .name = (const uint8_t *)name,
+			  .name_len = (uint16_t)strlen(name) },
+		.policy = policy, .flags = flags,
+		.digest = (flags & TCPX_OFFER_CHECKSUM) ? dg : NULL };
+	tu_buf_put(b, frame, proto_encode_offer(frame, &o));
+}
+
+/* The ANSWER frames queued, in order: disposition and code. */
+static size_t answers(struct tcpx_receiver *r, struct tcpx_answer *a, size_t max)
+{
+	struct tu_buf out = take(r);
+	static struct tu_frame fr[256];
+	size_t n = tu_parse_frames(out.p, out.len, fr, 256), k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (fr[i].type != TCPX_FRAME_ANSWER)
+			continue;
+		struct tcpx_frame f = { fr[i].type, fr[i].length, fr[i].payload };
+		cr_assert(k < max);
+		cr_assert_eq(proto_decode_answer(&f, &a[k]), 0);
+		a[k].msg = NULL;        /* points into out, freed below */
+		k++;
+	}
+	tu_buf_free(&out);
+	return k;
+}
+
+static struct tcpx_receiver *offering(void)
+{
+	return ready(TCPX_CAP_OFFER, 0, 0);
+}
+
+Test(receiver_offer, skipped_answer_is_final)
+{
+	struct tcpx_receiver *r = offering();
+	struct tu_buf b = { 0 };
+	struct tcpx_answer a[4];
+	put_offer(&b, 1, "a.txt", 3, TCPX_POLICY_REFUSE, 0);
+	feed(r, &b);
+	struct receiver_event ev = next(r);
+	cr_assert_eq(ev.type, REV_OFFER);
+	cr_assert_eq(ev.meta.id, 1u);
+	expect_event(r, REV_NONE);      /* waits for receiver_answer() */
+	receiver_answer(r, TCPX_ANSWER_SAME_TIME, 0, 0, 0, NULL, NULL);
+	cr_assert_eq(answers(r, a, 4), 1u);
+	cr_assert_eq(a[0].id, 1u);
+	cr_assert_eq(a[0].disposition, TCPX_ANSWER_SAME_TIME);
+	/* no FILE may follow a final answer */
+	put_file_data_end(&b, 1, "a.txt", "hi\n");
+	feed(r, &b);
+	expect_fatal(r, TCPX_E_NOT_OFFERED);
+	tu_buf_free(&b);
+	receiver_free(r);
+}
+
+Test(receiver_offer, send_then_file_with_the_offers_fields)
+{
+	struct tcpx_receiver *r = offering();
+	struct tu_buf b = { 0 };
+	struct result res[2];
+	put_offer(&b, 1, "a.txt", 3, TCPX_POLICY_KEEP_BOTH, 0);
+	put_offer(&b, 2, "b.txt", 2, TCPX_POLICY_OVERWRITE, 0);
+	feed(r, &b);
+	expect_event(r, REV_OFFER);
+	receiver_answer(r, TCPX_ANSWER_SEND, 0, 0, 0, NULL, NULL);
+	expect_event(r, REV_OFFER);
+	receiver_answer(r, TCPX_ANSWER_SEND, 0, 1, 0, NULL, NULL);
+	put_file_data_end(&b, 1, "a.txt", "hi\n");
+	feed(r, &b);
+	struct receiver_event ev = next(r);
+	cr_assert_eq(ev.type, REV_FILE);
+	cr_assert(ev.offered && ev.keep_both && !ev.overwrite && ev.offset == 0);
+	expect_event(r, REV_DATA);
+	expect_event(r, REV_END);
+	receiver_file_done(r, 0, "kept both: stored as a.1.txt");
+	/* the second, with another size than offered: refused as a session */
+	put_file_data_end(&b, 2, "b.txt", "abc");
+	feed(r, &b);
+	cr_assert_eq(results(r, res, 2), 1u);
+	cr_assert_eq(res[0].code, 0);
+	cr_assert_str_eq(res[0].msg, "kept both: stored as a.1.txt");
+	expect_fatal(r, TCPX_E_NOT_OFFERED);
+	tu_buf_free(&b);
+	receiver_free(r);
+}
+
+Test(receiver_offer, a_name_twice_is_refused_at_its_offer)
+{
+	struct tcpx_receiver *r = offering();
+	struct tu_buf b = { 0 };
+	struct tcpx_answer a[4];
+	put_offer(&b, 1, "x", 1, 0, 0);
+	put_offer(&b, 2, "x", 2, 0, 0);
+	put_offer(&b, 3, "y/x", 2, 0, 0);
+	feed(r, &b);
+	expect_event(r, REV_OFFER);
+	receiver_answer(r, TCPX_ANSWER_REFUSED, TCPX_E_EXISTS, 0, 0, NULL, NULL);
+	struct receiver_event ev = next(r);
+	cr_assert_eq(ev.type, REV_REFUSED);
+	cr_assert_eq(ev.code, TCPX_E_DUPLICATE);
+	cr_assert(ev.offered);
+	expect_event(r, REV_OFFER);     /* another name: fine */
+	receiver_answer(r, TCPX_ANSWER_SAME_TIME, 0, 0, 0, NULL, NULL);
+	cr_assert_eq(answers(r, a, 4), 3u);
+	cr_assert_eq(a[0].code, TCPX_E_EXISTS);
+	cr_assert_eq(a[1].id, 2u);
+	cr_assert_eq(a[1].disposition, TCPX_ANSWER_REFUSED);
+	cr_assert_eq(a[1].code, TCPX_E_DUPLICATE);
+	cr_assert_eq(a[2].disposition, TCPX_ANSWER_SAME_TIME);
+	tu_buf_free(&b);
+	receiver_free(r);
+}
+
+Test(receiver_offer, more_than_the_window_ends_the_session)
+{
+	struct tcpx_receiver *r = offering();
+	struct tu_buf b = { 0 };
+	char name[16];
+	for (uint32_t i = 1; i <= TCPX_OFFER_WINDOW; i++) {
+		snprintf(name, sizeof(name), "f%u", i);
+		put_offer(&b, i, name, 1, 0, 0);
+		feed(r, &b);
+		expect_event(r, REV_OFFER);
+		receiver_answer(r, TCPX_ANSWER_SEND, 0, 0, 0, NULL, NULL);
+		struct tu_buf out = take(r);
+		tu_buf_free(&out);
+	}
+	put_offer(&b, TCPX_OFFER_WINDOW + 1, "one-more", 1, 0, 0);
+	feed(r, &b);
+	expect_fatal(r, TCPX_E_OFFERS);
+	tu_buf_free(&b);
+	receiver_free(r);
+}
+
+Test(receiver_offer, resume_continues_the_digest_over_the_prefix)
+{
+	struct tcpx_receiver *r = offering();
+	struct tu_buf b = { 0 };
+	struct result res[1];
+	struct tcpx_file_meta m = { .id = 1, .size = 3, .mode = 0644,
+				    .mtime_sec = 1700000000,
+				    .name = (const uint8_t *)"a.txt", .name_len = 5 };
+	uint8_t frame[128], whole[64];
+	struct digest prefix;
+
+	put_offer(&b, 1, "a.txt", 3, 0, TCPX_OFFER_RESUME);
+	feed(r, &b);
+	expect_event(r, REV_OFFER);
+	receiver_answer(r, TCPX_ANSWER_RESUME, 0, 0, 2, zero64, NULL);
+	/* a RESUME from another offset than answered is no file of ours */
+	struct tcpx_receiver *r2 = offering();
+	put_offer(&b, 1, "a.txt", 3, 0, TCPX_OFFER_RESUME);
+	feed(r2, &b);
+	expect_event(r2, REV_OFFER);
+	receiver_answer(r2, TCPX_ANSWER_RESUME, 0, 0, 2, zero64, NULL);
+	tu_buf_put(&b, frame, proto_encode_resume(frame, &m, 1));
+	feed(r2, &b);
+	expect_fatal(r2, TCPX_E_NOT_OFFERED);
+	receiver_free(r2);
+
+	tu_buf_put(&b, frame, proto_encode_resume(frame, &m, 2));
+	tu_put_data_raw(&b, "\n", 1);
+	tu_digest_of((const uint8_t *)"hi\n", 3, whole);
+	tu_put_end(&b, whole);
+	feed(r, &b);
+	struct receiver_event ev = next(r);
+	cr_assert_eq(ev.type, REV_FILE);
+	cr_assert_eq(ev.offset, 2u);
+	digest_init(&prefix);
+	digest_update(&prefix, (const uint8_t *)"hi", 2);
+	receiver_set_prefix(r, &prefix);
+	ev = next(r);
+	cr_assert_eq(ev.type, REV_DATA);
+	cr_assert_eq(ev.len, 1u);
+	ev = next(r);
+	cr_assert_eq(ev.type, REV_END);
+	cr_assert_eq(ev.code, 0, "the whole file's digest matched");
+	receiver_file_done(r, 0, NULL);
+	cr_assert_eq(results(r, res, 1), 1u);
+	cr_assert_arr_eq(res[0].digest, whole, 64);
+	tu_buf_free(&b);
+	receiver_free(r);
+}
+
+Test(receiver_offer, frames_of_offers_need_the_capability)
+{
+	struct tcpx_receiver *r = ready(0, 0, 0);
+	struct tu_buf b = { 0 };
+	put_offer(&b, 1, "a.txt", 3, 0, 0);
+	feed(r, &b);
+	expect_fatal(r, TCPX_E_UNEXPECTED);
+	tu_buf_free(&b);
+	receiver_free(r);
+}
+
+Test(receiver_offer, decide)
+{
+	struct tcpx_offer o = { .meta = { .size = 3, .mtime_sec = 5,
+					  .mtime_nsec = 7 } };
+	struct receiver_found none = { 0 };
+	struct receiver_found same = { .kind = 1, .size = 3, .mtime_sec = 5,
+				       .mtime_nsec = 7 };
+	struct receiver_found other = { .kind = 1, .size = 3, .mtime_sec = 5,
+					.mtime_nsec = 8 };
+	struct receiver_found dir = { .kind = 2 };
+	int ow, code;
+	const char *msg;
+
+	cr_assert_eq(receiver_decide(&o, &none, RECV_NO_OVERWRITE, &ow, &code, &msg),
+		     TCPX_ANSWER_SEND);
+	cr_assert_eq(receiver_decide(&o, &same, RECV_NO_OVERWRITE, &ow, &code, &msg),
+		     TCPX_ANSWER_SAME_TIME);
+	cr_assert_eq(receiver_decide(&o, &other, RECV_ALLOW_OVERWRITE, &ow, &code, &msg),
+		     TCPX_ANSWER_REFUSED);
+	cr_assert_eq(code, TCPX_E_EXISTS);
+	cr_assert_eq(receiver_decide(&o, &dir, RECV_FORCE_OVERWRITE, &ow, &code, &msg),
+		     TCPX_ANSWER_REFUSED);
+	o.policy = TCPX_POLICY_OVERWRITE;
+	cr_assert_eq(receiver_decide(&o, &other, RECV_NO_OVERWRITE, &ow, &code, &msg),
+		     TCPX_ANSWER_REFUSED);
+	cr_assert_eq(code, TCPX_E_NO_OVERWRITE);
+	cr_assert_eq(receiver_decide(&o, &other, RECV_ALLOW_OVERWRITE, &ow, &code, &msg),
+		     TCPX_ANSWER_SEND);
+	cr_assert(ow);
+	o.policy = TCPX_POLICY_KEEP_BOTH;
+	cr_assert_eq(receiver_decide(&o, &other, RECV_NO_OVERWRITE, &ow, &code, &msg),
+		     TCPX_ANSWER_SEND);
+	cr_assert(!ow);
+	/* --overwrite: as before offers, identical files too */
+	o.policy = TCPX_POLICY_REFUSE;
+	cr_assert_eq(receiver_decide(&o, &same, RECV_FORCE_OVERWRITE, &ow, &code, &msg),
+		     TCPX_ANSWER_SEND);
+	cr_assert(ow);
+	/* checksum: the digest decides, not the time */
+	uint8_t d1[64] = { 1 }, d2[64] = { 2 };
+	o.flags = TCPX_OFFER_CHECKSUM;
+	o.digest = d1;
+	same.digest = d1;
+	other.digest = d1;
+	cr_assert_eq(receiver_decide(&o, &other, RECV_NO_OVERWRITE, &ow, &code, &msg),
+		     TCPX_ANSWER_SAME_DIGEST);
+	same.digest = d2;
+	cr_assert_eq(receiver_decide(&o, &same, RECV_NO_OVERWRITE, &ow, &code, &msg),
+		     TCPX_ANSWER_REFUSED);
+}
+
+/* ---- offers and streams together (OFFER and STREAM granted) ------------- */
+
+/* The offer of a stream: no size to judge --max-size by, answered SEND
+ * even when it asks to resume, then a FILE of unknown size that only
+ * STREAM_END ends. */
+Test(receiver_offer, a_stream_offered_is_sent_whole_and_ends_with_stream_end)
+{
+	struct tcpx_receiver *r = ready(TCPX_CAP_OFFER | TCPX_CAP_STREAM, 2, 0);
+	struct tu_buf b = { 0 };
+	struct tcpx_answer a[2];
+	struct result res[2];
+	uint8_t dg[64], prefix[64] = { 7 };
+	put_offer(&b, 1, "s", TCPX_SIZE_UNKNOWN, TCPX_POLICY_REFUSE,
+		  TCPX_OFFER_RESUME);
+	feed(r, &b);
+	struct receiver_event ev = next(r);
+	cr_assert_eq(ev.type, REV_OFFER, "not refused TOO_BIG: size unknown");
+	cr_assert(ev.stream);
+	/* a RESUME asked of a stream is a SEND */
+	receiver_answer(r, TCPX_ANSWER_RESUME, 0, 0, 1, prefix, NULL);
+	cr_assert_eq(answers(r, a, 2), 1u);
+	cr_assert_eq(a[0].disposition, TCPX_ANSWER_SEND);
+	cr_assert_eq(a[0].offset, 0u);
+	tu_put_file(&b, 1, TCPX_SIZE_UNKNOWN, "s");
+	tu_put_data_raw(&b, "hi", 2);
+	tu_digest_of((const uint8_t *)"hi", 2, dg);
+	tu_put_stream_end(&b, 2, dg);
+	feed(r, &b);
+	ev = next(r);
+	cr_assert_eq(ev.type, REV_FILE);
+	cr_assert(ev.stream && ev.offered && ev.offset == 0);
+	expect_event(r, REV_DATA);
+	ev = next(r);
+	cr_assert_eq(ev.type, REV_END);
+	cr_assert_eq(ev.code, 0);
+	receiver_file_done(r, 0, NULL);
+	cr_assert_eq(results(r, res, 2), 1u);
+	cr_assert_eq(res[0].code, 0);
+	tu_buf_free(&b);
+	receiver_free(r);
+}
+
+/* The stream s offered, answered SEND, and its FILE of unknown size. */
+static void offered_stream(struct tcpx_receiver *r, struct tu_buf *b)
+{
+	put_offer(b, 1, "s", TCPX_SIZE_UNKNOWN, TCPX_POLICY_REFUSE, 0);
+	feed(r, b);
+	expect_event(r, REV_OFFER);
+	receiver_answer(r, TCPX_ANSWER_SEND, 0, 0, 0, NULL, NULL);
+	tu_put_file(b, 1, TCPX_SIZE_UNKNOWN, "s");
+}
+
+/* An offered stream past --max-size is refused as its data arrives. */
+Test(receiver_offer, an_offered_stream_meets_max_size_part_way)
+{
+	struct tcpx_receiver *r = ready(TCPX_CAP_OFFER | TCPX_CAP_STREAM, 2, 0);
+	struct tu_buf b = { 0 };
+	offered_stream(r, &b);
+	tu_put_data_raw(&b, "abc", 3);
+	feed(r, &b);
+	expect_event(r, REV_FILE);
+	struct receiver_event ev = next(r);
+	cr_assert_eq(ev.type, REV_FAILED);
+	cr_assert_eq(ev.code, TCPX_E_TOO_BIG);
+	tu_buf_free(&b);
+	receiver_free(r);
+}
+
+/* END does not end an offered stream. */
+Test(receiver_offer, an_offered_stream_ended_by_end_is_unexpected)
+{
+	struct tcpx_receiver *r = ready(TCPX_CAP_OFFER | TCPX_CAP_STREAM, 0, 0);
+	struct tu_buf b = { 0 };
+	offered_stream(r, &b);
+	tu_put_end(&b, zero64);
+	feed(r, &b);
+	expect_event(r, REV_FILE);
+	expect_fatal(r, TCPX_E_UNEXPECTED);
+	tu_buf_free(&b);
+	receiver_free(r);
+}
+
+/* A stream is never identical: what the name holds and the policy decide. */
+Test(receiver_offer, decide_for_a_stream)
+{
+	struct tcpx_offer o = { .meta = { .size = TCPX_SIZE_UNKNOWN } };
+	struct receiver_found none = { 0 };
+	/* even a file of the largest size and the same time */
+	struct receiver_found file = { .kind = 1, .size = TCPX_SIZE_UNKNOWN };
+	uint8_t d[64] = { 0 };
+	int ow, code;
+	const char *msg;
+
+	cr_assert_eq(receiver_decide(&o, &none, RECV_NO_OVERWRITE, &ow, &code, &msg),
+		     TCPX_ANSWER_SEND);
+	cr_assert_eq(receiver_decide(&o, &file, RECV_NO_OVERWRITE, &ow, &code, &msg),
+		     TCPX_ANSWER_REFUSED);
+	cr_assert_eq(code, TCPX_E_EXISTS);
+	o.flags = TCPX_OFFER_CHECKSUM;  /* ignored for a stream */
+	o.digest = d;
+	file.digest = d;
+	cr_assert_eq(receiver_decide(&o, &file, RECV_NO_OVERWRITE, &ow, &code, &msg),
+		     TCPX_ANSWER_REFUSED);
+	o.policy = TCPX_POLICY_OVERWRITE;
+	cr_assert_eq(receiver_decide(&o, &file, RECV_ALLOW_OVERWRITE, &ow, &code, &msg),
+		     TCPX_ANSWER_SEND);
+	cr_assert(ow);
+	o.policy = TCPX_POLICY_KEEP_BOTH;
+	cr_assert_eq(receiver_decide(&o, &file, RECV_NO_OVERWRITE, &ow, &code, &msg),
+		     TCPX_ANSWER_SEND);
+	cr_assert(!ow);
+}

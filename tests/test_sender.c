@@ -1814,3 +1814,266 @@ Test(sender_secure, granted_secure_opens_the_session)
 	sender_free(s);
 	tu_buf_free(&b);
 }
+/* ---- offers (TCPX_CAP_OFFER) ------------------------------------------- */
+
+TestSuite(sender_offer, .init = init);
+
+static struct tcpx_sender *offering_sender(void)
+{
+	struct tcpx_sender *s = sender_new(TCPX_CAP_OFFER, 0);
+	struct tu_buf b = { 0 };
+	cr_assert(s != NULL);
+	struct tu_buf hello = take(s);
+	tu_buf_free(&hello);
+	tu_put_hello(&b, 1, 1, TCPX_CAP_OFFER);
+	feed(s, &b);
+	cr_assert_eq(next(s).type, SEV_HELLO);
+	cr_assert(sender_has_offer(s));
+	tu_buf_free(&b);
+	return s;
+}
+
+static uint32_t offer(struct tcpx_sender *s, const char *name, uint64_t size,
+		      uint8_t flags, void *cookie)
+{
+	struct tcpx_offer o = { .meta = { .size = size, .mode = 0644,
+					  .mtime_sec = 1700000000,
+					  .name = (const uint8_t *)name,
+					  .name_len = (uint16_t)strlen(name) },
+				.flags = flags };
+	cr_assert_eq(sender_next_action(s, 1), SA_OFFER);
+	cr_assert_eq(sender_offer(s, &o, cookie), 0);
+	return o.meta.id;
+}
+
+static void put_answer(struct tu_buf *b, uint32_t id, int disp, int code,
+		       uint64_t offset, const uint8_t *digest)
+{
+	uint8_t frame[8 + 82];
+	struct tcpx_answer a = { .id = id, .disposition = (uint8_t)disp,
+				 .code = (uint16_t)code, .offset = offset,
+				 .digest = digest };
+	tu_buf_put(b, frame, proto_encode_answer(frame, &a));
+}
+
+Test(sender_offer, answers_settle_or_let_files_begin_in_offer_order)
+{
+	struct tcpx_sender *s = offering_sender();
+	struct tu_buf b = { 0 };
+	int c1, c2, c3;
+	uint32_t id1 = offer(s, "one", 1, 0, &c1);
+	uint32_t id2 = offer(s, "two", 1, 0, &c2);
+	uint32_t id3 = offer(s, "three", 1, 0, &c3);
+	cr_assert_eq(id1, 1u);
+	cr_assert_eq(id3, 3u);
+	struct tu_buf out = take(s);
+	struct tu_frame fr[8];
+	cr_assert_eq(tu_parse_frames(out.p, out.len, fr, 8), 3u);
+	cr_assert_eq(fr[0].type, TCPX_FRAME_OFFER);
+	tu_buf_free(&out);
+	/* nothing answered: nothing to begin, no BYE */
+	cr_assert_eq(sender_next_action(s, 0), SA_WAIT);
+	put_answer(&b, id1, TCPX_ANSWER_SEND, 0, 0, NULL);
+	put_answer(&b, id2, TCPX_ANSWER_SAME_TIME, 0, 0, NULL);
+	put_answer(&b, id3, TCPX_ANSWER_REFUSED, TCPX_E_EXISTS, 0, NULL);
+	feed(s, &b);
+	struct sender_event ev = next(s);
+	cr_assert_eq(ev.type, SEV_ANSWER);
+	cr_assert_eq(ev.cookie, &c1);
+	cr_assert_eq(ev.disposition, TCPX_ANSWER_SEND);
+	ev = next(s);
+	cr_assert_eq(ev.disposition, TCPX_ANSWER_SAME_TIME);
+	cr_assert_eq(ev.cookie, &c2);
+	ev = next(s);
+	cr_assert_eq(ev.disposition, TCPX_ANSWER_REFUSED);
+	cr_assert_eq(ev.code, TCPX_E_EXISTS);
+	cr_assert_eq(sender_next_action(s, 0), SA_BEGIN);
+	void *cookie;
+	int is_dir, disp;
+	uint64_t off;
+	const uint8_t *pd;
+	cr_assert(sender_offer_head(s, &cookie, &is_dir, &disp, &off, &pd));
+	cr_assert_eq(cookie, &c1);
+	/* the FILE repeats the offer's id */
+	cr_assert_eq(begin(s, "one", 1, &c1), id1);
+	chunk(s, "x", 1);
+	cr_assert_eq(sender_end_file(s), 0);
+	cr_assert_eq(sender_next_action(s, 0), SA_BYE);
+	tu_buf_free(&b);
+	sender_free(s);
+}
+
+Test(sender_offer, resumed_file_digest_covers_the_whole_file)
+{
+	struct tcpx_sender *s = offering_sender();
+	struct tu_buf b = { 0 };
+	uint8_t hi[64], whole[64];
+	struct digest dg;
+	int c;
+	uint32_t id = offer(s, "a.txt", 3, TCPX_OFFER_RESUME, &c);
+	struct tu_buf out = take(s);
+	tu_buf_free(&out);
+	tu_digest_of((const uint8_t *)"hi", 2, hi);
+	put_answer(&b, id, TCPX_ANSWER_RESUME, 0, 2, hi);
+	feed(s, &b);
+	struct sender_event ev = next(s);
+	cr_assert_eq(ev.disposition, TCPX_ANSWER_RESUME);
+	cr_assert_eq(ev.offset, 2u);
+	digest_init(&dg);
+	digest_update(&dg, (const uint8_t *)"hi", 2);
+	struct tcpx_file_meta m = { .size = 3, .mode = 0644,
+				    .mtime_sec = 1700000000,
+				    .name = (const uint8_t *)"a.txt", .name_len = 5 };
+	cr_assert_eq(sender_begin_resumed(s, &m, &c, 1, &dg), -TCPX_E_INTERNAL,
+		     "only from the offset answered");
+	cr_assert_eq(sender_begin_resumed(s, &m, &c, 2, &dg), 0);
+	cr_assert_eq(m.id, id);
+	cr_assert_eq(sender_file_left(s), 1u);
+	chunk(s, "\n", 1);
+	cr_assert_eq(sender_end_file(s), 0);
+	out = take(s);
+	struct tu_frame fr[8];
+	size_t n = tu_parse_frames(out.p, out.len, fr, 8);
+	cr_assert_eq(n, 3u);
+	cr_assert_eq(fr[0].type, TCPX_FRAME_RESUME);
+	cr_assert_eq(be64_load(fr[0].payload + 30), 2u);
+	cr_assert_eq(fr[2].type, TCPX_FRAME_END);
+	tu_digest_of((const uint8_t *)"hi\n", 3, whole);
+	cr_assert_arr_eq(fr[2].payload, whole, 64);
+	tu_buf_free(&out);
+	tu_buf_free(&b);
+	sender_free(s);
+}
+
+Test(sender_offer, answers_that_break_the_rules)
+{
+	struct tu_buf b = { 0 };
+	int c;
+	/* out of order */
+	struct tcpx_sender *s = offering_sender();
+	offer(s, "one", 1, 0, &c);
+	put_answer(&b, 2, TCPX_ANSWER_SEND, 0, 0, NULL);
+	feed(s, &b);
+	expect_proto_error(s, TCPX_E_UNEXPECTED);
+	sender_free(s);
+	/* RESUME for an offer that cannot resume */
+	s = offering_sender();
+	uint32_t id = offer(s, "one", 5, 0, &c);
+	put_answer(&b, id, TCPX_ANSWER_RESUME, 0, 2, NULL);
+	feed(s, &b);
+	expect_proto_error(s, TCPX_E_UNEXPECTED);
+	sender_free(s);
+	/* RESUME past the size */
+	s = offering_sender();
+	id = offer(s, "one", 5, TCPX_OFFER_RESUME, &c);
+	put_answer(&b, id, TCPX_ANSWER_RESUME, 0, 6, NULL);
+	feed(s, &b);
+	expect_proto_error(s, TCPX_E_UNEXPECTED);
+	sender_free(s);
+	/* SAME_DIGEST without a digest offered */
+	s = offering_sender();
+	id = offer(s, "one", 5, 0, &c);
+	put_answer(&b, id, TCPX_ANSWER_SAME_DIGEST, 0, 0, NULL);
+	feed(s, &b);
+	expect_proto_error(s, TCPX_E_UNEXPECTED);
+	sender_free(s);
+	/* an ANSWER with no offer outstanding */
+	s = offering_sender();
+	put_answer(&b, 1, TCPX_ANSWER_SEND, 0, 0, NULL);
+	feed(s, &b);
+	expect_proto_error(s, TCPX_E_UNEXPECTED);
+	sender_free(s);
+	/* and none at all without the capability */
+	s = ready_sender(0, 0);
+	put_answer(&b, 1, TCPX_ANSWER_SEND, 0, 0, NULL);
+	feed(s, &b);
+	expect_proto_error(s, TCPX_E_UNEXPECTED);
+	sender_free(s);
+	tu_buf_free(&b);
+}
+
+Test(sender_offer, the_window_is_bounded)
+{
+	struct tcpx_sender *s = offering_sender();
+	static int c[TCPX_OFFER_WINDOW];
+	char name[16];
+	for (unsigned i = 0; i < TCPX_OFFER_WINDOW; i++) {
+		snprintf(name, sizeof(name), "f%u", i);
+		offer(s, name, 1, 0, &c[i]);
+		struct tu_buf out = take(s);
+		tu_buf_free(&out);
+	}
+	cr_assert_eq(sender_next_action(s, 1), SA_WAIT);
+	struct tcpx_offer o = { .meta = { .size = 1, .name = (const uint8_t *)"x",
+					  .name_len = 1 } };
+	cr_assert_eq(sender_offer(s, &o, NULL), -TCPX_E_INTERNAL);
+	cr_assert_eq(sender_bye(s), -TCPX_E_INTERNAL, "no BYE with offers out");
+	sender_free(s);
+}
+
+/* ---- offers and streams together ----------------------------------------- */
+
+static struct tcpx_offer stream_offer(uint8_t flags)
+{
+	return (struct tcpx_offer){ .meta = { .size = TCPX_SIZE_UNKNOWN,
+					      .mode = 0644,
+					      .name = (const uint8_t *)"s",
+					      .name_len = 1 },
+				    .flags = flags };
+}
+
+/* A stream is offered with no flags, only with STREAM granted, and
+ * nothing may call it identical. */
+Test(sender_offer, a_stream_is_offered_without_flags_and_never_identical)
+{
+	struct tu_buf b = { 0 };
+	int c;
+	struct tcpx_sender *s = stream_sender(TCPX_CAP_OFFER | TCPX_CAP_STREAM,
+					      TCPX_CAP_OFFER);
+	struct tcpx_offer o = stream_offer(0);
+	cr_assert_eq(sender_offer(s, &o, &c), -TCPX_E_UNEXPECTED);
+	sender_free(s);
+	s = stream_sender(TCPX_CAP_OFFER | TCPX_CAP_STREAM,
+			  TCPX_CAP_OFFER | TCPX_CAP_STREAM);
+	o = stream_offer(TCPX_OFFER_RESUME);
+	cr_assert_eq(sender_offer(s, &o, &c), -TCPX_E_INTERNAL);
+	o = stream_offer(TCPX_OFFER_CHECKSUM);
+	cr_assert_eq(sender_offer(s, &o, &c), -TCPX_E_INTERNAL);
+	o = stream_offer(0);
+	cr_assert_eq(sender_offer(s, &o, &c), 0);
+	put_answer(&b, o.meta.id, TCPX_ANSWER_SAME_TIME, 0, 0, NULL);
+	feed(s, &b);
+	expect_proto_error(s, TCPX_E_UNEXPECTED);
+	sender_free(s);
+	tu_buf_free(&b);
+}
+
+Test(sender_offer, an_offered_stream_answered_send_ends_with_stream_end)
+{
+	struct tu_buf b = { 0 };
+	int c;
+	struct tcpx_sender *s = stream_sender(TCPX_CAP_OFFER | TCPX_CAP_STREAM,
+					      TCPX_CAP_OFFER | TCPX_CAP_STREAM);
+	struct tcpx_offer o = stream_offer(0);
+	cr_assert_eq(sender_offer(s, &o, &c), 0);
+	put_answer(&b, o.meta.id, TCPX_ANSWER_SEND, 0, 0, NULL);
+	feed(s, &b);
+	cr_assert_eq(next(s).type, SEV_ANSWER);
+	cr_assert_eq(sender_next_action(s, 0), SA_BEGIN);
+	cr_assert_eq(begin(s, "s", TCPX_SIZE_UNKNOWN, &c), o.meta.id);
+	chunk(s, "abc", 3);
+	cr_assert_eq(sender_next_action(s, 0), SA_DATA, "no size to reach");
+	cr_assert_eq(sender_end_file(s), 0);
+	struct tu_buf out = take(s);
+	struct tu_frame fr[8];
+	size_t n = tu_parse_frames(out.p, out.len, fr, 8);
+	cr_assert_eq(n, 4u);
+	cr_assert_eq(fr[0].type, TCPX_FRAME_OFFER);
+	cr_assert_eq(be64_load(fr[0].payload + 4), TCPX_SIZE_UNKNOWN);
+	cr_assert_eq(fr[1].type, TCPX_FRAME_FILE);
+	cr_assert_eq(fr[3].type, TCPX_FRAME_STREAM_END);
+	cr_assert_eq(be64_load(fr[3].payload), 3u);
+	tu_buf_free(&out);
+	tu_buf_free(&b);
+	sender_free(s);
+}

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "store.h"
@@ -1267,4 +1268,206 @@ Test(store, sink_discard_keeps_the_descriptor)
 	cr_assert_neq(fcntl(fds[1], F_GETFD), -1, "still open");
 	close(fds[0]);
 	close(fds[1]);
+}
+
+/* ---- offers: lookups, keep-both, partial data (resume) ----------------- */
+
+static int create_as(const char *name, uint64_t size,
+		     const struct store_want *w, struct store_file *f)
+{
+	return store_create_as(&st, (const uint8_t *)name, strlen(name), 0644,
+			       size, NULL, w, f);
+}
+
+static void write_str(struct store_file *f, const char *s)
+{
+	cr_assert_eq(store_write(f, (const uint8_t *)s, strlen(s)), 0);
+}
+
+static size_t count_partials(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t n = 0;
+	cr_assert(d != NULL);
+	while ((e = readdir(d)))
+		n += strncmp(e->d_name, ".tcpx-", 6) == 0 &&
+		     strlen(e->d_name) == 6 + 32 + 5;
+	closedir(d);
+	return n;
+}
+
+Test(store, lookup_and_digest_of_an_existing_file)
+{
+	struct store_found sf;
+	uint8_t dg[64], want[64];
+	write_text(P("x"), "hello\n");
+	cr_assert_eq(store_lookup(&st, (const uint8_t *)"x", 1, &sf), 0);
+	cr_assert_eq(sf.kind, 1);
+	cr_assert_eq(sf.size, 6u);
+	cr_assert_eq(store_lookup(&st, (const uint8_t *)"nope/y", 6, &sf), 0);
+	cr_assert_eq(sf.kind, 0);
+	cr_assert_eq(mkdir(P("dir"), 0755), 0);
+	cr_assert_eq(store_lookup(&st, (const uint8_t *)"dir", 3, &sf), 0);
+	cr_assert_eq(sf.kind, 2);
+	cr_assert_eq(store_lookup(&st, (const uint8_t *)"x/y", 3, &sf),
+		     -TCPX_E_DENIED, "a file where a directory should be");
+	cr_assert_eq(store_digest_of(&st, (const uint8_t *)"x", 1, dg), 0);
+	tu_digest_of((const uint8_t *)"hello\n", 6, want);
+	cr_assert_arr_eq(dg, want, 64);
+	cr_assert(store_digest_of(&st, (const uint8_t *)"dir", 3, dg) < 0);
+}
+
+Test(store, keep_both_takes_the_first_free_name)
+{
+	struct store_file f;
+	struct store_want w = { .keep_both = 1 };
+	write_text(P("a.tar.gz"), "old\n");
+	write_text(P("a.tar.1.gz"), "older\n");
+	cr_assert_eq(create_as("a.tar.gz", 4, &w, &f), 0);
+	write_str(&f, "new\n");
+	cr_assert_eq(store_commit(&st, &f, 1, 0), 0);
+	cr_assert_str_eq(f.stored_as, "a.tar.2.gz");
+	cr_assert(!strcmp(slurp(P("a.tar.2.gz")), "new\n"));
+	cr_assert(!strcmp(slurp(P("a.tar.gz")), "old\n"));
+	cr_assert(!strcmp(slurp(P("a.tar.1.gz")), "older\n"));
+	/* no extension, and a leading dot is none */
+	write_text(P(".rc"), "x\n");
+	cr_assert_eq(create_as(".rc", 2, &w, &f), 0);
+	write_str(&f, "y\n");
+	cr_assert_eq(store_commit(&st, &f, 1, 0), 0);
+	cr_assert_str_eq(f.stored_as, ".rc.1");
+	/* a free name: stored under it */
+	cr_assert_eq(create_as("fresh", 2, &w, &f), 0);
+	write_str(&f, "z\n");
+	cr_assert_eq(store_commit(&st, &f, 1, 0), 0);
+	cr_assert_str_eq(f.stored_as, "");
+	cr_assert(!strcmp(slurp(P("fresh")), "z\n"));
+}
+
+Test(store, partial_data_is_kept_found_and_resumed)
+{
+	struct store_file f;
+	struct digest dg;
+	uint8_t id[STORE_PARTIAL_ID_LEN], got[64], want[64];
+	store_partial_id((const uint8_t *)"p", 1, 6, 1700000000, 0, id);
+	struct store_want w = { .partial_id = id, .resume = 1 };
+
+	cr_assert_eq(create_as("p", 6, &w, &f), 0);
+	cr_assert(f.partial);
+	cr_assert_eq(f.have, 0u);
+	write_str(&f, "hel");
+	store_keep(&f);                 /* the connection was lost */
+	cr_assert_eq(count_partials(D), 1u);
+	cr_assert(!exists(P("p")));
+
+	cr_assert_eq(create_as("p", 6, &w, &f), 0);
+	cr_assert_eq(f.have, 3u, "found again with its data");
+	/* a second connection for the same file cannot share it */
+	struct store_file g;
+	cr_assert_eq(create_as("p", 6, &w, &g), 0);
+	cr_assert(!g.partial, "locked: a temporary file of its own");
+	store_discard(&g);
+	cr_assert_eq(store_resume(&f, 3, &dg), 0);
+	digest_final(&dg, got);
+	tu_digest_of((const uint8_t *)"hel", 3, want);
+	cr_assert_arr_eq(got, want, 64);
+	write_str(&f, "lo\n");
+	cr_assert_eq(store_commit(&st, &f, 1700000000, 0), 0);
+	cr_assert(!strcmp(slurp(P("p")), "hello\n"));
+	cr_assert_eq(count_partials(D), 0u);
+
+	/* another identity (another size) is another partial */
+	uint8_t id2[STORE_PARTIAL_ID_LEN];
+	store_partial_id((const uint8_t *)"p", 1, 7, 1700000000, 0, id2);
+	cr_assert_neq(memcmp(id, id2, sizeof(id)), 0);
+}
+
+Test(store, partial_data_restarted_or_discarded)
+{
+	struct store_file f;
+	uint8_t id[STORE_PARTIAL_ID_LEN];
+	store_partial_id((const uint8_t *)"q", 1, 4, 1, 0, id);
+	struct store_want w = { .partial_id = id, .resume = 1 };
+	cr_assert_eq(create_as("q", 4, &w, &f), 0);
+	write_str(&f, "ab");
+	store_keep(&f);
+	cr_assert_eq(create_as("q", 4, &w, &f), 0);
+	cr_assert_eq(f.have, 2u);
+	cr_assert_eq(store_restart(&f), 0);     /* the sender's prefix differed */
+	write_str(&f, "wxyz");
+	cr_assert_eq(store_commit(&st, &f, 1, 0), 0);
+	cr_assert(!strcmp(slurp(P("q")), "wxyz"));
+	/* verification failed: discarded, nothing kept */
+	cr_assert_eq(unlink(P("q")), 0);
+	cr_assert_eq(create_as("q", 4, &w, &f), 0);
+	write_str(&f, "ab");
+	store_discard(&f);
+	cr_assert_eq(count_partials(D), 0u);
+	/* without resume, an existing partial's data is dropped at create */
+	cr_assert_eq(create_as("q", 4, &w, &f), 0);
+	write_str(&f, "ab");
+	store_keep(&f);
+	w.resume = 0;
+	cr_assert_eq(create_as("q", 4, &w, &f), 0);
+	cr_assert_eq(f.have, 0u);
+	struct stat sb;
+	cr_assert_eq(fstat(f.fd, &sb), 0);
+	cr_assert_eq(sb.st_size, 0);
+	store_discard(&f);
+}
+
+Test(store, partial_data_expires_after_keep_partial)
+{
+	struct store_file f;
+	uint8_t id[STORE_PARTIAL_ID_LEN];
+	char path[256];
+	store_partial_id((const uint8_t *)"r", 1, 4, 1, 0, id);
+	struct store_want w = { .partial_id = id, .resume = 1 };
+	cr_assert_eq(create_as("r", 4, &w, &f), 0);
+	write_str(&f, "ab");
+	snprintf(path, sizeof(path), "%s/%s", D, f.tmpname);
+	store_keep(&f);
+	cr_assert_eq(store_clean_stale(&st), 0, "recent partial data stays");
+	cr_assert_eq(count_partials(D), 1u);
+	struct timespec old[2] = { { .tv_sec = time(NULL) - 2 * 86400 },
+				   { .tv_sec = time(NULL) - 2 * 86400 } };
+	cr_assert_eq(utimensat(AT_FDCWD, path, old, 0), 0);
+	cr_assert_eq(store_clean_stale(&st), 1, "older than --keep-partial");
+	cr_assert_eq(count_partials(D), 0u);
+}
+
+/* Offers to a sink (tcpget --stdout): it holds no names; the first
+ * lookup finds nothing and takes the one file, later ones are refused. */
+Test(store, sink_lookups_promise_its_one_file)
+{
+	struct store sink;
+	struct store_found found;
+	int fds[2];
+
+	cr_assert_eq(pipe(fds), 0);
+	store_open_sink(&sink, fds[1]);
+	cr_assert_eq(store_lookup(&sink, (const uint8_t *)"x", 1, &found), 0);
+	cr_assert_eq(found.kind, 0);
+	cr_assert_eq(store_lookup(&sink, (const uint8_t *)"y", 1, &found),
+		     -TCPX_E_ONE_FILE);
+	cr_assert(found.why && strstr(found.why, "one file"));
+	close(fds[0]);
+	close(fds[1]);
+}
+
+/* A stream asked with a partial identity gets a random temporary name:
+ * it is never resumed, so nothing of it is kept. */
+Test(store, a_stream_keeps_no_partial_data)
+{
+	struct store_file f;
+	uint8_t id[STORE_PARTIAL_ID_LEN] = { 1 };
+	struct store_want w = { .partial_id = id, .stream = 1 };
+	cr_assert_eq(store_create_as(&st, (const uint8_t *)"s", 1, 0644,
+				     UINT64_MAX, NULL, &w, &f), 0,
+		     "the unknown size promises nothing");
+	cr_assert(!f.partial);
+	cr_assert_eq(store_write(&f, (const uint8_t *)"ab", 2), 0);
+	store_keep(&f);
+	cr_assert_str_eq(tree(D), "");
 }

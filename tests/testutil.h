@@ -714,6 +714,9 @@ static inline int tu_produce(struct tu_session *t)
 			return progress;
 		case SA_DONE:
 			return progress;
+		case SA_OFFER:  /* tu_session never asks for OFFER */
+			cr_assert_fail("SA_OFFER in a session without offers");
+			return progress;
 		case SA_BEGIN:
 			tu_begin(t);
 			break;
@@ -762,6 +765,9 @@ static inline int tu_drain_receiver(struct tu_session *t)
 			break;
 		case REV_DIR:   /* tu_session sends files only */
 			cr_assert_fail("REV_DIR in a files-only session");
+			break;
+		case REV_OFFER:
+			cr_assert_fail("REV_OFFER in a session without offers");
 			break;
 		case REV_FILE:
 		case REV_REFUSED:
@@ -872,6 +878,9 @@ static inline int tu_drain_sender(struct tu_session *t)
 				f->refused_in_flight = 1;
 			break;
 		}
+		case SEV_ANSWER:
+			cr_assert_fail("SEV_ANSWER in a session without offers");
+			break;
 		case SEV_BYE:
 			t->sev_bye++;
 			for (size_t i = 0; i < t->n; i++)

@@ -253,8 +253,9 @@ all=("$J"/*)
 nfiles=${#all[@]}
 log_wait "$T/get.json" '"event":"file_(done|failed)"' "$nfiles"
 check "tcpput --json: every stdout line is a JSON object" json_valid "$T/put.json"
-check "tcpput --json: one line per event (2 per file + summary = $((2 * nfiles + 1)))" \
-	[ "$(wc -l <"$T/put.json")" -eq $((2 * nfiles + 1)) ]
+# a file refused at its OFFER (a bad name) never starts: file_failed alone
+check "tcpput --json: one line per event (2 per file sent, 1 per refused, summary = $((nfiles + ${#ACCEPTED[@]} + 1)))" \
+	[ "$(wc -l <"$T/put.json")" -eq $((nfiles + ${#ACCEPTED[@]} + 1)) ]
 check "tcpput --json: summary exit ($(jfield "$T/put.json" summary exit)) = exit status ($rc = 1)" \
 	holds '[ "$(jfield "$T/put.json" summary exit)" = "$rc" ] && [ $rc -eq 1 ]'
 check "tcpput --json: summary counts" \
@@ -285,7 +286,9 @@ check "tcpput text errors: one line per refused file, no raw control byte" \
 	holds '[ "$(wc -l <"$T/put.err")" -eq $((nfiles - ${#ACCEPTED[@]})) ] &&
 	       ! LC_ALL=C grep -q "[[:cntrl:]]" "$T/put.err"'
 
-"$PUT" --json -t 10 "$J/plain.txt" "$JDEST" >"$T/put2.json" 2>/dev/null; rc=$?
+# another plain.txt (an identical one would be skipped)
+mkdir -p "$T/other" && printf 'other\n' >"$T/other/plain.txt"
+"$PUT" --json -t 10 "$T/other/plain.txt" "$JDEST" >"$T/put2.json" 2>/dev/null; rc=$?
 check "tcpput --json, exists: summary exit = exit status = 1" \
 	holds '[ "$(jfield "$T/put2.json" summary exit)" = "$rc" ] && [ $rc -eq 1 ]'
 "$PUT" --json -t 10 "$T/missing" "$JDEST" >"$T/put3.json" 2>/dev/null; rc=$?
@@ -320,9 +323,9 @@ one_record() {
 check "tcpput --json: file_start and file_done: name plain.txt, path the FILE given" \
 	holds 'one_record "$T/put.json" file_start "$J/plain.txt" plain.txt &&
 	       one_record "$T/put.json" file_done "$J/plain.txt" plain.txt'
-check "tcpput --json, refused: file_start and file_failed: the same name and path" \
-	holds 'one_record "$T/put2.json" file_start "$J/plain.txt" plain.txt &&
-	       one_record "$T/put2.json" file_failed "$J/plain.txt" plain.txt'
+check "tcpput --json, refused at its offer: file_failed with the name and path, no file_start" \
+	holds 'one_record "$T/put2.json" file_failed "$T/other/plain.txt" plain.txt &&
+	       ! grep -q "\"event\":\"file_start\"" "$T/put2.json"'
 check "tcpput --json, unreadable: file_failed with the path and a null name" \
 	one_record "$T/put3.json" file_failed "$T/missing" null
 

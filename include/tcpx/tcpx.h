@@ -53,6 +53,8 @@ enum tcpx_event_type {
 	TCPX_EVENT_FILE_FAILED = 3,   /* refused, failed or aborted */
 	TCPX_EVENT_MESSAGE = 4,       /* an error, warning or note: text */
 	TCPX_EVENT_LISTENING = 5,     /* tcpx_serve(): listening on peer */
+	TCPX_EVENT_FILE_SKIPPED = 6,  /* already there and identical (not
+				       * sent): msg says why */
 };
 
 enum tcpx_level {
@@ -93,6 +95,8 @@ struct tcpx_event {
 				     * tcpxfer(5), or 100 for a local system
 				     * error; tcpx_strerror() names it */
 	const char *msg;            /* FILE_FAILED: detail (local text);
+				     * FILE_SKIPPED: "same size and time" or
+				     * "same digest";
 				     * MESSAGE: the text */
 	const uint8_t *peer_msg;    /* FILE_FAILED: the peer's own words */
 	size_t peer_msg_len;
@@ -149,7 +153,8 @@ TCPX_EXPORT void tcpx_send_options_init(struct tcpx_send_options *o);
  * Blocks until then.  o: NULL for the defaults.
  *
  * Returns an enum tcpx_send_status.  Each file's outcome is an event
- * (FILE_DONE or FILE_FAILED); a failed file does not stop the others.
+ * (FILE_DONE, FILE_FAILED, or FILE_SKIPPED for one already there and
+ * identical); a failed file does not stop the others.
  * TCPX_SEND_USAGE (nothing sent, a MESSAGE says why) for: host NULL,
  * npaths 0 or a path NULL, level outside 0-9, timeout_ms below 1, or a
  * dest_dir that is no relative name beneath the receiver's.

@@ -28,15 +28,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * the limits the header check must enforce, written down independently
  * of proto_max_payload(). */
 static const uint32_t spec_max[14] = {
-	0, 256, 4126, 262152, 64, 0, 1096, 0, 1028, 4118,
-	[13] = 72,      /* STREAM_END (STREAM) */
+	0, 256, 4126, 262152, 64, 0, 1096, 0, 1028, 4118, 4192, 1106, 4134,
+	72,             /* STREAM_END (STREAM) */
 };
+#define LAST_TYPE TCPX_FRAME_STREAM_END
 
-/* A type of the table: 1..9, and 13 (STREAM_END). */
+/* A type of the table: 1..13 (10-12 OFFER's, 13 STREAM's). */
 static int known_type(unsigned t)
 {
-	return (t >= TCPX_FRAME_HELLO && t <= TCPX_FRAME_DIR) ||
-	       t == TCPX_FRAME_STREAM_END;
+	return t >= TCPX_FRAME_HELLO && t <= LAST_TYPE;
 }
 
 /* Room for the largest frame any encoder writes. */
@@ -168,6 +168,53 @@ static void decode_stream_end(const struct tcpx_frame *f)
 	FZ_CHECK(memcmp(enc + TCPX_FRAME_HEADER_LEN, f->payload, f->length) == 0);
 }
 
+/* OFFER, ANSWER, RESUME (OFFER): decode, re-encode the same bytes. */
+static void decode_offers(const struct tcpx_frame *f)
+{
+	struct tcpx_offer o;
+	int rc = proto_decode_offer(f, &o);
+	FZ_CHECK(ok_or_malformed(rc));
+	if (rc == 0) {
+		size_t dlen = (o.flags & TCPX_OFFER_CHECKSUM) ? DIGEST_LEN : 0;
+		FZ_CHECK(f->type == TCPX_FRAME_OFFER);
+		FZ_CHECK(o.policy <= TCPX_POLICY_KEEP_BOTH);
+		FZ_CHECK((o.flags & ~(TCPX_OFFER_RESUME | TCPX_OFFER_CHECKSUM)) == 0);
+		FZ_CHECK(f->length == TCPX_OFFER_FIXED_LEN + dlen + o.meta.name_len);
+		FZ_CHECK(o.meta.name_len >= 1 && o.meta.name_len <= TCPX_NAME_MAX);
+		size_t n = proto_encode_offer(enc, &o);
+		FZ_CHECK(n == TCPX_FRAME_HEADER_LEN + f->length);
+		FZ_CHECK(memcmp(enc + TCPX_FRAME_HEADER_LEN, f->payload, f->length) == 0);
+		check_names(o.meta.name, o.meta.name_len);
+	}
+	struct tcpx_answer a;
+	rc = proto_decode_answer(f, &a);
+	FZ_CHECK(ok_or_malformed(rc));
+	if (rc == 0) {
+		FZ_CHECK(f->type == TCPX_FRAME_ANSWER);
+		FZ_CHECK(a.disposition <= TCPX_ANSWER_MAX_DISPOSITION);
+		FZ_CHECK((a.disposition == TCPX_ANSWER_REFUSED) == (a.code != 0));
+		FZ_CHECK((a.disposition == TCPX_ANSWER_RESUME) == (a.offset != 0));
+		FZ_CHECK(f->length == TCPX_ANSWER_FIXED_LEN + a.msg_len);
+		size_t n = proto_encode_answer(enc, &a);
+		FZ_CHECK(n == TCPX_FRAME_HEADER_LEN + f->length);
+		FZ_CHECK(memcmp(enc + TCPX_FRAME_HEADER_LEN, f->payload, f->length) == 0);
+		check_names(a.msg, a.msg_len);
+	}
+	struct tcpx_file_meta m;
+	uint64_t off;
+	rc = proto_decode_resume(f, &m, &off);
+	FZ_CHECK(ok_or_malformed(rc));
+	if (rc == 0) {
+		FZ_CHECK(f->type == TCPX_FRAME_RESUME);
+		FZ_CHECK(off >= 1 && off <= m.size);
+		FZ_CHECK(f->length == TCPX_RESUME_FIXED_LEN + m.name_len);
+		size_t n = proto_encode_resume(enc, &m, off);
+		FZ_CHECK(n == TCPX_FRAME_HEADER_LEN + f->length);
+		FZ_CHECK(memcmp(enc + TCPX_FRAME_HEADER_LEN, f->payload, f->length) == 0);
+		check_names(m.name, m.name_len);
+	}
+}
+
 /* Runs every decoder on f (whose type may have been forced); checks what
  * each one accepts. */
 static void decode_all(const struct tcpx_frame *f)
@@ -206,6 +253,7 @@ static void decode_all(const struct tcpx_frame *f)
 
 	decode_dir(f);
 	decode_stream_end(f);
+	decode_offers(f);
 
 	struct tcpx_data d;
 	rc = proto_decode_data(f, &d);
@@ -296,7 +344,7 @@ static void decode_payload(uint8_t type, const uint8_t *payload, uint32_t len)
 		memcpy(copy, payload, len);
 	struct tcpx_frame f = { .type = type, .length = len, .payload = copy };
 	decode_all(&f);
-	for (uint8_t t = TCPX_FRAME_HELLO; t <= TCPX_FRAME_STREAM_END; t++) {
+	for (uint8_t t = TCPX_FRAME_HELLO; t <= LAST_TYPE; t++) {
 		if (t == type || !known_type(t))
 			continue;
 		f.type = t;

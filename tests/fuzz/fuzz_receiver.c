@@ -20,6 +20,11 @@
  *     with the code the caller or the receiver decided and the digest
  *     where the verdict came after END (zeros before), then BYE after REV_BYE or ERROR (with
  *     the event's code) after REV_FATAL, and nothing after either;
+ *   - with OFFER granted: one ANSWER per OFFER in order, with the
+ *     disposition and code decided (here at random, or by the receiver for
+ *     its own refusals); a FILE or RESUME is handed out only for the oldest
+ *     offer answered SEND or RESUME, with its id and, for RESUME, its
+ *     offset; RESULTs then carry those ids, still in increasing order;
  *   - ASan/UBSan: no byte outside any buffer, no undefined behaviour.
  *
  * Input layout: fuzz_common.h (FZ_RX_HDR).
@@ -58,7 +63,13 @@ struct expected {
 	uint16_t code;
 	int has_digest;
 	uint8_t digest[DIGEST_LEN];
+	int answer;                  /* an ANSWER, with this disposition */
+	uint8_t disposition;
+	uint64_t offset;
 };
+
+/* Offers answered SEND or RESUME whose file has not begun. */
+struct grant { uint32_t id; uint64_t offset; };
 
 struct rx {
 	struct tcpx_receiver *r;
@@ -77,8 +88,11 @@ struct rx {
 	uint64_t size, got;
 	crypto_generichash_state hash;
 
-	struct expected *exp;        /* RESULTs owed, in order */
+	struct expected *exp;        /* RESULTs and ANSWERs owed, in order */
 	size_t nexp, capexp;
+	uint32_t cur_id;             /* the id the next RESULT carries */
+	struct grant grants[TCPX_OFFER_WINDOW];
+	size_t grant_head, grant_count;
 };
 
 static const char *pick_msg(struct rx *x)
@@ -106,11 +120,21 @@ static void expect(struct rx *x, uint16_t code, const uint8_t *digest)
 		FZ_CHECK(x->exp != NULL);
 	}
 	struct expected *e = &x->exp[x->nexp++];
-	e->id = x->files;
+	memset(e, 0, sizeof(*e));
+	e->id = x->cur_id;
 	e->code = code;
 	e->has_digest = digest != NULL;
 	if (digest)
 		memcpy(e->digest, digest, DIGEST_LEN);
+}
+
+static void expect_answer(struct rx *x, uint8_t disposition, uint16_t code,
+			  uint64_t offset)
+{
+	expect(x, code, NULL);
+	x->exp[x->nexp - 1].answer = 1;
+	x->exp[x->nexp - 1].disposition = disposition;
+	x->exp[x->nexp - 1].offset = offset;
 }
 
 static FZ_NOCOV void drain(struct rx *x, int all)
@@ -146,7 +170,54 @@ static void take_item(struct rx *x, const struct receiver_event *ev)
 {
 	FZ_CHECK(ev->meta.id == x->files + 1);
 	x->files++;
+	x->cur_id = ev->meta.id;
 	FZ_CHECK(!x->cfg.max_files || x->files <= x->cfg.max_files);
+}
+
+/* An OFFER: answered at random among what the rules allow. */
+static void on_offer(struct rx *x, const struct receiver_event *ev)
+{
+	const char *why = NULL;
+	uint8_t prefix[DIGEST_LEN] = { 0 };
+	uint64_t offset = 0;
+	int disp;
+
+	FZ_CHECK(x->hello && !x->in_file && !x->skipping);
+	FZ_CHECK(x->cfg.caps & TCPX_CAP_OFFER);
+	take_item(x, ev);
+	FZ_CHECK(name_validate(ev->meta.name, ev->meta.name_len, &why) == 0);
+	/* a stream's size is judged as its data arrives */
+	FZ_CHECK(!ev->stream || ((x->cfg.caps & TCPX_CAP_STREAM) &&
+				 ev->meta.size == TCPX_SIZE_UNKNOWN));
+	FZ_CHECK(ev->stream || !x->cfg.max_size ||
+		 ev->meta.size <= x->cfg.max_size);
+	FZ_CHECK(x->grant_count < TCPX_OFFER_WINDOW);
+	switch (fz_below(&x->rng, 4)) {
+	case 0: disp = TCPX_ANSWER_SAME_TIME; break;
+	case 1: disp = TCPX_ANSWER_REFUSED; break;
+	case 2:
+		disp = (ev->offer.flags & TCPX_OFFER_RESUME) && ev->meta.size ?
+		       TCPX_ANSWER_RESUME : TCPX_ANSWER_SEND;
+		break;
+	default: disp = TCPX_ANSWER_SEND; break;
+	}
+	if (disp == TCPX_ANSWER_RESUME)
+		offset = 1 + fz_below(&x->rng, ev->meta.size < 1000 ?
+					       ev->meta.size : 1000);
+	receiver_answer(x->r, disp, disp == TCPX_ANSWER_REFUSED ?
+			TCPX_E_EXISTS : 0, 0, offset, prefix, pick_msg(x));
+	if (ev->stream && disp == TCPX_ANSWER_RESUME) {
+		disp = TCPX_ANSWER_SEND;        /* a stream is sent whole */
+		offset = 0;
+	}
+	expect_answer(x, (uint8_t)disp, disp == TCPX_ANSWER_REFUSED ?
+		      TCPX_E_EXISTS : 0, offset);
+	if (disp == TCPX_ANSWER_SEND || disp == TCPX_ANSWER_RESUME) {
+		struct grant *g = &x->grants[(x->grant_head + x->grant_count++) %
+					     TCPX_OFFER_WINDOW];
+		g->id = ev->meta.id;
+		g->offset = offset;
+	}
 }
 
 static void on_event(struct rx *x, const struct receiver_event *ev)
@@ -162,9 +233,23 @@ static void on_event(struct rx *x, const struct receiver_event *ev)
 		FZ_CHECK(!x->hello && x->files == 0);
 		x->hello = 1;
 		break;
+	case REV_OFFER:
+		on_offer(x, ev);
+		break;
 	case REV_FILE:
 		FZ_CHECK(x->hello && !x->in_file && !x->skipping);
-		take_item(x, ev);
+		if (ev->offered) {
+			/* the oldest grant, from its offset */
+			struct grant *g = &x->grants[x->grant_head];
+			FZ_CHECK(x->cfg.caps & TCPX_CAP_OFFER);
+			FZ_CHECK(x->grant_count > 0 && g->id == ev->meta.id);
+			FZ_CHECK(ev->offset == 0 || ev->offset == g->offset);
+			x->grant_head = (x->grant_head + 1) % TCPX_OFFER_WINDOW;
+			x->grant_count--;
+			x->cur_id = ev->meta.id;
+		} else {
+			take_item(x, ev);
+		}
 		FZ_CHECK(name_validate(ev->meta.name, ev->meta.name_len, &why) == 0);
 		FZ_CHECK((ev->meta.mode & ~TCPX_MODE_MASK) == 0);
 		FZ_CHECK(ev->meta.mtime_nsec < 1000000000u);
@@ -178,8 +263,15 @@ static void on_event(struct rx *x, const struct receiver_event *ev)
 		x->stream = ev->stream;
 		x->failed = 0;
 		x->size = ev->meta.size;
-		x->got = 0;
+		x->got = ev->offset;
 		crypto_generichash_init(&x->hash, NULL, 0, DIGEST_LEN);
+		if (ev->offset) {
+			/* the prefix's digest state: here that of nothing,
+			 * which the model's hash starts from too */
+			struct digest empty;
+			digest_init(&empty);
+			receiver_set_prefix(x->r, &empty);
+		}
 		if (fz_one_in(&x->rng, fz_rate(x->b1, file_rate)))
 			disk_fails(x);
 		break;
@@ -190,9 +282,15 @@ static void on_event(struct rx *x, const struct receiver_event *ev)
 		if (ev->code == TCPX_E_BAD_NAME)
 			FZ_CHECK(name_validate(ev->meta.name, ev->meta.name_len,
 					       &why) < 0);
+		else if (ev->code == TCPX_E_DUPLICATE)
+			FZ_CHECK(ev->offered);
 		else
 			FZ_CHECK(ev->code == TCPX_E_TOO_BIG && x->cfg.max_size &&
 				 !ev->stream && ev->meta.size > x->cfg.max_size);
+		if (ev->offered) {      /* refused in its ANSWER: no data */
+			expect_answer(x, TCPX_ANSWER_REFUSED, (uint16_t)ev->code, 0);
+			break;
+		}
 		expect(x, (uint16_t)ev->code, NULL);
 		x->skipping = !ev->is_dir;      /* a DIR has no data to skip */
 		break;
@@ -277,8 +375,10 @@ static void on_event(struct rx *x, const struct receiver_event *ev)
 		x->over = x->bye = 1;
 		break;
 	case REV_FATAL:
-		FZ_CHECK(ev->code >= TCPX_E_MALFORMED &&
-			 ev->code <= TCPX_E_TOO_MANY_FILES);
+		FZ_CHECK((ev->code >= TCPX_E_MALFORMED &&
+			  ev->code <= TCPX_E_TOO_MANY_FILES) ||
+			 ev->code == TCPX_E_OFFERS ||
+			 ev->code == TCPX_E_NOT_OFFERED);
 		FZ_CHECK(ev->code != TCPX_E_TIMEOUT && ev->code != TCPX_E_BUSY &&
 			 ev->code != TCPX_E_SHUTDOWN);
 		FZ_CHECK(ev->msg != NULL);
@@ -302,6 +402,7 @@ static void on_event(struct rx *x, const struct receiver_event *ev)
 static FZ_NOCOV void check_output(const struct rx *x)
 {
 	size_t pos = 0, results = 0;
+	uint32_t last_result = 0;
 	int hello = 0, ended = 0, bye = 0, error = 0, error_code = -1;
 
 	while (pos < x->out.len) {
@@ -330,11 +431,27 @@ static FZ_NOCOV void check_output(const struct rx *x)
 			FZ_CHECK(proto_decode_result(&f, &r) == 0);
 			FZ_CHECK(results < x->nexp);
 			const struct expected *e = &x->exp[results];
-			FZ_CHECK(r.id == results + 1);  /* 1, 2, 3... each once */
+			FZ_CHECK(!e->answer);
+			FZ_CHECK(r.id > last_result);   /* increasing, each once */
+			last_result = r.id;
+			if (!(x->cfg.caps & TCPX_CAP_OFFER))
+				FZ_CHECK(r.id == results + 1);  /* 1, 2, 3... */
 			FZ_CHECK(r.id == e->id);
 			FZ_CHECK(r.code == e->code);
 			FZ_CHECK(memcmp(r.digest, e->has_digest ? e->digest : zero,
 					DIGEST_LEN) == 0);
+			results++;
+			break;
+		}
+		case TCPX_FRAME_ANSWER: {
+			struct tcpx_answer a;
+			FZ_CHECK(hello && (x->cfg.caps & TCPX_CAP_OFFER));
+			FZ_CHECK(proto_decode_answer(&f, &a) == 0);
+			FZ_CHECK(results < x->nexp);
+			const struct expected *e = &x->exp[results];
+			FZ_CHECK(e->answer);
+			FZ_CHECK(a.id == e->id && a.disposition == e->disposition &&
+				 a.code == e->code && a.offset == e->offset);
 			results++;
 			break;
 		}

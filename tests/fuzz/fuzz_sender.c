@@ -23,11 +23,15 @@
  *   - the sender's own stream decodes: HELLO first, no FILE before the
  *     receiver's HELLO, FILE ids 1, 2, 3... matching the plan, DATA that
  *     (raw or inflated with plain zlib) is exactly the planned content,
- *     zlib only when negotiated, END with the BLAKE2b-512 of the content
- *     (a stream, STREAM granted: FILE of unknown size and STREAM_END with
- *     the size sent and that digest; no stream without STREAM),
+ *     zlib only when negotiated, END with the BLAKE2b-512 of the content,
  *     ERROR (with the event's code) after a protocol error, none after a
  *     peer's ERROR, nothing after an ERROR;
+ *   - with OFFER asked (header byte 1, bit 5) and granted: every file is
+ *     offered first (ids 1, 2, 3... in plan order), ANSWERs settle files or
+ *     let them begin in offer order (a RESUME answer is taken, as if our
+ *     prefix matched, half the time: RESUME from its offset, the digest
+ *     over the whole file); FILE and RESUME repeat the offer's id, and
+ *     RESULTs come for the files begun, in begin order;
  *   - ASan/UBSan: no byte outside any buffer, no undefined behaviour.
  *
  * Input layout: fuzz_common.h (FZ_TX_HDR).
@@ -74,8 +78,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 struct file_state {
 	int ended, aborted;
-	int stream;             /* sent as of unknown size */
 	uint8_t digest[DIGEST_LEN];
+	uint32_t id;                    /* FILE's, or the OFFER's */
+	int offered, begun, settled;    /* settled: a final ANSWER */
+	uint64_t from;                  /* begun with RESUME from here */
 };
 
 struct tx {
@@ -88,6 +94,10 @@ struct tx {
 
 	int hello, over, bye_sent, proto_code, peer_error;
 	unsigned begun, results;
+	unsigned offered, answered;     /* with OFFER */
+	int ask_offer, ask_resume;
+	unsigned cur;                   /* plan index of the current file */
+	unsigned order[FZ_TX_MAX_FILES];        /* plan index, by begin */
 	uint64_t sent;                  /* of the current file */
 	crypto_generichash_state hash;
 	struct file_state st[FZ_TX_MAX_FILES];
@@ -125,37 +135,79 @@ static int act_once(struct tx *x)
 		drain(x, 1);
 	FZ_CHECK(sender_has_room(x->s));
 
-	enum sender_action act = sender_next_action(x->s,
-						    x->begun < x->plan.nfiles);
+	int offers = sender_has_offer(x->s);
+	enum sender_action act = sender_next_action(x->s, offers ?
+		x->offered < x->plan.nfiles : x->begun < x->plan.nfiles);
 	if (act == SA_WAIT || act == SA_DONE)
 		return 0;
+	if (act == SA_OFFER) {
+		unsigned i = x->offered;
+		const struct fz_file *f = &x->plan.f[i];
+		struct tcpx_offer o = { .meta = {
+			.size = f->size, .mode = 0644,
+			.mtime_sec = 1700000000 + (int64_t)i,
+			.mtime_nsec = i * 1000u,
+			.name = (const uint8_t *)f->name,
+			.name_len = f->name_len },
+			.flags = x->ask_resume ? TCPX_OFFER_RESUME : 0 };
+		FZ_CHECK(offers && x->offered < x->plan.nfiles);
+		FZ_CHECK(sender_offer(x->s, &o, &x->st[i]) == 0);
+		FZ_CHECK(o.meta.id == i + 1);
+		x->st[i].id = o.meta.id;
+		x->st[i].offered = 1;
+		x->offered++;
+		return 1;
+	}
 	if (act == SA_BEGIN) {
-		const struct fz_file *f = &x->plan.f[x->begun];
-		struct file_state *fs = &x->st[x->begun];
-		int stream = x->plan.streams && (x->begun & 1);
+		unsigned i = x->begun;
+		uint64_t from = 0;
+		struct digest prefix;
+		if (offers) {
+			void *cookie;
+			int is_dir, disp;
+			uint64_t off;
+			const uint8_t *pd;
+			FZ_CHECK(sender_offer_head(x->s, &cookie, &is_dir, &disp,
+						   &off, &pd));
+			FZ_CHECK(!is_dir);
+			i = (unsigned)((struct file_state *)cookie - x->st);
+			FZ_CHECK(i < x->offered && !x->st[i].begun &&
+				 !x->st[i].settled);
+			if (disp == TCPX_ANSWER_RESUME && fz_one_in(&x->rng, 2))
+				from = off;
+		}
+		const struct fz_file *f = &x->plan.f[i];
 		struct tcpx_file_meta m = {
-			.size = TCPX_SIZE_UNKNOWN, .mode = 0644,
-			.mtime_sec = 1700000000 + (int64_t)x->begun,
-			.mtime_nsec = x->begun * 1000u,
+			.size = f->size, .mode = 0644,
+			.mtime_sec = 1700000000 + (int64_t)i,
+			.mtime_nsec = i * 1000u,
 			.name = (const uint8_t *)f->name,
 			.name_len = f->name_len,
 		};
 		FZ_CHECK(sender_state(x->s) == SS_READY && sender_can_begin(x->s));
-		if (stream && !sender_has_stream(x->s)) {
-			/* not granted: refused, nothing queued; sent sized */
-			size_t before = pending_len(x);
-			FZ_CHECK(sender_begin_file(x->s, &m, fs) == -TCPX_E_UNEXPECTED);
-			FZ_CHECK(pending_len(x) == before);
-			stream = 0;
-		}
-		fs->stream = stream;
-		if (!stream)
-			m.size = f->size;
-		FZ_CHECK(sender_begin_file(x->s, &m, fs) == 0);
-		FZ_CHECK(m.id == x->begun + 1);
-		x->begun++;
-		x->sent = 0;
 		crypto_generichash_init(&x->hash, NULL, 0, DIGEST_LEN);
+		if (from) {
+			/* our first bytes: what the receiver said it holds */
+			FZ_CHECK(from <= f->size);
+			digest_init(&prefix);
+			digest_update(&prefix, fz_content(f, 0), (size_t)from);
+			crypto_generichash_update(&x->hash, fz_content(f, 0),
+						  (size_t)from);
+			FZ_CHECK(sender_begin_resumed(x->s, &m, &x->st[i], from,
+						      &prefix) == 0);
+		} else {
+			FZ_CHECK(sender_begin_file(x->s, &m, &x->st[i]) == 0);
+		}
+		if (offers)
+			FZ_CHECK(m.id == x->st[i].id);
+		else
+			FZ_CHECK(m.id == i + 1);
+		x->st[i].id = m.id;
+		x->st[i].begun = 1;
+		x->st[i].from = from;
+		x->order[x->begun++] = i;
+		x->cur = i;
+		x->sent = from;
 		FZ_CHECK(sender_state(x->s) == SS_IN_FILE);
 		return 1;
 	}
@@ -167,8 +219,8 @@ static int act_once(struct tx *x)
 		return 1;
 	}
 	{
-		const struct fz_file *f = &x->plan.f[x->begun - 1];
-		struct file_state *fs = &x->st[x->begun - 1];
+		const struct fz_file *f = &x->plan.f[x->cur];
+		struct file_state *fs = &x->st[x->cur];
 		size_t before = pending_len(x);
 
 		FZ_CHECK(sender_state(x->s) == SS_IN_FILE);
@@ -179,11 +231,9 @@ static int act_once(struct tx *x)
 			fs->aborted = 1;
 			return 1;
 		}
-		uint64_t declared = fs->stream ? TCPX_SIZE_UNKNOWN : f->size;
-		/* a stream ends where its input does: the harness's call */
-		FZ_CHECK((act == SA_END) == (!fs->stream && x->sent == f->size));
-		FZ_CHECK(sender_file_left(x->s) == declared - x->sent);
-		if (act == SA_END || (fs->stream && x->sent == f->size)) {
+		FZ_CHECK((act == SA_END) == (x->sent == f->size));
+		FZ_CHECK(sender_file_left(x->s) == f->size - x->sent);
+		if (act == SA_END) {
 			FZ_CHECK(sender_end_file(x->s) == 0);
 			crypto_generichash_final(&x->hash, fs->digest,
 						 DIGEST_LEN);
@@ -191,7 +241,7 @@ static int act_once(struct tx *x)
 			return 1;
 		}
 		uint64_t left = f->size - x->sent;
-		if (!fs->stream && fz_one_in(&x->rng, 16)) {
+		if (fz_one_in(&x->rng, 16)) {
 			/* Misuse: END before all data, a chunk too long. */
 			FZ_CHECK(sender_end_file(x->s) == -TCPX_E_SIZE);
 			FZ_CHECK(pending_len(x) == before);
@@ -256,10 +306,30 @@ static void on_event(struct tx *x, const struct sender_event *ev)
 		x->caps = ev->caps;
 		x->hello_at = x->out.len + pending_len(x);
 		break;
+	case SEV_ANSWER: {
+		struct file_state *fs = ev->cookie;
+		FZ_CHECK(x->hello && (x->caps & TCPX_CAP_OFFER));
+		FZ_CHECK(fs >= x->st && fs < x->st + x->offered);
+		FZ_CHECK(ev->id == ++x->answered && ev->id == fs->id);
+		FZ_CHECK(fs->offered && !fs->begun && !fs->settled);
+		FZ_CHECK(ev->disposition >= 0 &&
+			 ev->disposition <= (int)TCPX_ANSWER_MAX_DISPOSITION);
+		if (ev->disposition == TCPX_ANSWER_RESUME)
+			FZ_CHECK(x->ask_resume && ev->offset >= 1 &&
+				 ev->offset <= x->plan.f[fs - x->st].size);
+		FZ_CHECK(ev->disposition != TCPX_ANSWER_SAME_DIGEST);
+		FZ_CHECK((ev->disposition == TCPX_ANSWER_REFUSED) ==
+			 (ev->code != 0));
+		if (ev->disposition != TCPX_ANSWER_SEND &&
+		    ev->disposition != TCPX_ANSWER_RESUME)
+			fs->settled = 1;
+		break;
+	}
 	case SEV_RESULT: {
 		FZ_CHECK(x->hello);
-		FZ_CHECK(ev->id == x->results + 1 && ev->id <= x->begun);
-		struct file_state *fs = &x->st[ev->id - 1];
+		FZ_CHECK(x->results < x->begun);
+		struct file_state *fs = &x->st[x->order[x->results]];
+		FZ_CHECK(ev->id == fs->id);
 		FZ_CHECK(ev->cookie == fs);
 		if (ev->code == 0) {
 			FZ_CHECK(fs->ended);
@@ -302,7 +372,7 @@ static void on_event(struct tx *x, const struct sender_event *ev)
 static FZ_NOCOV void check_output(const struct tx *x)
 {
 	size_t pos = 0;
-	unsigned fid = 0;
+	unsigned fid = 0, oid = 0, k = 0;       /* k: plan index of the file */
 	int in_file = 0, bye = 0, error = 0, error_code = -1, zlib = 0;
 	uint64_t off = 0;
 	crypto_generichash_state h;
@@ -329,28 +399,51 @@ static FZ_NOCOV void check_output(const struct tx *x)
 			FZ_CHECK(hello.caps == x->want);
 			break;
 		}
-		case TCPX_FRAME_FILE: {
+		case TCPX_FRAME_OFFER: {
+			struct tcpx_offer o;
+			FZ_CHECK(x->hello && pos >= x->hello_at);
+			FZ_CHECK(x->caps & TCPX_CAP_OFFER);
+			FZ_CHECK(!in_file);
+			FZ_CHECK(proto_decode_offer(&f, &o) == 0);
+			FZ_CHECK(o.meta.id == ++oid && oid <= x->offered);
+			const struct fz_file *pf = &x->plan.f[oid - 1];
+			FZ_CHECK(o.meta.size == pf->size &&
+				 o.meta.name_len == pf->name_len &&
+				 memcmp(o.meta.name, pf->name, o.meta.name_len) == 0);
+			break;
+		}
+		case TCPX_FRAME_FILE:
+		case TCPX_FRAME_RESUME: {
 			struct tcpx_file_meta m;
+			uint64_t from = 0;
 			FZ_CHECK(x->hello && pos >= x->hello_at);
 			FZ_CHECK(!in_file);
-			FZ_CHECK(proto_decode_file(&f, &m) == 0);
-			FZ_CHECK(m.id == ++fid && fid <= x->begun);
-			const struct fz_file *pf = &x->plan.f[fid - 1];
-			FZ_CHECK(m.size == (x->st[fid - 1].stream ? TCPX_SIZE_UNKNOWN :
-					    pf->size) && m.mode == 0644);
-			FZ_CHECK(!x->st[fid - 1].stream || (x->caps & TCPX_CAP_STREAM));
+			if (f.type == TCPX_FRAME_FILE) {
+				FZ_CHECK(proto_decode_file(&f, &m) == 0);
+			} else {
+				FZ_CHECK(x->caps & TCPX_CAP_OFFER);
+				FZ_CHECK(proto_decode_resume(&f, &m, &from) == 0);
+			}
+			FZ_CHECK(fid < x->begun);
+			k = x->order[fid++];
+			FZ_CHECK(m.id == x->st[k].id && from == x->st[k].from);
+			const struct fz_file *pf = &x->plan.f[k];
+			FZ_CHECK(m.size == pf->size && m.mode == 0644);
 			FZ_CHECK(m.name_len == pf->name_len &&
 				 memcmp(m.name, pf->name, m.name_len) == 0);
 			in_file = 1;
-			off = 0;
+			off = from;
 			crypto_generichash_init(&h, NULL, 0, DIGEST_LEN);
+			if (from)
+				crypto_generichash_update(&h, fz_content(pf, 0),
+							  (size_t)from);
 			break;
 		}
 		case TCPX_FRAME_DATA: {
 			struct tcpx_data d;
 			FZ_CHECK(in_file);
 			FZ_CHECK(proto_decode_data(&f, &d) == 0);
-			const struct fz_file *pf = &x->plan.f[fid - 1];
+			const struct fz_file *pf = &x->plan.f[k];
 			FZ_CHECK(d.raw_len <= pf->chunk);
 			FZ_CHECK(d.raw_len <= pf->size - off);
 			const uint8_t *raw = d.data;
@@ -371,33 +464,29 @@ static FZ_NOCOV void check_output(const struct tx *x)
 			off += d.raw_len;
 			break;
 		}
-		case TCPX_FRAME_END:
-		case TCPX_FRAME_STREAM_END: {
-			/* END ends a file of known size, STREAM_END a stream
-			 * with the size sent; both the digest of what was */
+		case TCPX_FRAME_END: {
 			const uint8_t *dg;
-			uint64_t n = off;
-			int stream = f.type == TCPX_FRAME_STREAM_END;
 			uint8_t ours[DIGEST_LEN];
-			FZ_CHECK(in_file && x->st[fid - 1].stream == stream);
-			FZ_CHECK(stream ? proto_decode_stream_end(&f, &n, &dg) == 0 :
-				 proto_decode_end(&f, &dg) == 0);
-			FZ_CHECK(n == off && off == x->plan.f[fid - 1].size);
+			FZ_CHECK(in_file);
+			FZ_CHECK(proto_decode_end(&f, &dg) == 0);
+			FZ_CHECK(off == x->plan.f[k].size);
 			crypto_generichash_final(&h, ours, sizeof(ours));
 			FZ_CHECK(memcmp(dg, ours, sizeof(ours)) == 0);
-			FZ_CHECK(x->st[fid - 1].ended);
-			FZ_CHECK(memcmp(dg, x->st[fid - 1].digest, sizeof(ours)) == 0);
+			FZ_CHECK(x->st[k].ended);
+			FZ_CHECK(memcmp(dg, x->st[k].digest, sizeof(ours)) == 0);
 			in_file = 0;
 			break;
 		}
 		case TCPX_FRAME_ABORT:
 			FZ_CHECK(in_file && f.length == 0);
-			FZ_CHECK(x->st[fid - 1].aborted);
+			FZ_CHECK(x->st[k].aborted);
 			in_file = 0;
 			break;
 		case TCPX_FRAME_BYE:
 			FZ_CHECK(!in_file && f.length == 0);
-			FZ_CHECK(x->bye_sent && fid == x->plan.nfiles);
+			FZ_CHECK(x->bye_sent && fid == x->begun);
+			FZ_CHECK((x->caps & TCPX_CAP_OFFER) ?
+				 oid == x->plan.nfiles : fid == x->plan.nfiles);
 			bye = 1;
 			break;
 		case TCPX_FRAME_ERROR: {
@@ -432,9 +521,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FZ_CHECK(x != NULL);
 	fz_plan_make(data, &x->plan);
 	x->rng.s = x->plan.sched_seed;
+	x->ask_offer = (data[1] >> 5) & 1;
+	x->ask_resume = (data[1] >> 6) & 1;
 	x->want = (x->plan.level > 0 ? TCPX_CAP_ZLIB : 0) |
-		  (x->plan.streams ? TCPX_CAP_STREAM : 0);
-	x->s = sender_new(x->plan.streams ? TCPX_CAP_STREAM : 0, x->plan.level);
+		  (x->ask_offer ? TCPX_CAP_OFFER : 0);
+	x->s = sender_new(x->ask_offer ? TCPX_CAP_OFFER : 0, x->plan.level);
 	FZ_CHECK(x->s != NULL);
 	FZ_CHECK(sender_state(x->s) == SS_HANDSHAKE);
 	FZ_CHECK(!sender_can_begin(x->s));
@@ -442,7 +533,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (x->plan.inject_hello) {
 		struct tcpx_hello h = { TCPX_VERSION, TCPX_VERSION,
-					x->plan.grant_zlib ? x->want : 0 };
+					(x->plan.grant_zlib ? x->want & TCPX_CAP_ZLIB : 0) |
+					(x->want & TCPX_CAP_OFFER) };
 		size_t cap;
 		uint8_t *space = frame_reader_space(rd, &cap);
 		FZ_CHECK(cap >= TCPX_FRAME_HEADER_LEN + TCPX_HELLO_LEN);

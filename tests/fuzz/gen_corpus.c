@@ -188,6 +188,32 @@ static void b_whole_file(struct fz_buf *b, uint32_t id, const char *name,
 	b_end(b, dg);
 }
 
+/* OFFER for what b_file() would send (the same fields). */
+static void b_offer(struct fz_buf *b, uint32_t id, uint64_t size,
+		    const char *name, uint8_t policy, uint8_t flags,
+		    const uint8_t *digest)
+{
+	struct tcpx_offer o = {
+		.meta = { .id = id, .size = size, .mode = 0644,
+			  .mtime_sec = 1764000000 + id, .mtime_nsec = 123456789,
+			  .name = (const uint8_t *)name,
+			  .name_len = (uint16_t)strlen(name) },
+		.policy = policy, .flags = flags, .digest = digest };
+	put(b, proto_encode_offer(frame, &o));
+}
+
+/* RESUME of a file offered as b_offer() has it, from offset. */
+static void b_resume(struct fz_buf *b, uint32_t id, uint64_t size,
+		     const char *name, uint64_t offset)
+{
+	struct tcpx_file_meta m = { .id = id, .size = size, .mode = 0644,
+				    .mtime_sec = 1764000000 + id,
+				    .mtime_nsec = 123456789,
+				    .name = (const uint8_t *)name,
+				    .name_len = (uint16_t)strlen(name) };
+	put(b, proto_encode_resume(frame, &m, offset));
+}
+
 /* Deterministic contents. */
 static uint8_t *text(size_t n)
 {
@@ -247,6 +273,21 @@ static void f_result_fail(struct fz_buf *b)
 		 "file exists (tcpget --overwrite replaces it)");
 }
 static void f_error(struct fz_buf *b) { b_error(b, TCPX_E_BUSY, "receiver busy"); }
+static void f_offer(struct fz_buf *b)
+{
+	static const uint8_t dg[DIGEST_LEN] = { 1, 2, 3 };
+	b_offer(b, 1, 5, "a.txt", TCPX_POLICY_KEEP_BOTH,
+		TCPX_OFFER_RESUME | TCPX_OFFER_CHECKSUM, dg);
+}
+static void f_answer(struct fz_buf *b)
+{
+	static const uint8_t dg[DIGEST_LEN] = { 9 };
+	struct tcpx_answer a = { .id = 1, .disposition = TCPX_ANSWER_RESUME,
+				 .offset = 2, .digest = dg,
+				 .msg = (const uint8_t *)"partial", .msg_len = 7 };
+	put(b, proto_encode_answer(frame, &a));
+}
+static void f_resume(struct fz_buf *b) { b_resume(b, 1, 5, "a.txt", 2); }
 
 static void f_malformed(void)
 {
@@ -311,6 +352,9 @@ static void gen_frame(void)
 	one_frame("result_ok.bin", f_result_ok);
 	one_frame("result_exists_msg.bin", f_result_fail);
 	one_frame("error.bin", f_error);
+	one_frame("offer.bin", f_offer);
+	one_frame("answer_resume.bin", f_answer);
+	one_frame("resume.bin", f_resume);
 	f_malformed();
 
 	/* Both directions of a whole session, back to back. */
@@ -616,6 +660,55 @@ static void gen_receiver(void)
 	b_stream_end(&b, 99, dg);
 	rx_emit("stream_wrong_size.bin", 0, 0, &b);
 
+	/* Offers: every file offered first (its FILE repeats the id), some
+	 * with resume (a RESUME from 1 follows: the fuzzer's answers vary, so
+	 * some are refused or skipped and the next frame is then wrong,
+	 * which is the point), a name twice, a directory between. */
+	b.len = 0;
+	b_hello(&b, 1, 1, TCPX_CAP_ZLIB | TCPX_CAP_TREE | TCPX_CAP_OFFER);
+	b_offer(&b, 1, 3, "o/a", TCPX_POLICY_REFUSE, 0, NULL);
+	b_offer(&b, 2, 300, "o/b", TCPX_POLICY_KEEP_BOTH, TCPX_OFFER_RESUME, NULL);
+	b_offer(&b, 3, 5, "o/a", TCPX_POLICY_OVERWRITE, 0, NULL);
+	b_offer(&b, 4, 7, "../x", TCPX_POLICY_REFUSE, 0, NULL);
+	digest_of(t, 3, dg);
+	b_offer(&b, 5, 3, "o/c", TCPX_POLICY_REFUSE, TCPX_OFFER_CHECKSUM, dg);
+	b_whole_file(&b, 1, "o/a", t, 3, 3, 0);
+	b_resume(&b, 2, 300, "o/b", 1);
+	b_data_raw(&b, t + 1, 299);
+	digest_of(t, 300, dg);
+	b_end(&b, dg);
+	b_dir(&b, 6, "o", 0755);
+	b_empty(&b, TCPX_FRAME_BYE);
+	rx_emit("offers.bin", 0, 0, &b);
+	rx_emit("offers_bytewise.bin", RX_SPLIT(FZ_SPLIT_BYTE) | RX_PARTIAL, 0x40, &b);
+	b.len = 0;                      /* a FILE no ANSWER asked for */
+	b_hello(&b, 1, 1, TCPX_CAP_OFFER);
+	b_whole_file(&b, 1, "never-offered", t, 3, 3, 0);
+	rx_emit("offers_file_not_offered.bin", 0, 0, &b);
+	b.len = 0;                      /* more offers than the window */
+	b_hello(&b, 1, 1, TCPX_CAP_OFFER);
+	for (uint32_t i = 1; i <= TCPX_OFFER_WINDOW + 2; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "w/%u", i);
+		b_offer(&b, i, i, name, TCPX_POLICY_REFUSE, TCPX_OFFER_RESUME, NULL);
+	}
+	rx_emit("offers_window.bin", 0, 0, &b);
+	/* Offers and streams together: a stream offered (asking to resume,
+	 * which the receiver answers SEND), sent as a FILE of unknown size
+	 * and ended by STREAM_END, then a sized file offered. */
+	b.len = 0;
+	b_hello(&b, 1, 1, TCPX_CAP_OFFER | TCPX_CAP_STREAM | TCPX_CAP_ZLIB);
+	b_offer(&b, 1, TCPX_SIZE_UNKNOWN, "s", TCPX_POLICY_REFUSE, TCPX_OFFER_RESUME, NULL);
+	b_offer(&b, 2, 10, "t", TCPX_POLICY_KEEP_BOTH, 0, NULL);
+	b_file(&b, 1, TCPX_SIZE_UNKNOWN, "s", 1, 0644);
+	b_data(&b, t, 3000, 6);
+	digest_of(t, 3000, dg);
+	b_stream_end(&b, 3000, dg);
+	b_whole_file(&b, 2, "t", t, 10, 10, 0);
+	b_empty(&b, TCPX_FRAME_BYE);
+	rx_emit("offered_streams.bin", 0, 0, &b);
+	rx_emit("offered_streams_max_size_1000.bin", RX_MAXSIZE_1000, 0, &b);
+
 	free(t);
 	free(z);
 	free(rnd);
@@ -903,6 +996,32 @@ static void gen_sender(void)
 	b_hello(&b, 1, 1, 0);
 	emit("sender", "hello_twice.bin", hdr, sizeof(hdr), &b);
 	b.len = 0;
+	{
+		/* Offers (byte 1: bit 5 OFFER, bit 6 RESUME; 3 files): SEND,
+		 * SAME_TIME, RESUME from 1; the two begun get RESULTs. */
+		uint8_t ohdr[FZ_TX_HDR] = { TX_EAGER | TX_INJECT, 0x60 | 3, 0, 1,
+					    0, 0, 0, 9 };
+		static const uint8_t dg[DIGEST_LEN] = { 7 };
+		struct tcpx_answer a[3] = {
+			{ .id = 1, .disposition = TCPX_ANSWER_SEND },
+			{ .id = 2, .disposition = TCPX_ANSWER_SAME_TIME },
+			{ .id = 3, .disposition = TCPX_ANSWER_RESUME, .offset = 1,
+			  .digest = dg },
+		};
+		for (int i = 0; i < 3; i++)
+			put(&b, proto_encode_answer(frame, &a[i]));
+		b_result(&b, 1, TCPX_E_IO, NULL, NULL);
+		b_result(&b, 3, TCPX_E_EXISTS, NULL, "exists");
+		b_empty(&b, TCPX_FRAME_BYE);
+		emit("sender", "offers_answered.bin", ohdr, sizeof(ohdr), &b);
+		b.len = 0;
+		a[0].disposition = TCPX_ANSWER_REFUSED;
+		a[0].code = TCPX_E_DUPLICATE;
+		put(&b, proto_encode_answer(frame, &a[0]));
+		put(&b, proto_encode_answer(frame, &a[0]));     /* out of order */
+		emit("sender", "offers_answer_twice.bin", ohdr, sizeof(ohdr), &b);
+		b.len = 0;
+	}
 	b_result(&b, 1, TCPX_E_IO, NULL, NULL);
 	{
 		char msg[TCPX_MSG_MAX + 1];
