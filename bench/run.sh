@@ -310,7 +310,9 @@ rss_of() { [[ -s $1 ]] && tail -n 1 "$1" | awk '/^[0-9]+$/ { print; exit }'; }
 
 now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
 fmt_s() { printf '%d.%03d' $(($1 / 1000000)) $(($1 / 1000 % 1000)); }
-fmt_s2() { printf '%d.%02d' $(($1 / 1000000)) $((($1 + 5000) / 10000 % 100)); }
+# seconds with two decimals, rounded (the carry goes to the seconds:
+# 1.995 s is 2.00, not 1.00)
+fmt_s2() { local c=$((($1 + 5000) / 10000)); printf '%d.%02d' $((c / 100)) $((c % 100)); }
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) exit; if (NR % 2) print v[(NR + 1) / 2]; else printf "%d\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'; }
 mib_s() { awk -v b="$1" -v us="$2" 'BEGIN { if (us > 0) printf "%.0f", b / 1048576 / (us / 1e6); else printf "n/a" }'; }
