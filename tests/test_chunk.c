@@ -641,6 +641,26 @@ Test(chunk_zstd, stops_a_bomb)
 	free(z);
 }
 
+/* A bomb that passes the header checks: its Frame_Content_Size says
+ * raw_len, its blocks decode to far more; decoding stops at raw_len. */
+Test(chunk_zstd, stops_a_bomb_whose_header_lies)
+{
+	size_t big = 4u << 20, cap = ZSTD_compressBound(big);
+	uint8_t *zeros = calloc(big, 1), *z = malloc(cap);
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, TCPX_ZSTD_WINDOW_LOG);
+	size_t zl = ZSTD_compress2(c, z, cap, zeros, big);
+	cr_assert(!ZSTD_isError(zl) && zl < TCPX_CHUNK_MAX);
+	cr_assert_eq(z[4] & 0xe0, 0x80, "FCS of 4 bytes, not single segment");
+	for (int i = 0; i < 4; i++)     /* content size: 4096 */
+		z[6 + i] = (uint8_t)(4096u >> (8 * i));
+	cr_assert_eq(ZSTD_getFrameContentSize(z, zl), 4096u);
+	cr_assert_eq(unz(z, zl, 4096), -TCPX_E_DECOMPRESS);
+	ZSTD_freeCCtx(c);
+	free(zeros);
+	free(z);
+}
+
 Test(chunk_zstd, garbage_and_corruption)
 {
 	uint8_t *g = noise(4096, 11);

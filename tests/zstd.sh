@@ -43,6 +43,9 @@ size=$(stat -c %s "$SRC/text.log")
 echo "     wire bytes of $size bytes of text: -z $wz, --zstd $ws, --zstd=19 $w19"
 check "zstd: text on the wire smaller than with -z" [ -n "$ws" ] && [ -n "$wz" ] && [ "$ws" -lt "$wz" ]
 check "zstd: --zstd=19 arrives intact" [ "$(b2 "$SRC/text.log")" = "$(b2 "$D/text.log")" ]
+rm -f "$D/text.log"
+wl=$("$PUT" --zstd -z --json "$SRC/text.log" "127.0.0.1:$RPORT" 2>/dev/null | wire)
+check "zstd: --zstd then -z: the last one (zlib) counts" [ -n "$wl" ] && [ "$wl" = "$wz" ]
 wr=$("$PUT" --zstd --json "$SRC/random.bin" "127.0.0.1:$RPORT" 2>/dev/null | wire)
 rsize=$(stat -c %s "$SRC/random.bin")
 # raw: the file plus frame headers (FILE, DATA, END, BYE...), well under 1%
