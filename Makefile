@@ -18,8 +18,8 @@ pkgconfigdir ?= $(libdir)/pkgconfig
 systemdunitdir ?= $(PREFIX)/lib/systemd/system
 BUILD    ?= build
 CC       ?= cc
-PKGS      = zlib libsodium libdeflate
-DEB_PKGS  = pkg-config zlib1g-dev libsodium-dev libdeflate-dev libcriterion-dev coreutils groff-base \
+PKGS      = zlib libsodium libdeflate libzstd
+DEB_PKGS  = pkg-config zlib1g-dev libsodium-dev libdeflate-dev libzstd-dev libcriterion-dev coreutils groff-base \
             jq mandoc valgrind
 SAN       = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
@@ -162,7 +162,7 @@ unit: $(UNIT_TESTS)
 	@rc=0; t0=$$(date +%s); for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t --jobs 2 || rc=1; done; \
 		echo "time: unit $(BUILD) $$(( $$(date +%s) - t0 )) s"; exit $$rc
 
-SUITES = integration tree stream hostile faults disk load usability output attack keys rerun resume
+SUITES = integration tree stream hostile faults disk load usability output attack keys rerun resume zstd
 
 integration: tools $(HELPERS)
 	@rc=0; for s in $(SUITES); do \

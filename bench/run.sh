@@ -817,6 +817,7 @@ run_one() {                     # workload contender rep
 	tree\|rsync) run_rsync "" "$IN/tree" -- -W -a "$IN/tree" ;;
 	tree\|tarnc) run_tarnc "" "$IN/tree" ;;
 	text\|tcpx-z) run_tcpx "0 0" "$IN/text.log" -- -z "$IN/text.log" ;;
+	text\|tcpx-zstd) run_tcpx "0 0" "$IN/text.log" -- --zstd "$IN/text.log" ;;
 	text\|rsync-z) run_rsync "0 0" "$IN/text.log" -- -W -a -z "$IN/text.log" ;;
 	latency\|tcpx) run_tcpx "$DELAY_MS 0" "$IN/tiny" -- "${TINY_LIST[@]}" ;;
 	latency\|rsync) run_rsync "$DELAY_MS 0" "$IN/tiny" -- -W -a "$IN/tiny" ;;
@@ -940,6 +941,9 @@ report() {
 	if wants text; then
 		t=$(med_of "text|tcpx-z") || t=""
 		echo "| 3 | $text_l | $(cell "text|tcpx-z" "") | $(cell "text|rsync-z" "$t") (rsync -z) | — | — | — | $(rss_cell text) |"
+		t=$(med_of "text|tcpx-zstd") || t=""
+		[[ -n ${LABEL["text|tcpx-zstd"]:-} ]] &&
+			echo "| 3z | $TEXT_MIB MiB log text, --zstd | $(cell "text|tcpx-zstd" "") | $(cell "text|rsync-z" "$t") (rsync -z) | — | — | — | (same) |"
 	fi
 	if wants latency; then
 		t=$(med_of "latency|tcpx") || t=""
@@ -969,7 +973,7 @@ report() {
 		echo "| workload | contender | wire bytes | of input | back (receiver to sender) |"
 		echo "|---|---|---|---|---|"
 		local k u d
-		for k in "text|tcpx-z" "text|rsync-z" "slow|tcpx" "slow|tcpx-z" "slow|rsync-z"; do
+		for k in "text|tcpx-z" "text|tcpx-zstd" "text|rsync-z" "slow|tcpx" "slow|tcpx-z" "slow|rsync-z"; do
 			[[ -n ${LABEL[$k]:-} ]] || continue
 			u=$(up_of "$k") || u=""
 			d=$(down_of "$k") || d=""
@@ -1019,6 +1023,12 @@ report() {
 		a=$(up_of "text|tcpx-z") || a=""
 		r=$([[ -n $a ]] && ratio "$a" "$GZIP1_BYTES" || echo n/a)
 		target "3: $text_l: tcpx wire bytes ≤ gzip -1 size" "$([[ -n $a ]] && echo "$a B = ${r}x gzip -1")" "$(check "$r" "<=" 1.0)"
+		a=$(med_of "text|tcpx-zstd") || a=""; b=$(med_of "text|rsync-z") || b=""
+		r=$([[ -n $a && -n $b ]] && ratio "$a" "$b" || echo n/a)
+		target "3: $TEXT_MIB MiB log text: tcpx --zstd wall ≤ 0.7x rsync -z" "${r}x" "$(check "$r" "<=" 0.7)"
+		a=$(up_of "text|tcpx-zstd") || a=""; b=$(up_of "text|rsync-z") || b=""
+		r=$([[ -n $a && -n $b ]] && ratio "$a" "$b" || echo n/a)
+		target "3: $TEXT_MIB MiB log text: tcpx --zstd wire bytes ≤ rsync -z's" "$([[ -n $a ]] && echo "$a B = ${r}x rsync -z")" "$(check "$r" "<=" 1.0)"
 	fi
 	if wants latency; then
 		a=$(med_of "latency|tcpx") || a=""
@@ -1169,6 +1179,7 @@ fi
 if wants text; then
 	CONTENDERS=()
 	add_contender text tcpx-z "tcpx -z (relay, no delay)"
+	add_contender text tcpx-zstd "tcpx --zstd (relay, no delay)"
 	add_contender text rsync-z "rsync -z daemon (relay, no delay)"
 	run_workload text "${CONTENDERS[@]}"
 fi

@@ -6,7 +6,8 @@
  * hard bound.  Both directions use libdeflate (same format as zlib, 1.7x
  * zlib's speed to compress at level 1 and 3.6x to inflate, measured); an
  * inflation never writes more than the declared raw length: a
- * decompression bomb stops at the bound.
+ * decompression bomb stops at the bound.  zstd (encoding 2) likewise:
+ * each chunk one zstd frame (libzstd), bounded the same way.
  */
 #ifndef TCPX_CHUNK_H
 #define TCPX_CHUNK_H
@@ -18,6 +19,11 @@ struct chunk_compressor;
 
 /* level 1..9 (zlib's scale).  NULL on allocation failure. */
 struct chunk_compressor *chunk_compressor_new(int level);
+/* encoding TCPX_ENCODING_ZLIB (level 1..9) or TCPX_ENCODING_ZSTD (level
+ * 1..19); levels outside are clamped.  NULL on allocation failure. */
+struct chunk_compressor *chunk_compressor_new_enc(uint8_t encoding, int level);
+/* The DATA encoding its output is in. */
+uint8_t chunk_compressor_encoding(const struct chunk_compressor *c);
 void chunk_compressor_free(struct chunk_compressor *c);
 
 /*
@@ -36,5 +42,20 @@ size_t chunk_compress(struct chunk_compressor *c, const uint8_t *in,
  * (including a stream that would inflate past raw_len), or -TCPX_E_NOMEM.
  */
 int chunk_inflate(const uint8_t *in, size_t len, uint8_t *out, size_t raw_len);
+
+/* A zstd decompression context, made at the first zstd chunk. */
+struct chunk_unzstd;
+void chunk_unzstd_free(struct chunk_unzstd *d);
+
+/*
+ * Decodes one zstd frame in[0..len) into out, which must hold raw_len
+ * bytes, with the context *d (created if *d is NULL, then reused).
+ * Returns 0 if in is exactly one frame whose header declares raw_len as
+ * its content size and a window of at most TCPX_CHUNK_MAX bytes, and it
+ * decodes to exactly raw_len bytes; -TCPX_E_DECOMPRESS otherwise (never
+ * writing past raw_len), or -TCPX_E_NOMEM.
+ */
+int chunk_unzstd(struct chunk_unzstd **d, const uint8_t *in, size_t len,
+		 uint8_t *out, size_t raw_len);
 
 #endif

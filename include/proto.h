@@ -65,8 +65,10 @@ enum tcpx_frame_type {
 /* Streams: a FILE's size may be TCPX_SIZE_UNKNOWN; such a file ends with
  * STREAM_END (its final size and digest) instead of END. */
 #define TCPX_CAP_STREAM (UINT64_C(1) << 3)
+/* zstd: DATA frames may use encoding 2 (man/tcpxfer.5). */
+#define TCPX_CAP_ZSTD (UINT64_C(1) << 8)
 #define TCPX_CAPS_V1 (TCPX_CAP_ZLIB | TCPX_CAP_TREE | TCPX_CAP_OFFER | \
-		      TCPX_CAP_STREAM)
+		      TCPX_CAP_STREAM | TCPX_CAP_ZSTD)
 /* FILE's size under STREAM: "unknown until STREAM_END".  Without STREAM
  * it is the number it is (a size no disk holds). */
 #define TCPX_SIZE_UNKNOWN UINT64_MAX
@@ -89,6 +91,9 @@ enum tcpx_frame_type {
 #define TCPX_ERROR_FIXED_LEN 4u
 #define TCPX_ENCODING_RAW 0u
 #define TCPX_ENCODING_ZLIB 1u
+/* One zstd frame; only with TCPX_CAP_ZSTD.  Its window is at most a chunk. */
+#define TCPX_ENCODING_ZSTD 2u
+#define TCPX_ZSTD_WINDOW_LOG 18     /* 2^18 = TCPX_CHUNK_MAX */
 #define TCPX_MODE_MASK 07777u
 #define TCPX_OFFER_FIXED_LEN 32u    /* FILE's 30, policy, flags */
 #define TCPX_ANSWER_FIXED_LEN 82u

@@ -28,6 +28,7 @@ enum send_status {
 
 struct send_options {
 	int level;            /* zlib level, 0 = no compression */
+	int zstd;             /* --zstd: level is zstd's; ask for TCPX_CAP_ZSTD */
 	int timeout_ms;       /* nothing moved either way this long: give up */
 	int recursive;        /* -r: ask for TCPX_CAP_TREE (directories) */
 	int stream;           /* an input of unknown size: ask for

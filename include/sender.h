@@ -63,7 +63,9 @@ enum sender_state {
 
 struct tcpx_sender;
 
-/* want_caps: TCPX_CAP_* to ask for; level: zlib level 1..9, or 0 for none.
+/* want_caps: TCPX_CAP_* to ask for; level: zlib level 1..9, or 0 for none;
+ * with TCPX_CAP_ZSTD in want_caps, the zstd level 1..19 (and ZLIB asked
+ * too: if ZSTD is not granted, zlib at TCPX_ZLIB_FALLBACK_LEVEL).
  * NULL when out of memory.  The sender owns all its buffers; sender_free()
  * releases them (harmless on NULL). */
 struct tcpx_sender *sender_new(uint64_t want_caps, int level);
@@ -72,6 +74,10 @@ enum sender_state sender_state(const struct tcpx_sender *s);
 /* 1 if chunks are to be compressed: asked for at sender_new(), and, once
  * the handshake is done, granted by the receiver. */
 int sender_compressing(const struct tcpx_sender *s);
+/* The encoding compressed chunks get: TCPX_ENCODING_ZSTD, _ZLIB or _RAW
+ * (final once the handshake is done). */
+uint8_t sender_encoding(const struct tcpx_sender *s);
+#define TCPX_ZLIB_FALLBACK_LEVEL 1
 /* Where bytes from the receiver go, and the queue of bytes for it; both
  * owned by the sender (the connection layer reads and writes them). */
 struct frame_reader *sender_reader(struct tcpx_sender *s);

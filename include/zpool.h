@@ -18,8 +18,9 @@
 
 struct zpool;
 
-/* NULL on failure (then compress inline). */
-struct zpool *zpool_new(int level, int workers, int slots);
+/* encoding and level as chunk_compressor_new_enc(), one compressor per
+ * worker.  NULL on failure (then compress inline). */
+struct zpool *zpool_new(uint8_t encoding, int level, int workers, int slots);
 void zpool_free(struct zpool *z);
 /* Readable when a slot finished; zpool_ack() clears it. */
 int zpool_fd(const struct zpool *z);

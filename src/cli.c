@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "cli.h"
 #include "digest.h"
@@ -100,11 +101,13 @@ unsigned long long cli_size(const char *s, unsigned long long lo,
 
 void cli_version(void)
 {
-	/* libdeflate compresses and inflates every chunk; zlib is named
-	 * because it is still linked, libsodium computes the digests. */
-	printf("%s %s (TCPX protocol %u; libdeflate %s, zlib %s, libsodium %s)\n",
+	/* libdeflate compresses and inflates every zlib chunk, libzstd
+	 * every zstd one; zlib is named because it is still linked,
+	 * libsodium computes the digests. */
+	printf("%s %s (TCPX protocol %u; libdeflate %s, zlib %s, libzstd %s, "
+	       "libsodium %s)\n",
 	       cli_prog, TCPX_VERSION_STRING, TCPX_VERSION,
-	       LIBDEFLATE_VERSION_STRING, zlibVersion(),
+	       LIBDEFLATE_VERSION_STRING, zlibVersion(), ZSTD_versionString(),
 	       sodium_version_string());
 }
 

@@ -440,7 +440,7 @@ int proto_decode_data(const struct tcpx_frame *f, struct tcpx_data *d)
 		return -TCPX_E_MALFORMED;
 	if (d->encoding == TCPX_ENCODING_RAW)
 		return d->data_len == d->raw_len ? 0 : -TCPX_E_MALFORMED;
-	if (d->encoding == TCPX_ENCODING_ZLIB)
+	if (d->encoding == TCPX_ENCODING_ZLIB || d->encoding == TCPX_ENCODING_ZSTD)
 		return d->data_len <= TCPX_CHUNK_MAX ? 0 : -TCPX_E_MALFORMED;
 	return -TCPX_E_MALFORMED;
 }

@@ -41,6 +41,7 @@ struct tcpx_receiver {
 	struct frame_reader rd;
 	struct outq out;
 	uint8_t *inflated;
+	struct chunk_unzstd *unzstd;       /* NULL until a zstd chunk */
 	struct digest dg;
 	uint32_t last_id, files;
 	uint64_t cur_size, cur_recv;
@@ -89,6 +90,7 @@ void receiver_free(struct tcpx_receiver *r)
 	frame_reader_free(&r->rd);
 	outq_free(&r->out);
 	free(r->inflated);
+	chunk_unzstd_free(r->unzstd);
 	free(r->names);
 	free(r);
 }
@@ -618,6 +620,9 @@ static int on_data(struct tcpx_receiver *r, const struct tcpx_frame *f,
 	if (d.encoding == TCPX_ENCODING_ZLIB && !(r->caps & TCPX_CAP_ZLIB))
 		return fatal(r, ev, TCPX_E_UNEXPECTED,
 			     "compressed DATA without the ZLIB capability");
+	if (d.encoding == TCPX_ENCODING_ZSTD && !(r->caps & TCPX_CAP_ZSTD))
+		return fatal(r, ev, TCPX_E_UNEXPECTED,
+			     "zstd DATA without the ZSTD capability");
 	if (d.raw_len > r->cur_size - r->cur_recv)
 		return fatal(r, ev, TCPX_E_SIZE, "more data than the declared size");
 	r->cur_recv += d.raw_len;
@@ -633,12 +638,19 @@ static int on_data(struct tcpx_receiver *r, const struct tcpx_frame *f,
 		ev->code = TCPX_E_TOO_BIG;
 		return 0;
 	}
-	if (d.encoding == TCPX_ENCODING_ZLIB) {
+	if (d.encoding != TCPX_ENCODING_RAW) {
 		/* Allocated at the first compressed chunk: a connection
-		 * that sends none never pays for it. */
+		 * that sends none never pays for it (nor for a zstd
+		 * context, made at the first zstd chunk). */
 		if (!r->inflated && !(r->inflated = malloc(TCPX_CHUNK_MAX)))
 			return fatal(r, ev, TCPX_E_BUSY, "receiver out of memory");
-		if (chunk_inflate(d.data, d.data_len, r->inflated, d.raw_len) < 0)
+		int rc = d.encoding == TCPX_ENCODING_ZSTD ?
+			 chunk_unzstd(&r->unzstd, d.data, d.data_len, r->inflated,
+				      d.raw_len) :
+			 chunk_inflate(d.data, d.data_len, r->inflated, d.raw_len);
+		if (rc == -TCPX_E_NOMEM)
+			return fatal(r, ev, TCPX_E_BUSY, "receiver out of memory");
+		if (rc < 0)
 			return fatal(r, ev, TCPX_E_DECOMPRESS,
 				     "compressed chunk is corrupt or exceeds its declared length");
 		d.data = r->inflated;

@@ -675,6 +675,24 @@ static int security_code(int code)
 	return code >= TCPX_E_INSECURE && code <= TCPX_E_PEER_KEY;
 }
 
+/* Compression workers, once the handshake has settled the encoding: zstd
+ * if granted, else (--zstd) zlib with one warning, or none. */
+static void start_pool(struct send_ctx *c)
+{
+	uint8_t enc = sender_encoding(c->s);
+	if (c->opt->zstd && enc != TCPX_ENCODING_ZSTD)
+		ui_error(c->peer, "warning: the receiver does not offer zstd "
+			 "(an older tcpget): %s", enc == TCPX_ENCODING_ZLIB ?
+			 "compressing with zlib instead" : "sending uncompressed");
+	if (enc == TCPX_ENCODING_RAW || c->pool)
+		return;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	int workers = cpus < 1 ? 1 : cpus > 4 ? 4 : (int)cpus;
+	c->pool = zpool_new(enc, enc == TCPX_ENCODING_ZLIB && c->opt->zstd ?
+			    TCPX_ZLIB_FALLBACK_LEVEL : c->opt->level,
+			    workers, 2 * workers);
+}
+
 /* Handles every event the buffered input holds; 1 when the session ended. */
 static int drain_events(struct send_ctx *c)
 {
@@ -706,6 +724,7 @@ static int drain_events(struct send_ctx *c)
 					 "offers (an older tcpget): --overwrite, "
 					 "--keep-both, --checksum and --resume do "
 					 "nothing; existing files are refused");
+			start_pool(c);
 			break;
 		case SEV_RESULT:
 			on_result(c, &ev);
@@ -876,6 +895,7 @@ int send_loop_run(int fd, const char *peer, const struct send_options *opt,
 
 	uint64_t want = TCPX_CAP_OFFER | (opt->recursive ? TCPX_CAP_TREE : 0) |
 			(opt->stream ? TCPX_CAP_STREAM : 0) |
+			(opt->zstd ? TCPX_CAP_ZSTD : 0) |
 			(opt->sk ? TCPX_CAP_SECURE : 0) |
 			(opt->sk && !opt->no_aes &&
 			 crypto_aead_aes256gcm_is_available() ?
@@ -906,11 +926,6 @@ int send_loop_run(int fd, const char *peer, const struct send_options *opt,
 	source_totals(src, &items, ui_progress_enabled() ? &total : NULL);
 	double t0 = ui_now();
 	ui_batch_begin(items, total);
-	if (opt->level > 0) {
-		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-		int workers = cpus < 1 ? 1 : cpus > 4 ? 4 : (int)cpus;
-		c->pool = zpool_new(opt->level, workers, 2 * workers);
-	}
 	int rc = run(c);
 	if (rc < 0)
 		connection_ended(c, rc, opt->timeout_ms);

@@ -61,17 +61,20 @@ struct tcpx_sender *sender_new(uint64_t want_caps, int level)
 
 	if (!s)
 		return NULL;
+	/* ZSTD asked for: zstd at level, zlib or raw if not granted. */
 	if (level > 0)
 		want_caps |= TCPX_CAP_ZLIB;
 	else
-		want_caps &= ~TCPX_CAP_ZLIB;
+		want_caps &= ~(TCPX_CAP_ZLIB | TCPX_CAP_ZSTD);
 	s->want_caps = want_caps;
 	s->next_id = 1;
 	if (outq_init(&s->out, SENDER_OUT_CAP, TCPX_FRAME_BUF_MAX) < 0 ||
 	    frame_reader_init(&s->rd, SENDER_READER_CAP, &proto_frame_limits) < 0)
 		goto fail;
 	if (level > 0) {
-		s->comp = chunk_compressor_new(level);
+		s->comp = chunk_compressor_new_enc(want_caps & TCPX_CAP_ZSTD ?
+						   TCPX_ENCODING_ZSTD :
+						   TCPX_ENCODING_ZLIB, level);
 		s->scratch = malloc(TCPX_CHUNK_MAX);
 		if (!s->comp || !s->scratch)
 			goto fail;
@@ -347,7 +350,17 @@ static int next_event(struct tcpx_sender *s, struct sender_event *ev)
 					   "the receiver does not offer encryption "
 					   "(started without --key?): nothing sent");
 		s->caps = h.caps;
-		if (!(s->caps & TCPX_CAP_ZLIB)) {
+		if (s->comp && !(s->caps & TCPX_CAP_ZSTD) &&
+		    chunk_compressor_encoding(s->comp) == TCPX_ENCODING_ZSTD) {
+			/* zstd not granted: zlib at its default level. */
+			chunk_compressor_free(s->comp);
+			s->comp = s->caps & TCPX_CAP_ZLIB ?
+				  chunk_compressor_new(TCPX_ZLIB_FALLBACK_LEVEL) : NULL;
+			if (s->caps & TCPX_CAP_ZLIB && !s->comp)
+				return proto_error(s, ev, TCPX_E_INTERNAL, "out of memory");
+		}
+		if (s->comp && !(s->caps & TCPX_CAP_ZLIB) &&
+		    chunk_compressor_encoding(s->comp) == TCPX_ENCODING_ZLIB) {
 			chunk_compressor_free(s->comp);
 			s->comp = NULL;
 		}
@@ -584,6 +597,11 @@ int sender_compressing(const struct tcpx_sender *s)
 	return s->comp != NULL;
 }
 
+uint8_t sender_encoding(const struct tcpx_sender *s)
+{
+	return s->comp ? chunk_compressor_encoding(s->comp) : TCPX_ENCODING_RAW;
+}
+
 /* Hashes raw, puts the chunk data (compressed or not) after a DATA header
  * and queues the frame.  data may already sit in place (raw reads). */
 static int frame_chunk(struct tcpx_sender *s, const uint8_t *raw, size_t n,
@@ -602,7 +620,7 @@ static int frame_chunk(struct tcpx_sender *s, const uint8_t *raw, size_t n,
 		memcpy(data, comp, clen);
 	else if (!clen && raw != data)
 		memcpy(data, raw, n);
-	queue(s, proto_encode_data_header(frame, clen ? TCPX_ENCODING_ZLIB :
+	queue(s, proto_encode_data_header(frame, clen ? sender_encoding(s) :
 					  TCPX_ENCODING_RAW, (uint32_t)n,
 					  (uint32_t)(clen ? clen : n)));
 	s->cur_sent += n;
@@ -612,7 +630,7 @@ static int frame_chunk(struct tcpx_sender *s, const uint8_t *raw, size_t n,
 int sender_commit_prepared(struct tcpx_sender *s, const uint8_t *raw,
 			   size_t n, const uint8_t *comp, size_t clen)
 {
-	if (clen && !(s->caps & TCPX_CAP_ZLIB))
+	if (clen && !s->comp)
 		return -TCPX_E_INTERNAL;
 	return frame_chunk(s, raw, n, comp, clen);
 }

@@ -19,6 +19,7 @@
 #include "ui.h"
 
 #define DEFAULT_LEVEL 1
+#define DEFAULT_ZSTD_LEVEL 3
 #define DEFAULT_TIMEOUT 60
 
 static const char usage_text[] =
@@ -50,6 +51,9 @@ static const char usage_text[] =
 "  -z, --compress[=LEVEL]  compress chunks with zlib (level 1-9, default 1,\n"
 "                          attached: -z6 or --compress=6); chunks that do\n"
 "                          not shrink are sent raw\n"
+"      --zstd[=LEVEL]      compress chunks with zstd (level 1-19, default 3,\n"
+"                          attached: --zstd=9); zlib (or raw) with a\n"
+"                          warning if the receiver has no zstd\n"
 "  -t, --timeout=SECONDS   give up when the receiver has neither accepted\n"
 "                          nor sent a byte this long (connecting included;\n"
 "                          default 60)\n"
@@ -82,6 +86,7 @@ static const char usage_text[] =
 "applies).\n";
 
 enum { OPT_KEY = 256, OPT_PEER_KEY, OPT_TRUST_NEW, OPT_CIPHER, OPT_GENKEY };
+enum { OPT_ZSTD = 310 };
 
 enum { OPT_NAME = 300 };
 
@@ -95,6 +100,7 @@ static const struct option longopts[] = {
 	{ "dereference", no_argument, NULL, 'L' },
 	{ "name", required_argument, NULL, OPT_NAME },
 	{ "compress", optional_argument, NULL, 'z' },
+	{ "zstd", optional_argument, NULL, OPT_ZSTD },
 	{ "checksum", no_argument, NULL, 'c' },
 	{ "overwrite", no_argument, NULL, 'O' },
 	{ "keep-both", no_argument, NULL, 'K' },
@@ -164,24 +170,28 @@ static void check_stdin(char **inputs, int n, const char *rename)
 					"one with --name NAME");
 }
 
-/* The level of -z / --compress, whose argument is optional and so must
- * be attached (-z6, --compress=6).  gzip and zstd users write the level
- * apart too: a single digit 1-9 right after a bare -z is taken for that
+/* The level of -z / --compress (zstd 0) or --zstd (zstd 1), whose
+ * argument is optional and so must be attached (-z6, --compress=6).
+ * gzip and zstd users write the level apart too: a single digit 1-9 right after a bare -z is taken for that
  * mistake and refused with the right spelling, unless a file of that
  * name exists, which is then an operand like any other. */
-static int compress_level(const char *arg, char **argv, int argc)
+static int compress_level(const char *arg, char **argv, int argc, int zstd)
 {
 	const char *next = optind < argc ? argv[optind] : NULL;
 	struct stat sb;
 
 	if (arg)
-		return (int)cli_number(arg, 1, 9, "compression level");
+		return (int)cli_number(arg, 1, zstd ? 19 : 9, "compression level");
 	if (next && next[0] >= '1' && next[0] <= '9' && !next[1] &&
-	    lstat(next, &sb) < 0)
+	    lstat(next, &sb) < 0) {
+		if (zstd)
+			cli_usage_error("--zstd %s: write the level attached: "
+					"--zstd=%s", next, next);
 		cli_usage_error("%s %s: write the level attached: -z%s or --compress=%s",
 				strncmp(argv[optind - 1], "--", 2) ? "-z" :
 				"--compress", next, next, next);
-	return DEFAULT_LEVEL;
+	}
+	return zstd ? DEFAULT_ZSTD_LEVEL : DEFAULT_LEVEL;
 }
 
 /* How the receiver's key is judged: pinned by --peer-key, else by the
@@ -315,7 +325,9 @@ int main(int argc, char **argv)
 		case 'L': follow = 1; break;
 		case OPT_NAME: rename = optarg; break;
 		case 'z':
-			opt.level = compress_level(optarg, argv, argc);
+		case OPT_ZSTD:
+			opt.zstd = c == OPT_ZSTD;   /* the last one given */
+			opt.level = compress_level(optarg, argv, argc, opt.zstd);
 			break;
 		case 't':
 			opt.timeout_ms = (int)cli_number(optarg, 1, 86400,

@@ -75,7 +75,7 @@ static void *worker(void *p)
 	return NULL;
 }
 
-struct zpool *zpool_new(int level, int workers, int slots)
+struct zpool *zpool_new(uint8_t encoding, int level, int workers, int slots)
 {
 	struct zpool *z = calloc(1, sizeof(*z));
 	if (!z)
@@ -103,7 +103,7 @@ struct zpool *zpool_new(int level, int workers, int slots)
 	}
 	for (int i = 0; i < workers; i++) {
 		struct worker_arg *wa = malloc(sizeof(*wa));
-		z->comp[i] = chunk_compressor_new(level);
+		z->comp[i] = chunk_compressor_new_enc(encoding, level);
 		if (!wa || !z->comp[i]) {
 			free(wa);
 			goto fail;

@@ -55,6 +55,12 @@
  *                               stream inflates to N bytes (N > RAWLEN: bomb)
  *   zraw:RAWLEN:HEX             a zlib DATA frame carrying these bytes
  *   ztrail:TEXT                 a valid zlib chunk of TEXT plus one extra byte
+ *   zsfill:RAWLEN:N[:LIE]       one zstd DATA frame declaring RAWLEN whose
+ *                               frame (window 256 KiB) decodes to N zero
+ *                               bytes; its header says N, or RAWLEN with
+ *                               LIE 1 (a bomb that passes the header check);
+ *                               hashed when honest and N is RAWLEN
+ *   zsraw:RAWLEN:HEX            a zstd DATA frame carrying these bytes
  *   end | end:bad | end:HEX     END with the right digest, a wrong one, or this
  *   send:SIZE[:bad|:HEX]        STREAM_END with SIZE and a digest as for end
  *                               (a stream: file:ID:0xffffffffffffffff:NAME
@@ -97,6 +103,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "bytes.h"
 #include "digest.h"
@@ -491,6 +498,54 @@ static void put_stream_end(struct buf *out, uint64_t size, const char *how)
 	buf_put(out, h, sizeof(h));
 }
 
+/* One zstd frame of n zero bytes, window 2^18, streamed in pieces (a
+ * 64 MiB bomb needs no 64 MiB here); with lie, its 4-byte
+ * Frame_Content_Size then says raw_len instead of n. */
+static void put_zstd_fill(struct buf *out, uint32_t raw_len, uint64_t n, int lie)
+{
+	static uint8_t in[1 << 20];
+	uint8_t hdr[16];
+	struct buf z = { 0 };
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	if (!c || ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, 19)) ||
+	    ZSTD_isError(ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, 18)) ||
+	    ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(c, n)))
+		die("zstd context");
+	memset(in, 0, sizeof(in));
+	uint64_t left = n;
+	size_t rc;
+	do {
+		size_t take = left > sizeof(in) ? sizeof(in) : (size_t)left;
+		left -= take;
+		ZSTD_inBuffer ib = { in, take, 0 };
+		do {
+			buf_reserve(&z, 65536);
+			ZSTD_outBuffer ob = { z.p + z.len, z.cap - z.len, 0 };
+			rc = ZSTD_compressStream2(c, &ob, &ib, left ? ZSTD_e_continue : ZSTD_e_end);
+			if (ZSTD_isError(rc))
+				die("zstd: %s", ZSTD_getErrorName(rc));
+			z.len += ob.pos;
+		} while (ib.pos < ib.size || (!left && rc));
+	} while (left);
+	ZSTD_freeCCtx(c);
+	if (z.len > TCPX_CHUNK_MAX)
+		die("zstd frame of %zu bytes does not fit one DATA frame", z.len);
+	if (lie) {
+		/* magic, FHD (FCS 4 bytes, not single segment), window byte */
+		if (z.len < 10 || (z.p[4] & 0xe0) != 0x80)
+			die("zstd frame header 0x%02x: not the expected layout", z.p[4]);
+		for (int i = 0; i < 4; i++)
+			z.p[6 + i] = (uint8_t)(raw_len >> (8 * i));
+	}
+	proto_encode_data_header(hdr, TCPX_ENCODING_ZSTD, raw_len, (uint32_t)z.len);
+	buf_put(out, hdr, sizeof(hdr));
+	buf_put(out, z.p, z.len);
+	free(z.p);
+	/* An honest chunk counts in the digest, as its content. */
+	for (uint64_t i = 0; !lie && n == raw_len && i < n; i += sizeof(in))
+		digest_update(&dg, in, (size_t)(n - i < sizeof(in) ? n - i : sizeof(in)));
+}
+
 /* One zlib stream of n bytes of `byte`, deflated in pieces so that a
  * 64 MiB bomb never needs 64 MiB of memory here either. */
 static void put_zlib_fill(struct buf *out, uint32_t raw_len, uint64_t n,
@@ -666,20 +721,29 @@ static void run_step(struct buf *out, char *step)
 		uint32_t raw_len = (uint32_t)num(field(&rest));
 		uint64_t n = num(field(&rest));
 		put_zlib_fill(out, raw_len, n, rest ? (uint8_t)num(rest) : 0);
-	} else if (!strcmp(step, "zraw")) {
+	} else if (!strcmp(step, "zsfill")) {
+		uint32_t raw_len = (uint32_t)num(field(&rest));
+		uint64_t n = num(field(&rest));
+		put_zstd_fill(out, raw_len, n, rest ? (int)num(rest) : 0);
+	} else if (!strcmp(step, "zsraw") || !strcmp(step, "zraw")) {
+		int zs = step[1] == 's';
 		uint32_t raw_len = (uint32_t)num(field(&rest));
 		struct buf b = { 0 };
 		hex_decode(rest ? rest : "", &b);
 		uint8_t h[16];
-		proto_encode_data_header(h, TCPX_ENCODING_ZLIB, raw_len, (uint32_t)b.len);
+		proto_encode_data_header(h, zs ? TCPX_ENCODING_ZSTD : TCPX_ENCODING_ZLIB,
+					 raw_len, (uint32_t)b.len);
 		buf_put(out, h, sizeof(h));
 		buf_put(out, b.p, b.len);
-		/* A valid stream counts in the digest, as its content. */
-		uLongf rl = raw_len;
+		/* A valid stream or frame counts in the digest, as its content. */
 		uint8_t *raw = malloc(raw_len ? raw_len : 1);
-		if (raw && uncompress(raw, &rl, b.p, (uLong)b.len) == Z_OK &&
-		    rl == raw_len)
-			digest_update(&dg, raw, rl);
+		uLongf rl = raw_len;
+		size_t sl = 0;
+		if (raw && (zs ? (sl = ZSTD_decompress(raw, raw_len, b.p, b.len),
+				  !ZSTD_isError(sl) && sl == raw_len) :
+			    uncompress(raw, &rl, b.p, (uLong)b.len) == Z_OK &&
+			    rl == raw_len))
+			digest_update(&dg, raw, raw_len);
 		free(raw);
 		free(b.p);
 	} else if (!strcmp(step, "ztrail")) {

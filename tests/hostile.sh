@@ -256,7 +256,7 @@ hcase "sender ERROR mid-file: quiet close"  "H END" "" hello file:1:6:x data:abc
 hcase "DATA raw_len 0"                      "H E1 END" "" hello file:1:3:x datah:0:0:616263
 hcase "DATA raw_len above 262144"           "H E1 END" "" hello file:1:300000:x datah:0:262145:616263
 hcase "DATA raw_len differs from raw data"  "H E1 END" "" hello file:1:10:x datah:0:4:616263
-hcase "DATA encoding 2"                     "H E1 END" "" hello file:1:3:x datah:2:3:616263
+hcase "DATA encoding 3"                     "H E1 END" "" hello file:1:3:x datah:3:3:616263
 hcase "DATA reserved bytes set"             "H E1 END" "" hello file:1:3:x hdr:3:0:0:11 raw:0000010000000003616263
 hcase "DATA payload of 8 bytes"             "H E1 END" "" hello file:1:3:x hdr:3:0:0:8 raw:0000000000000003
 hcase "END of 63 bytes"                     "H E1 END" "" hello file:1:0:x hdr:4:0:0:63 raw:$(rep 00 63)
@@ -301,6 +301,22 @@ hcase "zlib: preset dictionary (FDICT)"     "H E7 END" "" hello file:1:3:z zraw:
 hcase "zlib: raw deflate without header"    "H E7 END" "" hello file:1:3:z zraw:3:4b4c4a0600 end bye
 hcase "zlib: gzip instead of zlib"          "H E7 END" "" hello file:1:3:z zraw:3:1f8b0800000000000003 end bye
 hcase "zlib chunk without ZLIB negotiated"  "H E3 END" "" hello:1:1:0 file:1:3:z zraw:3:789c4b4c4a0600024d0127 end bye
+# zstd (capability 0x100): tcpxfer(5)'s example frame, then its breakages
+ZS=28b52ffd201c7d00004868656c6c6f2c20210a01004a8a11
+hcase "valid zstd chunk accepted"           "H R1=0 B END" "zs" hello:1:1:0x100 file:1:28:zs zsraw:28:$ZS end bye
+hcase "zstd chunk without ZSTD negotiated"  "H E3 END" "" hello file:1:28:zs zsraw:28:$ZS end bye
+HC_CHECK=chk_bomb hcase "zstd bomb: 64 MiB of zeros declared as 1024 bytes" "H E7 END" "" \
+	hello:1:1:0x100 file:1:1024:bomb zsfill:1024:67108864
+HC_CHECK=chk_bomb hcase "zstd bomb whose header lies: 64 MiB as one full chunk" "H E7 END" "" \
+	hello:1:1:0x100 file:1:262144:bomb zsfill:262144:67108864:1
+hcase "zstd: honest frame of a full chunk accepted" "H R1=0 B END" "zf" \
+	hello:1:1:0x100 file:1:262144:zf zsfill:262144:262144 end bye
+hcase "zstd: garbage bytes"                 "H E7 END" "" hello:1:1:0x100 file:1:3:z zsraw:3:0102030405 end bye
+hcase "zstd: truncated frame"               "H E7 END" "" hello:1:1:0x100 file:1:28:z zsraw:28:${ZS:0:40} end bye
+hcase "zstd: decodes past raw_len"          "H E7 END" "" hello:1:1:0x100 file:1:27:z zsraw:27:$ZS end bye
+hcase "zstd: trailing byte after the frame" "H E7 END" "" hello:1:1:0x100 file:1:28:z zsraw:28:${ZS}00 end bye
+hcase "zstd: a window of 128 MiB"           "H E7 END" "" hello:1:1:0x100 file:1:28:z \
+	zsraw:28:28b52ffd80881c000000${ZS:12} end bye
 
 # ---- handshake -----------------------------------------------------------------
 hcase "wrong magic"                         "E4 END" "" hdr:1:0:0:16 raw:5843505800010001$(rep 00 7)01
@@ -310,8 +326,8 @@ hcase "version_min above version_max"       "E1 END" "" hello:2:1:1
 hcase "HELLO of 15 bytes"                   "E1 END" "" hdr:1:0:0:15 raw:544350580001000100000000000000
 chk_hello_1() { grep -qx 'HELLO 1 1 1' <<<"$OUT" || why "answer was not 'HELLO 1 1 1'"; }
 HC_CHECK=chk_hello_1 hcase "versions 1..5: version 1 chosen" "H B END" "" hello:1:5:1 bye
-# every bit asked: the known ones granted (ZLIB, TREE, OFFER and STREAM, 0xf), the rest cleared
-chk_hello_3() { grep -qx 'HELLO 1 1 15' <<<"$OUT" || why "answer was not 'HELLO 1 1 15'"; }
+# every bit asked: the known ones granted (ZLIB, TREE, OFFER, STREAM and ZSTD, 0x10f), the rest cleared
+chk_hello_3() { grep -qx 'HELLO 1 1 271' <<<"$OUT" || why "answer was not 'HELLO 1 1 271'"; }
 HC_CHECK=chk_hello_3 hcase "unknown capability bits cleared" "H B END" "" hello:1:1:0xffffffffffffffff bye
 hcase "HELLO with 240 extension bytes"      "H R1=0 B END" "x" hdr:1:0:0:256 raw:54435058000100010000000000000001$(rep ab 240) file:1:3:x data:abc end bye
 

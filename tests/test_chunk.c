@@ -1,8 +1,10 @@
 /* Tests for src/chunk.c: per-chunk zlib streams, inflation bounded. */
 #include <libdeflate.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "chunk.h"
+#include "proto.h"
 #include "testutil.h"
 
 #define GUARD 65536u
@@ -423,4 +425,268 @@ Test(chunk, chunks_are_independent)
 	free(zb);
 	free(za2);
 	free(back);
+}
+
+/* ---- zstd (encoding 2) -------------------------------------------------- */
+
+static size_t zst(const uint8_t *in, size_t n, int level, uint8_t *out, size_t cap)
+{
+	struct chunk_compressor *c = chunk_compressor_new_enc(TCPX_ENCODING_ZSTD, level);
+	cr_assert(c != NULL);
+	cr_assert_eq(chunk_compressor_encoding(c), TCPX_ENCODING_ZSTD);
+	size_t zl = chunk_compress(c, in, n, out, cap);
+	chunk_compressor_free(c);
+	return zl;
+}
+
+static void zstd_round_trip(int level, size_t n, uint32_t seed)
+{
+	struct chunk_unzstd *d = NULL;
+	uint8_t *in = text(n, seed);
+	uint8_t *z = guarded(TCPX_CHUNK_MAX);
+	uint8_t *back = guarded(n);
+	size_t zl = zst(in, n, level, z, TCPX_CHUNK_MAX);
+	cr_assert(zl > 0 && zl < n, "level %d, %zu bytes: compressed to %zu", level, n, zl);
+	guard_intact(z, TCPX_CHUNK_MAX);
+	cr_assert_eq(chunk_unzstd(&d, z, zl, back, n), 0, "level %d, %zu bytes", level, n);
+	cr_assert(memcmp(in, back, n) == 0);
+	guard_intact(back, n);
+	/* the same context again, and plain libzstd reads it too */
+	cr_assert_eq(chunk_unzstd(&d, z, zl, back, n), 0);
+	cr_assert_eq(ZSTD_getFrameContentSize(z, zl), (unsigned long long)n);
+	memset(back, 0, n);
+	cr_assert_eq(ZSTD_decompress(back, n, z, zl), n);
+	cr_assert(memcmp(in, back, n) == 0);
+	chunk_unzstd_free(d);
+	free(in);
+	free(z);
+	free(back);
+}
+
+Test(chunk_zstd, round_trips)
+{
+	zstd_round_trip(1, 1000, 1);
+	zstd_round_trip(3, TCPX_CHUNK_MAX, 2);
+	zstd_round_trip(3, 77777, 3);
+	zstd_round_trip(19, TCPX_CHUNK_MAX, 4);
+}
+
+Test(chunk_zstd, smaller_than_zlib_on_text)
+{
+	uint8_t *in = text(TCPX_CHUNK_MAX, 9);
+	uint8_t *a = malloc(TCPX_CHUNK_MAX), *b = malloc(TCPX_CHUNK_MAX);
+	struct chunk_compressor *c = chunk_compressor_new(1);
+	size_t zl = chunk_compress(c, in, TCPX_CHUNK_MAX, a, TCPX_CHUNK_MAX);
+	size_t sl = zst(in, TCPX_CHUNK_MAX, 3, b, TCPX_CHUNK_MAX);
+	cr_assert(sl > 0 && sl < zl, "zstd 3: %zu, zlib 1: %zu", sl, zl);
+	chunk_compressor_free(c);
+	free(in);
+	free(a);
+	free(b);
+}
+
+Test(chunk_zstd, incompressible_and_out_cap_return_zero)
+{
+	uint8_t *in = noise(TCPX_CHUNK_MAX, 5);
+	uint8_t *z = guarded(TCPX_CHUNK_MAX);
+	cr_assert_eq(zst(in, TCPX_CHUNK_MAX, 3, z, TCPX_CHUNK_MAX), 0);
+	guard_intact(z, TCPX_CHUNK_MAX);
+	free(in);
+	in = text(10000, 6);
+	size_t zl = zst(in, 10000, 3, z, TCPX_CHUNK_MAX);
+	cr_assert(zl > 10);
+	memset(z, GUARD_BYTE, TCPX_CHUNK_MAX + GUARD);
+	cr_assert_eq(zst(in, 10000, 3, z, zl - 1), 0, "does not fit: raw");
+	guard_intact(z, zl - 1);
+	cr_assert_eq(zst(in, 1, 3, z, TCPX_CHUNK_MAX), 0, "1 byte never shrinks");
+	free(in);
+	free(z);
+}
+
+/* man/tcpxfer.5 EXAMPLE: the zstd DATA frame, byte for byte. */
+static const uint8_t man_zstd_frame[] = {
+	0x03, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x20,
+	0x02, 0x00, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x1c,
+	0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x1c, 0x7d, 0x00,
+	0x00, 0x48, 0x68, 0x65, 0x6c, 0x6c, 0x6f, 0x2c,
+	0x20, 0x21, 0x0a, 0x01, 0x00, 0x4a, 0x8a, 0x11,
+};
+static const char man_zstd_text[] = "hello, hello, hello, hello!\n";
+
+Test(chunk_zstd, man_page_example)
+{
+	struct tcpx_frame f = { man_zstd_frame[0], 32, man_zstd_frame + 8 };
+	struct tcpx_data dd;
+	struct chunk_unzstd *d = NULL;
+	uint8_t *back = guarded(28);
+	uint8_t hdr[8];
+
+	cr_assert_eq(sizeof(man_zstd_frame), 40u);
+	frame_header_encode(hdr, TCPX_FRAME_DATA, 32);
+	cr_assert(memcmp(hdr, man_zstd_frame, 8) == 0);
+	cr_assert_eq(proto_decode_data(&f, &dd), 0);
+	cr_assert_eq(dd.encoding, TCPX_ENCODING_ZSTD);
+	cr_assert_eq(dd.raw_len, 28u);
+	cr_assert_eq(dd.data_len, 24u);
+	cr_assert_eq(chunk_unzstd(&d, dd.data, dd.data_len, back, dd.raw_len), 0);
+	cr_assert(memcmp(back, man_zstd_text, 28) == 0);
+	guard_intact(back, 28);
+	chunk_unzstd_free(d);
+	free(back);
+}
+
+static int unz(const uint8_t *in, size_t len, size_t raw_len)
+{
+	struct chunk_unzstd *d = NULL;
+	uint8_t *back = guarded(raw_len);
+	int rc = chunk_unzstd(&d, in, len, back, raw_len);
+	guard_intact(back, raw_len);
+	chunk_unzstd_free(d);
+	free(back);
+	return rc;
+}
+
+Test(chunk_zstd, rejects_another_length)
+{
+	const uint8_t *z = man_zstd_frame + 16;
+	cr_assert_eq(unz(z, 24, 28), 0);
+	cr_assert_eq(unz(z, 24, 27), -TCPX_E_DECOMPRESS, "decodes to more");
+	cr_assert_eq(unz(z, 24, 29), -TCPX_E_DECOMPRESS, "decodes to less");
+	cr_assert_eq(unz(z, 24, 1), -TCPX_E_DECOMPRESS);
+	/* the header says 28 but the block decodes to 29: a lying header */
+	uint8_t lie[24];
+	memcpy(lie, z, 24);
+	lie[5] = 27;            /* Frame_Content_Size 27, content 28 */
+	cr_assert_eq(unz(lie, 24, 27), -TCPX_E_DECOMPRESS);
+	lie[5] = 29;
+	cr_assert_eq(unz(lie, 24, 29), -TCPX_E_DECOMPRESS);
+}
+
+Test(chunk_zstd, rejects_trailing_bytes_and_two_frames)
+{
+	uint8_t t[64];
+	const uint8_t *z = man_zstd_frame + 16;
+	memcpy(t, z, 24);
+	t[24] = 0;
+	cr_assert_eq(unz(t, 25, 28), -TCPX_E_DECOMPRESS, "one NUL after");
+	memcpy(t + 24, z, 24);
+	cr_assert_eq(unz(t, 48, 28), -TCPX_E_DECOMPRESS, "two frames");
+	cr_assert_eq(unz(t, 48, 56), -TCPX_E_DECOMPRESS, "two frames, both lengths");
+	for (size_t cut = 0; cut < 24; cut++)
+		cr_assert_eq(unz(z, cut, 28), -TCPX_E_DECOMPRESS, "cut at %zu", cut);
+	/* a skippable frame, alone or before the real one */
+	static const uint8_t skip[] = { 0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 1, 2, 3, 4 };
+	cr_assert_eq(unz(skip, sizeof(skip), 4), -TCPX_E_DECOMPRESS);
+	memcpy(t, skip, sizeof(skip));
+	memcpy(t + sizeof(skip), z, 24);
+	cr_assert_eq(unz(t, sizeof(skip) + 24, 28), -TCPX_E_DECOMPRESS);
+}
+
+/* The example's block with a hand-made header: no single segment, a
+ * window descriptor and a 4-byte content size. */
+static size_t with_window(uint8_t *out, uint8_t window_descriptor)
+{
+	static const uint8_t magic[] = { 0x28, 0xb5, 0x2f, 0xfd };
+	memcpy(out, magic, 4);
+	out[4] = 0x80;                  /* FCS 4 bytes, not single segment */
+	out[5] = window_descriptor;
+	out[6] = 28; out[7] = out[8] = out[9] = 0;
+	memcpy(out + 10, man_zstd_frame + 16 + 6, 18);   /* the block */
+	return 28;
+}
+
+Test(chunk_zstd, rejects_a_window_larger_than_a_chunk)
+{
+	uint8_t f[32];
+	size_t n = with_window(f, 0x00);        /* 1 KiB: fine */
+	cr_assert_eq(unz(f, n, 28), 0);
+	n = with_window(f, 8u << 3);            /* 2^18 = 256 KiB: fine */
+	cr_assert_eq(unz(f, n, 28), 0);
+	n = with_window(f, (8u << 3) | 1);      /* 2^18 + 2^15: too large */
+	cr_assert_eq(unz(f, n, 28), -TCPX_E_DECOMPRESS);
+	n = with_window(f, 17u << 3);           /* 128 MiB */
+	cr_assert_eq(unz(f, n, 28), -TCPX_E_DECOMPRESS);
+	n = with_window(f, 31u << 3);           /* 2 TiB */
+	cr_assert_eq(unz(f, n, 28), -TCPX_E_DECOMPRESS);
+}
+
+Test(chunk_zstd, rejects_a_frame_without_content_size)
+{
+	/* a valid frame, but its header leaves the content size out */
+	uint8_t *in = text(5000, 8);
+	uint8_t z[8192];
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 0);
+	size_t zl = ZSTD_compress2(c, z, sizeof(z), in, 5000);
+	cr_assert(!ZSTD_isError(zl));
+	cr_assert_eq(ZSTD_getFrameContentSize(z, zl), ZSTD_CONTENTSIZE_UNKNOWN);
+	cr_assert_eq(ZSTD_decompress(in, 5000, z, zl), 5000u, "a valid frame");
+	cr_assert_eq(unz(z, zl, 5000), -TCPX_E_DECOMPRESS);
+	ZSTD_freeCCtx(c);
+	free(in);
+}
+
+Test(chunk_zstd, stops_a_bomb)
+{
+	/* 10 MiB of zeros in a few hundred bytes, raw_len declared 4096 */
+	size_t big = 10u << 20;
+	uint8_t *zeros = calloc(big, 1);
+	uint8_t *z = malloc(ZSTD_compressBound(big));
+	size_t zl = ZSTD_compress(z, ZSTD_compressBound(big), zeros, big, 19);
+	cr_assert(!ZSTD_isError(zl) && zl < TCPX_CHUNK_MAX);
+	cr_assert_eq(unz(z, zl, 4096), -TCPX_E_DECOMPRESS);
+	cr_assert_eq(unz(z, zl, TCPX_CHUNK_MAX), -TCPX_E_DECOMPRESS);
+	free(zeros);
+	free(z);
+}
+
+/* A bomb that passes the header checks: its Frame_Content_Size says
+ * raw_len, its blocks decode to far more; decoding stops at raw_len. */
+Test(chunk_zstd, stops_a_bomb_whose_header_lies)
+{
+	size_t big = 4u << 20, cap = ZSTD_compressBound(big);
+	uint8_t *zeros = calloc(big, 1), *z = malloc(cap);
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, TCPX_ZSTD_WINDOW_LOG);
+	size_t zl = ZSTD_compress2(c, z, cap, zeros, big);
+	cr_assert(!ZSTD_isError(zl) && zl < TCPX_CHUNK_MAX);
+	cr_assert_eq(z[4] & 0xe0, 0x80, "FCS of 4 bytes, not single segment");
+	for (int i = 0; i < 4; i++)     /* content size: 4096 */
+		z[6 + i] = (uint8_t)(4096u >> (8 * i));
+	cr_assert_eq(ZSTD_getFrameContentSize(z, zl), 4096u);
+	cr_assert_eq(unz(z, zl, 4096), -TCPX_E_DECOMPRESS);
+	ZSTD_freeCCtx(c);
+	free(zeros);
+	free(z);
+}
+
+Test(chunk_zstd, garbage_and_corruption)
+{
+	uint8_t *g = noise(4096, 11);
+	cr_assert_eq(unz(g, 4096, 4096), -TCPX_E_DECOMPRESS);
+	memcpy(g, man_zstd_frame + 16, 4);      /* the magic, then noise */
+	cr_assert_eq(unz(g, 4096, 4096), -TCPX_E_DECOMPRESS);
+	free(g);
+	/* every byte of a real frame flipped: never a crash nor an overrun
+	 * (without a checksum, a flipped literal may still decode) */
+	uint8_t *in = text(20000, 12);
+	uint8_t *z = malloc(TCPX_CHUNK_MAX);
+	size_t zl = zst(in, 20000, 3, z, TCPX_CHUNK_MAX);
+	struct chunk_unzstd *d = NULL;
+	uint8_t *back = guarded(20000);
+	for (size_t i = 0; i < zl; i++) {
+		z[i] ^= 0x5a;
+		int rc = chunk_unzstd(&d, z, zl, back, 20000);
+		cr_assert(rc == 0 || rc == -TCPX_E_DECOMPRESS, "byte %zu: %d", i, rc);
+		guard_intact(back, 20000);
+		z[i] ^= 0x5a;
+	}
+	/* the context still works after all those failures */
+	cr_assert_eq(chunk_unzstd(&d, z, zl, back, 20000), 0);
+	cr_assert(memcmp(in, back, 20000) == 0);
+	chunk_unzstd_free(d);
+	free(back);
+	free(in);
+	free(z);
 }

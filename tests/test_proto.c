@@ -361,8 +361,11 @@ Test(proto_data, malformed)
 	cr_assert_eq(decode_data(0, 10, 10, 0, 0, 0), 0);
 	/* zlib data longer than 262144 (only by hand: the frame max is 8 + that) */
 	cr_assert_eq(decode_data(1, 10, TCPX_CHUNK_MAX + 1, 0, 0, 0), -TCPX_E_MALFORMED);
+	/* zstd: like zlib (the capability is the receiver's check) */
+	cr_assert_eq(decode_data(2, 10, 10, 0, 0, 0), 0);
+	cr_assert_eq(decode_data(2, 10, TCPX_CHUNK_MAX + 1, 0, 0, 0), -TCPX_E_MALFORMED);
 	/* unknown encodings */
-	for (unsigned e = 2; e <= 255; e++)
+	for (unsigned e = 3; e <= 255; e++)
 		cr_assert_eq(decode_data((uint8_t)e, 10, 10, 0, 0, 0), -TCPX_E_MALFORMED,
 			     "encoding %u", e);
 	/* reserved bytes */
@@ -746,7 +749,14 @@ Test(proto_stream_end, capability_bit_3_in_v1)
 {
 	cr_assert_eq(TCPX_CAP_STREAM, 8u);
 	cr_assert(TCPX_CAPS_V1 & TCPX_CAP_STREAM);
-	cr_assert_eq(TCPX_CAPS_V1, 0xfu);
+	cr_assert_eq(TCPX_CAPS_V1, 0x10fu);
+}
+
+Test(proto_data, capability_bit_8_zstd)
+{
+	cr_assert_eq(TCPX_CAP_ZSTD, 0x100u);
+	cr_assert(TCPX_CAPS_V1 & TCPX_CAP_ZSTD);
+	cr_assert_eq(TCPX_ENCODING_ZSTD, 2u);
 }
 
 /* ---- OFFER, ANSWER, RESUME (OFFER capability) --------------------------- */

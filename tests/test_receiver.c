@@ -1,6 +1,7 @@
 /* Tests for src/receiver.c: the receiving state machine on hand-built
  * sender bytes, and in memory against the real sender. */
 #include <zlib.h>
+#include <zstd.h>
 
 #include "testutil.h"
 
@@ -950,30 +951,111 @@ Test(receiver_violation, end_with_fewer_bytes)
 	tu_buf_free(&b);
 }
 
-Test(receiver_violation, zlib_without_the_capability)
+/* Encoding enc (z, zl bytes, raw_len raw) without its capability: not
+ * asked (have negotiated), then asked for with ask and not offered. */
+static void without_capability(uint8_t enc, const uint8_t *z, size_t zl,
+			       uint32_t raw, uint64_t have, uint64_t ask)
 {
-	uint8_t z[11];
-	tu_hex_decode("78 9c cb c8 e4 02 00 02 17 00 dc", z, 11);
-	/* the sender did not ask; then the receiver did not offer */
 	for (int i = 0; i < 2; i++) {
-		struct tcpx_receiver *r = i == 0 ? ready(0, 0, 0) : rx_new(0, 0, 0);
+		struct tcpx_receiver *r = i == 0 ? ready(have, 0, 0) : rx_new(have, 0, 0);
 		struct tu_buf b = { 0 };
 		if (i == 1) {
-			tu_put_hello(&b, 1, 1, TCPX_CAP_ZLIB);
+			tu_put_hello(&b, 1, 1, ask);
 			feed(r, &b);
 			expect_event(r, REV_HELLO);
 			struct tu_buf out = take(r);
-			cr_assert_eq(be64_load(out.p + 16), 0u);
+			cr_assert_eq(be64_load(out.p + 16), have);
 			tu_buf_free(&out);
 		}
-		tu_put_file(&b, 1, 3, "a.txt");
-		tu_put_data(&b, TCPX_ENCODING_ZLIB, 3, z, 11);
+		tu_put_file(&b, 1, raw, "a.txt");
+		tu_put_data(&b, enc, raw, z, zl);
 		feed(r, &b);
 		expect_event(r, REV_FILE);
 		expect_fatal(r, TCPX_E_UNEXPECTED);
 		receiver_free(r);
 		tu_buf_free(&b);
 	}
+}
+
+Test(receiver_violation, zlib_without_the_capability)
+{
+	uint8_t z[11];
+	tu_hex_decode("78 9c cb c8 e4 02 00 02 17 00 dc", z, 11);
+	without_capability(TCPX_ENCODING_ZLIB, z, 11, 3, 0, TCPX_CAP_ZLIB);
+}
+
+/* man/tcpxfer.5 EXAMPLE's zstd frame: 28 bytes of text in 24 */
+#define MAN_ZSTD "28 b5 2f fd 20 1c 7d 00 00 48 68 65 6c 6c 6f 2c " \
+		 "20 21 0a 01 00 4a 8a 11"
+
+Test(receiver, spec_zstd_example_decodes)
+{
+	static const char text[] = "hello, hello, hello, hello!\n";
+	struct tcpx_receiver *r = ready(TCPX_CAP_ZSTD, 0, 0);
+	struct tu_buf b = { 0 };
+	uint8_t z[24], dg[64];
+	tu_hex_decode(MAN_ZSTD, z, 24);
+	tu_put_file(&b, 1, 56, "hello.txt");
+	tu_put_data(&b, TCPX_ENCODING_ZSTD, 28, z, 24);
+	tu_put_data(&b, TCPX_ENCODING_ZSTD, 28, z, 24);   /* the context reused */
+	uint8_t both[56];
+	memcpy(both, text, 28);
+	memcpy(both + 28, text, 28);
+	tu_digest_of(both, 56, dg);
+	tu_put_end(&b, dg);
+	feed(r, &b);
+	expect_event(r, REV_FILE);
+	for (int i = 0; i < 2; i++) {
+		struct receiver_event ev = next(r);
+		cr_assert_eq(ev.type, REV_DATA);
+		cr_assert_eq(ev.len, 28u);
+		cr_assert(memcmp(ev.data, text, 28) == 0);
+	}
+	struct receiver_event ev = next(r);
+	cr_assert_eq(ev.type, REV_END, "type %d", ev.type);
+	cr_assert_eq(ev.code, 0, "digest");
+	receiver_free(r);
+	tu_buf_free(&b);
+}
+
+Test(receiver_violation, zstd_without_the_capability)
+{
+	uint8_t z[24];
+	tu_hex_decode(MAN_ZSTD, z, 24);
+	/* ZLIB alone negotiated, then ZSTD asked for and not offered */
+	without_capability(TCPX_ENCODING_ZSTD, z, 24, 28, TCPX_CAP_ZLIB,
+			   TCPX_CAP_ZLIB | TCPX_CAP_ZSTD);
+}
+
+Test(receiver_violation, zstd_bomb_and_bad_frames)
+{
+	size_t big = 10u << 20;
+	uint8_t *zeros = calloc(big, 1);
+	size_t cap = ZSTD_compressBound(big);
+	uint8_t *z = malloc(cap);
+	size_t zl = ZSTD_compress(z, cap, zeros, big, 19);
+	free(zeros);
+	cr_assert(!ZSTD_isError(zl) && zl <= TCPX_CHUNK_MAX);
+	uint8_t ex[25];
+	tu_hex_decode(MAN_ZSTD, ex, 24);
+	ex[24] = 0;
+	for (int i = 0; i < 3; i++) {
+		struct tcpx_receiver *r = ready(TCPX_CAP_ZSTD, 0, 0);
+		struct tu_buf b = { 0 };
+		tu_put_file(&b, 1, 1u << 30, "bomb");
+		if (i == 0)             /* 10 MiB declared as 4096 */
+			tu_put_data(&b, TCPX_ENCODING_ZSTD, 4096, z, zl);
+		else if (i == 1)        /* a trailing byte */
+			tu_put_data(&b, TCPX_ENCODING_ZSTD, 28, ex, 25);
+		else                    /* 28 bytes declared as 27 */
+			tu_put_data(&b, TCPX_ENCODING_ZSTD, 27, ex, 24);
+		feed(r, &b);
+		expect_event(r, REV_FILE);
+		expect_fatal(r, TCPX_E_DECOMPRESS);
+		receiver_free(r);
+		tu_buf_free(&b);
+	}
+	free(z);
 }
 
 Test(receiver_violation, zlib_bomb)
@@ -1202,8 +1284,8 @@ Test(receiver_violation, malformed_payloads)
 		case 4:  /* END of 63 bytes */
 			tu_put_frame(&b, TCPX_FRAME_END, zero64, 63);
 			break;
-		case 5:  /* DATA encoding 2 */
-			tu_put_data(&b, 2, 3, "xyz", 3);
+		case 5:  /* DATA encoding 3 (2 is zstd) */
+			tu_put_data(&b, 3, 3, "xyz", 3);
 			break;
 		}
 		feed(r, &b);

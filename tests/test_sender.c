@@ -157,6 +157,52 @@ Test(sender, hello_bytes)
 	tu_buf_free(&b);
 }
 
+/* --zstd: asks for ZSTD and ZLIB; zstd if granted, else zlib, else raw,
+ * and the chunks say which. */
+Test(sender, zstd_asked_and_fallbacks)
+{
+	static const struct { uint64_t granted; uint8_t enc; } rows[] = {
+		{ TCPX_CAP_ZSTD | TCPX_CAP_ZLIB, TCPX_ENCODING_ZSTD },
+		{ TCPX_CAP_ZSTD, TCPX_ENCODING_ZSTD },
+		{ TCPX_CAP_ZLIB, TCPX_ENCODING_ZLIB },
+		{ 0, TCPX_ENCODING_RAW },
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct tcpx_sender *s = sender_new(TCPX_CAP_ZSTD, 3);
+		struct tu_buf b = take(s);
+		cr_assert_eq(be64_load(b.p + 16), TCPX_CAP_ZSTD | TCPX_CAP_ZLIB);
+		b.len = 0;
+		tu_put_hello(&b, 1, 1, rows[i].granted);
+		feed(s, &b);
+		cr_assert_eq(next(s).type, SEV_HELLO);
+		cr_assert_eq(sender_encoding(s), rows[i].enc, "row %zu", i);
+		cr_assert_eq(sender_compressing(s), rows[i].enc != TCPX_ENCODING_RAW);
+		/* a compressible chunk goes out in that encoding */
+		tu_buf_free(&b);
+		b = take(s);
+		begin(s, "t", 4096, NULL);
+		size_t cap;
+		uint8_t *buf = sender_chunk_buffer(s, &cap);
+		cr_assert(buf != NULL);
+		memset(buf, 'a', 4096);
+		cr_assert_eq(sender_commit_chunk(s, 4096), 0);
+		tu_buf_free(&b);
+		b = take(s);
+		/* FILE frame first, then DATA: find DATA's encoding byte */
+		size_t off = 8 + be32_load(b.p + 4);
+		cr_assert_eq(b.p[off], TCPX_FRAME_DATA);
+		cr_assert_eq(b.p[off + 8], rows[i].enc, "row %zu", i);
+		sender_free(s);
+		tu_buf_free(&b);
+	}
+	/* level 0 never asks for ZSTD either */
+	struct tcpx_sender *s = sender_new(TCPX_CAP_ZSTD, 0);
+	struct tu_buf b = take(s);
+	cr_assert_eq(be64_load(b.p + 16), 0u);
+	sender_free(s);
+	tu_buf_free(&b);
+}
+
 Test(sender, nothing_before_handshake)
 {
 	struct tcpx_sender *s = sender_new(0, 0);

@@ -35,13 +35,13 @@ FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=all \
               -fno-omit-frame-pointer
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -DTCPX_VERSION_STRING='"fuzz"' -g -O1 \
               -Iinclude -I$(FUZZ_DIR) \
-              $(shell pkg-config --cflags zlib libsodium libdeflate 2>/dev/null)
+              $(shell pkg-config --cflags zlib libsodium libdeflate libzstd 2>/dev/null)
 # The library sources get the warnings but not -Werror here: the gcc build
 # is the one that enforces them, and a clang-only warning in code under
 # edit should not stop the fuzzers.  The harnesses are ours: -Werror.
 FUZZ_WARN   = -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
               -Wformat=2 -Wvla -Wpointer-arith
-FUZZ_LIBS   = -lz -lsodium -ldeflate
+FUZZ_LIBS   = -lz -lsodium -ldeflate -lzstd
 # The library's malloc/calloc/realloc/free go to tests/fuzz/fuzz_alloc.c,
 # which recycles the big state-machine buffers between runs (they cost
 # ASan an mmap each otherwise; see there for what stays checked).

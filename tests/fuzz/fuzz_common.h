@@ -312,9 +312,11 @@ static inline void fz_fill(const struct fz_file *f, uint64_t off, uint8_t *out,
  *   byte 0        bit 0 clear: inflate the data as it came off the wire,
  *                 into exactly raw_len bytes;
  *                 bit 0 set: round trip: compress the data with
- *                 chunk_compress at level 1 + (byte 0 >> 1) % 9 into a
+ *                 chunk_compress at level 1 + ((byte 0 >> 1) & 63) % 9 into a
  *                 full-chunk buffer and into one of `raw_len` bytes (the
  *                 field is then an output capacity), inflate it back
+ *                 bit 7 set: zstd instead of zlib (chunk_unzstd; the
+ *                 round trip's level 1 + ((byte 0 >> 1) & 63) % 19)
  *   bytes 1..3    raw_len (big-endian, modulo TCPX_CHUNK_MAX + 1)
  *   bytes 4..     the data
  */

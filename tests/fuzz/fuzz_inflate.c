@@ -11,13 +11,20 @@
  * receiver neither accepts what zlib calls corrupt nor refuses what a
  * zlib-based sender may send.
  *
+ * With bit 7 of byte 0 set, the same for zstd: chunk_unzstd() with one
+ * context reused across inputs, against a fresh libzstd decode into a
+ * larger buffer and the header rules of man/tcpxfer.5 (one frame, its
+ * content size raw_len, a window of at most a chunk, nothing after it).
+ *
  * Input layout: fuzz_common.h (FZ_INF_HDR).
  */
+#define ZSTD_STATIC_LINKING_ONLY   /* ZSTD_getFrameHeader() */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#include <zstd.h>
 
 #include "chunk.h"
 #include "digest.h"
@@ -29,6 +36,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct chunk_compressor *comp[10];
+static struct chunk_compressor *zcomp[20];
+static struct chunk_unzstd *unz;        /* reused, as a session's is */
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -38,6 +47,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	for (int level = 1; level <= 9; level++) {
 		comp[level] = chunk_compressor_new(level);
 		FZ_CHECK(comp[level] != NULL);
+	}
+	for (int level = 1; level <= 19; level++) {
+		zcomp[level] = chunk_compressor_new_enc(TCPX_ENCODING_ZSTD, level);
+		FZ_CHECK(zcomp[level] != NULL);
 	}
 	return 0;
 }
@@ -66,20 +79,45 @@ static int reference(const uint8_t *in, size_t len, size_t raw_len,
 	return ok;
 }
 
-static void inflate_and_compare(const uint8_t *in, size_t len, size_t raw_len)
+/* The zstd reference: the rules checked one by one, then a fresh
+ * decode with room to spare. */
+static int zstd_reference(const uint8_t *in, size_t len, size_t raw_len,
+			  uint8_t **out)
+{
+	ZSTD_frameHeader fh;
+	*out = malloc(raw_len + 64);
+	FZ_CHECK(*out != NULL);
+	if (ZSTD_getFrameHeader(&fh, in, len) != 0 || fh.frameType != ZSTD_frame ||
+	    fh.frameContentSize != raw_len || fh.windowSize > TCPX_CHUNK_MAX ||
+	    ZSTD_findFrameCompressedSize(in, len) != len)
+		return 0;
+	size_t r = ZSTD_decompress(*out, raw_len + 64, in, len);
+	return !ZSTD_isError(r) && r == raw_len;
+}
+
+static int decode(int zstd, const uint8_t *in, size_t len, uint8_t *out,
+		  size_t raw_len)
+{
+	return zstd ? chunk_unzstd(&unz, in, len, out, raw_len) :
+		      chunk_inflate(in, len, out, raw_len);
+}
+
+static void inflate_and_compare(const uint8_t *in, size_t len, size_t raw_len,
+				int zstd)
 {
 	/* Exactly raw_len bytes: malloc(0) is a valid zero-byte block. */
 	uint8_t *out = malloc(raw_len);
 	uint8_t *ref = NULL;
 
 	FZ_CHECK(out != NULL || raw_len == 0);
-	int rc = chunk_inflate(in, len, out, raw_len);
+	int rc = decode(zstd, in, len, out, raw_len);
 	FZ_CHECK(rc == 0 || rc == -TCPX_E_DECOMPRESS || rc == -TCPX_E_NOMEM);
 	if (rc == -TCPX_E_NOMEM) {      /* no verdict to compare */
 		free(out);
 		return;
 	}
-	int ref_ok = reference(in, len, raw_len, &ref);
+	int ref_ok = zstd ? zstd_reference(in, len, raw_len, &ref) :
+			    reference(in, len, raw_len, &ref);
 	FZ_CHECK((rc == 0) == ref_ok);
 	if (rc == 0)
 		FZ_CHECK(raw_len == 0 || memcmp(out, ref, raw_len) == 0);
@@ -87,7 +125,8 @@ static void inflate_and_compare(const uint8_t *in, size_t len, size_t raw_len)
 	free(out);
 }
 
-static void round_trip(const uint8_t *in, size_t len, int level, size_t out_cap)
+static void round_trip(const uint8_t *in, size_t len, int level, size_t out_cap,
+		       int zstd)
 {
 	/* The sender compresses into the frame with room for a full chunk;
 	 * here the room is also small or exact, to hold chunk_compress to its
@@ -96,28 +135,29 @@ static void round_trip(const uint8_t *in, size_t len, int level, size_t out_cap)
 	for (int i = 0; i < 2; i++) {
 		uint8_t *z = malloc(caps[i] ? caps[i] : 1);
 		FZ_CHECK(z != NULL);
-		size_t zlen = chunk_compress(comp[level], in, len, z, caps[i]);
+		size_t zlen = chunk_compress(zstd ? zcomp[level] : comp[level],
+					     in, len, z, caps[i]);
 		FZ_CHECK(zlen < len || zlen == 0);
 		FZ_CHECK(zlen <= caps[i]);
 		if (zlen) {
 			uint8_t *back = malloc(len);
 			FZ_CHECK(back != NULL);
-			FZ_CHECK(chunk_inflate(z, zlen, back, len) == 0);
+			FZ_CHECK(decode(zstd, z, zlen, back, len) == 0);
 			FZ_CHECK(memcmp(back, in, len) == 0);
 			free(back);
 			/* One byte less room must fail (and not overflow);
 			 * one byte more must fail (wrong length). */
 			uint8_t *shorter = malloc(len - 1 ? len - 1 : 1);
 			FZ_CHECK(shorter != NULL);
-			FZ_CHECK(chunk_inflate(z, zlen, shorter, len - 1) ==
+			FZ_CHECK(decode(zstd, z, zlen, shorter, len - 1) ==
 				 -TCPX_E_DECOMPRESS);
 			free(shorter);
 			uint8_t *longer = malloc(len + 1);
 			FZ_CHECK(longer != NULL);
-			FZ_CHECK(chunk_inflate(z, zlen, longer, len + 1) ==
+			FZ_CHECK(decode(zstd, z, zlen, longer, len + 1) ==
 				 -TCPX_E_DECOMPRESS);
 			/* A truncated stream is not a chunk either. */
-			FZ_CHECK(chunk_inflate(z, zlen - 1, longer, len) ==
+			FZ_CHECK(decode(zstd, z, zlen - 1, longer, len) ==
 				 -TCPX_E_DECOMPRESS);
 			free(longer);
 		}
@@ -133,12 +173,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const uint8_t *in = data + FZ_INF_HDR;
 	size_t len = size - FZ_INF_HDR;
 
+	int zstd = (data[0] & 0x80) != 0;
+	int level = (data[0] >> 1) & 0x3f;
+
 	if (data[0] & 1) {
 		if (len == 0 || len > TCPX_CHUNK_MAX)
 			return 0;
-		round_trip(in, len, 1 + (data[0] >> 1) % 9, field);
+		round_trip(in, len, 1 + level % (zstd ? 19 : 9), field, zstd);
 	} else {
-		inflate_and_compare(in, len, field);
+		inflate_and_compare(in, len, field, zstd);
 	}
 	return 0;
 }

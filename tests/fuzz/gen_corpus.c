@@ -1133,6 +1133,42 @@ static void gen_streams(void)
 	fz_buf_free(&b);
 }
 
+/* fuzz_inflate's zstd seeds (byte 0 bit 7), made last as well. */
+static void gen_inflate_zstd(void)
+{
+	static const uint8_t man[24] = {       /* tcpxfer(5) EXAMPLE */
+		0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x1c, 0x7d, 0x00,
+		0x00, 0x48, 0x68, 0x65, 0x6c, 0x6c, 0x6f, 0x2c,
+		0x20, 0x21, 0x0a, 0x01, 0x00, 0x4a, 0x8a, 0x11,
+	};
+	uint8_t *t = text(TCPX_CHUNK_MAX);
+	uint8_t *zeros = calloc(1, TCPX_CHUNK_MAX);
+	uint8_t *z = malloc(TCPX_CHUNK_MAX + 8);
+	struct chunk_compressor *c = chunk_compressor_new_enc(TCPX_ENCODING_ZSTD, 3);
+	FZ_CHECK(t && zeros && z && c);
+
+	inf_emit("zstd_man_example.bin", 0x80, 28, man, sizeof(man));
+	inf_emit("zstd_man_example_declared_27.bin", 0x80, 27, man, sizeof(man));
+	size_t zl = chunk_compress(c, t, 5000, z, TCPX_CHUNK_MAX);
+	FZ_CHECK(zl > 0);
+	inf_emit("zstd_text_5000.bin", 0x80, 5000, z, zl);
+	memcpy(z + zl, "tail", 4);
+	inf_emit("zstd_trailing_bytes.bin", 0x80, 5000, z, zl + 4);
+	inf_emit("zstd_truncated.bin", 0x80, 5000, z, zl - 3);
+	zl = chunk_compress(c, zeros, TCPX_CHUNK_MAX, z, TCPX_CHUNK_MAX);
+	FZ_CHECK(zl > 0);
+	inf_emit("zstd_zeros_declared_1000.bin", 0x80, 1000, z, zl);
+	inf_emit("zstd_roundtrip_text_level3.bin", 0x80 | 1 | (2 << 1),
+		 TCPX_CHUNK_MAX, t, 3000);
+	inf_emit("zstd_roundtrip_zeros_level19.bin", 0x80 | 1 | (18 << 1),
+		 TCPX_CHUNK_MAX, zeros, 10000);
+	inf_emit("zstd_roundtrip_text_tiny_cap.bin", 0x80 | 1, 20, t, 600);
+	chunk_compressor_free(c);
+	free(t);
+	free(zeros);
+	free(z);
+}
+
 int main(int argc, char **argv)
 {
 	root = argc > 1 ? argv[1] : "tests/fuzz/corpus";
@@ -1147,6 +1183,7 @@ int main(int argc, char **argv)
 	gen_sender();
 	gen_inflate();
 	gen_streams();
+	gen_inflate_zstd();
 	printf("gen_corpus: %u files, %zu bytes in %s\n", nfiles_written,
 	       bytes_written, root);
 	return 0;
