@@ -265,7 +265,8 @@ static void decode_all(const struct tcpx_frame *f)
 		FZ_CHECK(d.data_len >= 1 &&
 			 d.data_len == f->length - TCPX_DATA_HEADER_LEN);
 		FZ_CHECK(d.encoding == TCPX_ENCODING_RAW ||
-			 d.encoding == TCPX_ENCODING_ZLIB);
+			 d.encoding == TCPX_ENCODING_ZLIB ||
+			 d.encoding == TCPX_ENCODING_ZSTD);
 		if (d.encoding == TCPX_ENCODING_RAW)
 			FZ_CHECK(d.data_len == d.raw_len);
 		else
