@@ -157,8 +157,12 @@ start_tcpget WR "$D" -t 2 || finish
 begin "-t: replies the sender never reads end the connection (absolute deadline)"
 # 30000 empty files, never reading: the RESULTs fill both sockets' buffers
 # and tcpget's queue, while the sender keeps sending, so only the write
-# deadline can end it.
-OUT=$("$HELPER" -p "$WR_PORT" -r 4096 -N -w 5000 hello files:30000:w:0 sleep:4000 2>&1)
+# deadline can end it.  The deadline counts what the sender's TCP has
+# acknowledged; while the kernel still takes more replies into a growing
+# send buffer (up to net.ipv4.tcp_wmem's maximum) and the sender's
+# receive queue is collapsed to make room, acknowledgements can creep on
+# for a few seconds before they stop: hence the 12 s the helper stays.
+OUT=$("$HELPER" -p "$WR_PORT" -r 4096 -N -w 5000 hello files:30000:w:0 sleep:12000 2>&1)
 grep -q "replies not read in time" "$WR_ERR" || why "no 'replies not read in time' line: $(tail -n 2 "$WR_ERR")"
 put_ok WR "$WR_PORT" "$D"
 end_case "$(tail -n 3 <<<"$OUT")"
