@@ -179,12 +179,7 @@ rm -rf "$D"/*
 	>"$T/once.out" 2>"$T/once.err" &
 OPID=$!
 PIDS+=("$OPID")
-oport=""
-for _ in $(seq 1 200); do
-	oport=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\),.*/\1/p' "$T/once.err" | head -n 1)
-	[ -n "$oport" ] && break
-	sleep 0.05
-done
+oport=$(port_in "$T/once.err" "$LISTEN_LINE")
 out=$("$PUT" --key "$K/s" --peer-key "$K/r.pub" "$T/src/big.bin" "127.0.0.1:$oport" 2>&1); rc=$?
 wait "$OPID"; orc=$?
 check "encrypted to tcpget --once --stdout: both exit 0, the bytes on stdout" \
@@ -195,12 +190,7 @@ start_receiver "$T/res" --key "$K/r" --allow-any-sender
 "$BIN/helper_cutrelay" "$RPORT" $((3 << 20)) cut >"$T/cut.out" 2>&1 &
 CPID=$!
 PIDS+=("$CPID")
-cport=""
-for _ in $(seq 1 200); do
-	cport=$(sed -n 's/^port //p' "$T/cut.out")
-	[ -n "$cport" ] && break
-	sleep 0.02
-done
+cport=$(port_in "$T/cut.out" "$RELAY_LINE")
 "$PUT" --key "$K/s" --peer-key "$K/r.pub" "$T/src/big.bin" "127.0.0.1:$cport" >/dev/null 2>&1
 wait "$CPID"
 log_wait "$RERR" "mid-transfer"

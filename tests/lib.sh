@@ -55,6 +55,22 @@ start_receiver() {
 	return 1
 }
 
+# port_in FILE PATTERN: waits (bounded: 10 s) until FILE has a line
+# matching the sed pattern PATTERN, whose \1 is a port; prints that port.
+# For the helpers (PORT N, port N) and tcpget's listening line.
+PORT_LINE='s/^PORT \([0-9][0-9]*\)$/\1/p'
+RELAY_LINE='s/^port \([0-9][0-9]*\)$/\1/p'
+LISTEN_LINE='s/.*listening on .*:\([0-9][0-9]*\),.*/\1/p'
+port_in() {
+	local i p
+	for ((i = 0; i < 500; i++)); do
+		p=$(sed -n "$2" "$1" 2>/dev/null | head -n 1)
+		[ -n "$p" ] && { echo "$p"; return 0; }
+		sleep 0.02
+	done
+	return 1
+}
+
 stop_receiver() {
 	kill -TERM "$RPID" 2>/dev/null
 	wait "$RPID" 2>/dev/null

@@ -118,12 +118,7 @@ stop_receiver
 "$BIN/helper_receiver" hello answer bye >"$T/frecv.out" 2>&1 &
 fpid=$!
 PIDS+=("$fpid")
-port=""
-for _ in $(seq 1 200); do
-	port=$(sed -n 's/^PORT //p' "$T/frecv.out")
-	[ -n "$port" ] && break
-	sleep 0.02
-done
+port=$(port_in "$T/frecv.out" "$PORT_LINE")
 out=$("$PUT" --keep-both "$SRC/t/one" "127.0.0.1:$port" 2>&1); rc=$?
 wait "$fpid"
 check "receiver without OFFER: a FILE as in version 1, exit 0" holds '[ $rc -eq 0 ] && grep -q "^FILE 1 " "$T/frecv.out"'

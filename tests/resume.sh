@@ -36,13 +36,7 @@ relay_start() {
 	"$RELAY" "$RPORT" "$2" "$1" >"$T/relay.out" 2>&1 &
 	LPID=$!
 	PIDS+=("$LPID")
-	LPORT=""
-	for _ in $(seq 1 200); do
-		LPORT=$(sed -n 's/^port //p' "$T/relay.out")
-		[ -n "$LPORT" ] && return 0
-		sleep 0.02
-	done
-	return 1
+	LPORT=$(port_in "$T/relay.out" "$RELAY_LINE")
 }
 # cut_at MIB: a first run whose connection the relay cuts after MIB MiB
 cut_at() {

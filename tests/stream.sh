@@ -178,8 +178,7 @@ stop_receiver
 "$FRECV" hello answer bye >"$T/frecv.out" 2>&1 &
 FPID=$!
 PIDS+=("$FPID")
-for _ in $(seq 1 100); do grep -q '^PORT' "$T/frecv.out" && break; sleep 0.02; done
-FPORT=$(sed -n 's/^PORT //p' "$T/frecv.out")
+FPORT=$(port_in "$T/frecv.out" "$PORT_LINE")
 err=$(printf abc | "$PUT" - "127.0.0.1:$FPORT" --name s 2>&1); rc=$?
 wait "$FPID"
 check "older receiver: tcpput asked for OFFER and STREAM" grep -q '^HELLO 1 1 12$' "$T/frecv.out"
@@ -243,8 +242,7 @@ check "--stdout: the log went to stderr" grep -q "received 5m (5.0 MiB" "$OERR"
 mkdir -p "$T/cwd"
 (cd "$T/cwd" && "$GET" --stdout -p 0 -b 127.0.0.1 -t 20 2>"$T/pipe.err" | b2sum | cut -d' ' -f1 >"$T/pipe.sum"; echo "${PIPESTATUS[0]}" >"$T/pipe.rc") &
 PPID_=$!
-for _ in $(seq 1 200); do grep -q 'listening on' "$T/pipe.err" 2>/dev/null && break; sleep 0.05; done
-PPORT=$(sed -n 's/.*listening on .*:\([0-9][0-9]*\),.*/\1/p' "$T/pipe.err")
+PPORT=$(port_in "$T/pipe.err" "$LISTEN_LINE")
 head -c 5M "$SRC/5m" | "$PUT" -q - "127.0.0.1:$PPORT" --name piped; rc=$?
 wait "$PPID_"
 check "tcpget --stdout | b2sum of a stream: matches, tcpget exit 0" \

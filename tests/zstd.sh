@@ -70,12 +70,7 @@ stop_receiver
 FRECV=$BIN/helper_receiver
 "$FRECV" hello answer bye >"$T/frecv.out" 2>&1 &
 fpid=$!
-port=""
-for ((i = 0; i < 500; i++)); do
-	port=$(sed -n 's/^PORT //p' "$T/frecv.out")
-	[ -n "$port" ] && break
-	sleep 0.02
-done
+port=$(port_in "$T/frecv.out" "$PORT_LINE")
 "$PUT" --zstd "$SRC/tree/logs/small.log" "127.0.0.1:$port" >/dev/null 2>"$T/err"; rc=$?
 wait "$fpid"
 check "zstd fallback: exit 0" [ $rc -eq 0 ]
