@@ -9,14 +9,35 @@
  *
  * Delay model: data read at time t is written on at t + delay.  Each
  * direction keeps a byte ring plus a ring of (release time, end offset)
- * marks, one mark per read; poll() sleeps until the next mark is due.  poll
- * has millisecond resolution and the timeout is rounded up, so the delay
- * actually applied is between delay and delay + 1 ms, never less.
+ * marks, one mark per read; ppoll() sleeps until the next mark is due
+ * (nanosecond timeouts; the kernel's timer slack, 50 us by default, and
+ * scheduling add to it), so the delay actually applied is never less than
+ * the delay and rarely more than a fraction of a millisecond above it.
  *
  * Rate model: a token bucket per direction, refilled continuously at the
  * rate, holding at most 2 ms worth of tokens (16 KiB at least), so bursts
  * cannot exceed the link much.  The relay never reads more than its ring
  * holds: back-pressure reaches the sender through TCP.
+ *
+ * Path model (-R, -W, -L: a long fat network, which loopback is not):
+ * -R RTT_MS gives every connection a round-trip time, half of it as the
+ * one-way delay in each direction (as -D does).  -W BYTES caps what one
+ * direction of one connection has in flight: a byte counts from the moment
+ * the relay reads it from the sender until the moment its acknowledgement
+ * would be back, which is half an RTT after the relay wrote it to the
+ * receiver (so at least one RTT after the read, more when the receiver is
+ * slow to take it).  The relay reads only while fewer than W bytes are in
+ * flight, so each connection moves at most W per RTT, the ceiling a TCP
+ * window of W sets on a real path.  -L MBYTES_PER_S is a link shared by all
+ * connections: one token bucket per direction (5 ms of tokens at most, and
+ * reads wait for 64 KiB of them), spent when the relay reads, so the bytes
+ * of all connections together enter the delay at most at the link's rate.
+ * Connections take turns at the shared bucket (the one served first changes
+ * every round).  -B KIB sets SO_RCVBUF and SO_SNDBUF of the relay's own
+ * sockets, which bounds how much the kernel buffers before and after the
+ * emulated path (what the sender has written but the relay not yet read).
+ * Limits: no loss, no slow start, no congestion control: the window is
+ * always the full W, and the link is shared by whoever reads first.
  *
  * Bounded: at most -n connections are accepted in all (and at most
  * RELAY_ACTIVE_MAX at once); it exits when all of them are done, after -i
@@ -50,10 +71,14 @@
 #define RELAY_ACTIVE_MAX 64          /* connections open at once */
 #define RELAY_MARKS 16384u           /* pending reads per direction */
 #define RELAY_MIN_WRITE 8192u        /* rate-limited writes at least this (or all that is left) */
+#define RELAY_MIN_READ 4096u         /* window-limited reads wait for this much room */
+#define RELAY_LINK_MIN 65536.0       /* link-limited reads wait for this many tokens */
+#define RELAY_ACK_MERGE_NS 100000    /* writes closer than this share one acknowledgement mark */
 
 static const char usage_text[] =
 	"usage: relay -l LPORT -d DPORT [-D MS] [-r MBIT] [-n CONNS] [-i IDLE_S]\n"
 	"             [-t TOTAL_S] [-b RING_KIB] [-o FILE] [-q]\n"
+	"             [-R RTT_MS -W WINDOW_BYTES] [-L LINK_MBYTES_PER_S] [-B SOCKBUF_KIB]\n"
 	"  -l LPORT    listen on 127.0.0.1:LPORT\n"
 	"  -d DPORT    forward to 127.0.0.1:DPORT\n"
 	"  -D MS       one-way delay applied in each direction (default 0)\n"
@@ -63,7 +88,12 @@ static const char usage_text[] =
 	"  -t TOTAL_S  exit after this many seconds in all (default 900)\n"
 	"  -b KIB      buffer per direction and connection (default 8192)\n"
 	"  -o FILE     write byte counts here (up_bytes, down_bytes, connections)\n"
-	"  -q          no summary on stderr\n";
+	"  -q          no summary on stderr\n"
+	"  -R RTT_MS   round-trip time of each connection: -D RTT_MS/2 (the later wins)\n"
+	"  -W BYTES    at most this many bytes in flight per direction and connection,\n"
+	"              from the relay's read until the acknowledgement would be back\n"
+	"  -L MBYTES   a link of this many MiB/s per direction, shared by all connections\n"
+	"  -B KIB      SO_RCVBUF and SO_SNDBUF of the relay's sockets (default: the kernel's)\n";
 
 struct config {
 	int listen_port;
@@ -76,6 +106,9 @@ struct config {
 	size_t ring_size;
 	const char *out_path;
 	bool quiet;
+	uint64_t window;             /* 0: no window */
+	double link_bytes_per_ns;    /* 0: no shared link */
+	int sockbuf;                 /* 0: the kernel's */
 };
 
 struct mark {
@@ -95,6 +128,10 @@ struct direction {
 	size_t mark_head, mark_count;
 	double tokens;
 	int64_t refill_ns;
+	int link;                    /* which shared link bucket: 0 up, 1 down */
+	uint64_t acked;              /* bytes whose acknowledgement is back (-W) */
+	struct mark *acks;           /* (ack time, out offset) per write, with -W */
+	size_t ack_head, ack_count;
 	bool eof;                    /* source said EOF */
 	bool shut;                   /* EOF passed on (shutdown SHUT_WR) */
 };
@@ -103,9 +140,16 @@ struct connection {
 	bool used;
 	bool failed;
 	long id;
+	int64_t start_ns;
 	int client, server;
 	struct direction dir[2];     /* 0: client -> server (up), 1: server -> client (down) */
 };
+
+/* The shared link (-L), one bucket per direction. */
+static struct {
+	double tokens;
+	int64_t refill_ns;
+} link_bucket[2];
 
 static volatile sig_atomic_t stop_signal;
 static uint64_t total_up, total_down;
@@ -185,7 +229,17 @@ static void loopback_addr(struct sockaddr_in *sa, int port)
 	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 }
 
-static int listen_loopback(int port)
+/* -B: before listen() or connect(), so the window scale fits the buffer.
+ * Accepted sockets inherit the listener's. */
+static void set_sockbuf(int fd, int bytes)
+{
+	if (bytes <= 0)
+		return;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes);
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+}
+
+static int listen_loopback(int port, int sockbuf)
 {
 	struct sockaddr_in sa;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -193,6 +247,7 @@ static int listen_loopback(int port)
 		return -1;
 	int one = 1;
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	set_sockbuf(fd, sockbuf);
 	loopback_addr(&sa, port);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
 	    listen(fd, 64) < 0 || set_nonblocking(fd) < 0) {
@@ -204,12 +259,13 @@ static int listen_loopback(int port)
 	return fd;
 }
 
-static int connect_loopback(int port)
+static int connect_loopback(int port, int sockbuf)
 {
 	struct sockaddr_in sa;
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (fd < 0)
 		return -1;
+	set_sockbuf(fd, sockbuf);
 	loopback_addr(&sa, port);
 	/* A loopback connect completes or fails at once; blocking is fine. */
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
@@ -222,11 +278,12 @@ static int connect_loopback(int port)
 }
 
 static int direction_init(struct direction *d, const struct config *cfg,
-			  int from, int to, int64_t now)
+			  int from, int to, int link, int64_t now)
 {
 	memset(d, 0, sizeof *d);
 	d->from = from;
 	d->to = to;
+	d->link = link;
 	d->cap = cfg->ring_size;
 	d->buf = malloc(d->cap);
 	if (!d->buf)
@@ -234,6 +291,11 @@ static int direction_init(struct direction *d, const struct config *cfg,
 	if (cfg->delay_ns > 0) {
 		d->marks = calloc(RELAY_MARKS, sizeof *d->marks);
 		if (!d->marks)
+			return -1;
+	}
+	if (cfg->window > 0) {
+		d->acks = calloc(RELAY_MARKS, sizeof *d->acks);
+		if (!d->acks)
 			return -1;
 	}
 	d->refill_ns = now;
@@ -244,8 +306,10 @@ static void direction_free(struct direction *d)
 {
 	free(d->buf);
 	free(d->marks);
+	free(d->acks);
 	d->buf = NULL;
 	d->marks = NULL;
+	d->acks = NULL;
 }
 
 static double bucket_size(const struct config *cfg)
@@ -265,21 +329,65 @@ static void refill(struct direction *d, const struct config *cfg, int64_t now)
 	d->refill_ns = now;
 }
 
-/* Moves `released` forward over every mark that is due. */
+static double link_bucket_size(const struct config *cfg)
+{
+	double b = cfg->link_bytes_per_ns * 5e6;     /* 5 ms of traffic */
+	return b < RELAY_LINK_MIN ? RELAY_LINK_MIN : b;
+}
+
+static void link_refill(const struct config *cfg, int64_t now)
+{
+	if (cfg->link_bytes_per_ns <= 0)
+		return;
+	double max = link_bucket_size(cfg);
+	for (int k = 0; k < 2; k++) {
+		link_bucket[k].tokens += (double)(now - link_bucket[k].refill_ns) *
+					 cfg->link_bytes_per_ns;
+		if (link_bucket[k].tokens > max)
+			link_bucket[k].tokens = max;
+		link_bucket[k].refill_ns = now;
+	}
+}
+
+/* Moves `released` forward over every mark that is due, and `acked` over
+ * every acknowledgement that is back. */
 static void release_due(struct direction *d, int64_t now)
 {
 	if (!d->marks) {
 		d->released = d->in;
-		return;
+	} else {
+		while (d->mark_count > 0 && d->marks[d->mark_head].release_ns <= now) {
+			d->released = d->marks[d->mark_head].end;
+			d->mark_head = (d->mark_head + 1) % RELAY_MARKS;
+			d->mark_count--;
+		}
 	}
-	while (d->mark_count > 0 && d->marks[d->mark_head].release_ns <= now) {
-		d->released = d->marks[d->mark_head].end;
-		d->mark_head = (d->mark_head + 1) % RELAY_MARKS;
-		d->mark_count--;
+	while (d->ack_count > 0 && d->acks[d->ack_head].release_ns <= now) {
+		d->acked = d->acks[d->ack_head].end;
+		d->ack_head = (d->ack_head + 1) % RELAY_MARKS;
+		d->ack_count--;
 	}
 }
 
-static bool wants_read(const struct direction *d)
+/* Bytes the window lets this direction read now: UINT64_MAX without -W, 0
+ * while fewer than RELAY_MIN_READ would fit next to what is in flight. */
+static uint64_t window_room(const struct direction *d, const struct config *cfg)
+{
+	if (cfg->window == 0)
+		return UINT64_MAX;
+	uint64_t flight = d->in - d->acked;
+	uint64_t room = flight >= cfg->window ? 0 : cfg->window - flight;
+	return room < RELAY_MIN_READ && flight > 0 ? 0 : room;
+}
+
+static bool link_ready(const struct direction *d, const struct config *cfg)
+{
+	return cfg->link_bytes_per_ns <= 0 ||
+	       link_bucket[d->link].tokens >= RELAY_LINK_MIN;
+}
+
+/* Would read if the path (window, link) allowed it. */
+static bool wants_read_ring(const struct direction *d)
 {
 	if (d->eof)
 		return false;
@@ -288,11 +396,18 @@ static bool wants_read(const struct direction *d)
 	return !d->marks || d->mark_count < RELAY_MARKS;
 }
 
+static bool wants_read(const struct direction *d, const struct config *cfg)
+{
+	return wants_read_ring(d) && window_room(d, cfg) > 0 && link_ready(d, cfg);
+}
+
 /* Bytes that may be written now, ignoring the socket's readiness. */
 static size_t writable_now(const struct direction *d, const struct config *cfg)
 {
 	uint64_t avail = d->released - d->out;
 	if (avail == 0)
+		return 0;
+	if (d->acks && d->ack_count == RELAY_MARKS)
 		return 0;
 	if (cfg->rate_bytes_per_ns > 0) {
 		uint64_t want = avail < RELAY_MIN_WRITE ? avail : RELAY_MIN_WRITE;
@@ -321,6 +436,20 @@ static int64_t next_timer(const struct direction *d, const struct config *cfg)
 				t = tt;
 		}
 	}
+	if (wants_read_ring(d)) {
+		/* Blocked by the path: wake when an acknowledgement is back or
+		 * the link has tokens again. */
+		if (window_room(d, cfg) == 0 && d->ack_count > 0 &&
+		    d->acks[d->ack_head].release_ns < t)
+			t = d->acks[d->ack_head].release_ns;
+		if (!link_ready(d, cfg)) {
+			double wait = (RELAY_LINK_MIN - link_bucket[d->link].tokens) /
+				      cfg->link_bytes_per_ns;
+			int64_t tt = link_bucket[d->link].refill_ns + (int64_t)wait + 1;
+			if (tt < t)
+				t = tt;
+		}
+	}
 	return t;
 }
 
@@ -328,13 +457,18 @@ static int64_t next_timer(const struct direction *d, const struct config *cfg)
 static int direction_read(struct direction *d, const struct config *cfg,
 			  int64_t now, int64_t *activity)
 {
-	if (!wants_read(d))
+	if (!wants_read(d, cfg))
 		return 0;
 	size_t used = (size_t)(d->in - d->out);
 	size_t pos = (size_t)(d->in % d->cap);
 	size_t room = d->cap - used;
 	size_t contiguous = d->cap - pos;
 	size_t n = room < contiguous ? room : contiguous;
+	uint64_t path = window_room(d, cfg);
+	if (cfg->link_bytes_per_ns > 0 && (double)path > link_bucket[d->link].tokens)
+		path = (uint64_t)link_bucket[d->link].tokens;
+	if (path < n)
+		n = (size_t)path;
 	ssize_t r = read(d->from, d->buf + pos, n);
 	if (r < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? 0 : -1;
@@ -344,6 +478,8 @@ static int direction_read(struct direction *d, const struct config *cfg,
 		return 0;
 	}
 	d->in += (uint64_t)r;
+	if (cfg->link_bytes_per_ns > 0)
+		link_bucket[d->link].tokens -= (double)r;
 	if (d->marks) {
 		size_t slot = (d->mark_head + d->mark_count) % RELAY_MARKS;
 		d->marks[slot].release_ns = now + cfg->delay_ns;
@@ -353,6 +489,24 @@ static int direction_read(struct direction *d, const struct config *cfg,
 		d->released = d->in;
 	}
 	return 0;
+}
+
+/* The bytes written so far are acknowledged at `when`.  A write close after
+ * the previous one extends that one's mark (acknowledged at most
+ * RELAY_ACK_MERGE_NS early), so the marks cannot run out in a busy loop. */
+static void note_ack(struct direction *d, int64_t when)
+{
+	if (d->ack_count > 0) {
+		struct mark *last = &d->acks[(d->ack_head + d->ack_count - 1) % RELAY_MARKS];
+		if (when - last->release_ns < RELAY_ACK_MERGE_NS) {
+			last->end = d->out;
+			return;
+		}
+	}
+	size_t slot = (d->ack_head + d->ack_count) % RELAY_MARKS;
+	d->acks[slot].release_ns = when;
+	d->acks[slot].end = d->out;
+	d->ack_count++;
 }
 
 /* Writes what is due.  -1 on a hard error of the connection. */
@@ -375,6 +529,8 @@ static int direction_write(struct direction *d, const struct config *cfg,
 		*total += (uint64_t)w;
 		if (cfg->rate_bytes_per_ns > 0)
 			d->tokens -= (double)w;
+		if (d->acks)
+			note_ack(d, now + cfg->delay_ns);
 		if ((size_t)w < n)
 			break;
 	}
@@ -389,6 +545,7 @@ static int direction_write(struct direction *d, const struct config *cfg,
 static void connection_close(struct connection *c, const struct config *cfg)
 {
 	uint64_t up = c->dir[0].out, down = c->dir[1].out;
+	double secs = (double)(now_ns() - c->start_ns) / 1e9;
 	close(c->client);
 	close(c->server);
 	direction_free(&c->dir[0]);
@@ -396,9 +553,11 @@ static void connection_close(struct connection *c, const struct config *cfg)
 	c->used = false;
 	connections_done++;
 	if (!cfg->quiet)
-		fprintf(stderr, "relay: connection %ld %s: up %llu bytes, down %llu bytes\n",
+		fprintf(stderr, "relay: connection %ld %s: up %llu bytes, down %llu bytes, "
+			"%.3f s (up %.1f MiB/s)\n",
 			c->id, c->failed ? "reset" : "closed",
-			(unsigned long long)up, (unsigned long long)down);
+			(unsigned long long)up, (unsigned long long)down, secs,
+			secs > 0 ? (double)up / 1048576 / secs : 0.0);
 	write_totals(cfg);
 }
 
@@ -409,7 +568,7 @@ static void accept_one(int lfd, struct connection *conns, const struct config *c
 	if (client < 0)
 		return;
 	(*accepted)++;
-	int server = connect_loopback(cfg->dest_port);
+	int server = connect_loopback(cfg->dest_port, cfg->sockbuf);
 	if (server < 0) {
 		fprintf(stderr, "relay: connect 127.0.0.1:%d: %s\n", cfg->dest_port,
 			strerror(errno));
@@ -431,8 +590,9 @@ static void accept_one(int lfd, struct connection *conns, const struct config *c
 	c->client = client;
 	c->server = server;
 	c->id = *accepted;
-	if (direction_init(&c->dir[0], cfg, client, server, now) < 0 ||
-	    direction_init(&c->dir[1], cfg, server, client, now) < 0) {
+	c->start_ns = now;
+	if (direction_init(&c->dir[0], cfg, client, server, 0, now) < 0 ||
+	    direction_init(&c->dir[1], cfg, server, client, 1, now) < 0) {
 		direction_free(&c->dir[0]);
 		direction_free(&c->dir[1]);
 		goto fail;
@@ -455,7 +615,7 @@ static int run(const struct config *cfg)
 	int slot_of[1 + 2 * RELAY_ACTIVE_MAX];
 	long accepted = 0;
 	int active = 0;
-	int lfd = listen_loopback(cfg->listen_port);
+	int lfd = listen_loopback(cfg->listen_port, cfg->sockbuf);
 	if (lfd < 0) {
 		fprintf(stderr, "relay: listen 127.0.0.1:%d: %s\n", cfg->listen_port,
 			strerror(errno));
@@ -464,6 +624,11 @@ static int run(const struct config *cfg)
 	const int64_t start = now_ns();
 	int64_t activity = start;
 	const char *why = "done";
+	int first = 0;               /* the connection served first this round */
+	for (int k = 0; k < 2; k++) {
+		link_bucket[k].refill_ns = start;
+		link_bucket[k].tokens = link_bucket_size(cfg);
+	}
 
 	while (!stop_signal) {
 		int64_t now = now_ns();
@@ -487,6 +652,7 @@ static int run(const struct config *cfg)
 			pfd[n].events = POLLIN;
 			slot_of[n++] = -1;
 		}
+		link_refill(cfg, now);
 		for (int i = 0; i < RELAY_ACTIVE_MAX; i++) {
 			struct connection *c = &conns[i];
 			if (!c->used)
@@ -496,7 +662,7 @@ static int run(const struct config *cfg)
 				struct direction *d = &c->dir[k];
 				release_due(d, now);
 				refill(d, cfg, now);
-				if (wants_read(d))
+				if (wants_read(d, cfg))
 					*(k == 0 ? &ev_client : &ev_server) |= POLLIN;
 				if (writable_now(d, cfg) > 0)
 					*(k == 0 ? &ev_server : &ev_client) |= POLLOUT;
@@ -515,9 +681,13 @@ static int run(const struct config *cfg)
 			slot_of[n++] = i;
 		}
 		int64_t wait_ns = wake - now;
-		int timeout = wait_ns <= 0 ? 0 :
-			(int)((wait_ns + 999999) / 1000000);
-		int r = poll(pfd, n, timeout);
+		if (wait_ns < 0)
+			wait_ns = 0;
+		struct timespec timeout = {
+			.tv_sec = (time_t)(wait_ns / 1000000000),
+			.tv_nsec = (long)(wait_ns % 1000000000),
+		};
+		int r = ppoll(pfd, n, &timeout, NULL);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -531,8 +701,17 @@ static int run(const struct config *cfg)
 				accept_one(lfd, conns, cfg, &accepted, &active, now);
 
 		/* Every connection gets a turn: due timers need no socket event,
-		 * and a read or write that is not ready just says EAGAIN. */
-		for (int i = 0; i < RELAY_ACTIVE_MAX; i++) {
+		 * and a read or write that is not ready just says EAGAIN.  The
+		 * turns start one used slot further each round, so no connection
+		 * is always first at the shared link's tokens. */
+		link_refill(cfg, now);
+		for (int j = 1; j <= RELAY_ACTIVE_MAX; j++)
+			if (conns[(first + j) % RELAY_ACTIVE_MAX].used) {
+				first = (first + j) % RELAY_ACTIVE_MAX;
+				break;
+			}
+		for (int j = 0; j < RELAY_ACTIVE_MAX; j++) {
+			int i = (first + j) % RELAY_ACTIVE_MAX;
 			struct connection *c = &conns[i];
 			if (!c->used)
 				continue;
@@ -579,7 +758,7 @@ int main(int argc, char **argv)
 	long v;
 	double dv;
 	int opt;
-	while ((opt = getopt(argc, argv, "l:d:D:r:n:i:t:b:o:qh")) != -1) {
+	while ((opt = getopt(argc, argv, "l:d:D:r:n:i:t:b:o:qR:W:L:B:h")) != -1) {
 		switch (opt) {
 		case 'l':
 			if (parse_long(optarg, 1, 65535, &v) < 0)
@@ -595,6 +774,26 @@ int main(int argc, char **argv)
 			if (parse_long(optarg, 0, 60000, &v) < 0)
 				goto bad;
 			cfg.delay_ns = (int64_t)v * 1000000;
+			break;
+		case 'R':
+			if (parse_double(optarg, 0, 120000, &dv) < 0)
+				goto bad;
+			cfg.delay_ns = (int64_t)(dv * 1e6 / 2);
+			break;
+		case 'W':
+			if (parse_long(optarg, 0, 1L << 30, &v) < 0)
+				goto bad;
+			cfg.window = (uint64_t)v;
+			break;
+		case 'L':
+			if (parse_double(optarg, 0, 1e6, &dv) < 0)
+				goto bad;
+			cfg.link_bytes_per_ns = dv * 1048576.0 / 1e9;
+			break;
+		case 'B':
+			if (parse_long(optarg, 0, 1024 * 1024, &v) < 0)
+				goto bad;
+			cfg.sockbuf = (int)v * 1024;
 			break;
 		case 'r':
 			if (parse_double(optarg, 0, 1e6, &dv) < 0)
@@ -636,6 +835,9 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc || cfg.listen_port == 0 || cfg.dest_port == 0)
 		goto bad;
+	/* The window, not the ring, must be what limits a connection. */
+	if (cfg.window > cfg.ring_size)
+		cfg.ring_size = (size_t)cfg.window;
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);

@@ -43,7 +43,13 @@ SENDERS=32                      # workload 6
 SENDER_MIB=32
 TREE_FILES=100000               # workload 7, in directories of 1000
 TREE_KIB=1
-ONLY=random,small,text,latency,slow,concurrent,tree,rerun,resume
+LFN_MIB=1024                    # workload 10: through the path emulator
+LFN_RTT_MS=100
+LFN_WINDOW=4194304              # bytes in flight per connection
+LFN_LINK=200                    # MiB/s, shared by all connections
+LFN_STREAMS=8
+LFN_REPS=1                      # its time is the path's: one run each, no warm-up
+ONLY=random,small,text,latency,slow,concurrent,tree,rerun,resume,lfn
 SKIP=""
 TMP_BASE=""
 OUT_MD=$BENCH_DIR/results/latest.md
@@ -66,11 +72,18 @@ usage: bash bench/run.sh [options]
   --senders N        workload 6: concurrent senders ($SENDERS)
   --sender-mib N     workload 6: MiB per sender ($SENDER_MIB)
   --tree-files N     workload 7: files of ${TREE_KIB} KiB in a tree of directories of 1000 ($TREE_FILES)
+  --lfn-mib N        workload 10: MiB of random data through the path emulator ($LFN_MIB)
+  --lfn-rtt-ms N     workload 10: round-trip time ($LFN_RTT_MS)
+  --lfn-window N     workload 10: bytes in flight per connection ($LFN_WINDOW)
+  --lfn-link N       workload 10: link rate in MiB/s, shared by all connections ($LFN_LINK)
+  --lfn-streams N    workload 10: tcpput --streams N, when tcpput has it ($LFN_STREAMS)
+  --lfn-reps N       workload 10: repetitions ($LFN_REPS; no warm-up)
   --only LIST        workloads to run, comma-separated, by name or number:
                      random(1) small(2) text(3) latency(4) slow(5) concurrent(6)
                      tree(7)
                      rerun(8: tcpx re-run of an unchanged --small-files tree)
                      resume(9: tcpx --resume of a --big-mib file cut at 50%)
+                     lfn(10: long fat network through bench/relay's path model)
   --skip LIST        contenders to leave out: rsync,nc,scp,b2,tcpx
   --tmp DIR          where inputs and outputs go (default /dev/shm if it has room)
   --out FILE         Markdown report ($OUT_MD)
@@ -96,7 +109,7 @@ while [[ $# -gt 0 ]]; do
 	-h | --help) usage; exit 0 ;;
 	--quick)
 		QUICK=1 REPS=1 WARMUP=0 BIG_MIB=128 SMALL_FILES=1000 TEXT_MIB=32 TINY_FILES=200
-		SENDERS=8 SENDER_MIB=8 TREE_FILES=5000
+		SENDERS=8 SENDER_MIB=8 TREE_FILES=5000 LFN_MIB=32
 		shift; continue ;;
 	--reps) posint "$opt" "$val"; REPS=$val ;;
 	--warmup) [[ $val =~ ^[0-9]+$ ]] || die "--warmup needs a number"; WARMUP=$val ;;
@@ -109,6 +122,12 @@ while [[ $# -gt 0 ]]; do
 	--senders) posint "$opt" "$val"; [[ $val -le 60 ]] || die "--senders: at most 60"; SENDERS=$val ;;
 	--sender-mib) posint "$opt" "$val"; SENDER_MIB=$val ;;
 	--tree-files) posint "$opt" "$val"; TREE_FILES=$val ;;
+	--lfn-mib) posint "$opt" "$val"; LFN_MIB=$val ;;
+	--lfn-rtt-ms) posint "$opt" "$val"; LFN_RTT_MS=$val ;;
+	--lfn-window) posint "$opt" "$val"; LFN_WINDOW=$val ;;
+	--lfn-link) posint "$opt" "$val"; LFN_LINK=$val ;;
+	--lfn-streams) posint "$opt" "$val"; LFN_STREAMS=$val ;;
+	--lfn-reps) posint "$opt" "$val"; LFN_REPS=$val ;;
 	--only) ONLY=$val ;;
 	--skip) SKIP=$val ;;
 	--tmp) TMP_BASE=$val ;;
@@ -133,6 +152,7 @@ for w in "${_only[@]}"; do
 	7 | tree) WANT[tree]=1 ;;
 	8 | rerun) WANT[rerun]=1 ;;
 	9 | resume) WANT[resume]=1 ;;
+	10 | lfn) WANT[lfn]=1 ;;
 	"") ;;
 	*) die "--only: unknown workload '$w'" ;;
 	esac
@@ -339,11 +359,12 @@ tree_stats() { find "$1" -type f -printf '%s\n' 2>/dev/null | awk '{ n++; s += $
 RELAY_PID="" RELAY_PORT="" RELAY_OUT=""
 WIRE_UP="" WIRE_DOWN=""
 
-start_relay() {                 # delay_ms rate_mbit dest_port
+start_relay() {                 # delay_ms rate_mbit [relay options...] dest_port
+	local dest=${!#} extra=("${@:3:$#-3}")
 	RELAY_PORT=$(free_port)
 	RELAY_OUT=$WORK/relay.$RELAY_PORT
 	rm -f "$RELAY_OUT"
-	"$HELPERS/relay" -q -l "$RELAY_PORT" -d "$3" -D "$1" -r "$2" -n 256 \
+	"$HELPERS/relay" -q -l "$RELAY_PORT" -d "$dest" -D "$1" -r "$2" "${extra[@]}" -n 256 \
 		-i 120 -t $((RUN_TIMEOUT + 60)) -o "$RELAY_OUT" &
 	RELAY_PID=$!
 	started "$RELAY_PID"
@@ -458,6 +479,7 @@ EOF
 
 declare -A TIMES=() UP=() DOWN=() FAILS=()
 declare -A RSS_PUT=() RSS_GET=()
+declare -A RSS_PUT_K=() RSS_GET_K=()  # the same per workload|contender
 declare -A META=()              # workload -> "bytes files"
 declare -a ORDER=()             # workload|contender in report order
 declare -A LABEL=()
@@ -486,6 +508,8 @@ record() {                      # key rep
 	local w=${key%%|*}
 	if [[ -n $LAST_RSS_PUT ]] && ((LAST_RSS_PUT > ${RSS_PUT[$w]:-0})); then RSS_PUT[$w]=$LAST_RSS_PUT; fi
 	if [[ -n $LAST_RSS_GET ]] && ((LAST_RSS_GET > ${RSS_GET[$w]:-0})); then RSS_GET[$w]=$LAST_RSS_GET; fi
+	if [[ -n $LAST_RSS_PUT ]] && ((LAST_RSS_PUT > ${RSS_PUT_K[$key]:-0})); then RSS_PUT_K[$key]=$LAST_RSS_PUT; fi
+	if [[ -n $LAST_RSS_GET ]] && ((LAST_RSS_GET > ${RSS_GET_K[$key]:-0})); then RSS_GET_K[$key]=$LAST_RSS_GET; fi
 	log "$key run $2: $(fmt_s "$LAST_US") s${WIRE_UP:+, wire $WIRE_UP B}${LAST_RSS_PUT:+, put ${LAST_RSS_PUT} KiB}${LAST_RSS_GET:+, get ${LAST_RSS_GET} KiB}"
 }
 
@@ -829,6 +853,10 @@ run_one() {                     # workload contender rep
 	concurrent\|tcpx-n) run_many tcpx "$SENDERS" ;;
 	concurrent\|rsync-1) run_many rsync 1 ;;
 	concurrent\|rsync-n) run_many rsync "$SENDERS" ;;
+	lfn\|tcpx) run_tcpx "$LFN_RELAY" "$LFN_FILE" -- "$LFN_FILE" ;;
+	lfn\|tcpx-streams) run_tcpx "$LFN_RELAY" "$LFN_FILE" -- "--streams=$LFN_STREAMS" "$LFN_FILE" ;;
+	lfn\|rsync) run_rsync "$LFN_RELAY" "$LFN_FILE" -- -W -a "$LFN_FILE" ;;
+	lfn\|nc) run_nc_file "$LFN_RELAY" "$LFN_FILE" "$LFN_FILE" ;;
 	*) die "internal: no runner for $w|$c" ;;
 	esac
 	if [[ -z $LAST_ERR && -n $LAST_OUT ]]; then
@@ -845,10 +873,11 @@ run_workload() {                # workload contender...
 	local w=$1 rep c
 	shift
 	[[ $# -gt 0 ]] || return 0
-	log "workload $w: $* x $REPS"
-	local first=1
-	[[ $w == slow ]] || first=$((1 - WARMUP))
-	for ((rep = first; rep <= REPS; rep++)); do
+	local first=1 reps=$REPS
+	[[ $w == slow || $w == lfn ]] || first=$((1 - WARMUP))
+	[[ $w == lfn ]] && reps=$LFN_REPS
+	log "workload $w: $* x $reps"
+	for ((rep = first; rep <= reps; rep++)); do
 		for c in "$@"; do
 			run_one "$w" "$c" "$rep"
 		done
@@ -885,6 +914,34 @@ target() {                      # text reached met
 }
 # check VALUE OP LIMIT -> yes/no/n/a
 check() { [[ $1 == n/a || -z $1 ]] && { echo "not measured"; return; }; awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN { ok = (op == "<=") ? v <= l : (op == "<") ? v < l : v >= l; print ok ? "yes" : "**no**" }'; }
+
+# Workload 10's table: throughput against the link and the window's ceiling.
+LFN_CEIL=""                      # W/RTT in MiB/s
+report_lfn() {
+	local k m mbs p g
+	echo "## Long fat network (workload 10: $LFN_MIB MiB random through bench/relay's path model)"
+	echo
+	echo "Each connection: RTT $LFN_RTT_MS ms, at most $LFN_WINDOW bytes in flight, so at most W/RTT = $LFN_CEIL MiB/s; all connections share a $LFN_LINK MiB/s link per direction. Medians of $LFN_REPS run(s), no warm-up."
+	echo
+	echo "| contender | wall (s) | MiB/s | ÷ link ($LFN_LINK MiB/s) | ÷ W/RTT ($LFN_CEIL MiB/s) | peak RSS put / get |"
+	echo "|---|---|---|---|---|---|"
+	for k in "lfn|tcpx" "lfn|tcpx-streams" "lfn|rsync" "lfn|nc"; do
+		[[ -n ${LABEL[$k]:-} ]] || continue
+		m=$(med_of "$k") || m=""
+		if [[ -z $m ]]; then
+			echo "| $(md "${LABEL[$k]}") | failed | | | | |"
+			continue
+		fi
+		mbs=$(awk -v b=$((LFN_MIB * 1048576)) -v us="$m" 'BEGIN { printf "%.1f", b / 1048576 / (us / 1e6) }')
+		p=${RSS_PUT_K[$k]:-} g=${RSS_GET_K[$k]:-}
+		echo "| $(md "${LABEL[$k]}") | $(fmt_s2 "$m") | $mbs | $(ratio "$mbs" "$LFN_LINK")x | $(ratio "$mbs" "$LFN_CEIL")x | $(kib_cell "$p") / $(kib_cell "$g") |"
+	done
+	echo
+}
+# "12.3 MiB" of a KiB figure, or "—".
+kib_cell() { if [[ -n $1 ]]; then echo "$(mib_of_kib "$1") MiB"; else echo "—"; fi; }
+# MiB/s of workload 10's median for a workload|contender, or "n/a".
+lfn_rate() { local m; m=$(med_of "$1") && awk -v b=$((LFN_MIB * 1048576)) -v us="$m" 'BEGIN { printf "%.1f", b / 1048576 / (us / 1e6) }' || echo n/a; }
 
 report() {
 	local cpu kernel date_s mem fs
@@ -965,6 +1022,13 @@ report() {
 		t=$(med_of "tree|tcpx") || t=""
 		echo "| 7 | $tree_l | $(cell "tree|tcpx" "") | $(cell "tree|rsync" "$t") | $(cell "tree|tarnc" "$t") | — | — | $(rss_cell tree) |"
 	fi
+	if wants lfn; then
+		t=$(med_of "lfn|tcpx") || t=""
+		echo "| 10 | $LFN_MIB MiB random, path RTT $LFN_RTT_MS ms, window $(human_bytes "$LFN_WINDOW"), link $LFN_LINK MiB/s | $(cell "lfn|tcpx" "") ${t:+($(mib_s $((LFN_MIB * 1048576)) "$t") MiB/s)} | $(cell "lfn|rsync" "$t") | $(cell "lfn|nc" "$t") | — | — | $(rss_cell lfn) |"
+		t=$(med_of "lfn|tcpx-streams") || t=""
+		[[ -n ${LABEL["lfn|tcpx-streams"]:-} ]] &&
+			echo "| 10s | the same, tcpx --streams $LFN_STREAMS | $(cell "lfn|tcpx-streams" "") ${t:+($(mib_s $((LFN_MIB * 1048576)) "$t") MiB/s)} | $(cell "lfn|rsync" "$t") | $(cell "lfn|nc" "$t") | — | — | (same) |"
+	fi
 	echo
 
 	if wants text || wants slow; then
@@ -982,6 +1046,8 @@ report() {
 		echo "| text | \`gzip -1\` output size (no transfer) | $GZIP1_BYTES ($(human_bytes "$GZIP1_BYTES")) | $(awk -v a="$GZIP1_BYTES" -v b="$((TEXT_MIB * 1048576))" 'BEGIN { printf "%.1f%%", 100 * a / b }') | |"
 		echo
 	fi
+
+	wants lfn && report_lfn
 
 	echo "## All runs"
 	echo
@@ -1045,6 +1111,16 @@ report() {
 		r=$([[ -n $a && -n $b ]] && awk -v n="$SENDERS" -v t1="$a" -v tn="$b" 'BEGIN { printf "%.2f", n * t1 / tn }' || echo n/a)
 		target "6: $conc_l: aggregate throughput ≥ 0.8x one sender's" "${r}x" "$(check "$r" ">=" 0.8)"
 	fi
+	if wants lfn; then
+		r=$(lfn_rate "lfn|tcpx")
+		r=$([[ $r != n/a ]] && ratio "$r" "$LFN_CEIL" || echo n/a)
+		target "10: $LFN_MIB MiB, RTT $LFN_RTT_MS ms: tcpx, one connection, ≥ 0.9x W/RTT ($LFN_CEIL MiB/s)" "${r}x" "$(check "$r" ">=" 0.9)"
+		if [[ -n ${LABEL["lfn|tcpx-streams"]:-} ]]; then
+			r=$(lfn_rate "lfn|tcpx-streams")
+			r=$([[ $r != n/a ]] && ratio "$r" "$LFN_LINK" || echo n/a)
+			target "10: $LFN_MIB MiB, RTT $LFN_RTT_MS ms: tcpx --streams $LFN_STREAMS ≥ 0.8x the link ($LFN_LINK MiB/s)" "${r}x" "$(check "$r" ">=" 0.8)"
+		fi
+	fi
 	local maxp=0 maxg=0
 	for w in "${!RSS_PUT[@]}"; do ((RSS_PUT[$w] > maxp)) && maxp=${RSS_PUT[$w]}; done
 	for w in "${!RSS_GET[@]}"; do ((RSS_GET[$w] > maxg)) && maxg=${RSS_GET[$w]}; done
@@ -1065,7 +1141,8 @@ report() {
 	echo "- Wall time runs from starting the client until the data are on the receiver's side: tcpput and rsync return only then; for nc and tar|nc the listener's exit is awaited as well. Servers (tcpget, rsync daemon, sshd, nc listener, relay) are started and seen listening before the clock starts."
 	echo "- tcpget is started per run under \`/usr/bin/time -f %M\` and stopped with SIGTERM after the transfer; tcpput runs under it too. Peak RSS is the maximum over all runs of a workload (for 6: over all $SENDERS senders)."
 	echo "- BLAKE2b bound: bench/b2bound reads the same files with read() in 256 KiB pieces and hashes them with libsodium's crypto_generichash (64-byte output) on one core."
-	echo "- The relay (bench/relay.c) forwards on 127.0.0.1 and counts payload bytes per direction; its delay rounds poll's timeout up to the millisecond, so the one-way delay applied is ${DELAY_MS}–$((DELAY_MS + 1)) ms. Workload 3 routes both contenders through it with no delay and no limit, which costs them both some CPU."
+	echo "- The relay (bench/relay.c) forwards on 127.0.0.1 and counts payload bytes per direction; it sleeps with ppoll's nanosecond timeouts, so the one-way delay applied is ${DELAY_MS} ms and at most a fraction of a millisecond more. Workload 3 routes both contenders through it with no delay and no limit, which costs them both some CPU."
+	wants lfn && echo "- Workload 10's path model (bench/relay -R $LFN_RTT_MS -W $LFN_WINDOW -L $LFN_LINK -B 256): the relay reads from a connection only while fewer than W bytes are in flight (read until the acknowledgement would be back, RTT later at least) and only with tokens of the shared link; its own sockets' buffers are 256 KiB, so the kernel queues little in front of the path. No loss, no slow start: a ceiling, not a model of TCP's congestion control."
 	echo "- The whole run took $(fmt_s2 $(($(now_us) - BENCH_START))) s."
 	echo "- Received data are checked after every run (file count and total size; full cmp of one file on the first repetition) and deleted, outside the timed part."
 	if [[ ${#NOTES[@]} -gt 0 ]]; then
@@ -1099,6 +1176,7 @@ wants small && need_mib=$((need_mib + 2 * (SMALL_FILES * (SMALL_KIB + 4)) / 1024
 { wants text || wants slow; } && need_mib=$((need_mib + 2 * TEXT_MIB))
 wants latency && need_mib=$((need_mib + 2 * (TINY_FILES * (TINY_KIB + 4)) / 1024))
 wants concurrent && need_mib=$((need_mib + 2 * SENDERS * SENDER_MIB))
+wants lfn && need_mib=$((need_mib + 2 * LFN_MIB))
 wants tree && need_mib=$((need_mib + 2 * (TREE_FILES * (TREE_KIB + 4)) / 1024))
 if [[ -z $TMP_BASE ]]; then
 	TMP_BASE=${TMPDIR:-/tmp}
@@ -1152,6 +1230,17 @@ if wants concurrent; then
 		"$HELPERS/geninput" random "${CONC_FILES[i]}" $((SENDER_MIB * 1048576)) $((100 + i)) || die "geninput"
 	done
 	META[concurrent]="$SENDERS $((SENDERS * SENDER_MIB * 1048576)) ${CONC_FILES[0]}"
+fi
+LFN_FILE=$IN/lfn.bin
+LFN_RELAY="0 0 -R $LFN_RTT_MS -W $LFN_WINDOW -L $LFN_LINK -B 256"
+LFN_CEIL=$(awk -v w="$LFN_WINDOW" -v r="$LFN_RTT_MS" 'BEGIN { printf "%.1f", w / 1048576 / (r / 1000) }')
+if wants lfn; then
+	if wants random && [[ $LFN_MIB -eq $BIG_MIB ]]; then
+		LFN_FILE=$IN/random.bin
+	else
+		"$HELPERS/geninput" random "$LFN_FILE" $((LFN_MIB * 1048576)) 10 || die "geninput"
+	fi
+	META[lfn]="1 $((LFN_MIB * 1048576)) $LFN_FILE"
 fi
 
 # Peers that stay up for the whole run.
@@ -1212,6 +1301,18 @@ if wants tree; then
 	add_contender tree rsync "rsync -W -a daemon"
 	add_contender tree tarnc "tar | nc"
 	run_workload tree "${CONTENDERS[@]}"
+fi
+if wants lfn; then
+	CONTENDERS=()
+	add_contender lfn tcpx "tcpx (one connection)"
+	if have tcpx && "$TCPPUT" --help 2>&1 | grep -q -e '--streams'; then
+		add_contender lfn tcpx-streams "tcpx --streams $LFN_STREAMS"
+	elif have tcpx; then
+		note "lfn: tcpput --help lists no --streams: the tcpx --streams $LFN_STREAMS row is skipped"
+	fi
+	add_contender lfn rsync "rsync -W daemon (one connection)"
+	add_contender lfn nc "nc > file (one connection)"
+	run_workload lfn "${CONTENDERS[@]}"
 fi
 
 # ---------------------------------------------- offers: re-run and resume
