@@ -49,7 +49,14 @@ LFN_WINDOW=4194304              # bytes in flight per connection
 LFN_LINK=200                    # MiB/s, shared by all connections
 LFN_STREAMS=8
 LFN_REPS=1                      # its time is the path's: one run each, no warm-up
-ONLY=random,small,text,latency,slow,concurrent,tree,rerun,resume,lfn
+SCALE_MIB=1,16,256,1024         # workload 11: one file of each size, in the work directory
+SCALE_BIG_MIB=8192              # and one this big on the disk (0: none)
+SCALE_DISK=/var/tmp
+SCALE_DISK_REF_MIB=1024         # a reference point on the disk too, the same medium as the big one
+SCALE_REPS=3                    # runs per point in the work directory (the disk points run once)
+SCALE_FILES=1000,10000,100000   # and trees of this many 1 KiB files, directories of 1000
+MIXED_MIB=256                   # workload 12: text, JSON and incompressible "media"
+ONLY=random,small,text,latency,slow,concurrent,tree,rerun,resume,lfn,scale,mixed
 SKIP=""
 TMP_BASE=""
 OUT_MD=$BENCH_DIR/results/latest.md
@@ -78,12 +85,22 @@ usage: bash bench/run.sh [options]
   --lfn-link N       workload 10: link rate in MiB/s, shared by all connections ($LFN_LINK)
   --lfn-streams N    workload 10: tcpput --streams N, when tcpput has it ($LFN_STREAMS)
   --lfn-reps N       workload 10: repetitions ($LFN_REPS; no warm-up)
+  --scale-mib LIST   workload 11: file sizes in MiB, in the work directory ($SCALE_MIB)
+  --scale-big-mib N  workload 11: one more file this big in --scale-disk, next to a ${SCALE_DISK_REF_MIB} MiB
+                     reference there, 0 for none ($SCALE_BIG_MIB; skipped when the disk has less
+                     than 2.5x that free)
+  --scale-disk DIR   workload 11: where the big file goes, on a disk, not tmpfs ($SCALE_DISK)
+  --scale-files LIST workload 11: file counts of the 1 KiB trees ($SCALE_FILES)
+  --scale-reps N     workload 11: runs per point in the work directory, median reported ($SCALE_REPS)
+  --mixed-mib N      workload 12: size of the mixed tree ($MIXED_MIB)
   --only LIST        workloads to run, comma-separated, by name or number:
                      random(1) small(2) text(3) latency(4) slow(5) concurrent(6)
                      tree(7)
                      rerun(8: tcpx re-run of an unchanged --small-files tree)
                      resume(9: tcpx --resume of a --big-mib file cut at 50%)
                      lfn(10: long fat network through bench/relay's path model)
+                     scale(11: tcpx time, CPU and peak RSS as file size and file count grow)
+                     mixed(12: a tree of log text, JSON and incompressible media: raw, -z, --zstd)
   --skip LIST        contenders to leave out: rsync,nc,scp,b2,tcpx
   --tmp DIR          where inputs and outputs go (default /dev/shm if it has room)
   --out FILE         Markdown report ($OUT_MD)
@@ -110,6 +127,8 @@ while [[ $# -gt 0 ]]; do
 	--quick)
 		QUICK=1 REPS=1 WARMUP=0 BIG_MIB=128 SMALL_FILES=1000 TEXT_MIB=32 TINY_FILES=200
 		SENDERS=8 SENDER_MIB=8 TREE_FILES=5000 LFN_MIB=32
+		SCALE_MIB=1,4,16 SCALE_BIG_MIB=64 SCALE_DISK_REF_MIB=16 SCALE_FILES=100,300,1000 MIXED_MIB=16
+		SCALE_REPS=1
 		shift; continue ;;
 	--reps) posint "$opt" "$val"; REPS=$val ;;
 	--warmup) [[ $val =~ ^[0-9]+$ ]] || die "--warmup needs a number"; WARMUP=$val ;;
@@ -128,6 +147,12 @@ while [[ $# -gt 0 ]]; do
 	--lfn-link) posint "$opt" "$val"; LFN_LINK=$val ;;
 	--lfn-streams) posint "$opt" "$val"; LFN_STREAMS=$val ;;
 	--lfn-reps) posint "$opt" "$val"; LFN_REPS=$val ;;
+	--scale-mib) [[ $val =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--scale-mib needs a list like 1,16,256"; SCALE_MIB=$val ;;
+	--scale-big-mib) [[ $val =~ ^[0-9]+$ ]] || die "--scale-big-mib needs a number"; SCALE_BIG_MIB=$val ;;
+	--scale-disk) SCALE_DISK=$val ;;
+	--scale-reps) posint "$opt" "$val"; SCALE_REPS=$val ;;
+	--mixed-mib) posint "$opt" "$val"; MIXED_MIB=$val ;;
+	--scale-files) [[ $val =~ ^[0-9]+(,[0-9]+)*$ ]] || die "--scale-files needs a list like 1000,10000"; SCALE_FILES=$val ;;
 	--only) ONLY=$val ;;
 	--skip) SKIP=$val ;;
 	--tmp) TMP_BASE=$val ;;
@@ -153,6 +178,8 @@ for w in "${_only[@]}"; do
 	8 | rerun) WANT[rerun]=1 ;;
 	9 | resume) WANT[resume]=1 ;;
 	10 | lfn) WANT[lfn]=1 ;;
+	11 | scale) WANT[scale]=1 ;;
+	12 | mixed) WANT[mixed]=1 ;;
 	"") ;;
 	*) die "--only: unknown workload '$w'" ;;
 	esac
@@ -176,6 +203,7 @@ note() { NOTES+=("$*"); log "$*"; }
 
 declare -A LIVE=()              # pids started in the background, not yet waited for
 WORK=""
+SCALE_TMP=""                    # workload 11's directory on the disk
 started() { local p; for p in "$@"; do LIVE[$p]=1; done; }
 # Waits for one background pid and forgets it (so a recycled pid is never
 # signalled at exit); returns its status.
@@ -221,6 +249,7 @@ cleanup() {
 	fi
 	wait 2>/dev/null
 	[[ -n $WORK && -d $WORK ]] && rm -rf "$WORK"
+	[[ -n $SCALE_TMP && -d $SCALE_TMP ]] && rm -rf "$SCALE_TMP"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -324,9 +353,11 @@ leaf_of() {
 	echo "$p"
 }
 
-# GNU time's -o file: the last line is %M (KiB); earlier lines may say
-# "Command exited with non-zero status".
-rss_of() { [[ -s $1 ]] && tail -n 1 "$1" | awk '/^[0-9]+$/ { print; exit }'; }
+# GNU time's -o file: the last line is "%U %S %M" or "%M" (KiB); earlier
+# lines may say "Command exited with non-zero status".
+rss_of() { [[ -s $1 ]] && tail -n 1 "$1" | awk '/^[0-9. ]+$/ { print $NF; exit }'; }
+# user + system CPU in milliseconds from a "%U %S %M" line.
+cpu_of() { [[ -s $1 ]] && tail -n 1 "$1" | awk 'NF == 3 && /^[0-9. ]+$/ { printf "%d\n", ($1 + $2) * 1000; exit }'; }
 
 now_us() { local t=$EPOCHREALTIME; echo "${t/./}"; }
 fmt_s() { printf '%d.%03d' $(($1 / 1000000)) $(($1 / 1000 % 1000)); }
@@ -480,11 +511,13 @@ EOF
 declare -A TIMES=() UP=() DOWN=() FAILS=()
 declare -A RSS_PUT=() RSS_GET=()
 declare -A RSS_PUT_K=() RSS_GET_K=()  # the same per workload|contender
+declare -A CPU_PUT=()           # workload|contender -> tcpput CPU (ms) per run
 declare -A META=()              # workload -> "bytes files"
 declare -a ORDER=()             # workload|contender in report order
 declare -A LABEL=()
 
 LAST_US="" LAST_ERR="" LAST_OUT="" LAST_RSS_PUT="" LAST_RSS_GET=""
+LAST_CPU_PUT="" LAST_CPU_GET=""
 
 record() {                      # key rep
 	local key=$1
@@ -509,6 +542,8 @@ record() {                      # key rep
 	if [[ -n $LAST_RSS_PUT ]] && ((LAST_RSS_PUT > ${RSS_PUT[$w]:-0})); then RSS_PUT[$w]=$LAST_RSS_PUT; fi
 	if [[ -n $LAST_RSS_GET ]] && ((LAST_RSS_GET > ${RSS_GET[$w]:-0})); then RSS_GET[$w]=$LAST_RSS_GET; fi
 	if [[ -n $LAST_RSS_PUT ]] && ((LAST_RSS_PUT > ${RSS_PUT_K[$key]:-0})); then RSS_PUT_K[$key]=$LAST_RSS_PUT; fi
+	[[ -n $LAST_CPU_PUT ]] && CPU_PUT[$key]+="$LAST_CPU_PUT "
+	LAST_CPU_PUT=""
 	if [[ -n $LAST_RSS_GET ]] && ((LAST_RSS_GET > ${RSS_GET_K[$key]:-0})); then RSS_GET_K[$key]=$LAST_RSS_GET; fi
 	log "$key run $2: $(fmt_s "$LAST_US") s${WIRE_UP:+, wire $WIRE_UP B}${LAST_RSS_PUT:+, put ${LAST_RSS_PUT} KiB}${LAST_RSS_GET:+, get ${LAST_RSS_GET} KiB}"
 }
@@ -533,7 +568,8 @@ verify() {                      # outdir expected_count expected_bytes sample re
 	return 0
 }
 
-new_out() { LAST_OUT=$WORK/out.$RANDOM$RANDOM; mkdir -p "$LAST_OUT"; }
+OUT_BASE=""                     # where receivers write (default: the work directory)
+new_out() { LAST_OUT=${OUT_BASE:-$WORK}/out.$RANDOM$RANDOM; mkdir -p "$LAST_OUT"; }
 
 # ------------------------------------------------------------- contenders
 #
@@ -548,10 +584,11 @@ run_tcpx() {
 	local relay=$1 prime_paths=$2
 	shift 3
 	LAST_US="" LAST_ERR="" LAST_RSS_PUT="" LAST_RSS_GET="" WIRE_UP="" WIRE_DOWN=""
+	LAST_CPU_PUT="" LAST_CPU_GET=""
 	new_out
 	local port target tpid gpid rc
 	port=$(free_port)
-	timeout -k 5 $((RUN_TIMEOUT + 30)) /usr/bin/time -f %M -o "$WORK/get.rss" \
+	timeout -k 5 $((RUN_TIMEOUT + 30)) /usr/bin/time -f "%U %S %M" -o "$WORK/get.rss" \
 		"$TCPGET" -q -d "$LAST_OUT" -p "$port" -b 127.0.0.1 2>"$WORK/get.err" &
 	tpid=$!
 	started "$tpid"
@@ -571,7 +608,7 @@ run_tcpx() {
 	prime $prime_paths
 	local t0 t1
 	t0=$(now_us)
-	timeout -k 5 "$RUN_TIMEOUT" /usr/bin/time -f %M -o "$WORK/put.rss" \
+	timeout -k 5 "$RUN_TIMEOUT" /usr/bin/time -f "%U %S %M" -o "$WORK/put.rss" \
 		"$TCPPUT" -q "$@" "127.0.0.1:$target" 2>"$WORK/put.err"
 	rc=$?
 	t1=$(now_us)
@@ -582,6 +619,8 @@ run_tcpx() {
 	local grc=$?
 	LAST_RSS_PUT=$(rss_of "$WORK/put.rss")
 	LAST_RSS_GET=$(rss_of "$WORK/get.rss")
+	LAST_CPU_PUT=$(cpu_of "$WORK/put.rss")
+	LAST_CPU_GET=$(cpu_of "$WORK/get.rss")
 	if [[ $rc -ne 0 ]]; then
 		LAST_ERR="tcpput exit $rc: $(tail -n 1 "$WORK/put.err"); tcpget exit $grc$(grep -h '^Command' "$WORK/get.rss" 2>/dev/null | sed 's/^/, /'), said: $(tail -n 2 "$WORK/get.err" | tr '\n' ' ')"
 		return 1
@@ -857,6 +896,12 @@ run_one() {                     # workload contender rep
 	lfn\|tcpx-streams) run_tcpx "$LFN_RELAY" "$LFN_FILE" -- "--streams=$LFN_STREAMS" "$LFN_FILE" ;;
 	lfn\|rsync) run_rsync "$LFN_RELAY" "$LFN_FILE" -- -W -a "$LFN_FILE" ;;
 	lfn\|nc) run_nc_file "$LFN_RELAY" "$LFN_FILE" "$LFN_FILE" ;;
+	mixed\|tcpx) run_tcpx "0 0" "$IN/mixed" -- -r "$IN/mixed" ;;
+	mixed\|tcpx-z) run_tcpx "0 0" "$IN/mixed" -- -z -r "$IN/mixed" ;;
+	mixed\|tcpx-zstd) run_tcpx "0 0" "$IN/mixed" -- --zstd -r "$IN/mixed" ;;
+	mixed\|rsync-z) run_rsync "0 0" "$IN/mixed" -- -W -a -z "$IN/mixed" ;;
+	media\|tcpx) run_tcpx "0 0" "$IN/mixed/media" -- -r "$IN/mixed/media" ;;
+	media\|tcpx-zstd) run_tcpx "0 0" "$IN/mixed/media" -- --zstd -r "$IN/mixed/media" ;;
 	*) die "internal: no runner for $w|$c" ;;
 	esac
 	if [[ -z $LAST_ERR && -n $LAST_OUT ]]; then
@@ -938,6 +983,39 @@ report_lfn() {
 	done
 	echo
 }
+# Workload 12's table: wall, tcpput CPU and wire bytes against raw tcpx.
+report_mixed() {
+	local k m u c base_m base_u base_c total
+	total=${META[mixed]#* }
+	total=${total%% *}
+	echo "## Mixed tree (workload 12: $(human_bytes "$total") in $(awk '{ print $1 }' <<<"${META[mixed]}") files: 35% log text, 25% JSON, 40% incompressible media; through the counting relay, no delay)"
+	echo
+	echo "| contender | wall (s) | ÷ raw tcpx | tcpput CPU (s) | ÷ raw tcpx | wire bytes | ÷ raw tcpx | of input |"
+	echo "|---|---|---|---|---|---|---|---|"
+	for k in "mixed|tcpx" "mixed|tcpx-z" "mixed|tcpx-zstd" "mixed|rsync-z" "media|tcpx" "media|tcpx-zstd"; do
+		[[ -n ${LABEL[$k]:-} ]] || continue
+		case $k in
+		mixed\|tcpx | media\|tcpx)
+			base_m=$(med_of "$k") || base_m=""
+			base_u=$(up_of "$k") || base_u=""
+			base_c=$([[ -n ${CPU_PUT[$k]:-} ]] && median ${CPU_PUT[$k]})
+			total=${META[${k%%|*}]#* }
+			total=${total%% *} ;;
+		esac
+		m=$(med_of "$k") || m=""
+		u=$(up_of "$k") || u=""
+		c=$([[ -n ${CPU_PUT[$k]:-} ]] && median ${CPU_PUT[$k]})
+		if [[ -z $m ]]; then
+			echo "| $(md "${LABEL[$k]}") | failed | | | | | | |"
+			continue
+		fi
+		echo "| $(md "${LABEL[$k]}") | $(fmt_s2 "$m") | $([[ -n $base_m ]] && ratio "$m" "$base_m")x | ${c:+$(awk -v c="$c" 'BEGIN { printf "%.2f", c / 1000 }')} | $([[ -n $c && -n $base_c ]] && echo "$(ratio "$c" "$base_c")x") | ${u:+$(human_bytes "$u")} | $([[ -n $u && -n $base_u ]] && echo "$(ratio "$u" "$base_u")x") | ${u:+$(awk -v a="$u" -v b="$total" 'BEGIN { printf "%.1f%%", 100 * a / b }')} |"
+	done
+	echo
+	echo "The media rows send DIR/media alone (the 40% that does not compress): there every chunk is tried and goes raw, so their ratios are the cost of trying."
+	echo
+}
+
 # "12.3 MiB" of a KiB figure, or "—".
 kib_cell() { if [[ -n $1 ]]; then echo "$(mib_of_kib "$1") MiB"; else echo "—"; fi; }
 # MiB/s of workload 10's median for a workload|contender, or "n/a".
@@ -1048,6 +1126,8 @@ report() {
 	fi
 
 	wants lfn && report_lfn
+	wants scale && report_scale
+	wants mixed && report_mixed
 
 	echo "## All runs"
 	echo
@@ -1121,6 +1201,17 @@ report() {
 			target "10: $LFN_MIB MiB, RTT $LFN_RTT_MS ms: tcpx --streams $LFN_STREAMS ≥ 0.8x the link ($LFN_LINK MiB/s)" "${r}x" "$(check "$r" ">=" 0.8)"
 		fi
 	fi
+	if wants mixed; then
+		a=$(med_of "media|tcpx-zstd") || a=""; b=$(med_of "media|tcpx") || b=""
+		r=$([[ -n $a && -n $b ]] && ratio "$a" "$b" || echo n/a)
+		target "12: incompressible media only: tcpx --zstd wall ≤ 1.1x raw tcpx" "${r}x" "$(check "$r" "<=" 1.1)"
+		a=$(up_of "media|tcpx-zstd") || a=""; b=$(up_of "media|tcpx") || b=""
+		r=$([[ -n $a && -n $b ]] && awk -v a="$a" -v b="$b" 'BEGIN { printf "%.4f", a / b }' || echo n/a)
+		target "12: incompressible media only: tcpx --zstd wire bytes ≤ 1.001x raw tcpx" "${r}x" "$(check "$r" "<=" 1.001)"
+		a=$(up_of "mixed|tcpx-zstd") || a=""; b=$(up_of "mixed|rsync-z") || b=""
+		r=$([[ -n $a && -n $b ]] && ratio "$a" "$b" || echo n/a)
+		target "12: mixed tree: tcpx --zstd wire bytes ≤ rsync -z's" "${r}x" "$(check "$r" "<=" 1.0)"
+	fi
 	local maxp=0 maxg=0
 	for w in "${!RSS_PUT[@]}"; do ((RSS_PUT[$w] > maxp)) && maxp=${RSS_PUT[$w]}; done
 	for w in "${!RSS_GET[@]}"; do ((RSS_GET[$w] > maxg)) && maxg=${RSS_GET[$w]}; done
@@ -1134,6 +1225,7 @@ report() {
 	echo "| target | reached | met? |"
 	echo "|---|---|---|"
 	printf '%s\n' "${TARGETS[@]}"
+	[[ ${#SCALE_TARGETS[@]} -gt 0 ]] && printf '%s\n' "${SCALE_TARGETS[@]}"
 	echo
 
 	echo "## Method notes"
@@ -1177,6 +1269,12 @@ wants small && need_mib=$((need_mib + 2 * (SMALL_FILES * (SMALL_KIB + 4)) / 1024
 wants latency && need_mib=$((need_mib + 2 * (TINY_FILES * (TINY_KIB + 4)) / 1024))
 wants concurrent && need_mib=$((need_mib + 2 * SENDERS * SENDER_MIB))
 wants lfn && need_mib=$((need_mib + 2 * LFN_MIB))
+wants mixed && need_mib=$((need_mib + 2 * MIXED_MIB))
+if wants scale; then           # all inputs in the work directory at once, one output
+	_m=$(tr , '\n' <<<"$SCALE_MIB" | awk '{ s += $1; if ($1 > m) m = $1 } END { print s + m }')
+	_f=$(tr , '\n' <<<"$SCALE_FILES" | awk '{ s += $1; if ($1 > m) m = $1 } END { print s + m }')
+	need_mib=$((need_mib + _m + (_f * 5) / 1024))
+fi
 wants tree && need_mib=$((need_mib + 2 * (TREE_FILES * (TREE_KIB + 4)) / 1024))
 if [[ -z $TMP_BASE ]]; then
 	TMP_BASE=${TMPDIR:-/tmp}
@@ -1230,6 +1328,11 @@ if wants concurrent; then
 		"$HELPERS/geninput" random "${CONC_FILES[i]}" $((SENDER_MIB * 1048576)) $((100 + i)) || die "geninput"
 	done
 	META[concurrent]="$SENDERS $((SENDERS * SENDER_MIB * 1048576)) ${CONC_FILES[0]}"
+fi
+if wants mixed; then
+	"$HELPERS/geninput" mixed "$IN/mixed" $((MIXED_MIB * 1048576)) 13 || die "geninput"
+	META[mixed]="$(tree_stats "$IN/mixed") $IN/mixed/logs/app-0000.log"
+	META[media]="$(tree_stats "$IN/mixed/media") $IN/mixed/media/img-0000.jpg"
 fi
 LFN_FILE=$IN/lfn.bin
 LFN_RELAY="0 0 -R $LFN_RTT_MS -W $LFN_WINDOW -L $LFN_LINK -B 256"
@@ -1301,6 +1404,18 @@ if wants tree; then
 	add_contender tree rsync "rsync -W -a daemon"
 	add_contender tree tarnc "tar | nc"
 	run_workload tree "${CONTENDERS[@]}"
+fi
+if wants mixed; then
+	CONTENDERS=()
+	add_contender mixed tcpx "tcpx raw (relay, no delay)"
+	add_contender mixed tcpx-z "tcpx -z (relay, no delay)"
+	add_contender mixed tcpx-zstd "tcpx --zstd (relay, no delay)"
+	add_contender mixed rsync-z "rsync -W -a -z daemon (relay, no delay)"
+	run_workload mixed "${CONTENDERS[@]}"
+	CONTENDERS=()
+	add_contender media tcpx "media only: tcpx raw"
+	add_contender media tcpx-zstd "media only: tcpx --zstd"
+	run_workload media "${CONTENDERS[@]}"
 fi
 if wants lfn; then
 	CONTENDERS=()
@@ -1381,6 +1496,205 @@ bench_resume() {
 	OFFER_MD+=("| 9 | resumed ${BIG_MIB} MiB after a cut at 50% | partial data kept: $(human_bytes "$had") | --resume: $(fmt_s $((t1 - t0))) s, $(human_bytes "$w") for $(human_bytes $((size - had))) missing ($(ratio "$w" $((size - had)))x), result $sum |")
 }
 
+# ------------------------------------------- workload 11: cost as work grows
+# tcpx against itself: wall, CPU (user + system of tcpput and tcpget) and
+# peak RSS per file size and per file count.  The points in the work
+# directory run --scale-reps times, alternating (all their inputs exist at
+# once), and report medians; the disk points (a reference of 1 GiB and the
+# big file, both in --scale-disk) run once, each input flushed to the disk
+# (sync FILE) before its run so its writeback does not compete.  Every input
+# is read once (prime) just before its timed run and deleted after the
+# workload.  Each disk point is followed by a plain copy of its input to
+# the same disk (cat FILE > FILE2, read once before), the medium's own cost
+# at that size.  A point's medium is one word: "tmpfs" or "ext4:/var/tmp".
+declare -A SC_RUNS=()           # point id -> "us,cpu_put_ms,cpu_get_ms,rss_put,rss_get ..."
+# "units medium us cp cg rp rg copy_us copy_cpu_ms" (copy: 0 0 off the disk)
+SCALE_SIZE_PTS=() SCALE_FILE_PTS=() SCALE_TARGETS=()
+
+scale_point() {                 # id input sample -- tcpput args
+	local id=$1 input=$2 sample=$3 cnt bytes
+	shift 4
+	read -r cnt bytes <<<"$(tree_stats "$input")"
+	run_tcpx "" "$input" -- "$@"
+	[[ -z $LAST_ERR ]] && verify "$LAST_OUT" "$cnt" "$bytes" "$sample" 1
+	clear_out
+	if [[ -n $LAST_ERR ]]; then
+		note "scale: $id failed: $LAST_ERR"
+		return 1
+	fi
+	log "scale $id: $(fmt_s "$LAST_US") s, CPU put ${LAST_CPU_PUT} ms get ${LAST_CPU_GET} ms, RSS put ${LAST_RSS_PUT} KiB get ${LAST_RSS_GET} KiB"
+	if [[ -n $LAST_RSS_PUT ]] && ((LAST_RSS_PUT > ${RSS_PUT[scale]:-0})); then RSS_PUT[scale]=$LAST_RSS_PUT; fi
+	if [[ -n $LAST_RSS_GET ]] && ((LAST_RSS_GET > ${RSS_GET[scale]:-0})); then RSS_GET[scale]=$LAST_RSS_GET; fi
+	SC_RUNS[$id]+="$LAST_US,${LAST_CPU_PUT:-0},${LAST_CPU_GET:-0},${LAST_RSS_PUT:-0},${LAST_RSS_GET:-0} "
+}
+
+# "units medium us cp cg rp rg": medians of wall and CPU, maxima of RSS.
+scale_summary() {               # id units medium
+	[[ -n ${SC_RUNS[$1]:-} ]] || return 1
+	local f out="$2 $3"
+	for f in 1 2 3; do
+		out+=" $(median $(tr ' ' '\n' <<<"${SC_RUNS[$1]}" | awk -F, -v f=$f 'NF { print $f }'))"
+	done
+	for f in 4 5; do
+		out+=" $(tr ' ' '\n' <<<"${SC_RUNS[$1]}" | awk -F, -v f=$f 'NF && $f > m { m = $f } END { print m + 0 }')"
+	done
+	echo "$out"
+}
+
+bench_scale() {
+	local mib f n rep fs
+	fs=$(stat -f -c %T "$WORK")
+	IFS=, read -r -a sizes <<<"$SCALE_MIB"
+	IFS=, read -r -a counts <<<"$SCALE_FILES"
+	for mib in "${sizes[@]}"; do
+		"$HELPERS/geninput" random "$IN/scale-$mib.bin" $((mib * 1048576)) 11 || die "geninput"
+	done
+	for n in "${counts[@]}"; do
+		"$HELPERS/geninput" nested "$IN/scale-tree-$n" "$n" 1024 12 || die "geninput"
+	done
+	for ((rep = 1; rep <= SCALE_REPS; rep++)); do
+		for mib in "${sizes[@]}"; do
+			f=$IN/scale-$mib.bin
+			scale_point "size-$mib" "$f" "$f" -- "$f"
+		done
+		for n in "${counts[@]}"; do
+			scale_point "files-$n" "$IN/scale-tree-$n" "$IN/scale-tree-$n/d0000/f000000" -- -r "$IN/scale-tree-$n"
+		done
+	done
+	for mib in "${sizes[@]}"; do
+		scale_summary "size-$mib" "$mib" "$fs" >/dev/null && SCALE_SIZE_PTS+=("$(scale_summary "size-$mib" "$mib" "$fs") 0 0")
+		rm -f "$IN/scale-$mib.bin"
+	done
+	for n in "${counts[@]}"; do
+		scale_summary "files-$n" "$n" "$fs" >/dev/null && SCALE_FILE_PTS+=("$(scale_summary "files-$n" "$n" "$fs") 0 0")
+		rm -rf "$IN/scale-tree-$n"
+	done
+	[[ $SCALE_BIG_MIB -gt 0 ]] || return 0
+	local free need=$((SCALE_BIG_MIB * 5 / 2)) medium ref=$SCALE_DISK_REF_MIB
+	free=$(df -Pm "$SCALE_DISK" 2>/dev/null | awk 'NR == 2 { print $4 }')
+	medium=$(df -PT "$SCALE_DISK" 2>/dev/null | awk 'NR == 2 { print $2 }')
+	if [[ -z $free || $free -lt $need ]]; then
+		note "scale: the $SCALE_BIG_MIB MiB point is skipped: $SCALE_DISK has ${free:-no} MiB free, it needs $need"
+		return 0
+	fi
+	if [[ -z $medium || $medium == tmpfs || $medium == ramfs ]]; then
+		note "scale: the $SCALE_BIG_MIB MiB point is skipped: $SCALE_DISK is ${medium:-unknown}, not a disk (--scale-disk)"
+		return 0
+	fi
+	medium=$medium:${SCALE_DISK// /_}
+	SCALE_TMP=$(mktemp -d "$SCALE_DISK/tcpx-scale.XXXXXX") || die "cannot create a directory in $SCALE_DISK"
+	OUT_BASE=$SCALE_TMP
+	[[ $ref -lt $SCALE_BIG_MIB ]] || ref=0
+	for mib in $ref $SCALE_BIG_MIB; do
+		[[ $mib -gt 0 ]] || continue
+		f=$SCALE_TMP/scale-$mib.bin
+		log "scale: writing $mib MiB to $SCALE_TMP and flushing it"
+		"$HELPERS/geninput" random "$f" $((mib * 1048576)) 11 || die "geninput"
+		sync "$f"
+		# The content check reads both copies: only up to 1 GiB.
+		if scale_point "disk-$mib" "$f" "$([[ $mib -le 1024 ]] && echo "$f")" -- "$f"; then
+			local t0 t1 cpu
+			prime "$f"
+			t0=$(now_us)
+			timeout -k 5 "$RUN_TIMEOUT" /usr/bin/time -f "%U %S 0" -o "$WORK/copy.time" \
+				cat "$f" >"$SCALE_TMP/copy.bin"
+			t1=$(now_us)
+			cpu=$(cpu_of "$WORK/copy.time")
+			rm -f "$SCALE_TMP/copy.bin"
+			log "scale disk-$mib plain copy: $(fmt_s $((t1 - t0))) s, CPU $cpu ms"
+			SCALE_SIZE_PTS+=("$(scale_summary "disk-$mib" "$mib" "$medium") $((t1 - t0)) ${cpu:-0}")
+		fi
+		rm -f "$f"
+	done
+	OUT_BASE=""
+	rm -rf "$SCALE_TMP"
+	SCALE_TMP=""
+}
+
+# scale_ratio FIELD DIVIDE_BY_UNITS POINTS...: the last point's figure
+# (per unit when DIVIDE_BY_UNITS is 1) over the smallest of all points'.
+# FIELD: 3 wall, 45 CPU put + get, 459 the same less the plain copy's CPU,
+# 6 RSS put, 7 RSS get.  CPU figures under 100 ms (GNU time counts in
+# 10 ms) are left out.  "n/a" when fewer than 2 points remain or the last
+# is left out.
+scale_ratio() {
+	local field=$1 per=$2
+	shift 2
+	[[ $# -gt 0 ]] || { echo n/a; return; }
+	printf '%s\n' "$@" | awk -v f="$field" -v per="$per" '
+		{ v = (f == 45) ? $4 + $5 : (f == 459) ? $4 + $5 - $9 : $f
+		  last = -1; if ((f == 45 || f == 459) && v < 100) next
+		  if (per) v = v / $1; if (n == 0 || v < min) min = v; last = v; n++ }
+		END { if (n < 2 || min <= 0 || last < 0) print "n/a"; else printf "%.2f\n", last / min }'
+}
+# The larger of two ratios ("n/a" counts only when both are).
+worse() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a") print b; else if (b == "n/a" || a + 0 >= b + 0) print a; else print b }'; }
+
+report_scale() {
+	local p units medium us cp cg rp rg
+	echo "## Cost as the work grows (workload 11: tcpx against itself)"
+	echo
+	echo "Medians of $SCALE_REPS alternating run(s) per point in the work directory; the disk points ran once each. CPU is user + system time of tcpput and tcpget together (GNU time, 10 ms steps). Each input is read once (cat) just before its run."
+	echo
+	echo "| file size | medium | wall (s) | MiB/s | wall per MiB (ms) | CPU put + get (s) | CPU per MiB (ms) | peak RSS put / get | plain copy on the disk: wall (s) / CPU per MiB (ms) |"
+	echo "|---|---|---|---|---|---|---|---|---|"
+	local xus xc
+	for p in "${SCALE_SIZE_PTS[@]}"; do
+		read -r units medium us cp cg rp rg xus xc <<<"$p"
+		echo "| $units MiB | ${medium/:/, } | $(fmt_s2 "$us") | $(mib_s $((units * 1048576)) "$us") | $(awk -v u="$us" -v n="$units" 'BEGIN { printf "%.2f", u / 1000 / n }') | $(awk -v c=$((cp + cg)) 'BEGIN { printf "%.2f", c / 1000 }') | $(awk -v c=$((cp + cg)) -v n="$units" 'BEGIN { printf "%.2f", c / n }') | $(kib_cell "$rp") / $(kib_cell "$rg") | $([[ ${xus:-0} -gt 0 ]] && echo "$(fmt_s2 "$xus") / $(awk -v c="$xc" -v n="$units" 'BEGIN { printf "%.2f", c / n }')" || echo —) |"
+	done
+	echo
+	echo "| files of 1 KiB | medium | wall (s) | wall per file (µs) | CPU put + get (s) | CPU per file (µs) | peak RSS put / get |"
+	echo "|---|---|---|---|---|---|---|"
+	for p in "${SCALE_FILE_PTS[@]}"; do
+		read -r units medium us cp cg rp rg <<<"$p"
+		echo "| $units | $medium | $(fmt_s2 "$us") | $(awk -v u="$us" -v n="$units" 'BEGIN { printf "%.1f", u / n }') | $(awk -v c=$((cp + cg)) 'BEGIN { printf "%.2f", c / 1000 }') | $(awk -v c=$((cp + cg)) -v n="$units" 'BEGIN { printf "%.1f", c * 1000 / n }') | $(kib_cell "$rp") / $(kib_cell "$rg") |"
+	done
+	echo
+	# Verdicts: the per-unit CPU at the largest point over the lowest
+	# per-unit CPU of any point on the same medium (a fixed start-up cost
+	# makes small points dearer per unit, so the lowest is normally a large
+	# one): at most 1.25 reads as linear.  On the disk the plain copy's CPU
+	# is taken off first: past the page cache's dirty limit the kernel's
+	# write path itself costs more per MiB (writeback, reclaim), which is
+	# the medium's, not tcpx's.  Wall per unit is shown, not judged: on a
+	# shared machine it is the noisiest figure, and a disk point's wall is
+	# the disk's write rate.  RSS at the largest point over the smallest
+	# point's: at most 1.25 reads as flat.
+	local work=() disk=() q
+	for q in "${SCALE_SIZE_PTS[@]}"; do
+		if [[ $q == *:* ]]; then disk+=("$q"); else work+=("$q"); fi
+	done
+	local vcw vcd vc vw vp vg fc fw fp fg
+	vcw=$(scale_ratio 45 1 "${work[@]}")
+	vcd=$(scale_ratio 459 1 "${disk[@]}")
+	vc=$(worse "$vcw" "$vcd")
+	vw=$(scale_ratio 3 1 "${work[@]}")
+	vp=$(scale_ratio 6 0 "${SCALE_SIZE_PTS[@]}")
+	vg=$(scale_ratio 7 0 "${SCALE_SIZE_PTS[@]}")
+	fc=$(scale_ratio 45 1 "${SCALE_FILE_PTS[@]}")
+	fw=$(scale_ratio 3 1 "${SCALE_FILE_PTS[@]}")
+	fp=$(scale_ratio 6 0 "${SCALE_FILE_PTS[@]}")
+	fg=$(scale_ratio 7 0 "${SCALE_FILE_PTS[@]}")
+	verdict() { awk -v a="$1" -v b="${2:-1}" 'BEGIN { if (a == "n/a" || b == "n/a") print "not measured"; else print (a <= 1.25 && b <= 1.25) ? "yes" : "**no**" }'; }
+	word() {                # ratio ratio word_if_yes
+		case $(verdict "$1" "$2") in
+		yes) echo "$3" ;;
+		"not measured") echo "not measured (too few points, or CPU under 100 ms)" ;;
+		*) echo "**NOT $3**" ;;
+		esac
+	}
+	echo "Verdict (size): time $(word "$vc" "" linear) — CPU per MiB at the largest file ${vcw}x the lowest in the work directory, ${vcd}x on the disk (less the plain copy's CPU); wall per MiB at the largest in the work directory ${vw}x the lowest (not judged). RSS $(word "$vp" "$vg" flat) — largest ÷ smallest file: tcpput ${vp}x, tcpget ${vg}x."
+	echo
+	echo "Verdict (count): time $(word "$fc" "" linear) — CPU per file at the most files ${fc}x the lowest, wall per file ${fw}x the lowest (not judged). RSS $(word "$fp" "$fg" flat) — most ÷ fewest files: tcpput ${fp}x, tcpget ${fg}x."
+	echo
+	SCALE_TARGETS+=("| 11: time linear in file size (per-MiB CPU at the largest ≤ 1.25x the lowest, same medium; on the disk less a plain copy's) | ${vcw}x work directory, ${vcd}x disk (wall ${vw}x) | $(verdict "$vc") |")
+	SCALE_TARGETS+=("| 11: peak RSS flat in file size (largest ÷ smallest ≤ 1.25) | put ${vp}x, get ${vg}x | $(verdict "$vp" "$vg") |")
+	SCALE_TARGETS+=("| 11: time linear in file count (per-file CPU at the most ≤ 1.25x the lowest) | ${fc}x (wall ${fw}x) | $(verdict "$fc") |")
+	SCALE_TARGETS+=("| 11: peak RSS flat in file count (most ÷ fewest ≤ 1.25) | put ${fp}x, get ${fg}x | $(verdict "$fp" "$fg") |")
+}
+
+wants scale && bench_scale
 wants rerun && bench_rerun
 wants resume && bench_resume
 
