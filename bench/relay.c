@@ -48,7 +48,9 @@
  *
  * Only 127.0.0.1 is ever bound or connected to.
  */
-#define _POSIX_C_SOURCE 200809L
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE             /* ppoll */
+#endif
 
 #include <errno.h>
 #include <fcntl.h>
