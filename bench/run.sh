@@ -1632,6 +1632,7 @@ worse() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a") print b; else if (b =
 
 report_scale() {
 	local p units medium us cp cg rp rg
+	[[ ${#SCALE_SIZE_PTS[@]} -gt 0 || ${#SCALE_FILE_PTS[@]} -gt 0 ]] || return 0
 	echo "## Cost as the work grows (workload 11: tcpx against itself)"
 	echo
 	echo "Medians of $SCALE_REPS alternating run(s) per point in the work directory; the disk points ran once each. CPU is user + system time of tcpput and tcpget together (GNU time, 10 ms steps). Each input is read once (cat) just before its run."
@@ -1694,7 +1695,9 @@ report_scale() {
 	SCALE_TARGETS+=("| 11: peak RSS flat in file count (most ÷ fewest ≤ 1.25) | put ${fp}x, get ${fg}x | $(verdict "$fp" "$fg") |")
 }
 
-wants scale && bench_scale
+if wants scale; then
+	if have tcpx; then bench_scale; else note "scale: no tcpx in this run: workload 11 skipped"; fi
+fi
 wants rerun && bench_rerun
 wants resume && bench_resume
 
