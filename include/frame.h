@@ -71,7 +71,9 @@ int frame_decode(const uint8_t *buf, size_t len,
  *
  * A growing reader (frame_reader_init_growing()) starts small and doubles
  * only when it is full of one frame that is not whole yet, up to its
- * largest size; it shrinks back once empty.  Its memory follows the bytes
+ * largest size; it shrinks back once empty, unless the last frame handed
+ * out was larger than its smallest size (the next frame of a bulk
+ * transfer would grow it again at once).  Its memory follows the bytes
  * that actually arrived, never a length a header merely declared, so a
  * peer that announces a large frame and trickles it costs a few KiB: what
  * lets a receiver hold thousands of slow connections.
@@ -81,6 +83,7 @@ struct frame_reader {
 	size_t cap, start, end;
 	size_t min_cap, max_cap;           /* equal unless growing */
 	const struct frame_limits *lim;    /* borrowed, see frame_limits */
+	size_t last;                       /* bytes of the last frame out */
 };
 
 /* A buffer of cap bytes (>= 1 KiB) judging frames by lim: 0 or

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -641,11 +642,18 @@ static int write_some(struct conn *c)
 	outq_pending(q, &p, &len);
 	if (!len)
 		return 0;
-	ssize_t w = send(c->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	/* Both runs of a wrapped queue in one call (outq.h). */
+	struct iovec iov[2] = { { .iov_base = (void *)(uintptr_t)p,
+				  .iov_len = len } };
+	outq_pending_next(q, &p, &iov[1].iov_len);
+	iov[1].iov_base = (void *)(uintptr_t)p;
+	struct msghdr mh = { .msg_iov = iov,
+			     .msg_iovlen = iov[1].iov_len ? 2 : 1 };
+	ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (w > 0) {
-		if (c->sec && !c->sec->started)
+		if (c->sec && !c->sec->started)  /* a HELLO: never wrapped */
 			keep(c->sec->hello_out, &c->sec->hello_out_len,
-			     &c->sec->hello_over, p, (size_t)w);
+			     &c->sec->hello_over, iov[0].iov_base, (size_t)w);
 		outq_consume(q, (size_t)w);
 		c->bytes_out += (uint64_t)w;
 		c->last_move = conn_now();

@@ -927,3 +927,53 @@ Test(frame_reader, reserve_grows_for_bytes_in_hand)
 	cr_assert_not_null(frame_reader_reserve(&fr, 8192 - 100, &cap));
 	frame_reader_free(&fr);
 }
+
+/* Pours one frame of this type and payload length into fr (payload
+ * bytes v), through frame_reader_space() as a socket read would. */
+static void pour_frame(struct frame_reader *fr, uint8_t type, uint32_t len,
+		       uint8_t v)
+{
+	uint8_t hdr[8] = { type, 0, 0, 0, (uint8_t)(len >> 24),
+			   (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+			   (uint8_t)len };
+	size_t done = 0, total = 8 + (size_t)len, cap;
+	while (done < total) {
+		uint8_t *p = frame_reader_space(fr, &cap);
+		cr_assert_gt(cap, 0u);
+		size_t n = total - done < cap ? total - done : cap;
+		for (size_t i = 0; i < n; i++)
+			p[i] = done + i < 8 ? hdr[done + i] : v;
+		frame_reader_commit(fr, n);
+		done += n;
+	}
+}
+
+/* A growing reader stays grown between the large frames of a bulk
+ * transfer (shrinking, it would grow again for the next at once: a
+ * realloc per doubling and its pages faulted in, each frame), and
+ * shrinks once the last frame handed out would have fit the small
+ * buffer. */
+Test(frame_reader, stays_grown_between_large_frames)
+{
+	struct frame_reader fr;
+	struct tcpx_frame f;
+	size_t cap;
+
+	cr_assert_eq(frame_reader_init_growing(&fr, 16384, PROTO_READER_CAP,
+					       &proto_frame_limits), 0);
+	for (int i = 0; i < 3; i++) {
+		pour_frame(&fr, TCPX_FRAME_DATA, TCPX_MAX_PAYLOAD, (uint8_t)i);
+		cr_assert_eq(frame_reader_next(&fr, &f), 1);
+		cr_assert_eq(f.length, TCPX_MAX_PAYLOAD);
+		cr_assert_eq(f.payload[100], i);
+		frame_reader_space(&fr, &cap);       /* empty now */
+		cr_assert_geq(fr.cap, (size_t)TCPX_FRAME_BUF_MAX,
+			      "frame %d: not shrunk after a large frame", i);
+	}
+	pour_frame(&fr, TCPX_FRAME_ABORT, 0, 0);     /* a small one */
+	cr_assert_eq(frame_reader_next(&fr, &f), 1);
+	frame_reader_space(&fr, &cap);
+	cr_assert_eq(fr.cap, 16384u, "shrunk after a small frame");
+	cr_assert_eq(cap, 16384u);
+	frame_reader_free(&fr);
+}
