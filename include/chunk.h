@@ -30,7 +30,11 @@ void chunk_compressor_free(struct chunk_compressor *c);
  * Compresses in[0..len) into out (capacity out_cap).  Returns the compressed
  * length if it is smaller than len, or 0 if the chunk does not shrink (send
  * it raw); a chunk that would shrink by only a few bytes may also get 0,
- * since libdeflate wants slack in its output bound.
+ * since libdeflate wants slack in its output bound.  After a chunk that did
+ * not shrink, a chunk of 64 KiB or more is first compressed on a 16 KiB
+ * sample of four slices, and goes raw (0) unless that sample shrinks by
+ * 1/32: incompressible data is then nearly free.  The output is always a
+ * valid encoding of in; only the choice raw or not depends on the last call.
  */
 size_t chunk_compress(struct chunk_compressor *c, const uint8_t *in,
 		      size_t len, uint8_t *out, size_t out_cap);

@@ -8,16 +8,30 @@
 #define ZSTD_STATIC_LINKING_ONLY   /* ZSTD_getFrameHeader() */
 #include <libdeflate.h>
 #include <stdlib.h>
+#include <string.h>
 #include <zstd.h>
 
 #include "chunk.h"
 #include "error.h"
 #include "proto.h"
 
+/* After a chunk that did not shrink, the next one is first tried on a
+ * sample: SAMPLE_SLICES slices of SAMPLE_SLICE bytes spread over it.
+ * Unless the sample shrinks by 1/SAMPLE_GAIN at least, the chunk goes raw
+ * without being compressed whole.  Incompressible data (media, archives)
+ * then costs about 1/16 of a compression, and a compressible stream never
+ * pays for the sample. */
+#define SAMPLE_SLICE 4096
+#define SAMPLE_SLICES 4
+#define SAMPLE_GAIN 32
+#define SAMPLE_MIN (4 * SAMPLE_SLICE * SAMPLE_SLICES)
+
 struct chunk_compressor {
 	uint8_t encoding;
+	int last_raw;   /* the previous chunk did not shrink */
 	struct libdeflate_compressor *ld;
 	ZSTD_CCtx *zc;
+	uint8_t sample[SAMPLE_SLICE * SAMPLE_SLICES];
 };
 
 struct chunk_unzstd {
@@ -79,6 +93,30 @@ void chunk_compressor_free(struct chunk_compressor *c)
 	free(c);
 }
 
+static size_t compress_into(struct chunk_compressor *c, const uint8_t *in,
+			    size_t len, uint8_t *out, size_t bound)
+{
+	if (c->zc) {
+		/* An output that does not fit in the bound is an error. */
+		size_t r = ZSTD_compress2(c->zc, out, bound, in, len);
+		return ZSTD_isError(r) ? 0 : r;
+	}
+	return libdeflate_zlib_compress(c->ld, in, len, out, bound);
+}
+
+/* 1 if a sample of in[0..len) shrinks enough to try the whole chunk. */
+static int sample_shrinks(struct chunk_compressor *c, const uint8_t *in,
+			  size_t len, uint8_t *out, size_t out_cap)
+{
+	size_t n = sizeof(c->sample);
+	for (size_t i = 0; i < SAMPLE_SLICES; i++)
+		memcpy(c->sample + i * SAMPLE_SLICE,
+		       in + i * ((len - SAMPLE_SLICE) / (SAMPLE_SLICES - 1)),
+		       SAMPLE_SLICE);
+	size_t bound = n - n / SAMPLE_GAIN;
+	return compress_into(c, c->sample, n, out, bound < out_cap ? bound : out_cap) > 0;
+}
+
 size_t chunk_compress(struct chunk_compressor *c, const uint8_t *in,
 		      size_t len, uint8_t *out, size_t out_cap)
 {
@@ -89,12 +127,11 @@ size_t chunk_compress(struct chunk_compressor *c, const uint8_t *in,
 		bound = out_cap;
 	if (bound == 0)
 		return 0;
-	if (c->zc) {
-		/* An output that does not fit in the bound is an error. */
-		size_t r = ZSTD_compress2(c->zc, out, bound, in, len);
-		return ZSTD_isError(r) ? 0 : r;
-	}
-	return libdeflate_zlib_compress(c->ld, in, len, out, bound);
+	if (c->last_raw && len >= SAMPLE_MIN && !sample_shrinks(c, in, len, out, out_cap))
+		return 0;
+	size_t r = compress_into(c, in, len, out, bound);
+	c->last_raw = r == 0;
+	return r;
 }
 
 int chunk_inflate(const uint8_t *in, size_t len, uint8_t *out, size_t raw_len)

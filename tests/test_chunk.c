@@ -690,3 +690,35 @@ Test(chunk_zstd, garbage_and_corruption)
 	free(in);
 	free(z);
 }
+
+/* After a chunk that did not shrink, the next one is judged on a sample of
+ * four 4 KiB slices spread over it (chunk.h): a chunk whose slices are
+ * noise goes raw without being compressed whole, however compressible the
+ * rest; a compressible chunk is compressed exactly as by a fresh
+ * compressor; and a chunk that shrinks ends the sampling. */
+Test(chunk, after_incompressible_chunk_a_sample_decides)
+{
+	uint8_t encs[] = { TCPX_ENCODING_ZLIB, TCPX_ENCODING_ZSTD };
+	size_t n = TCPX_CHUNK_MAX, step = (n - 4096) / 3;
+	uint8_t *rnd = noise(n, 7), *txt = text(n, 8), *mixed = text(n, 9);
+	uint8_t *z = malloc(n), *z2 = malloc(n);
+	for (int i = 0; i < 4; i++)
+		memcpy(mixed + i * step, rnd + i * step, 4096);
+	for (size_t e = 0; e < 2; e++) {
+		struct chunk_compressor *fresh = chunk_compressor_new_enc(encs[e], 1);
+		size_t want_mixed = chunk_compress(fresh, mixed, n, z2, n);
+		cr_assert(want_mixed > 0 && want_mixed < n / 2, "mixed shrinks when tried whole");
+		struct chunk_compressor *c = chunk_compressor_new_enc(encs[e], 1);
+		cr_assert_eq(chunk_compress(c, rnd, n, z, n), 0u);
+		cr_assert_eq(chunk_compress(c, mixed, n, z, n), 0u, "noise slices: raw");
+		size_t want_txt = chunk_compress(fresh, txt, n, z2, n);
+		size_t got = chunk_compress(c, txt, n, z, n);
+		cr_assert_eq(got, want_txt, "text after noise as from a fresh compressor");
+		cr_assert_eq(memcmp(z, z2, got), 0);
+		cr_assert_eq(chunk_compress(c, mixed, n, z, n), want_mixed,
+			     "after a chunk that shrank, no sampling");
+		chunk_compressor_free(c);
+		chunk_compressor_free(fresh);
+	}
+	free(rnd); free(txt); free(mixed); free(z); free(z2);
+}
