@@ -138,4 +138,8 @@ check "--resume --streams 3 after the cut: exit 0, identical, no partial left" \
 	holds '[ $rc -eq 0 ] && same_big "$D" && no_temp "$D"'
 stop_receiver
 
+# Under the sanitizer build (build-asan) a report would be in these logs.
+check "no sanitizer report in any tcpget or tcpput log" \
+	holds '! grep -qE "Sanitizer|runtime error" "$T"/get-err.* "$T/err" "$T/out" 2>/dev/null'
+
 finish
