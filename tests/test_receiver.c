@@ -2308,6 +2308,9 @@ Test(receiver_offer, decide_for_a_stream)
 
 /* ---- several connections (MULTI): place, PLACE, JOIN -------------------- */
 
+TestSuite(place, .init = init);
+TestSuite(receiver_multi, .init = init);
+
 #include "place.h"
 
 Test(place, in_order_out_of_order_and_read_back)
