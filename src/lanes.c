@@ -87,6 +87,9 @@ struct lanes *lanes_open(int session_fd, unsigned n, const uint8_t *token,
 	}
 	L->peer = peer;
 	L->lim = *lim;
+	/* A lane may rightly carry nothing for a while (a stream goes on the
+	 * session's own connection): the session's deadline covers all. */
+	L->lim.idle_ms = 0;
 	L->sec = sec;
 	for (unsigned i = 0; i < n; i++) {
 		struct lane *l = &L->lane[L->n];

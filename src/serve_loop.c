@@ -1026,6 +1026,10 @@ static void attach(struct serve_loop *l, struct session *s, int64_t now)
 	}
 	p->lanes[s->lane_index - 1] = s;
 	s->primary = p;
+	/* A joined connection may rightly carry nothing for a while (a
+	 * stream goes on the session's own, or the others take the chunks):
+	 * the session's connection keeps the idle deadline for all. */
+	s->conn.lim.idle_ms = 0;
 	snprintf(s->peer, sizeof(s->peer), "%s", p->peer);
 	receiver_join_accept(s->r);
 	ui_debug("%s: connection %u joined the session", p->peer,
