@@ -35,7 +35,8 @@ struct place {
 	size_t n;
 };
 
-/* A file of size bytes whose data begins at start (<= size). */
+/* A file of size bytes whose data begins at start (<= size).  p starts
+ * zeroed; its ranges' memory is kept from one file to the next. */
 void place_init(struct place *p, uint64_t start, uint64_t size);
 void place_free(struct place *p);
 /* A chunk [off, off + len) arrived: 0 if it is the next in order (the

@@ -2315,7 +2315,7 @@ TestSuite(receiver_multi, .init = init);
 
 Test(place, in_order_out_of_order_and_read_back)
 {
-	struct place p;
+	struct place p = { 0 };
 	uint64_t off, len;
 	place_init(&p, 0, 100);
 	cr_assert_eq(place_add(&p, 0, 10), 0);          /* next in order */
@@ -2346,7 +2346,7 @@ Test(place, in_order_out_of_order_and_read_back)
 
 Test(place, overlap_outside_and_too_many_ranges_refused)
 {
-	struct place p;
+	struct place p = { 0 };
 	place_init(&p, 10, 1u << 30);                   /* a resume from 10 */
 	cr_assert_eq(place_add(&p, 0, 10), -TCPX_E_PLACE);      /* before start */
 	cr_assert_eq(place_add(&p, 5, 10), -TCPX_E_PLACE);
