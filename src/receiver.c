@@ -19,6 +19,11 @@
 #define REPLY_MAX (TCPX_FRAME_HEADER_LEN + TCPX_ANSWER_FIXED_LEN + TCPX_MSG_MAX)
 _Static_assert(TCPX_ANSWER_FIXED_LEN >= TCPX_RESULT_FIXED_LEN,
 	       "REPLY_MAX must hold the largest reply");
+/* Chunks kept in memory after a gap (MULTI): on loopback and LANs the
+ * connections overtake each other by a few chunks, which then need no
+ * read-back; past these, what comes after a gap is read back.  At most
+ * 2 MiB per session, allocated as needed. */
+#define RECEIVER_EARLY_MAX 8
 /* Names remembered per session (OFFER): 8 bytes each in a table at most
  * half full, so 16 MiB at most; past it the session ends
  * (TOO_MANY_FILES), as at --max-files. */
@@ -76,6 +81,13 @@ struct tcpx_receiver {
 	uint32_t begun_id;      /* the last file that began (FILE, RESUME) */
 	int streams_due;        /* STREAMS not sent yet */
 	uint8_t theirs[DIGEST_LEN];     /* RS_END_WAIT: END's digest */
+	/* Chunks that came after a gap, kept to be hashed from memory once
+	 * it fills (else they are read back from the disk). */
+	struct early {
+		uint64_t off;
+		size_t len;         /* 0: a free slot */
+		uint8_t *buf;       /* TCPX_CHUNK_MAX, at its first use */
+	} early[RECEIVER_EARLY_MAX];
 };
 
 struct tcpx_receiver *receiver_new(const struct receiver_config *cfg)
@@ -107,6 +119,8 @@ void receiver_free(struct tcpx_receiver *r)
 	chunk_unzstd_free(r->unzstd);
 	free(r->names);
 	place_free(&r->pl);
+	for (size_t i = 0; i < RECEIVER_EARLY_MAX; i++)
+		free(r->early[i].buf);
 	free(r);
 }
 
@@ -557,6 +571,8 @@ static void begin_data(struct tcpx_receiver *r, uint32_t id, uint64_t offset)
 	r->cursor = offset;
 	r->place_pending = 0;
 	place_init(&r->pl, offset, r->cur_size);
+	for (size_t i = 0; i < RECEIVER_EARLY_MAX; i++)
+		r->early[i].len = 0;
 }
 
 /* FILE or RESUME in a session with offers: the oldest grant's, with the
@@ -694,7 +710,40 @@ static int inflate_chunk(struct tcpx_receiver *r, struct tcpx_data *d,
 	return 0;
 }
 
-/* Hashes a chunk that arrived in order; one out of order waits. */
+/* Keeps a chunk that came after a gap, if a slot is free. */
+static void keep_early(struct tcpx_receiver *r, uint64_t at,
+		       const uint8_t *data, size_t len)
+{
+	for (size_t i = 0; i < RECEIVER_EARLY_MAX; i++) {
+		struct early *e = &r->early[i];
+		if (e->len)
+			continue;
+		if (!e->buf && !(e->buf = malloc(TCPX_CHUNK_MAX)))
+			return;     /* read back instead */
+		memcpy(e->buf, data, len);
+		e->off = at;
+		e->len = len;
+		return;
+	}
+}
+
+/* The kept chunk that begins at off, hashed and dropped: 1, or 0. */
+static int hash_early(struct tcpx_receiver *r, uint64_t off)
+{
+	for (size_t i = 0; i < RECEIVER_EARLY_MAX; i++) {
+		struct early *e = &r->early[i];
+		if (!e->len || e->off != off)
+			continue;
+		digest_update(&r->dg, e->buf, e->len);
+		place_hashed(&r->pl, e->len);
+		e->len = 0;
+		return 1;
+	}
+	return 0;
+}
+
+/* Hashes a chunk that arrived in order; one out of order waits (in
+ * memory if it can, else on the disk). */
 static int place_chunk(struct tcpx_receiver *r, uint64_t at,
 		       const uint8_t *data, size_t len)
 {
@@ -702,6 +751,8 @@ static int place_chunk(struct tcpx_receiver *r, uint64_t at,
 	if (rc == 0) {
 		digest_update(&r->dg, data, len);
 		place_hashed(&r->pl, len);
+	} else if (rc == 1) {
+		keep_early(r, at, data, len);
 	}
 	r->cur_recv = r->cur_size == 0 ? 0 : r->pl.start + r->pl.arrived;
 	return rc < 0 ? rc : 0;
@@ -948,6 +999,8 @@ again:
 		/* In order: what arrived after a gap is hashed once the gap
 		 * filled, read back from the disk. */
 		if (place_readback(&r->pl, TCPX_CHUNK_MAX, &off, &n)) {
+			if (hash_early(r, off))
+				goto again;
 			ev->type = REV_READBACK;
 			ev->offset = off;
 			ev->len = (size_t)n;

@@ -2451,7 +2451,7 @@ Test(receiver_multi, not_granted_without_max_streams)
 
 /* Three chunks of one file: the first on the own connection in order,
  * the third from a joined connection (receiver_place) before the second:
- * written at its offset, hashed after read-back once the second came. */
+ * written at its offset, and hashed from memory once the second came. */
 Test(receiver_multi, chunks_out_of_order_hashed_in_order)
 {
 	struct tcpx_receiver *r = rx_multi(3);
@@ -2481,12 +2481,7 @@ Test(receiver_multi, chunks_out_of_order_hashed_in_order)
 	ev = next(r);
 	cr_assert_eq(ev.type, REV_DATA);
 	cr_assert_eq(ev.offset, (uint64_t)C);
-	ev = next(r);
-	cr_assert_eq(ev.type, REV_READBACK);
-	cr_assert_eq(ev.offset, 2u * C);
-	cr_assert_eq(ev.len, (size_t)C);
-	receiver_readback(r, data + 2 * C, C);
-	ev = next(r);
+	ev = next(r);           /* the third, kept in memory: no read-back */
 	cr_assert_eq(ev.type, REV_END);
 	cr_assert_eq(ev.code, 0);
 	cr_assert_arr_eq(ev.digest, dg, 64);
@@ -2497,6 +2492,46 @@ Test(receiver_multi, chunks_out_of_order_hashed_in_order)
 	/* Chunks of a file done, or not begun, are dropped or wait. */
 	cr_assert_eq(receiver_place(r, 1, 0, data, C), 2);
 	cr_assert_eq(receiver_place(r, 2, 0, data, C), 1);
+	receiver_free(r);
+	tu_buf_free(&b);
+}
+
+/* More chunks after a gap than are kept in memory (8): the rest is read
+ * back from the disk, in order, once the gap fills. */
+Test(receiver_multi, read_back_past_the_chunks_kept)
+{
+	struct tcpx_receiver *r = rx_multi(3);
+	struct tu_buf b = { 0 };
+	enum { C = 100, N = 11 };
+	uint8_t data[N * C], dg[64];
+	tu_fill_random(11, 0, data, sizeof(data));
+	tu_digest_of(data, sizeof(data), dg);
+	tu_put_file(&b, 1, sizeof(data), "f");
+	feed(r, &b);
+	expect_event(r, REV_FILE);
+	for (unsigned i = 1; i < N; i++)
+		cr_assert_eq(receiver_place(r, 1, i * C, data + i * C, C), 0);
+	expect_event(r, REV_NONE);
+	tu_put_data_raw(&b, data, C);   /* the gap: DATA without PLACE, at 0 */
+	tu_put_end(&b, dg);
+	feed(r, &b);
+	struct receiver_event ev = next(r);
+	cr_assert_eq(ev.type, REV_DATA);
+	cr_assert_eq(ev.offset, 0u);
+	ev = next(r);
+	cr_assert_eq(ev.type, REV_READBACK);
+	cr_assert_eq(ev.offset, 9u * C);
+	cr_assert_eq(ev.len, 2u * C);
+	receiver_readback(r, data + 9 * C, C);  /* a short read: the rest next */
+	ev = next(r);
+	cr_assert_eq(ev.type, REV_READBACK);
+	cr_assert_eq(ev.offset, 10u * C);
+	cr_assert_eq(ev.len, (size_t)C);
+	receiver_readback(r, data + 10 * C, C);
+	ev = next(r);
+	cr_assert_eq(ev.type, REV_END);
+	cr_assert_eq(ev.code, 0);
+	cr_assert_arr_eq(ev.digest, dg, 64);
 	receiver_free(r);
 	tu_buf_free(&b);
 }
