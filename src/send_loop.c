@@ -66,7 +66,6 @@ struct send_ctx {
 	unsigned skipped;
 	/* --streams: the extra connections, and what they start with */
 	struct lanes *lanes;
-	uint64_t want_caps;
 	struct conn_limits lim;
 	struct conn_secure_config sec;
 };
@@ -723,7 +722,8 @@ static void open_lanes(struct send_ctx *c, const struct sender_event *ev)
 			 "connections: --streams %u sends over %u", n,
 			 c->opt->streams, n + 1);
 	if (n)
-		c->lanes = lanes_open(c->conn.fd, n, ev->token, c->want_caps,
+		/* Each asks for what the session got, so it gets the same. */
+		c->lanes = lanes_open(c->conn.fd, n, ev->token, sender_caps(c->s),
 				      sender_caps(c->s), &c->lim,
 				      c->opt->sk ? &c->sec : NULL, c->peer);
 }
@@ -968,7 +968,6 @@ int send_loop_run(int fd, const char *peer, const struct send_options *opt,
 	c->peer = peer;
 	c->src = src;
 	c->opt = opt;
-	c->want_caps = want;
 	c->lim = lim;
 	c->sec = sec;
 	for (size_t i = 0; i < TCPX_OFFER_WINDOW; i++)

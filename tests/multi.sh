@@ -94,6 +94,22 @@ start_receiver "$D" --max-streams 2
 check "--max-streams 2: --streams 8 uses 3 connections, says so, identical" \
 	holds '[ $rc -eq 0 ] && same_big "$D" && lanes_used "$T/err" 2 && grep -q "takes 2 extra connections" "$T/err"'
 
+stop_receiver
+
+# --- per-source limits count joined connections; compression ----------------------
+D=$T/d6
+start_receiver "$D" --max-per-source 2
+"$PUT" -v --streams 4 "$SRC/big" "127.0.0.1:$RPORT" >"$T/out" 2>"$T/err"; rc=$?
+check "--max-per-source 2: --streams 4 gets one extra connection, the rest refused busy, identical" \
+	holds '[ $rc -eq 0 ] && same_big "$D" && lanes_used "$T/err" 1 && [ "$(grep -c "not used: receiver busy" "$T/err")" -eq 2 ]'
+stop_receiver
+D=$T/d7
+start_receiver "$D"
+seq 1 3000000 >"$SRC/text"
+"$PUT" -v --zstd --streams 3 "$SRC/text" "127.0.0.1:$RPORT" >"$T/out" 2>"$T/err"; rc=$?
+check "--zstd --streams 3 (compression workers): exit 0, identical, smaller on the wire" \
+	holds '[ $rc -eq 0 ] && cmp -s "$SRC/text" "$D/text" && lanes_used "$T/err" 2 && grep -q "wire" "$T/err"'
+
 # --- a JOIN with a wrong token, while a session is in progress ----------------------
 # The session's file is a pipe (a stream), so it is open, mid-file, while
 # the JOIN is tried; it completes afterwards.
