@@ -39,8 +39,8 @@ TEST_LIBS = $(shell pkg-config --libs criterion 2>/dev/null)
 # which the unit tests of pure modules and the fuzzers link alone, so
 # nothing in the build lets them pull in I/O.  The I/O modules build into
 # libtcpx-io.a; the tools and the I/O tests (IO_TESTS) link both.
-PURE = error outq frame proto digest chunk names sender receiver keys handshake
-IO   = conn send_loop serve_loop server store source net ui zpool cli keyfile
+PURE = error outq frame proto digest chunk names sender receiver keys handshake place
+IO   = conn send_loop serve_loop server store source net ui zpool cli keyfile lanes
 CORE_LIB = $(BUILD)/libtcpx-core.a
 IO_LIB   = $(BUILD)/libtcpx-io.a
 IO_TESTS = session store server conn cli keyfile
@@ -162,7 +162,7 @@ unit: $(UNIT_TESTS)
 	@rc=0; t0=$$(date +%s); for t in $(UNIT_TESTS); do echo "== $$t"; ./$$t --jobs 2 || rc=1; done; \
 		echo "time: unit $(BUILD) $$(( $$(date +%s) - t0 )) s"; exit $$rc
 
-SUITES = integration tree stream hostile faults disk load usability output attack keys rerun resume zstd
+SUITES = integration tree stream hostile faults disk load usability output attack keys rerun resume zstd multi
 
 integration: tools $(HELPERS)
 	@rc=0; for s in $(SUITES); do \

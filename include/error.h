@@ -32,6 +32,9 @@ enum tcpx_code {
 	TCPX_E_PEER_KEY = 15,     /* the receiver's key is unknown or changed */
 	TCPX_E_OFFERS = 18,       /* more OFFERs outstanding than the window */
 	TCPX_E_NOT_OFFERED = 19,  /* FILE/RESUME that its ANSWER did not ask for */
+	TCPX_E_JOIN = 20,         /* JOIN refused: unknown or used token or index, late, too many */
+	TCPX_E_JOIN_LOST = 21,    /* a joined connection of the session ended before BYE */
+	TCPX_E_PLACE = 22,        /* PLACE/DATA overlaps, outside the file, too many holes */
 	/* per-file verdicts (sent in a RESULT frame; the connection goes on) */
 	TCPX_E_BAD_NAME = 32,     /* name refused: absolute, '..', control chars... */
 	TCPX_E_EXISTS = 33,       /* final name exists and overwrite is off */

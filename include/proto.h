@@ -50,6 +50,11 @@ enum tcpx_frame_type {
 	TCPX_FRAME_KX_REPLY = 17,
 	TCPX_FRAME_KX_AUTH = 18,
 	TCPX_FRAME_SEALED = 19,
+	/* 20-23: several connections per session, only with TCPX_CAP_MULTI */
+	TCPX_FRAME_STREAMS = 20, /* receiver: join token, extra connections */
+	TCPX_FRAME_JOIN = 21,    /* sender, on an extra connection */
+	TCPX_FRAME_PLACE = 22,   /* sender: where the next DATA goes */
+	TCPX_FRAME_JOINED = 23,  /* receiver: the extra connection is in */
 };
 
 #define TCPX_MAGIC "TCPX"
@@ -67,6 +72,16 @@ enum tcpx_frame_type {
 #define TCPX_CAP_STREAM (UINT64_C(1) << 3)
 /* zstd: DATA frames may use encoding 2 (man/tcpxfer.5). */
 #define TCPX_CAP_ZSTD (UINT64_C(1) << 8)
+/* Several connections per session: STREAMS, JOIN, PLACE, JOINED
+ * (man/tcpxfer.5, SEVERAL CONNECTIONS).  Not in TCPX_CAPS_V1: a receiver
+ * offers it only when it can take joined connections (tcpget
+ * --max-streams). */
+#define TCPX_CAP_MULTI (UINT64_C(1) << 9)
+#define TCPX_JOIN_TOKEN_LEN 32u
+#define TCPX_STREAMS_LEN 34u        /* token, u16 extra connections */
+#define TCPX_JOIN_LEN 34u           /* token, u16 index (1..extra) */
+#define TCPX_PLACE_LEN 12u          /* u32 file id, u64 offset */
+#define TCPX_STREAMS_MAX 64u        /* extra connections a STREAMS grants */
 #define TCPX_CAPS_V1 (TCPX_CAP_ZLIB | TCPX_CAP_TREE | TCPX_CAP_OFFER | \
 		      TCPX_CAP_STREAM | TCPX_CAP_ZSTD)
 /* FILE's size under STREAM: "unknown until STREAM_END".  Without STREAM
@@ -278,6 +293,21 @@ int proto_decode_offer(const struct tcpx_frame *f, struct tcpx_offer *o);
 int proto_decode_answer(const struct tcpx_frame *f, struct tcpx_answer *a);
 int proto_decode_resume(const struct tcpx_frame *f, struct tcpx_file_meta *m,
 			uint64_t *offset);
+
+/* STREAMS and JOIN: the join token and a count (STREAMS: extra
+ * connections allowed, 0..TCPX_STREAMS_MAX) or an index (JOIN:
+ * 1..TCPX_STREAMS_MAX). */
+struct tcpx_join {
+	const uint8_t *token;    /* TCPX_JOIN_TOKEN_LEN bytes */
+	uint16_t n;
+};
+size_t proto_encode_streams(uint8_t *out, const uint8_t *token, uint16_t n);
+size_t proto_encode_join(uint8_t *out, const uint8_t *token, uint16_t index);
+size_t proto_encode_place(uint8_t *out, uint32_t id, uint64_t offset);
+int proto_decode_streams(const struct tcpx_frame *f, struct tcpx_join *j);
+int proto_decode_join(const struct tcpx_frame *f, struct tcpx_join *j);
+int proto_decode_place(const struct tcpx_frame *f, uint32_t *id,
+		       uint64_t *offset);
 
 /* Largest frame any encoder above writes (a full DATA frame). */
 #define TCPX_FRAME_BUF_MAX (TCPX_FRAME_HEADER_LEN + TCPX_MAX_PAYLOAD)

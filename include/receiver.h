@@ -57,6 +57,17 @@ enum receiver_event_type {
 	REV_OFFER,        /* a file offered (OFFER): look at what the disk
 			     holds (receiver_decide()), then
 			     receiver_answer() */
+	/* Several connections (TCPX_CAP_MULTI, man/tcpxfer.5): */
+	REV_READBACK,     /* read back len bytes at offset of the current
+			     file (written before) and hand them to
+			     receiver_readback(): the digest goes on in
+			     order */
+	REV_JOIN,         /* this connection asks to join a session (token,
+			     index): receiver_join_accept() or
+			     receiver_fail(TCPX_E_JOIN) */
+	REV_CHUNK,        /* a joined connection's chunk (id, offset, data,
+			     len): for receiver_place() on the session's
+			     receiver */
 };
 
 struct receiver_event {
@@ -85,6 +96,11 @@ struct receiver_event {
 					 as granted */
 	int offered;                  /* REV_FILE after an OFFER; REV_REFUSED
 					 of an OFFER (no data follows) */
+	int placed;                   /* REV_DATA of a MULTI session: write
+					 at offset (not after the last) */
+	uint32_t id;                  /* REV_CHUNK: the file's id */
+	const uint8_t *token;         /* REV_JOIN: TCPX_JOIN_TOKEN_LEN bytes */
+	unsigned index;               /* REV_JOIN */
 };
 
 struct receiver_config {
@@ -99,6 +115,10 @@ struct receiver_config {
 				   with a key (caps must offer SECURE) */
 	uint8_t name_key[16];   /* SipHash key of the names remembered per
 				   session (OFFER): random per session */
+	/* With TCPX_CAP_MULTI in caps: the extra connections a session may
+	 * have (1..TCPX_STREAMS_MAX) and its join token (random). */
+	unsigned max_streams;
+	uint8_t join_token[TCPX_JOIN_TOKEN_LEN];
 };
 
 /* What the final name of an offered file holds now (the store looks). */
@@ -182,6 +202,38 @@ const char *receiver_answer(struct tcpx_receiver *r, int disposition, int code,
 /* After REV_FILE with an offset: the digest state over the first offset
  * bytes of the partial data, which the file's digest continues. */
 void receiver_set_prefix(struct tcpx_receiver *r, const struct digest *dg);
+
+/*
+ * Several connections (TCPX_CAP_MULTI).  A session's receiver sends
+ * STREAMS (its token, max_streams) before it answers the first frame
+ * after HELLO, unless that frame is a JOIN: then the connection is to be
+ * a joined one (REV_JOIN).  receiver_join_accept() queues JOINED and
+ * makes it one: from then on it takes PLACE and DATA pairs (REV_CHUNK),
+ * BYE and ERROR.
+ *
+ * receiver_place(): a joined connection's chunk, on the session's
+ * receiver.  0: the caller writes it at offset (it was checked, and
+ * hashed if it came in order; then REV_READBACK events follow from
+ * receiver_next()); 1: its file has not begun yet: hold the chunk (read
+ * no more from that connection) and try again once the session's
+ * receiver moved on; 2: nothing to do (a file refused, aborted or done:
+ * dropped); -1: the session is over (ERROR queued; REV_FATAL follows from
+ * receiver_next()).
+ */
+void receiver_join_accept(struct tcpx_receiver *r);
+int receiver_place(struct tcpx_receiver *r, uint32_t id, uint64_t offset,
+		   const uint8_t *data, size_t len);
+/* The bytes a REV_READBACK asked for (len of them, or fewer: then the
+ * rest comes as another REV_READBACK). */
+void receiver_readback(struct tcpx_receiver *r, const uint8_t *data,
+		       size_t len);
+/* 1 for a joined connection (after receiver_join_accept()). */
+int receiver_joined(const struct tcpx_receiver *r);
+/* Bytes of the current file arrived (progress, with MULTI). */
+uint64_t receiver_arrived(const struct tcpx_receiver *r);
+/* How much of the current file is whole from its start (what a resume
+ * may keep): with MULTI the bytes before the first gap. */
+uint64_t receiver_hashed(const struct tcpx_receiver *r);
 
 void receiver_pending(const struct tcpx_receiver *r, const uint8_t **p,
 		      size_t *len);

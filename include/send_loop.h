@@ -42,6 +42,8 @@ struct send_options {
 	int policy;           /* enum tcpx_policy: an existing, different file */
 	int checksum;         /* -c: compare digests, not size and mtime */
 	int resume;           /* --resume: send only what partial data lacks */
+	unsigned streams;     /* --streams: connections wanted (0, 1: one;
+				 more: ask for TCPX_CAP_MULTI, lanes.h) */
 };
 
 /* Sends every item of src over the connected, non-blocking socket fd

@@ -39,6 +39,8 @@ enum sender_event_type {
 	SEV_ANSWER,        /* OFFER answered: SEND and RESUME wait for their
 			      turn (SA_BEGIN); SAME_TIME, SAME_DIGEST and
 			      REFUSED are that file's final verdict */
+	SEV_STREAMS,       /* MULTI: the receiver's join token (token) and
+			      how many extra connections it takes (offset) */
 };
 
 struct sender_event {
@@ -55,6 +57,7 @@ struct sender_event {
 				    many bytes */
 	const uint8_t *msg;      /* receiver's message (may be empty) */
 	size_t msg_len;
+	const uint8_t *token;    /* SEV_STREAMS: TCPX_JOIN_TOKEN_LEN bytes */
 };
 
 enum sender_state {
@@ -188,6 +191,56 @@ int sender_offer_head(const struct tcpx_sender *s, void **cookie, int *is_dir,
 int sender_begin_resumed(struct tcpx_sender *s, struct tcpx_file_meta *meta,
 			 void *cookie, uint64_t offset,
 			 const struct digest *prefix);
+
+/*
+ * Several connections (TCPX_CAP_MULTI).  sender_set_lane() says where
+ * the next chunk goes: q, a joined connection's queue (a sender_lane's),
+ * or NULL for the session's own; from the first call on, every chunk
+ * goes as PLACE and DATA (its offset said), in whichever queue.
+ * sender_data_room() is then the room in that queue (SA_DATA needs it;
+ * END, ABORT, FILE need the session's own).
+ */
+void sender_set_lane(struct tcpx_sender *s, struct outq *q);
+/* What the receiver granted (after SEV_HELLO). */
+uint64_t sender_caps(const struct tcpx_sender *s);
+int sender_data_room(const struct tcpx_sender *s);
+/* Room for the largest chunk frame with its PLACE. */
+#define SENDER_LANE_RESERVE (TCPX_FRAME_BUF_MAX + TCPX_FRAME_HEADER_LEN + \
+			     TCPX_PLACE_LEN)
+
+/*
+ * One extra connection, sans I/O: HELLO (the caller runs SECURE after
+ * LEV_HELLO, as for the session's), then JOIN with the token and index,
+ * then JOINED: from then on the sender's chunks may go into its queue
+ * (sender_set_lane(&l->out)), and at the end sender_lane_bye().
+ */
+enum lane_event_type { LEV_NONE, LEV_HELLO, LEV_JOINED, LEV_BYE, LEV_ERROR };
+enum lane_state { LANE_HELLO, LANE_JOINING, LANE_READY, LANE_BYE_SENT,
+		  LANE_DONE, LANE_FAILED };
+struct sender_lane {
+	enum lane_state state;
+	uint64_t caps;          /* the session's: the lane must get the same */
+	uint8_t token[TCPX_JOIN_TOKEN_LEN];
+	uint16_t index;
+	struct frame_reader rd;
+	struct outq out;
+};
+struct lane_event {
+	enum lane_event_type type;
+	int code;               /* LEV_ERROR */
+	const uint8_t *msg;
+	size_t msg_len;
+};
+/* HELLO asking for want_caps queued; 0 or -TCPX_E_NOMEM. */
+int sender_lane_init(struct sender_lane *l, uint64_t want_caps,
+		     uint64_t session_caps, const uint8_t *token,
+		     uint16_t index);
+void sender_lane_free(struct sender_lane *l);
+void sender_lane_next(struct sender_lane *l, struct lane_event *ev);
+/* After LEV_HELLO (and SECURE started): queues JOIN. */
+void sender_lane_join(struct sender_lane *l);
+/* Queues BYE (once its data is all queued); 0 or -TCPX_E_INTERNAL. */
+int sender_lane_bye(struct sender_lane *l);
 
 /* Bytes of frames queued so far after the sender's own HELLO. */
 uint64_t sender_wire_bytes(const struct tcpx_sender *s);

@@ -49,6 +49,9 @@ struct serve_options {
 	int allow_overwrite;  /* enum receiver_overwrite: what a sender's
 				 OFFER may ask (tcpget --allow-overwrite;
 				 --overwrite forces it) */
+	unsigned max_streams; /* extra connections a session may join
+				 (TCPX_CAP_MULTI; 0: not offered; never by
+				 serve_loop_run(), which serves one) */
 };
 
 struct serve_loop;

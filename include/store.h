@@ -300,6 +300,21 @@ int store_restart(struct store_file *f);
  * keeps its data for a later resume (unlocked, closed); anything else is
  * discarded.  Harmless on an inactive f. */
 void store_keep(struct store_file *f);
+/* Several connections (TCPX_CAP_MULTI): writes n bytes at offset, past
+ * the end or into a gap (the receiver has checked the range: never past
+ * the declared size); the file position is not moved.  Not for a sink or
+ * a stream (-TCPX_E_IO, errno ESPIPE). */
+int store_write_at(struct store_file *f, const uint8_t *p, size_t n,
+		   uint64_t offset);
+/* Reads back n bytes at offset of what was written (to hash them in
+ * order): the count read (short only at the end of the data), or
+ * -TCPX_E_IO. */
+ssize_t store_read_at(struct store_file *f, uint8_t *p, size_t n,
+		      uint64_t offset);
+/* store_keep() of a partial whose data is whole only up to len (chunks
+ * after a gap arrived by offset): what follows is cut off first, so a
+ * later resume finds a prefix of the file, never a hole. */
+void store_keep_prefix(struct store_file *f, uint64_t len);
 /* The identity of a file's partial data: BLAKE2b-128 of its name, size and
  * mtime (man/tcpget.1, PARTIAL DATA). */
 void store_partial_id(const uint8_t *name, size_t len, uint64_t size,

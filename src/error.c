@@ -25,6 +25,9 @@ const char *tcpx_strerror(int code)
 	case TCPX_E_PEER_KEY: return "receiver key not trusted";
 	case TCPX_E_OFFERS: return "too many offers outstanding";
 	case TCPX_E_NOT_OFFERED: return "file not offered or not answered so";
+	case TCPX_E_JOIN: return "connection may not join the session";
+	case TCPX_E_JOIN_LOST: return "a joined connection was lost";
+	case TCPX_E_PLACE: return "data placed outside the file or twice";
 	case TCPX_E_BAD_NAME: return "name refused";
 	case TCPX_E_EXISTS: return "file exists";
 	case TCPX_E_DIGEST: return "digest mismatch";

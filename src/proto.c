@@ -51,6 +51,17 @@ static const struct tcpx_frame_spec frame_specs[] = {
 	/* Only with STREAM, and only for a file of unknown size (receiver). */
 	[TCPX_FRAME_STREAM_END] = { "STREAM_END", TCPX_STREAM_END_LEN,
 				{ NEVER, PHASE(IN_FILE) } },
+	/* Only with MULTI (checked as DIR's is).  JOIN is the first frame
+	 * after HELLO on an extra connection; PLACE comes before a DATA,
+	 * on any connection of the session. */
+	[TCPX_FRAME_STREAMS] = { "STREAMS", TCPX_STREAMS_LEN,
+				{ AFTER_HELLO, NEVER } },
+	[TCPX_FRAME_JOIN]   = { "JOIN",   TCPX_JOIN_LEN,
+				{ NEVER, PHASE(READY) } },
+	[TCPX_FRAME_PLACE]  = { "PLACE",  TCPX_PLACE_LEN,
+				{ NEVER, PHASE(IN_FILE) } },
+	[TCPX_FRAME_JOINED] = { "JOINED", 0,
+				{ AFTER_HELLO, NEVER } },
 };
 
 const struct tcpx_frame_spec *proto_frame_spec(uint8_t type)
@@ -82,6 +93,10 @@ static uint64_t type_cap(uint8_t type)
 	case TCPX_FRAME_ANSWER:
 	case TCPX_FRAME_RESUME: return TCPX_CAP_OFFER;
 	case TCPX_FRAME_STREAM_END: return TCPX_CAP_STREAM;
+	case TCPX_FRAME_STREAMS:
+	case TCPX_FRAME_JOIN:
+	case TCPX_FRAME_PLACE:
+	case TCPX_FRAME_JOINED: return TCPX_CAP_MULTI;
 	default: return 0;
 	}
 }
@@ -93,7 +108,7 @@ static int64_t max_payload_caps(uint8_t type, uint64_t caps)
 	return need && !(caps & need) ? -1 : proto_max_payload(type);
 }
 
-/* frame_limits holds a bare function, so one per set of the three bits. */
+/* frame_limits holds a bare function, so one per set of the four bits. */
 #define CAPS_LIMITS(id, caps)						\
 	static int64_t max_payload_##id(uint8_t type)			\
 	{								\
@@ -103,6 +118,7 @@ static int64_t max_payload_caps(uint8_t type, uint64_t caps)
 		.max_payload = max_payload_##id,			\
 		.largest_payload = TCPX_MAX_PAYLOAD,			\
 	};
+#define M TCPX_CAP_MULTI
 CAPS_LIMITS(none, 0)
 CAPS_LIMITS(t, TCPX_CAP_TREE)
 CAPS_LIMITS(o, TCPX_CAP_OFFER)
@@ -110,23 +126,35 @@ CAPS_LIMITS(s, TCPX_CAP_STREAM)
 CAPS_LIMITS(to, TCPX_CAP_TREE | TCPX_CAP_OFFER)
 CAPS_LIMITS(ts, TCPX_CAP_TREE | TCPX_CAP_STREAM)
 CAPS_LIMITS(os, TCPX_CAP_OFFER | TCPX_CAP_STREAM)
+CAPS_LIMITS(tos, TCPX_CAP_TREE | TCPX_CAP_OFFER | TCPX_CAP_STREAM)
+CAPS_LIMITS(m, M)
+CAPS_LIMITS(tm, TCPX_CAP_TREE | M)
+CAPS_LIMITS(om, TCPX_CAP_OFFER | M)
+CAPS_LIMITS(sm, TCPX_CAP_STREAM | M)
+CAPS_LIMITS(tom, TCPX_CAP_TREE | TCPX_CAP_OFFER | M)
+CAPS_LIMITS(tsm, TCPX_CAP_TREE | TCPX_CAP_STREAM | M)
+CAPS_LIMITS(osm, TCPX_CAP_OFFER | TCPX_CAP_STREAM | M)
+#undef M
 #undef CAPS_LIMITS
 
 /* Every type but DIR. */
 const struct frame_limits proto_frame_limits_no_tree = {
-	.max_payload = max_payload_os,
+	.max_payload = max_payload_osm,
 	.largest_payload = TCPX_MAX_PAYLOAD,
 };
 
 const struct frame_limits *proto_frame_limits_for(uint64_t caps)
 {
-	static const struct frame_limits *const by_caps[8] = {
+	static const struct frame_limits *const by_caps[16] = {
 		&limits_none, &limits_t, &limits_o, &limits_to,
-		&limits_s, &limits_ts, &limits_os, &proto_frame_limits,
+		&limits_s, &limits_ts, &limits_os, &limits_tos,
+		&limits_m, &limits_tm, &limits_om, &limits_tom,
+		&limits_sm, &limits_tsm, &limits_osm, &proto_frame_limits,
 	};
 	unsigned i = ((caps & TCPX_CAP_TREE) ? 1u : 0u) |
 		     ((caps & TCPX_CAP_OFFER) ? 2u : 0u) |
-		     ((caps & TCPX_CAP_STREAM) ? 4u : 0u);
+		     ((caps & TCPX_CAP_STREAM) ? 4u : 0u) |
+		     ((caps & TCPX_CAP_MULTI) ? 8u : 0u);
 	return by_caps[i];
 }
 
@@ -496,4 +524,63 @@ int proto_decode_error(const struct tcpx_frame *f, struct tcpx_error *e)
 	    f->length != TCPX_ERROR_FIXED_LEN + (uint32_t)e->msg_len)
 		return -TCPX_E_MALFORMED;
 	return 0;
+}
+
+/* STREAMS and JOIN share one layout: the token, then a u16. */
+static size_t encode_token(uint8_t *out, uint8_t type, const uint8_t *token,
+			   uint16_t n)
+{
+	frame_header_encode(out, type, TCPX_STREAMS_LEN);
+	memcpy(out + TCPX_FRAME_HEADER_LEN, token, TCPX_JOIN_TOKEN_LEN);
+	be16_store(out + TCPX_FRAME_HEADER_LEN + TCPX_JOIN_TOKEN_LEN, n);
+	return TCPX_FRAME_HEADER_LEN + TCPX_STREAMS_LEN;
+}
+
+size_t proto_encode_streams(uint8_t *out, const uint8_t *token, uint16_t n)
+{
+	return encode_token(out, TCPX_FRAME_STREAMS, token, n);
+}
+
+size_t proto_encode_join(uint8_t *out, const uint8_t *token, uint16_t index)
+{
+	return encode_token(out, TCPX_FRAME_JOIN, token, index);
+}
+
+size_t proto_encode_place(uint8_t *out, uint32_t id, uint64_t offset)
+{
+	frame_header_encode(out, TCPX_FRAME_PLACE, TCPX_PLACE_LEN);
+	be32_store(out + TCPX_FRAME_HEADER_LEN, id);
+	be64_store(out + TCPX_FRAME_HEADER_LEN + 4, offset);
+	return TCPX_FRAME_HEADER_LEN + TCPX_PLACE_LEN;
+}
+
+static int decode_token(const struct tcpx_frame *f, uint8_t type,
+			struct tcpx_join *j)
+{
+	if (f->type != type || f->length != TCPX_STREAMS_LEN)
+		return -TCPX_E_MALFORMED;
+	j->token = f->payload;
+	j->n = be16_load(f->payload + TCPX_JOIN_TOKEN_LEN);
+	return j->n > TCPX_STREAMS_MAX ? -TCPX_E_MALFORMED : 0;
+}
+
+int proto_decode_streams(const struct tcpx_frame *f, struct tcpx_join *j)
+{
+	return decode_token(f, TCPX_FRAME_STREAMS, j);
+}
+
+int proto_decode_join(const struct tcpx_frame *f, struct tcpx_join *j)
+{
+	int rc = decode_token(f, TCPX_FRAME_JOIN, j);
+	return rc == 0 && j->n == 0 ? -TCPX_E_MALFORMED : rc;
+}
+
+int proto_decode_place(const struct tcpx_frame *f, uint32_t *id,
+		       uint64_t *offset)
+{
+	if (f->type != TCPX_FRAME_PLACE || f->length != TCPX_PLACE_LEN)
+		return -TCPX_E_MALFORMED;
+	*id = be32_load(f->payload);
+	*offset = be64_load(f->payload + 4);
+	return *id == 0 ? -TCPX_E_MALFORMED : 0;
 }

@@ -7,6 +7,7 @@
 #include "digest.h"
 #include "error.h"
 #include "names.h"
+#include "place.h"
 #include "receiver.h"
 
 /* Replies are small; 8 KiB batches the RESULTs of some 100 small files into
@@ -18,6 +19,11 @@
 #define REPLY_MAX (TCPX_FRAME_HEADER_LEN + TCPX_ANSWER_FIXED_LEN + TCPX_MSG_MAX)
 _Static_assert(TCPX_ANSWER_FIXED_LEN >= TCPX_RESULT_FIXED_LEN,
 	       "REPLY_MAX must hold the largest reply");
+/* Chunks kept in memory after a gap (MULTI): on loopback and LANs the
+ * connections overtake each other by a few chunks, which then need no
+ * read-back; past these, what comes after a gap is read back.  At most
+ * 2 MiB per session, allocated as needed. */
+#define RECEIVER_EARLY_MAX 8
 /* Names remembered per session (OFFER): 8 bytes each in a table at most
  * half full, so 16 MiB at most; past it the session ends
  * (TOO_MANY_FILES), as at --max-files. */
@@ -32,6 +38,9 @@ enum receiver_state {
 	RS_DIR,         /* DIR seen, waiting for receiver_file_done() */
 	RS_OFFER,       /* OFFER seen, waiting for receiver_answer() */
 	RS_DONE,        /* BYE or ERROR: nothing more is read */
+	RS_END_WAIT,    /* MULTI: END seen, data still arriving elsewhere */
+	RS_JOINING,     /* JOIN seen, waiting for receiver_join_accept() */
+	RS_LANE,        /* a joined connection: PLACE and DATA only */
 };
 
 struct tcpx_receiver {
@@ -62,6 +71,23 @@ struct tcpx_receiver {
 	/* The names offered so far (keyed hashes, 0 = empty slot). */
 	uint64_t *names;
 	size_t names_cap, names_used;
+	/* MULTI: the current file's data comes by offset (place.h). */
+	int multi_file;
+	struct place pl;
+	uint64_t cursor;        /* where a DATA without PLACE goes */
+	int place_pending;      /* a PLACE came: the next frame is its DATA */
+	uint32_t place_id;
+	uint64_t place_off;
+	uint32_t begun_id;      /* the last file that began (FILE, RESUME) */
+	int streams_due;        /* STREAMS not sent yet */
+	uint8_t theirs[DIGEST_LEN];     /* RS_END_WAIT: END's digest */
+	/* Chunks that came after a gap, kept to be hashed from memory once
+	 * it fills (else they are read back from the disk). */
+	struct early {
+		uint64_t off;
+		size_t len;         /* 0: a free slot */
+		uint8_t *buf;       /* TCPX_CHUNK_MAX, at its first use */
+	} early[RECEIVER_EARLY_MAX];
 };
 
 struct tcpx_receiver *receiver_new(const struct receiver_config *cfg)
@@ -92,6 +118,9 @@ void receiver_free(struct tcpx_receiver *r)
 	free(r->inflated);
 	chunk_unzstd_free(r->unzstd);
 	free(r->names);
+	place_free(&r->pl);
+	for (size_t i = 0; i < RECEIVER_EARLY_MAX; i++)
+		free(r->early[i].buf);
 	free(r);
 }
 
@@ -129,7 +158,8 @@ int receiver_finished(const struct tcpx_receiver *r)
 
 int receiver_in_file(const struct tcpx_receiver *r)
 {
-	return r->state == RS_IN_FILE || r->state == RS_VERDICT;
+	return r->state == RS_IN_FILE || r->state == RS_VERDICT ||
+	       r->state == RS_END_WAIT;
 }
 
 int receiver_in_data(const struct tcpx_receiver *r)
@@ -177,6 +207,13 @@ const char *receiver_file_fail(struct tcpx_receiver *r, int code,
 			       const char *detail)
 {
 	const char *msg = receiver_verdict_message(code, detail);
+	if (r->state == RS_END_WAIT) {
+		/* Its END came already: nothing more to skip. */
+		queue_result(r, code, NULL, msg);
+		r->multi_file = 0;
+		r->state = RS_READY;
+		return msg;
+	}
 	if (r->state != RS_IN_FILE)
 		return msg;
 	queue_result(r, code, NULL, msg);
@@ -223,7 +260,10 @@ static enum tcpx_phase phase_of(enum receiver_state st)
 	case RS_HELLO: return TCPX_PHASE_HANDSHAKE;
 	case RS_READY: return TCPX_PHASE_READY;
 	case RS_IN_FILE:
-	case RS_SKIPPING: return TCPX_PHASE_IN_FILE;
+	case RS_SKIPPING:
+	case RS_LANE: return TCPX_PHASE_IN_FILE;
+	case RS_END_WAIT:
+	case RS_JOINING:
 	case RS_VERDICT:        /* receiver_next() reads nothing in these */
 	case RS_DIR:
 	case RS_OFFER:
@@ -238,6 +278,18 @@ static enum tcpx_phase phase_of(enum receiver_state st)
  * of unknown size ends with STREAM_END, any other with END. */
 static int type_allowed(const struct tcpx_receiver *r, uint8_t type)
 {
+	/* A PLACE is followed by its DATA, nothing else. */
+	if (r->place_pending)
+		return type == TCPX_FRAME_DATA;
+	/* A joined connection carries data and its end, nothing else. */
+	if (r->state == RS_LANE)
+		return type == TCPX_FRAME_PLACE || type == TCPX_FRAME_BYE ||
+		       type == TCPX_FRAME_ERROR;
+	if (type == TCPX_FRAME_JOIN)
+		return r->streams_due && r->state == RS_READY;
+	if (type == TCPX_FRAME_PLACE)
+		return r->multi_file && (r->state == RS_IN_FILE ||
+					 r->state == RS_SKIPPING);
 	if (!proto_accepts(TCPX_ROLE_RECEIVER, phase_of(r->state), type))
 		return 0;
 	if (type == TCPX_FRAME_DIR)
@@ -274,7 +326,10 @@ static int on_hello(struct tcpx_receiver *r, const struct tcpx_frame *f,
 			     "for SECURE");
 	if (!(h.caps & TCPX_CAP_SECURE))
 		h.caps &= ~TCPX_CAP_AES256GCM;
+	if (!r->cfg.max_streams)
+		h.caps &= ~TCPX_CAP_MULTI;
 	r->caps = h.caps;
+	r->streams_due = (h.caps & TCPX_CAP_MULTI) != 0;
 	r->rd.lim = proto_frame_limits_for(r->caps);
 	reply(r, proto_encode_hello(outq_tail(&r->out), &h));
 	r->state = RS_READY;
@@ -508,6 +563,18 @@ void receiver_set_prefix(struct tcpx_receiver *r, const struct digest *dg)
 		r->dg = *dg;
 }
 
+/* A file's data begins (FILE or RESUME): with MULTI, by offset. */
+static void begin_data(struct tcpx_receiver *r, uint32_t id, uint64_t offset)
+{
+	r->begun_id = id;
+	r->multi_file = (r->caps & TCPX_CAP_MULTI) && !r->cur_stream;
+	r->cursor = offset;
+	r->place_pending = 0;
+	place_init(&r->pl, offset, r->cur_size);
+	for (size_t i = 0; i < RECEIVER_EARLY_MAX; i++)
+		r->early[i].len = 0;
+}
+
 /* FILE or RESUME in a session with offers: the oldest grant's, with the
  * fields it was offered with; a RESUME from the offset granted. */
 static int on_granted(struct tcpx_receiver *r, struct receiver_event *ev,
@@ -526,6 +593,7 @@ static int on_granted(struct tcpx_receiver *r, struct receiver_event *ev,
 	r->cur_size = ev->meta.size;
 	r->cur_recv = offset;
 	r->cur_stream = ev->stream = size_unknown(r, ev->meta.size);
+	begin_data(r, ev->meta.id, offset);
 	digest_init(&r->dg);
 	ev->offered = 1;
 	ev->offset = offset;
@@ -568,6 +636,7 @@ static int on_file(struct tcpx_receiver *r, const struct tcpx_frame *f,
 		why = "file larger than the receiver's --max-size";
 	}
 	ev->stream = r->cur_stream;
+	begin_data(r, ev->meta.id, 0);
 	if (code) {
 		queue_result(r, code, NULL, why);
 		r->state = RS_SKIPPING;
@@ -610,6 +679,128 @@ static int on_dir(struct tcpx_receiver *r, const struct tcpx_frame *f,
 	return 0;
 }
 
+/* A compressed chunk inflated into r->inflated within its declared
+ * length (d->data points there then): 0, or -1 with the session over. */
+static int inflate_chunk(struct tcpx_receiver *r, struct tcpx_data *d,
+			 struct receiver_event *ev)
+{
+	if (d->encoding == TCPX_ENCODING_RAW)
+		return 0;
+	/* Allocated at the first compressed chunk: a connection
+	 * that sends none never pays for it (nor for a zstd
+	 * context, made at the first zstd chunk). */
+	if (!r->inflated && !(r->inflated = malloc(TCPX_CHUNK_MAX))) {
+		fatal(r, ev, TCPX_E_BUSY, "receiver out of memory");
+		return -1;
+	}
+	int rc = d->encoding == TCPX_ENCODING_ZSTD ?
+		 chunk_unzstd(&r->unzstd, d->data, d->data_len, r->inflated,
+			      d->raw_len) :
+		 chunk_inflate(d->data, d->data_len, r->inflated, d->raw_len);
+	if (rc == -TCPX_E_NOMEM) {
+		fatal(r, ev, TCPX_E_BUSY, "receiver out of memory");
+		return -1;
+	}
+	if (rc < 0) {
+		fatal(r, ev, TCPX_E_DECOMPRESS,
+		      "compressed chunk is corrupt or exceeds its declared length");
+		return -1;
+	}
+	d->data = r->inflated;
+	return 0;
+}
+
+/* Keeps a chunk that came after a gap, if a slot is free. */
+static void keep_early(struct tcpx_receiver *r, uint64_t at,
+		       const uint8_t *data, size_t len)
+{
+	for (size_t i = 0; i < RECEIVER_EARLY_MAX; i++) {
+		struct early *e = &r->early[i];
+		if (e->len)
+			continue;
+		if (!e->buf && !(e->buf = malloc(TCPX_CHUNK_MAX)))
+			return;     /* read back instead */
+		memcpy(e->buf, data, len);
+		e->off = at;
+		e->len = len;
+		return;
+	}
+}
+
+/* The kept chunk that begins at off, hashed and dropped: 1, or 0. */
+static int hash_early(struct tcpx_receiver *r, uint64_t off)
+{
+	for (size_t i = 0; i < RECEIVER_EARLY_MAX; i++) {
+		struct early *e = &r->early[i];
+		if (!e->len || e->off != off)
+			continue;
+		digest_update(&r->dg, e->buf, e->len);
+		place_hashed(&r->pl, e->len);
+		e->len = 0;
+		return 1;
+	}
+	return 0;
+}
+
+/* Hashes a chunk that arrived in order; one out of order waits (in
+ * memory if it can, else on the disk). */
+static int place_chunk(struct tcpx_receiver *r, uint64_t at,
+		       const uint8_t *data, size_t len)
+{
+	int rc = place_add(&r->pl, at, len);
+	if (rc == 0) {
+		digest_update(&r->dg, data, len);
+		place_hashed(&r->pl, len);
+	} else if (rc == 1) {
+		keep_early(r, at, data, len);
+	}
+	r->cur_recv = r->cur_size == 0 ? 0 : r->pl.start + r->pl.arrived;
+	return rc < 0 ? rc : 0;
+}
+
+static const char *place_why(int rc)
+{
+	return rc == -TCPX_E_NOMEM ? "receiver out of memory" :
+	       "chunk overlaps data already received, lies outside the "
+	       "file, or leaves too many gaps";
+}
+
+/* DATA of a file that comes by offset: after its PLACE, or at the
+ * cursor of the DATA without PLACE before it; on a joined connection it
+ * goes to the session's receiver (REV_CHUNK). */
+static int on_placed_data(struct tcpx_receiver *r, struct tcpx_data *d,
+			  struct receiver_event *ev)
+{
+	uint64_t at = r->place_pending ? r->place_off : r->cursor;
+	int rc;
+
+	if (!r->place_pending) {
+		if (r->state == RS_LANE)
+			return fatal(r, ev, TCPX_E_UNEXPECTED,
+				     "DATA without PLACE on a joined connection");
+		r->cursor += d->raw_len;
+	}
+	r->place_pending = 0;
+	if (r->state == RS_SKIPPING)
+		return 1;
+	if (inflate_chunk(r, d, ev) < 0)
+		return 0;
+	if (r->state == RS_LANE) {
+		ev->type = REV_CHUNK;
+		ev->id = r->place_id;
+	} else {
+		if ((rc = place_chunk(r, at, d->data, d->raw_len)) < 0)
+			return fatal(r, ev, rc == -TCPX_E_NOMEM ? TCPX_E_BUSY :
+				     TCPX_E_PLACE, place_why(rc));
+		ev->type = REV_DATA;
+		ev->placed = 1;
+	}
+	ev->offset = at;
+	ev->data = d->data;
+	ev->len = d->raw_len;
+	return 0;
+}
+
 static int on_data(struct tcpx_receiver *r, const struct tcpx_frame *f,
 		   struct receiver_event *ev)
 {
@@ -623,6 +814,8 @@ static int on_data(struct tcpx_receiver *r, const struct tcpx_frame *f,
 	if (d.encoding == TCPX_ENCODING_ZSTD && !(r->caps & TCPX_CAP_ZSTD))
 		return fatal(r, ev, TCPX_E_UNEXPECTED,
 			     "zstd DATA without the ZSTD capability");
+	if (r->multi_file || r->state == RS_LANE)
+		return on_placed_data(r, &d, ev);
 	if (d.raw_len > r->cur_size - r->cur_recv)
 		return fatal(r, ev, TCPX_E_SIZE, "more data than the declared size");
 	r->cur_recv += d.raw_len;
@@ -638,28 +831,103 @@ static int on_data(struct tcpx_receiver *r, const struct tcpx_frame *f,
 		ev->code = TCPX_E_TOO_BIG;
 		return 0;
 	}
-	if (d.encoding != TCPX_ENCODING_RAW) {
-		/* Allocated at the first compressed chunk: a connection
-		 * that sends none never pays for it (nor for a zstd
-		 * context, made at the first zstd chunk). */
-		if (!r->inflated && !(r->inflated = malloc(TCPX_CHUNK_MAX)))
-			return fatal(r, ev, TCPX_E_BUSY, "receiver out of memory");
-		int rc = d.encoding == TCPX_ENCODING_ZSTD ?
-			 chunk_unzstd(&r->unzstd, d.data, d.data_len, r->inflated,
-				      d.raw_len) :
-			 chunk_inflate(d.data, d.data_len, r->inflated, d.raw_len);
-		if (rc == -TCPX_E_NOMEM)
-			return fatal(r, ev, TCPX_E_BUSY, "receiver out of memory");
-		if (rc < 0)
-			return fatal(r, ev, TCPX_E_DECOMPRESS,
-				     "compressed chunk is corrupt or exceeds its declared length");
-		d.data = r->inflated;
-	}
+	if (inflate_chunk(r, &d, ev) < 0)
+		return 0;
 	digest_update(&r->dg, d.data, d.raw_len);
 	ev->type = REV_DATA;
 	ev->data = d.data;
 	ev->len = d.raw_len;
 	return 0;
+}
+
+/* PLACE: where the DATA that follows goes.  On the session's own
+ * connection it is the current file's; on a joined one any file's (the
+ * session's receiver judges it, receiver_place()). */
+static int on_place(struct tcpx_receiver *r, const struct tcpx_frame *f,
+		    struct receiver_event *ev)
+{
+	if (proto_decode_place(f, &r->place_id, &r->place_off) < 0)
+		return fatal(r, ev, TCPX_E_MALFORMED, "malformed PLACE");
+	if (r->state != RS_LANE && r->place_id != r->cur_id)
+		return fatal(r, ev, TCPX_E_PLACE,
+			     "PLACE for another file than the current one");
+	r->place_pending = 1;
+	return 1;
+}
+
+static int on_join(struct tcpx_receiver *r, const struct tcpx_frame *f,
+		   struct receiver_event *ev)
+{
+	struct tcpx_join j;
+	if (proto_decode_join(f, &j) < 0)
+		return fatal(r, ev, TCPX_E_MALFORMED, "malformed JOIN");
+	r->streams_due = 0;
+	r->state = RS_JOINING;
+	ev->type = REV_JOIN;
+	ev->token = j.token;
+	ev->index = j.n;
+	return 0;
+}
+
+void receiver_join_accept(struct tcpx_receiver *r)
+{
+	if (r->state != RS_JOINING)
+		return;
+	reply(r, proto_encode_empty(outq_tail(&r->out), TCPX_FRAME_JOINED));
+	r->state = RS_LANE;
+}
+
+int receiver_joined(const struct tcpx_receiver *r)
+{
+	return r->state == RS_LANE;
+}
+
+uint64_t receiver_arrived(const struct tcpx_receiver *r)
+{
+	return r->multi_file ? r->pl.start + r->pl.arrived : r->cur_recv;
+}
+
+uint64_t receiver_hashed(const struct tcpx_receiver *r)
+{
+	return r->multi_file ? r->pl.hashed : r->cur_recv;
+}
+
+int receiver_place(struct tcpx_receiver *r, uint32_t id, uint64_t offset,
+		   const uint8_t *data, size_t len)
+{
+	int in = r->state == RS_IN_FILE || r->state == RS_SKIPPING ||
+		 r->state == RS_END_WAIT;
+	int rc;
+
+	if (r->state == RS_DONE)
+		return -1;
+	if (!in || id != r->begun_id)
+		return id > r->begun_id ? 1 : 2;
+	if (r->state == RS_SKIPPING)
+		return 2;
+	if (!r->multi_file) {
+		receiver_fail(r, TCPX_E_PLACE, "PLACE for a file of unknown size");
+		return -1;
+	}
+	if ((rc = place_chunk(r, offset, data, len)) < 0) {
+		receiver_fail(r, rc == -TCPX_E_NOMEM ? TCPX_E_BUSY : TCPX_E_PLACE,
+			      place_why(rc));
+		return -1;
+	}
+	return 0;
+}
+
+void receiver_readback(struct tcpx_receiver *r, const uint8_t *data,
+		       size_t len)
+{
+	uint64_t off, n;
+	if ((r->state != RS_IN_FILE && r->state != RS_END_WAIT) ||
+	    !place_readback(&r->pl, TCPX_CHUNK_MAX, &off, &n))
+		return;
+	if (len > n)
+		len = (size_t)n;
+	digest_update(&r->dg, data, len);
+	place_hashed(&r->pl, len);
 }
 
 /* END or STREAM_END passed its checks: the digests decide (theirs is
@@ -687,7 +955,16 @@ static int on_end(struct tcpx_receiver *r, const struct tcpx_frame *f,
 
 	if (proto_decode_end(f, &theirs) < 0)
 		return fatal(r, ev, TCPX_E_MALFORMED, "malformed END");
-	if (r->cur_recv != r->cur_size)
+	if (r->multi_file && r->state == RS_IN_FILE &&
+	    !place_complete(&r->pl)) {
+		/* Judged once every byte arrived (next_event()). */
+		memcpy(r->theirs, theirs, DIGEST_LEN);
+		r->state = RS_END_WAIT;
+		return 1;
+	}
+	if (r->multi_file)
+		r->multi_file = 0;
+	else if (r->cur_recv != r->cur_size)
 		return fatal(r, ev, TCPX_E_SIZE, "less data than the declared size");
 	return file_ended(r, ev, theirs);
 }
@@ -716,10 +993,42 @@ static int next_event(struct tcpx_receiver *r, struct receiver_event *ev)
 
 again:
 	memset(ev, 0, sizeof(*ev));
+	if ((r->state == RS_IN_FILE || r->state == RS_END_WAIT) &&
+	    r->multi_file) {
+		uint64_t off, n;
+		/* In order: what arrived after a gap is hashed once the gap
+		 * filled, read back from the disk. */
+		if (place_readback(&r->pl, TCPX_CHUNK_MAX, &off, &n)) {
+			if (hash_early(r, off))
+				goto again;
+			ev->type = REV_READBACK;
+			ev->offset = off;
+			ev->len = (size_t)n;
+			return 0;
+		}
+		if (r->state == RS_END_WAIT) {
+			if (!place_complete(&r->pl))
+				return 0;
+			r->multi_file = 0;
+			r->state = RS_IN_FILE;
+			return file_ended(r, ev, r->theirs);
+		}
+	}
 	if (r->state == RS_DONE || r->state == RS_VERDICT ||
 	    r->state == RS_DIR || r->state == RS_OFFER ||
-	    !outq_has_room(&r->out))
+	    r->state == RS_JOINING || !outq_has_room(&r->out))
 		return 0;
+	if (r->streams_due && r->state == RS_READY &&
+	    frame_reader_buffered(&r->rd) >= TCPX_FRAME_HEADER_LEN &&
+	    r->rd.buf[r->rd.start] != TCPX_FRAME_JOIN) {
+		/* The session's own connection: the sender may open the
+		 * others now (man/tcpxfer.5, SEVERAL CONNECTIONS). */
+		reply(r, proto_encode_streams(outq_tail(&r->out),
+					      r->cfg.join_token,
+					      (uint16_t)r->cfg.max_streams));
+		r->streams_due = 0;
+		goto again;
+	}
 	rc = frame_reader_next(&r->rd, &f);
 	if (rc < 0)
 		return fatal(r, ev, -rc, tcpx_strerror(rc));
@@ -749,8 +1058,16 @@ again:
 		if (on_data(r, &f, ev) == 1)
 			goto again;
 		return 0;
+	case TCPX_FRAME_PLACE:
+		if (on_place(r, &f, ev) == 1)
+			goto again;
+		return 0;
+	case TCPX_FRAME_JOIN:
+		return on_join(r, &f, ev);
 	case TCPX_FRAME_END:
-		return on_end(r, &f, ev);
+		if (on_end(r, &f, ev) == 1)
+			goto again;
+		return 0;
 	case TCPX_FRAME_STREAM_END:
 		return on_stream_end(r, &f, ev);
 	case TCPX_FRAME_ABORT:
@@ -762,6 +1079,7 @@ again:
 			queue_result(r, TCPX_E_ABORTED, NULL, "aborted by sender");
 			ev->type = REV_ABORTED;
 		}
+		r->multi_file = 0;
 		r->state = RS_READY;
 		return 0;
 	case TCPX_FRAME_BYE:

@@ -22,6 +22,7 @@
  * see tcpget(1) SECURITY. */
 #define DEFAULT_MAX_CLIENTS 4096
 #define DEFAULT_MAX_PER_SOURCE 64
+#define DEFAULT_MAX_STREAMS 8
 #define DEFAULT_TIMEOUT 60
 #define DEFAULT_HANDSHAKE_TIMEOUT 10
 #define DEFAULT_FRAME_TIMEOUT 60
@@ -47,7 +48,8 @@ void run_serve_defaults(struct get_config *cfg)
 				       .frame_ms = DEFAULT_FRAME_TIMEOUT * 1000,
 				       .min_rate = DEFAULT_MIN_RATE,
 				       .rate_window_ms = DEFAULT_RATE_WINDOW * 1000,
-				       .max_dirs = DEFAULT_MAX_DIRS } },
+				       .max_dirs = DEFAULT_MAX_DIRS,
+				       .max_streams = DEFAULT_MAX_STREAMS } },
 	};
 }
 

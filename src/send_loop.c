@@ -9,6 +9,7 @@
 #include "conn.h"
 #include "digest.h"
 #include "error.h"
+#include "lanes.h"
 #include "names.h"
 #include "net.h"
 #include "send_loop.h"
@@ -63,6 +64,10 @@ struct send_ctx {
 	struct offered offers[TCPX_OFFER_WINDOW];
 	uint8_t *hashbuf;        /* TCPX_CHUNK_MAX: -c and resume prefixes */
 	unsigned skipped;
+	/* --streams: the extra connections, and what they start with */
+	struct lanes *lanes;
+	struct conn_limits lim;
+	struct conn_secure_config sec;
 };
 
 _Static_assert(SOURCE_SIZE_UNKNOWN == TCPX_SIZE_UNKNOWN,
@@ -511,6 +516,15 @@ static int feed_chunk(struct send_ctx *c)
 	return 1;
 }
 
+/* --streams: the next chunk goes to the connection with the most room;
+ * 1 if one has room for it. */
+static int pick_lane(struct send_ctx *c)
+{
+	if (c->lanes)
+		sender_set_lane(c->s, lanes_pick(c->lanes, sender_output(c->s)));
+	return sender_data_room(c->s);
+}
+
 /* The current file through the compression workers: frames what they
  * finished, in order, and hands them more to read.  1 if something was
  * framed or the file ended, 0 to wait for the socket or the workers. */
@@ -521,7 +535,7 @@ static int feed_pooled(struct send_ctx *c)
 	uint8_t *buf;
 	int framed = 0;
 
-	while (sender_has_room(c->s) &&
+	while (pick_lane(c) &&
 	       zpool_head(c->pool, &raw, &n, &comp, &clen)) {
 		if (sender_commit_prepared(c->s, raw, n, comp, clen) < 0)
 			return -1;
@@ -556,6 +570,7 @@ static int produce(struct send_ctx *c)
 	for (;;) {
 		int rc = 0;
 		int offers = sender_has_offer(c->s);
+		pick_lane(c);
 		switch (sender_next_action(c->s, (!offers && c->cur != NULL) ||
 					   source_more(c->src))) {
 		case SA_WAIT:
@@ -588,6 +603,7 @@ static int produce(struct send_ctx *c)
 			break;
 		case SA_BYE:
 			rc = sender_bye(c->s);
+			lanes_bye(c->lanes);
 			break;
 		}
 		if (rc < 0)
@@ -693,6 +709,25 @@ static void start_pool(struct send_ctx *c)
 			    workers, 2 * workers);
 }
 
+/* STREAMS: the extra connections --streams asks for, as many as the
+ * receiver takes. */
+static void open_lanes(struct send_ctx *c, const struct sender_event *ev)
+{
+	unsigned want = c->opt->streams > 1 ? c->opt->streams - 1 : 0;
+	unsigned n = want < ev->offset ? want : (unsigned)ev->offset;
+	if (want == 0 || c->lanes)
+		return;
+	if (n < want)
+		ui_error(c->peer, "warning: the receiver takes %u extra "
+			 "connections: --streams %u sends over %u", n,
+			 c->opt->streams, n + 1);
+	if (n)
+		/* Each asks for what the session got, so it gets the same. */
+		c->lanes = lanes_open(c->conn.fd, n, ev->token, sender_caps(c->s),
+				      sender_caps(c->s), &c->lim,
+				      c->opt->sk ? &c->sec : NULL, c->peer);
+}
+
 /* Handles every event the buffered input holds; 1 when the session ended. */
 static int drain_events(struct send_ctx *c)
 {
@@ -725,6 +760,14 @@ static int drain_events(struct send_ctx *c)
 					 "--keep-both, --checksum and --resume do "
 					 "nothing; existing files are refused");
 			start_pool(c);
+			if (c->opt->streams > 1 && !(ev.caps & TCPX_CAP_MULTI))
+				ui_error(c->peer, "warning: the receiver takes no "
+					 "extra connections (an older tcpget, "
+					 "--max-streams 0, or --once): --streams "
+					 "%u sends over one", c->opt->streams);
+			break;
+		case SEV_STREAMS:
+			open_lanes(c, &ev);
 			break;
 		case SEV_RESULT:
 			on_result(c, &ev);
@@ -788,6 +831,15 @@ static void connection_ended(struct send_ctx *c, int rc, int timeout_ms)
 		return;
 	}
 
+	if (rc == -TCPX_E_JOIN_LOST) {
+		/* The receiver lacks what that connection carried. */
+		sender_fail(c->s, TCPX_E_JOIN_LOST, "an extra connection was lost");
+		c->ended_code = TCPX_E_JOIN_LOST;
+		ui_error(c->peer, "an extra connection of the session was lost: "
+			 "session ended");
+		worsen(c, SEND_CONNECTION);
+		return;
+	}
 	if (rc == -TCPX_E_TIMEOUT) {
 		conn_secure_abort(&c->conn);
 		snprintf(m, sizeof(m), "idle timeout: nothing moved for %d s",
@@ -834,7 +886,8 @@ static int run(struct send_ctx *c)
 			return 0;
 		}
 		int extra = extra_fd(c);
-		int ev = conn_pump(&c->conn, extra);
+		int ev = c->lanes ? lanes_pump(c->lanes, &c->conn, extra) :
+			 conn_pump(&c->conn, extra);
 		if (ev < 0)
 			return ev;
 		if ((ev & CONN_EXTRA) && c->pool && extra == zpool_fd(c->pool))
@@ -905,6 +958,8 @@ int send_loop_run(int fd, const char *peer, const struct send_options *opt,
 		.judge = opt->judge, .judge_arg = opt->judge_arg,
 	};
 
+	if (opt->streams > 1)
+		want |= TCPX_CAP_MULTI;
 	if (!c || !(c->s = sender_new(want, opt->level))) {
 		ui_error(NULL, "out of memory");
 		free(c);
@@ -913,6 +968,8 @@ int send_loop_run(int fd, const char *peer, const struct send_options *opt,
 	c->peer = peer;
 	c->src = src;
 	c->opt = opt;
+	c->lim = lim;
+	c->sec = sec;
 	for (size_t i = 0; i < TCPX_OFFER_WINDOW; i++)
 		c->offers[i].item.fd = -1;
 	c->item.fd = -1;
@@ -939,6 +996,7 @@ int send_loop_run(int fd, const char *peer, const struct send_options *opt,
 	settle_rest(c, rc);
 	ui_batch_end(c->ok, c->failed, c->data_bytes, sender_wire_bytes(c->s),
 		     ui_now() - t0, c->status);
+	lanes_close(c->lanes, ERROR_FLUSH_MS);
 	int status = c->status;
 	zpool_free(c->pool);
 	conn_free(&c->conn);

@@ -52,6 +52,10 @@ struct tcpx_sender {
 	uint64_t wire_bytes;
 	struct offer_slot offers[TCPX_OFFER_WINDOW];
 	size_t offer_head, offer_count;
+	struct outq *data_q;    /* where chunks go (MULTI), else &out */
+	int placing;            /* chunks go as PLACE + DATA */
+	uint32_t cur_id;
+	int streams_seen;
 };
 
 struct tcpx_sender *sender_new(uint64_t want_caps, int level)
@@ -68,7 +72,9 @@ struct tcpx_sender *sender_new(uint64_t want_caps, int level)
 		want_caps &= ~(TCPX_CAP_ZLIB | TCPX_CAP_ZSTD);
 	s->want_caps = want_caps;
 	s->next_id = 1;
-	if (outq_init(&s->out, SENDER_OUT_CAP, TCPX_FRAME_BUF_MAX) < 0 ||
+	s->data_q = &s->out;
+	if (outq_init(&s->out, SENDER_OUT_CAP + SENDER_LANE_RESERVE -
+		      TCPX_FRAME_BUF_MAX, SENDER_LANE_RESERVE) < 0 ||
 	    frame_reader_init(&s->rd, SENDER_READER_CAP, &proto_frame_limits) < 0)
 		goto fail;
 	if (level > 0) {
@@ -375,6 +381,21 @@ static int next_event(struct tcpx_sender *s, struct sender_event *ev)
 			return proto_error(s, ev, TCPX_E_UNEXPECTED,
 					   "ANSWER without the OFFER capability");
 		return on_answer(s, &f, ev);
+	case TCPX_FRAME_STREAMS: {
+		struct tcpx_join j;
+		if (!(s->caps & TCPX_CAP_MULTI) || s->streams_seen)
+			return proto_error(s, ev, TCPX_E_UNEXPECTED,
+					   "STREAMS without the MULTI capability "
+					   "or twice");
+		if (proto_decode_streams(&f, &j) < 0)
+			return proto_error(s, ev, TCPX_E_MALFORMED,
+					   "malformed STREAMS");
+		s->streams_seen = 1;
+		ev->type = SEV_STREAMS;
+		ev->token = j.token;
+		ev->offset = j.n;
+		return 0;
+	}
 	case TCPX_FRAME_BYE:
 		if (proto_decode_empty(&f) < 0)
 			return proto_error(s, ev, TCPX_E_MALFORMED, "malformed BYE");
@@ -439,6 +460,7 @@ static int begin_at(struct tcpx_sender *s, struct tcpx_file_meta *meta,
 	if (!sender_has_offer(s) && s->next_id == 0)
 		return -TCPX_E_TOO_MANY_FILES;  /* 2^32 - 1 files: no wrap */
 	meta->id = take_file_id(s);
+	s->cur_id = meta->id;
 	meta->mode &= TCPX_MODE_MASK;
 	if (offset)
 		queue(s, proto_encode_resume(outq_tail(&s->out), meta, offset));
@@ -581,15 +603,50 @@ int sender_has_stream(const struct tcpx_sender *s)
 	return s->state != SS_HANDSHAKE && (s->caps & TCPX_CAP_STREAM);
 }
 
+/* Chunks go as PLACE + DATA (MULTI), but a stream's: the receiver
+ * takes those in order on the session's connection only. */
+static int placed(const struct tcpx_sender *s)
+{
+	return s->placing && !s->cur_stream;
+}
+
+static struct outq *data_queue(const struct tcpx_sender *s)
+{
+	return placed(s) ? s->data_q : (struct outq *)&s->out;
+}
+
+/* Where a chunk's DATA frame begins: after its PLACE when placing. */
+static uint8_t *data_frame(struct tcpx_sender *s)
+{
+	return outq_tail(data_queue(s)) +
+	       (placed(s) ? TCPX_FRAME_HEADER_LEN + TCPX_PLACE_LEN : 0);
+}
+
+void sender_set_lane(struct tcpx_sender *s, struct outq *q)
+{
+	s->placing = 1;
+	s->data_q = q ? q : &s->out;
+}
+
+uint64_t sender_caps(const struct tcpx_sender *s)
+{
+	return s->caps;
+}
+
+int sender_data_room(const struct tcpx_sender *s)
+{
+	return outq_has_room(data_queue(s));
+}
+
 uint8_t *sender_chunk_buffer(struct tcpx_sender *s, size_t *cap)
 {
 	*cap = TCPX_CHUNK_MAX;
-	if (s->state != SS_IN_FILE || !sender_has_room(s)) {
+	if (s->state != SS_IN_FILE || !sender_data_room(s)) {
 		*cap = 0;
 		return NULL;
 	}
 	/* Raw chunks are read straight into their place in the frame. */
-	return s->comp ? s->scratch : outq_tail(&s->out) + DATA_OFFSET;
+	return s->comp ? s->scratch : data_frame(s) + DATA_OFFSET;
 }
 
 int sender_compressing(const struct tcpx_sender *s)
@@ -607,11 +664,11 @@ uint8_t sender_encoding(const struct tcpx_sender *s)
 static int frame_chunk(struct tcpx_sender *s, const uint8_t *raw, size_t n,
 		       const uint8_t *comp, size_t clen)
 {
-	uint8_t *frame = outq_tail(&s->out);
+	uint8_t *frame = data_frame(s);
 	uint8_t *data = frame + DATA_OFFSET;
 
 	if (s->state != SS_IN_FILE || n == 0 || n > TCPX_CHUNK_MAX ||
-	    clen >= n || !sender_has_room(s))
+	    clen >= n || !sender_data_room(s))
 		return -TCPX_E_INTERNAL;
 	if (n > s->cur_size - s->cur_sent)
 		return -TCPX_E_SIZE;
@@ -620,9 +677,14 @@ static int frame_chunk(struct tcpx_sender *s, const uint8_t *raw, size_t n,
 		memcpy(data, comp, clen);
 	else if (!clen && raw != data)
 		memcpy(data, raw, n);
-	queue(s, proto_encode_data_header(frame, clen ? sender_encoding(s) :
-					  TCPX_ENCODING_RAW, (uint32_t)n,
-					  (uint32_t)(clen ? clen : n)));
+	size_t len = proto_encode_data_header(frame, clen ? sender_encoding(s) :
+					      TCPX_ENCODING_RAW, (uint32_t)n,
+					      (uint32_t)(clen ? clen : n));
+	if (placed(s))
+		len += proto_encode_place(outq_tail(data_queue(s)), s->cur_id,
+					  s->cur_sent);
+	outq_append(data_queue(s), len);
+	s->wire_bytes += len;
 	s->cur_sent += n;
 	return 0;
 }
@@ -637,12 +699,12 @@ int sender_commit_prepared(struct tcpx_sender *s, const uint8_t *raw,
 
 int sender_commit_chunk(struct tcpx_sender *s, size_t n)
 {
-	uint8_t *data = outq_tail(&s->out) + DATA_OFFSET;
+	uint8_t *data = data_frame(s) + DATA_OFFSET;
 	size_t clen = 0;
 
 	/* Room first: compression writes into the output buffer. */
 	if (s->state != SS_IN_FILE || n == 0 || n > TCPX_CHUNK_MAX ||
-	    !sender_has_room(s))
+	    !sender_data_room(s))
 		return -TCPX_E_INTERNAL;
 	if (!s->comp)   /* read straight into its place in the frame */
 		return frame_chunk(s, data, n, NULL, 0);
@@ -716,13 +778,14 @@ enum sender_action sender_next_action(const struct tcpx_sender *s,
 	case SS_DONE:
 		return SA_DONE;
 	case SS_IN_FILE:
-		if (!sender_has_room(s))
-			return SA_WAIT;
-		if (s->cur_refused)
-			return SA_ABORT;
 		/* A stream ends where its input ends: the caller's call. */
-		return !s->cur_stream && s->cur_sent == s->cur_size ? SA_END :
-		       SA_DATA;
+		if (s->cur_refused || (!s->cur_stream &&
+				       s->cur_sent == s->cur_size)) {
+			if (!sender_has_room(s))
+				return SA_WAIT;
+			return s->cur_refused ? SA_ABORT : SA_END;
+		}
+		return sender_data_room(s) ? SA_DATA : SA_WAIT;
 	case SS_READY:
 		if (sender_has_offer(s)) {
 			/* Offers first, so the window stays full while files
@@ -749,4 +812,124 @@ enum sender_action sender_next_action(const struct tcpx_sender *s,
 void sender_next(struct tcpx_sender *s, struct sender_event *ev)
 {
 	(void)next_event(s, ev);
+}
+
+/* ---- extra connections (MULTI) ------------------------------------------ */
+
+/* The receiver sends HELLO, JOINED, BYE and ERROR on one: small frames. */
+#define LANE_READER_CAP (16u * 1024u)
+
+int sender_lane_init(struct sender_lane *l, uint64_t want_caps,
+		     uint64_t session_caps, const uint8_t *token,
+		     uint16_t index)
+{
+	struct tcpx_hello h = { TCPX_VERSION, TCPX_VERSION, want_caps };
+	memset(l, 0, sizeof(*l));
+	l->caps = session_caps;
+	memcpy(l->token, token, TCPX_JOIN_TOKEN_LEN);
+	l->index = index;
+	if (outq_init(&l->out, 2 * SENDER_LANE_RESERVE, SENDER_LANE_RESERVE) < 0 ||
+	    frame_reader_init(&l->rd, LANE_READER_CAP, &proto_frame_limits) < 0) {
+		sender_lane_free(l);
+		return -TCPX_E_NOMEM;
+	}
+	outq_append(&l->out, proto_encode_hello(outq_tail(&l->out), &h));
+	l->state = LANE_HELLO;
+	return 0;
+}
+
+void sender_lane_free(struct sender_lane *l)
+{
+	frame_reader_free(&l->rd);
+	outq_free(&l->out);
+}
+
+static void lane_fail(struct sender_lane *l, struct lane_event *ev, int code,
+		      const char *msg)
+{
+	if (l->state != LANE_FAILED && l->state != LANE_DONE &&
+	    outq_tail_room(&l->out) >= TCPX_FRAME_HEADER_LEN +
+	    TCPX_ERROR_FIXED_LEN + TCPX_MSG_MAX)
+		outq_append(&l->out, proto_encode_error(outq_tail(&l->out),
+							(uint16_t)code, msg));
+	l->state = LANE_FAILED;
+	ev->type = LEV_ERROR;
+	ev->code = code;
+	ev->msg = (const uint8_t *)msg;
+	ev->msg_len = strlen(msg);
+}
+
+void sender_lane_next(struct sender_lane *l, struct lane_event *ev)
+{
+	struct tcpx_frame f;
+	struct tcpx_hello h;
+	struct tcpx_error e;
+	int rc;
+
+	memset(ev, 0, sizeof(*ev));
+	if (l->state == LANE_DONE || l->state == LANE_FAILED)
+		return;
+	rc = frame_reader_next(&l->rd, &f);
+	if (rc < 0) {
+		lane_fail(l, ev, -rc, tcpx_strerror(rc));
+		return;
+	}
+	if (rc == 0)
+		return;
+	switch (f.type) {
+	case TCPX_FRAME_HELLO:
+		if (l->state != LANE_HELLO)
+			break;
+		if (proto_decode_hello(&f, &h) < 0 ||
+		    h.version_min != TCPX_VERSION || h.caps != l->caps) {
+			lane_fail(l, ev, TCPX_E_UNEXPECTED, "an extra connection "
+				  "got other capabilities than the session");
+			return;
+		}
+		ev->type = LEV_HELLO;
+		return;
+	case TCPX_FRAME_JOINED:
+		if (l->state != LANE_JOINING || proto_decode_empty(&f) < 0)
+			break;
+		l->state = LANE_READY;
+		ev->type = LEV_JOINED;
+		return;
+	case TCPX_FRAME_BYE:
+		if (l->state != LANE_BYE_SENT || proto_decode_empty(&f) < 0)
+			break;
+		l->state = LANE_DONE;
+		ev->type = LEV_BYE;
+		return;
+	case TCPX_FRAME_ERROR:
+		l->state = LANE_FAILED;
+		ev->type = LEV_ERROR;
+		ev->code = TCPX_E_MALFORMED;
+		if (proto_decode_error(&f, &e) == 0) {
+			ev->code = e.code;
+			ev->msg = e.msg;
+			ev->msg_len = e.msg_len;
+		}
+		return;
+	}
+	lane_fail(l, ev, TCPX_E_UNEXPECTED, "unexpected frame on an extra "
+		  "connection");
+}
+
+void sender_lane_join(struct sender_lane *l)
+{
+	if (l->state != LANE_HELLO)
+		return;
+	outq_append(&l->out, proto_encode_join(outq_tail(&l->out), l->token,
+					       l->index));
+	l->state = LANE_JOINING;
+}
+
+int sender_lane_bye(struct sender_lane *l)
+{
+	if (l->state != LANE_READY || !outq_has_room(&l->out))
+		return -TCPX_E_INTERNAL;
+	outq_append(&l->out, proto_encode_empty(outq_tail(&l->out),
+						TCPX_FRAME_BYE));
+	l->state = LANE_BYE_SENT;
+	return 0;
 }

@@ -36,6 +36,12 @@
  * asking to resume is answered SEND (from 0). */
 #define HELD_MAX 4
 
+/* Extra connections must join within this long of the session's
+ * HELLO (man/tcpxfer.5, SEVERAL CONNECTIONS). */
+#define JOIN_WINDOW_MS 10000
+
+struct serve_loop;
+
 struct held {
 	uint32_t id;
 	struct store_file f;
@@ -65,7 +71,30 @@ struct session {
 	struct session *prev, *next;
 	struct held *held;              /* HELD_MAX, at the first resume */
 	unsigned held_head, held_count;
+	/* Several connections (TCPX_CAP_MULTI). */
+	struct serve_loop *loop;        /* ours; NULL under serve_loop_run() */
+	int registered;                 /* our token is in the registry */
+	uint8_t token[TCPX_JOIN_TOKEN_LEN];
+	struct session **lanes;         /* joined: opt->max_streams slots */
+	uint8_t *rbuf;                  /* TCPX_CHUNK_MAX: read-backs */
+	struct session *primary;        /* a joined connection's session */
+	unsigned lane_index;            /* its JOIN's index */
+	uint64_t join_sid;              /* moving: the session to join */
+	struct serve_loop *loop_to;     /* moving: the loop it is on */
+	int moving;                     /* to be handed to another loop */
+	int parked;                     /* a chunk waits for its file */
+	struct receiver_event held_chunk;       /* its data in park_buf */
+	uint8_t *park_buf;              /* TCPX_CHUNK_MAX, at the first */
+	int kicked;                     /* run once more this turn */
+	int lane_bye;                   /* joined, ended with BYE */
 };
+
+/* The file in progress ends without a verdict: its partial data stays,
+ * but only as far as it is whole (chunks after a gap are cut off). */
+static void keep_file(struct session *s)
+{
+	store_keep_prefix(&s->f, receiver_hashed(s->r));
+}
 
 /* Every held partial goes back to the disk as it is (store_keep). */
 static void release_held(struct session *s)
@@ -334,7 +363,7 @@ static void session_ended(struct session *s, const struct receiver_event *ev)
 	if (ev->type == REV_FATAL)
 		store_discard(&s->f);
 	else
-		store_keep(&s->f);
+		keep_file(s);
 	release_held(s);
 	if (ev->type == REV_BYE) {
 		ui_debug("%s: session closed", s->peer);
@@ -353,6 +382,165 @@ static void session_ended(struct session *s, const struct receiver_event *ev)
 	}
 }
 
+/* ---- several connections per session ----------------------------------- */
+
+/* The sessions that granted MULTI, by join token: a joining connection
+ * may arrive on any loop.  Process-wide, under one lock; small (one entry
+ * per session that may still be joined). */
+struct join_entry {
+	uint8_t token[TCPX_JOIN_TOKEN_LEN];
+	struct serve_loop *loop;
+	uint64_t sid;
+	unsigned max;
+	uint64_t used;          /* bit i-1: index i has joined */
+	int64_t until;          /* joins after this are refused */
+	struct join_entry *next;
+};
+static pthread_mutex_t join_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct join_entry *joins;
+
+static void join_register(struct session *s)
+{
+	struct join_entry *e = calloc(1, sizeof(*e));
+	if (!e)
+		return;         /* nobody can join: the session goes on alone */
+	memcpy(e->token, s->token, sizeof(e->token));
+	e->loop = s->loop;
+	e->sid = s->conn_id;
+	e->max = s->opt->max_streams;
+	e->until = conn_now() + JOIN_WINDOW_MS;
+	pthread_mutex_lock(&join_lock);
+	e->next = joins;
+	joins = e;
+	pthread_mutex_unlock(&join_lock);
+	s->registered = 1;
+}
+
+static void join_unregister(struct session *s)
+{
+	if (!s->registered)
+		return;
+	pthread_mutex_lock(&join_lock);
+	for (struct join_entry **p = &joins; *p; p = &(*p)->next)
+		if ((*p)->sid == s->conn_id) {
+			struct join_entry *e = *p;
+			*p = e->next;
+			free(e);
+			break;
+		}
+	pthread_mutex_unlock(&join_lock);
+	s->registered = 0;
+}
+
+/* A JOIN: the session it names, if it may join (index unused, in time,
+ * within the count): 0 with *loop and *sid, else why not. */
+static const char *join_find(const uint8_t *token, unsigned index,
+			     struct serve_loop **loop, uint64_t *sid)
+{
+	const char *why = "unknown join token";
+	struct join_entry *found = NULL;
+	pthread_mutex_lock(&join_lock);
+	/* Every entry compared in constant time: the time taken says
+	 * nothing about how much of a token was right. */
+	for (struct join_entry *e = joins; e; e = e->next)
+		if (sodium_memcmp(e->token, token, TCPX_JOIN_TOKEN_LEN) == 0)
+			found = e;
+	if (found) {
+		if (index > found->max)
+			why = "join index beyond the connections granted";
+		else if (found->used & (UINT64_C(1) << (index - 1)))
+			why = "join index already used";
+		else if (conn_now() > found->until)
+			why = "too late to join the session";
+		else {
+			found->used |= UINT64_C(1) << (index - 1);
+			*loop = found->loop;
+			*sid = found->sid;
+			why = NULL;
+		}
+	}
+	pthread_mutex_unlock(&join_lock);
+	return why;
+}
+
+/* The session's receiver failed on a joined connection's data (or lost
+ * one): it ends, its partial data kept as far as it is whole (or
+ * dropped, for data that broke the protocol). */
+static void primary_fails(struct session *p, int code, const char *msg,
+			  int discard)
+{
+	if (p->closing)
+		return;
+	worsen(p, code == TCPX_E_JOIN_LOST ? SESSION_CONNECTION :
+	       SESSION_PROTOCOL);
+	receiver_fail(p->r, code, msg);
+	ui_error(p->peer, "%s", msg);
+	if (discard)
+		store_discard(&p->f);
+	p->kicked = 1;
+}
+
+/* A joined connection's chunk for its session: 0 when handled (written,
+ * dropped), 1 when it must wait for its file to begin. */
+static int lane_chunk(struct session *l, const struct receiver_event *ev)
+{
+	struct session *p = l->primary;
+	int rc;
+	if (!p || p->closing)
+		return 0;
+	rc = receiver_place(p->r, ev->id, ev->offset, ev->data, ev->len);
+	if (rc == 1)
+		return 1;
+	if (rc < 0) {
+		primary_fails(p, TCPX_E_PLACE, "joined connection: data placed "
+			      "outside the file, twice, or with too many gaps", 1);
+		return 0;
+	}
+	if (rc == 0 && store_file_active(&p->f)) {
+		int w = store_write_at(&p->f, ev->data, ev->len, ev->offset);
+		if (w < 0)
+			disk_failed(p, w);
+		p->done = receiver_arrived(p->r);
+	}
+	p->kicked = 1;  /* read-backs, or the END it waited for */
+	return 0;
+}
+
+/* A REV_READBACK: the bytes after a gap that just filled, from the
+ * temporary file, into the digest. */
+static int read_back(struct session *s, const struct receiver_event *ev)
+{
+	if (!store_file_active(&s->f)) {
+		/* failed and discarded meanwhile: its RESULT is out */
+		receiver_file_fail(s->r, TCPX_E_IO, "temporary file lost");
+		return 0;
+	}
+	if (!s->rbuf && !(s->rbuf = malloc(TCPX_CHUNK_MAX)))
+		return -1;
+	ssize_t got = store_read_at(&s->f, s->rbuf, ev->len, ev->offset);
+	if (got <= 0) {
+		disk_failed(s, -TCPX_E_IO);
+		return 0;
+	}
+	receiver_readback(s->r, s->rbuf, (size_t)got);
+	return 0;
+}
+
+static void kick_lanes(struct session *s)
+{
+	for (unsigned i = 0; s->lanes && i < s->opt->max_streams; i++)
+		if (s->lanes[i] && s->lanes[i]->parked)
+			s->lanes[i]->kicked = 1;
+}
+
+/* The session ends for want of memory: 1, for on_event(). */
+static int out_of_memory(struct session *s)
+{
+	receiver_fail(s->r, TCPX_E_BUSY, "receiver out of memory");
+	ui_error(s->peer, "out of memory");
+	return 1;
+}
+
 /* Acts on one receiver event; 1 when the session is over. */
 static int on_event(struct session *s, const struct receiver_event *ev)
 {
@@ -364,6 +552,8 @@ static int on_event(struct session *s, const struct receiver_event *ev)
 	case REV_HELLO:
 		conn_handshake_done(&s->conn);
 		ui_debug("%s: session open", s->peer);
+		if (ev->caps & TCPX_CAP_MULTI)
+			join_register(s);
 		if ((ev->caps & TCPX_CAP_SECURE) &&
 		    (rc = conn_secure_start(&s->conn)) < 0) {
 			receiver_fail(s->r, -rc, conn_secure_why(&s->conn));
@@ -374,15 +564,11 @@ static int on_event(struct session *s, const struct receiver_event *ev)
 	case REV_DIR:
 		if (dir_arrived(s, ev) == 0)
 			return 0;
-		receiver_fail(s->r, TCPX_E_BUSY, "receiver out of memory");
-		ui_error(s->peer, "out of memory");
-		return 1;
+		return out_of_memory(s);
 	case REV_FILE:
 	case REV_REFUSED:
 		if (remember(s, &ev->meta) < 0) {
-			receiver_fail(s->r, TCPX_E_BUSY, "receiver out of memory");
-			ui_error(s->peer, "out of memory");
-			return 1;
+			return out_of_memory(s);
 		}
 		s->stream = ev->stream;
 		if (ev->type == REV_REFUSED) {
@@ -394,12 +580,11 @@ static int on_event(struct session *s, const struct receiver_event *ev)
 		rc = file_begins(s, ev);
 		if (rc < 0)
 			disk_failed(s, rc);
+		kick_lanes(s);  /* chunks of it may wait there */
 		return 0;
 	case REV_OFFER:
 		if (remember(s, &ev->meta) < 0) {
-			receiver_fail(s->r, TCPX_E_BUSY, "receiver out of memory");
-			ui_error(s->peer, "out of memory");
-			return 1;
+			return out_of_memory(s);
 		}
 		s->stream = ev->stream;
 		offer_arrived(s, ev);
@@ -407,10 +592,46 @@ static int on_event(struct session *s, const struct receiver_event *ev)
 	case REV_DATA:
 		if (!store_file_active(&s->f))
 			return 0;
-		rc = store_write(&s->f, ev->data, ev->len);
+		rc = ev->placed ? store_write_at(&s->f, ev->data, ev->len,
+						 ev->offset) :
+		     store_write(&s->f, ev->data, ev->len);
 		if (rc < 0)
 			disk_failed(s, rc);
-		s->done += ev->len;
+		s->done = ev->placed ? receiver_arrived(s->r) : s->done + ev->len;
+		return 0;
+	case REV_READBACK:
+		if (read_back(s, ev) == 0)
+			return 0;
+		return out_of_memory(s);
+	case REV_JOIN: {
+		const char *why;
+		join_unregister(s);     /* a joined connection has no token */
+		if (!s->loop)
+			why = "this receiver serves one connection (--once)";
+		else
+			why = join_find(ev->token, ev->index, &s->loop_to,
+					&s->join_sid);
+		if (why) {
+			receiver_fail(s->r, TCPX_E_JOIN, why);
+			ui_error(s->peer, "JOIN refused: %s", why);
+			worsen(s, SESSION_PROTOCOL);
+			return 1;
+		}
+		s->lane_index = ev->index;
+		s->moving = 1;
+		return 0;
+	}
+	case REV_CHUNK:
+		if (lane_chunk(s, ev) == 1) {
+			/* Copied: the reader's buffer moves under the
+			 * pointer (conn_events() makes room in it). */
+			if (!s->park_buf && !(s->park_buf = malloc(TCPX_CHUNK_MAX)))
+				return out_of_memory(s);
+			memcpy(s->park_buf, ev->data, ev->len);
+			s->held_chunk = *ev;
+			s->held_chunk.data = s->park_buf;
+			s->parked = 1;
+		}
 		return 0;
 	case REV_END:
 		file_complete(s, ev);
@@ -424,6 +645,10 @@ static int on_event(struct session *s, const struct receiver_event *ev)
 		log_file(s, UI_FILE_FAILED, ev->code, ev->msg, NULL);
 		return 0;
 	case REV_BYE:
+		if (s->primary)
+			s->lane_bye = 1;
+		session_ended(s, ev);
+		return 1;
 	case REV_FATAL:
 	case REV_PEER_ERROR:
 		session_ended(s, ev);
@@ -436,22 +661,43 @@ static int on_event(struct session *s, const struct receiver_event *ev)
 static int drain(struct session *s)
 {
 	struct receiver_event ev;
+	if (s->parked) {        /* a joined connection's chunk waits */
+		if (lane_chunk(s, &s->held_chunk) == 1)
+			return 0;
+		s->parked = 0;
+	}
 	for (;;) {
 		receiver_next(s->r, &ev);
 		if (ev.type == REV_NONE)
 			return 0;
 		if (on_event(s, &ev))
 			return 1;
+		if (s->moving || s->parked)
+			return 0;
 	}
 }
 
 /* A file cut off by the end of the session keeps its partial data. */
 static void begin_close(struct session *s, int64_t now, int ms)
 {
-	store_keep(&s->f);
+	if (s->closing)
+		return;
+	keep_file(s);
 	release_held(s);
 	s->closing = 1;
 	s->close_by = now + ms;
+	join_unregister(s);
+	/* A joined connection lost before its BYE takes data the session
+	 * needed with it: the session ends too.  A session that ends takes
+	 * its joined connections along. */
+	if (s->primary && !s->lane_bye)
+		primary_fails(s->primary, TCPX_E_JOIN_LOST,
+			      "a joined connection was lost mid-session", 0);
+	for (unsigned i = 0; s->lanes && i < s->opt->max_streams; i++)
+		if (s->lanes[i] && !s->lanes[i]->closing) {
+			begin_close(s->lanes[i], now, ms);
+			s->lanes[i]->kicked = 1;
+		}
 }
 
 /* The connection failed under the session, or a deadline passed. */
@@ -492,7 +738,7 @@ static void cut_short(struct session *s, int rc, int64_t now)
 static void watch(struct session *s)
 {
 	struct tcpx_receiver *r = s->r;
-	conn_frame_pending(&s->conn, !receiver_finished(r) &&
+	conn_frame_pending(&s->conn, !receiver_finished(r) && !s->parked &&
 			   (frame_reader_buffered(receiver_reader(r)) > 0 ||
 			    conn_input_buffered(&s->conn) > 0) &&
 			   outq_has_room(receiver_output(r)));
@@ -509,13 +755,22 @@ static int session_step(struct session *s, int64_t now)
 	int rc;
 	if (!s->closing) {
 		for (int turn = 0; ; turn++) {
-			if (drain(s)) {
+			if (drain(s) || receiver_finished(s->r)) {
 				begin_close(s, now, LINGER_MS);
 				break;
 			}
+			/* A chunk waiting points into the reader: no more is
+			 * read into it until the chunk is placed. */
+			if (s->moving || s->parked)
+				break;
 			/* Records already read are handled before waiting:
 			 * epoll would not say they are there. */
-			if (turn >= TURNS_MAX && !conn_input_pending(&s->conn))
+			/* A joined connection takes one turn per wake-up: the
+			 * session's connections then come in turns, about in
+			 * the order the sender dealt the chunks, so fewer
+			 * arrive after a gap (receiver.c keeps 8 in memory). */
+			if (turn >= (s->primary || s->lanes ? 1 : TURNS_MAX) &&
+			    !conn_input_pending(&s->conn))
 				break;
 			rc = conn_io(&s->conn, IO_BUDGET);
 			if (rc < 0) {
@@ -564,9 +819,13 @@ static void session_stop(struct session *s, int64_t now, int flush_ms)
 static void session_free(struct session *s)
 {
 	ui_conn_end(s->conn_id, s->peer);
-	store_keep(&s->f);
+	keep_file(s);
 	release_held(s);
+	join_unregister(s);
 	free(s->held);
+	free(s->lanes);
+	free(s->rbuf);
+	free(s->park_buf);
 	conn_free(&s->conn);
 	receiver_free(s->r);
 	close(s->conn.fd);
@@ -576,7 +835,8 @@ static void session_free(struct session *s)
 
 static struct session *session_new(int fd, const char *peer,
 				   struct store *st,
-				   const struct serve_options *opt)
+				   const struct serve_options *opt,
+				   struct serve_loop *loop)
 {
 	struct receiver_config cfg = { .caps = TCPX_CAPS_V1,
 				       .max_size = opt->max_size,
@@ -599,11 +859,21 @@ static struct session *session_new(int fd, const char *peer,
 		cfg.caps |= TCPX_CAP_SECURE | (crypto_aead_aes256gcm_is_available() ?
 					       TCPX_CAP_AES256GCM : 0);
 	randombytes_buf(cfg.name_key, sizeof(cfg.name_key));
+	/* Joined connections need a loop to find their session on, and a
+	 * directory to write at offsets in (not --stdout's sink). */
+	if (loop && opt->max_streams && st->sink_fd < 0) {
+		cfg.caps |= TCPX_CAP_MULTI;
+		cfg.max_streams = opt->max_streams;
+		randombytes_buf(cfg.join_token, sizeof(cfg.join_token));
+	}
 	if (!s || !(s->r = receiver_new(&cfg))) {
 		free(s);
 		return NULL;
 	}
 	s->conn_id = atomic_fetch_add(&last_conn_id, 1) + 1;
+	s->loop = loop;
+	memcpy(s->token, cfg.join_token, sizeof(s->token));
+	sodium_memzero(cfg.join_token, sizeof(cfg.join_token));
 	s->st = st;
 	s->opt = opt;
 	s->budget.max_dirs = opt->max_dirs;
@@ -624,7 +894,7 @@ static struct session *session_new(int fd, const char *peer,
 int serve_loop_run(int fd, const char *peer, struct store *st,
 		   const struct serve_options *opt)
 {
-	struct session *s = session_new(fd, peer, st, opt);
+	struct session *s = session_new(fd, peer, st, opt, NULL);
 	int64_t now = conn_now();
 	int status;
 
@@ -671,6 +941,8 @@ struct serve_loop {
 	pthread_mutex_t lock;           /* guards what follows */
 	struct handover *queue;
 	size_t queued, cap;
+	struct session **moved;         /* joined connections from other loops */
+	size_t nmoved, moved_cap;
 	int stop, flush_ms;
 	int evictions;                  /* claimed, to be dropped */
 };
@@ -682,8 +954,26 @@ static void wake(struct serve_loop *l)
 	(void)w;
 }
 
+/* Takes s out of the loop's list and epoll set (not freed). */
+static void unlink_session(struct serve_loop *l, struct session *s)
+{
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, s->conn.fd, NULL);
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		l->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	s->prev = s->next = NULL;
+}
+
 static void forget(struct serve_loop *l, struct session *s)
 {
+	if (s->primary && s->primary->lanes)
+		s->primary->lanes[s->lane_index - 1] = NULL;
+	for (unsigned i = 0; s->lanes && i < s->opt->max_streams; i++)
+		if (s->lanes[i])
+			s->lanes[i]->primary = NULL;
 	epoll_ctl(l->epfd, EPOLL_CTL_DEL, s->conn.fd, NULL);
 	if (s->prev)
 		s->prev->next = s->next;
@@ -701,7 +991,8 @@ static void forget(struct serve_loop *l, struct session *s)
 static void interest(struct serve_loop *l, struct session *s)
 {
 	short ev = conn_events(&s->conn);
-	uint32_t want = (!s->closing && (ev & POLLIN) ? EPOLLIN : 0) |
+	uint32_t want = (!s->closing && !s->parked && (ev & POLLIN) ?
+			 EPOLLIN : 0) |
 			(ev & POLLOUT ? EPOLLOUT : 0);
 	if (want == s->events)
 		return;
@@ -711,13 +1002,109 @@ static void interest(struct serve_loop *l, struct session *s)
 }
 
 static void run_session(struct serve_loop *l, struct session *s, int64_t now,
+			int tick);
+
+static void add_session(struct serve_loop *l, struct session *s)
+{
+	s->next = l->sessions;
+	if (s->next)
+		s->next->prev = s;
+	l->sessions = s;
+}
+
+/* A JOIN that join_find() admitted, on the loop of its session: it
+ * becomes one of that session's connections (JOINED), or is refused if
+ * the session ended meanwhile. */
+static void attach(struct serve_loop *l, struct session *s, int64_t now)
+{
+	struct session *p = l->sessions;
+	for (; p; p = p->next)
+		if (p->conn_id == s->join_sid && p != s)
+			break;
+	if (p && !p->closing && !receiver_finished(p->r) && !p->lanes)
+		p->lanes = calloc(p->opt->max_streams, sizeof(*p->lanes));
+	if (!p || p->closing || receiver_finished(p->r) || !p->lanes) {
+		receiver_fail(s->r, TCPX_E_JOIN, "the session has ended");
+		ui_error(s->peer, "JOIN refused: the session has ended");
+		begin_close(s, now, LINGER_MS);
+		return;
+	}
+	p->lanes[s->lane_index - 1] = s;
+	s->primary = p;
+	/* A joined connection may rightly carry nothing for a while (a
+	 * stream goes on the session's own, or the others take the chunks):
+	 * the session's connection keeps the idle deadline for all. */
+	s->conn.lim.idle_ms = 0;
+	snprintf(s->peer, sizeof(s->peer), "%s", p->peer);
+	receiver_join_accept(s->r);
+	ui_debug("%s: connection %u joined the session", p->peer,
+		 s->lane_index);
+}
+
+/* Hands a joining connection to the loop of its session. */
+static void move_session(struct serve_loop *l, struct session *s, int64_t now)
+{
+	struct serve_loop *to = s->loop_to;
+	s->moving = 0;
+	if (to == l) {
+		attach(l, s, now);
+		run_session(l, s, now, 0);
+		return;
+	}
+	unlink_session(l, s);
+	s->events = 0;
+	atomic_fetch_sub(&l->load, 1);
+	atomic_fetch_add(&to->load, 1);
+	pthread_mutex_lock(&to->lock);
+	if (to->nmoved == to->moved_cap) {
+		size_t cap = to->moved_cap ? 2 * to->moved_cap : 8;
+		struct session **q = realloc(to->moved, cap * sizeof(*q));
+		if (q) {
+			to->moved = q;
+			to->moved_cap = cap;
+		}
+	}
+	int queued = to->nmoved < to->moved_cap;
+	if (queued)
+		to->moved[to->nmoved++] = s;
+	pthread_mutex_unlock(&to->lock);
+	if (queued) {
+		wake(to);
+		return;
+	}
+	atomic_fetch_sub(&to->load, 1);
+	struct sockaddr_storage src = s->src;
+	session_free(s);
+	l->closed(l->arg, &src);
+}
+
+static void run_session(struct serve_loop *l, struct session *s, int64_t now,
 			int tick)
 {
 	int keep = tick ? session_tick(s, now) : session_step(s, now);
-	if (keep)
+	s->kicked = 0;
+	if (keep && s->moving)
+		move_session(l, s, now);
+	else if (keep)
 		interest(l, s);
 	else
 		forget(l, s);
+}
+
+/* Sessions another session's progress concerns (a chunk placed, a file
+ * begun for a waiting chunk): a turn each, until none is left. */
+static void run_kicked(struct serve_loop *l, int64_t now)
+{
+	for (int round = 0, any = 1; any && round < 64; round++) {
+		any = 0;
+		for (struct session *s = l->sessions, *next; s; s = next) {
+			next = s->next;
+			if (s->kicked) {
+				any = 1;
+				run_session(l, s, now, 0);
+			}
+		}
+	}
 }
 
 /* Still in its handshake long after it was accepted. */
@@ -765,11 +1152,32 @@ static void take_handovers(struct serve_loop *l, int64_t now)
 	flush_ms = l->flush_ms;
 	int evictions = l->evictions;
 	l->evictions = 0;
+	struct session **moved = l->moved;
+	size_t nmoved = l->nmoved;
+	l->moved = NULL;
+	l->nmoved = l->moved_cap = 0;
 	pthread_mutex_unlock(&l->lock);
+	for (size_t i = 0; i < nmoved; i++) {
+		struct session *s = moved[i];
+		struct epoll_event e = { .events = EPOLLIN, .data.ptr = s };
+		s->loop = l;
+		if (stopping || epoll_ctl(l->epfd, EPOLL_CTL_ADD, s->conn.fd, &e) < 0) {
+			struct sockaddr_storage src = s->src;
+			session_free(s);
+			atomic_fetch_sub(&l->load, 1);
+			l->closed(l->arg, &src);
+			continue;
+		}
+		s->events = EPOLLIN;
+		add_session(l, s);
+		attach(l, s, now);
+		run_session(l, s, now, 0);
+	}
+	free(moved);
 	evict(l, evictions, now);
 	for (size_t i = 0; i < n; i++) {
 		struct session *s = stopping ? NULL :
-			session_new(q[i].fd, q[i].peer, l->st, &l->opt);
+			session_new(q[i].fd, q[i].peer, l->st, &l->opt, l);
 		struct epoll_event e = { .events = EPOLLIN, .data.ptr = s };
 		if (!s || epoll_ctl(l->epfd, EPOLL_CTL_ADD, q[i].fd, &e) < 0) {
 			if (s)
@@ -785,10 +1193,7 @@ static void take_handovers(struct serve_loop *l, int64_t now)
 		}
 		s->events = EPOLLIN;
 		s->src = q[i].src;
-		s->next = l->sessions;
-		if (s->next)
-			s->next->prev = s;
-		l->sessions = s;
+		add_session(l, s);
 		ui_debug("%s: connected", s->peer);
 		run_session(l, s, now, 0);
 	}
@@ -820,6 +1225,7 @@ static void *loop_main(void *arg)
 				run_session(l, evs[i].data.ptr, now, 0);
 			}
 		}
+		run_kicked(l, now);
 		if (now >= next_tick) {
 			int stalled = 0;
 			for (struct session *s = l->sessions, *next; s; s = next) {
@@ -835,7 +1241,7 @@ static void *loop_main(void *arg)
 			next_tick = now + TICK_MS;
 		}
 		pthread_mutex_lock(&l->lock);
-		int done = l->stop && !l->sessions && !l->queued;
+		int done = l->stop && !l->sessions && !l->queued && !l->nmoved;
 		pthread_mutex_unlock(&l->lock);
 		if (done)
 			return NULL;
@@ -945,5 +1351,6 @@ void serve_loop_join(struct serve_loop *l)
 	close(l->epfd);
 	close(l->wakefd);
 	free(l->queue);
+	free(l->moved);
 	free(l);
 }

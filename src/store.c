@@ -719,6 +719,17 @@ int store_create_stream(struct store *st, const uint8_t *name, size_t len,
 	return store_create_as(st, name, len, mode, 0, budget, &stream, f);
 }
 
+/* w bytes written: the file system counts them now, not the promise.
+ * (The receiver never lets a file pass its declared size.) */
+static void count_written(struct store_file *f, uint64_t w)
+{
+	f->written += w;
+	uint64_t done = w < f->pending ? w : f->pending;
+	if (done && f->st)
+		atomic_fetch_sub(&f->st->pending_bytes, done);
+	f->pending -= done;
+}
+
 int store_write(struct store_file *f, const uint8_t *p, size_t n)
 {
 	if (f->stream && f->st) {
@@ -741,16 +752,57 @@ int store_write(struct store_file *f, const uint8_t *p, size_t n)
 		}
 		p += w;
 		n -= (size_t)w;
-		f->written += (uint64_t)w;
-		/* Written, so the file system counts it now, not the promise.
-		 * (The receiver never lets a file pass its declared size.) */
-		uint64_t done = (uint64_t)w < f->pending ? (uint64_t)w :
-				f->pending;
-		if (done && f->st)
-			atomic_fetch_sub(&f->st->pending_bytes, done);
-		f->pending -= done;
+		count_written(f, (uint64_t)w);
 	}
 	return 0;
+}
+
+int store_write_at(struct store_file *f, const uint8_t *p, size_t n,
+		   uint64_t offset)
+{
+	if (f->sink || f->stream) {
+		errno = ESPIPE;
+		return -TCPX_E_IO;
+	}
+	while (n > 0) {
+		ssize_t w = pwrite(f->fd, p, n, (off_t)offset);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno_code(errno);
+		}
+		p += w;
+		n -= (size_t)w;
+		offset += (uint64_t)w;
+		count_written(f, (uint64_t)w);
+	}
+	return 0;
+}
+
+ssize_t store_read_at(struct store_file *f, uint8_t *p, size_t n,
+		      uint64_t offset)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = pread(f->fd, p + got, n - got, (off_t)(offset + got));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -TCPX_E_IO;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+void store_keep_prefix(struct store_file *f, uint64_t len)
+{
+	if (f->partial && f->fd >= 0 && ftruncate(f->fd, (off_t)len) < 0) {
+		store_discard(f);
+		return;
+	}
+	store_keep(f);
 }
 
 /* Creates (or opens, if someone else just did) f's missing directories;

@@ -45,6 +45,9 @@ static const char usage_text[] =
 "                          fewer if the descriptor limit is lower)\n"
 "      --max-per-source=N  at most N of them from one IPv4 address or IPv6\n"
 "                          /64 (default 64)\n"
+"      --max-streams=N     extra connections one session may join to carry\n"
+"                          its data (tcpput --streams; default 8, at most\n"
+"                          64; 0: none; each counts against the limits above)\n"
 "      --max-dirs=N        directories one connection may create (default\n"
 "                          4096; 0: no limit)\n"
 "      --min-free=SIZE     refuse files that would leave less free space\n"
@@ -87,7 +90,7 @@ enum { OPT_OVERWRITE = 256, OPT_MAX_SIZE, OPT_MAX_CLIENTS, OPT_MAX_DIRS,
        OPT_MIN_FREE, OPT_MIN_FREE_INODES, OPT_JSON, OPT_PER_SOURCE,
        OPT_HANDSHAKE, OPT_FRAME, OPT_MIN_RATE, OPT_RATE_WINDOW,
        OPT_KEY, OPT_AUTHORIZED, OPT_ANY_SENDER, OPT_GENKEY,
-       OPT_ALLOW_OVERWRITE, OPT_KEEP_PARTIAL };
+       OPT_ALLOW_OVERWRITE, OPT_KEEP_PARTIAL, OPT_MAX_STREAMS };
 enum { OPT_ONCE = 300, OPT_STDOUT };
 
 static const struct option longopts[] = {
@@ -105,6 +108,7 @@ static const struct option longopts[] = {
 	{ "min-free", required_argument, NULL, OPT_MIN_FREE },
 	{ "min-free-inodes", required_argument, NULL, OPT_MIN_FREE_INODES },
 	{ "max-per-source", required_argument, NULL, OPT_PER_SOURCE },
+	{ "max-streams", required_argument, NULL, OPT_MAX_STREAMS },
 	{ "handshake-timeout", required_argument, NULL, OPT_HANDSHAKE },
 	{ "frame-timeout", required_argument, NULL, OPT_FRAME },
 	{ "min-rate", required_argument, NULL, OPT_MIN_RATE },
@@ -171,6 +175,10 @@ static void parse_options(int argc, char **argv, struct get_config *cfg)
 		case OPT_PER_SOURCE:
 			cfg->server.max_per_source = (int)cli_number(optarg, 1,
 						1000000, "--max-per-source");
+			break;
+		case OPT_MAX_STREAMS:
+			serve->max_streams = (unsigned)cli_number(optarg, 0,
+						TCPX_STREAMS_MAX, "--max-streams");
 			break;
 		case OPT_HANDSHAKE:
 			serve->handshake_ms = seconds(optarg, "--handshake-timeout");

@@ -57,6 +57,9 @@ static const char usage_text[] =
 "      --zstd[=LEVEL]      compress chunks with zstd (level 1-19, default 1,\n"
 "                          attached: --zstd=9); zlib (or raw) with a\n"
 "                          warning if the receiver has no zstd\n"
+"      --streams=N         spread the data over N TCP connections (1-65,\n"
+"                          default 1) for long fat paths; one connection,\n"
+"                          with a warning, if the receiver takes no more\n"
 "  -t, --timeout=SECONDS   give up when the receiver has neither accepted\n"
 "                          nor sent a byte this long (connecting included;\n"
 "                          default 60)\n"
@@ -89,7 +92,7 @@ static const char usage_text[] =
 "applies).\n";
 
 enum { OPT_KEY = 256, OPT_PEER_KEY, OPT_TRUST_NEW, OPT_CIPHER, OPT_GENKEY };
-enum { OPT_ZSTD = 310 };
+enum { OPT_ZSTD = 310, OPT_STREAMS };
 
 enum { OPT_NAME = 300 };
 
@@ -104,6 +107,7 @@ static const struct option longopts[] = {
 	{ "name", required_argument, NULL, OPT_NAME },
 	{ "compress", optional_argument, NULL, 'z' },
 	{ "zstd", optional_argument, NULL, OPT_ZSTD },
+	{ "streams", required_argument, NULL, OPT_STREAMS },
 	{ "checksum", no_argument, NULL, 'c' },
 	{ "overwrite", no_argument, NULL, 'O' },
 	{ "keep-both", no_argument, NULL, 'K' },
@@ -331,6 +335,10 @@ int main(int argc, char **argv)
 		case OPT_ZSTD:
 			opt.zstd = c == OPT_ZSTD;   /* the last one given */
 			opt.level = compress_level(optarg, argv, argc, opt.zstd);
+			break;
+		case OPT_STREAMS:
+			opt.streams = (unsigned)cli_number(optarg, 1,
+					TCPX_STREAMS_MAX + 1, "--streams");
 			break;
 		case 't':
 			opt.timeout_ms = (int)cli_number(optarg, 1, 86400,

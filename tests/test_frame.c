@@ -10,14 +10,15 @@
 
 /* The FRAMES table of man/tcpxfer.5, by type: Name and Max. */
 /* Types 1..9, 10-12 of the OFFER capability, 13 (STREAM_END) of STREAM. */
-#define TYPES 14
+#define TYPES 24
 static const uint32_t type_max[TYPES] = {
 	0, 256, 4126, 262152, 64, 0, 1096, 0, 1028, 4118, 4192, 1106, 4134,
-	72,
+	72, 0, 0, 0, 0, 0, 0, 34, 34, 12, 0,
 };
 static const char *const type_name[TYPES] = {
 	NULL, "HELLO", "FILE", "DATA", "END", "ABORT", "RESULT", "BYE", "ERROR",
-	"DIR", "OFFER", "ANSWER", "RESUME", "STREAM_END",
+	"DIR", "OFFER", "ANSWER", "RESUME", "STREAM_END", NULL, NULL, NULL,
+	NULL, NULL, NULL, "STREAMS", "JOIN", "PLACE", "JOINED",
 };
 
 /* A heap copy of exactly n bytes, so ASan catches any read past it. */
@@ -796,20 +797,20 @@ Test(proto_table, every_type_has_a_row_with_the_spec_limits)
  */
 static const uint8_t accepts[TCPX_ROLE_COUNT][TCPX_PHASE_COUNT][TYPES] = {
 	[TCPX_ROLE_SENDER] = {
-		/*                       HEL FIL DAT END ABO RES BYE ERR DIR OFF ANS RSM SEN */
-		[TCPX_PHASE_HANDSHAKE] = { 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0 },
-		[TCPX_PHASE_READY]     = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0 },
-		[TCPX_PHASE_IN_FILE]   = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0 },
-		[TCPX_PHASE_CLOSING]   = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0 },
+		/*                       HEL FIL DAT END ABO RES BYE ERR DIR OFF ANS RSM SEN             STR JOI PLA JND */
+		[TCPX_PHASE_HANDSHAKE] = { 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+		[TCPX_PHASE_READY]     = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1 },
+		[TCPX_PHASE_IN_FILE]   = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1 },
+		[TCPX_PHASE_CLOSING]   = { 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 1 },
 	},
 	/* STREAM_END (13) where END is; STREAM and a file of unknown size
 	 * are the receiver's checks. */
 	[TCPX_ROLE_RECEIVER] = {
-		/*                       HEL FIL DAT END ABO RES BYE ERR DIR OFF ANS RSM SEN */
-		[TCPX_PHASE_HANDSHAKE] = { 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0 },
-		[TCPX_PHASE_READY]     = { 0, 0, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 0 },
-		[TCPX_PHASE_IN_FILE]   = { 0, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0, 0, 0, 1 },
-		[TCPX_PHASE_CLOSING]   = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0 },
+		/*                       HEL FIL DAT END ABO RES BYE ERR DIR OFF ANS RSM SEN             STR JOI PLA JND */
+		[TCPX_PHASE_HANDSHAKE] = { 0, 1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
+		[TCPX_PHASE_READY]     = { 0, 0, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0 },
+		[TCPX_PHASE_IN_FILE]   = { 0, 0, 0, 1, 1, 1, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0 },
+		[TCPX_PHASE_CLOSING]   = { 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	},
 };
 
@@ -848,7 +849,7 @@ Test(proto_table, limits_follow_the_granted_caps)
 	cr_assert_eq(proto_frame_limits_for(TCPX_CAP_TREE)->max_payload(TCPX_FRAME_DIR),
 		     (int64_t)type_max[9]);
 	cr_assert_eq(proto_frame_limits_for(TCPX_CAP_TREE | TCPX_CAP_OFFER |
-					    TCPX_CAP_STREAM),
+					    TCPX_CAP_STREAM | TCPX_CAP_MULTI),
 		     &proto_frame_limits);
 }
 
@@ -874,12 +875,13 @@ Test(proto_table, no_tree_limits_know_no_dir)
  * first check otherwise, whatever the length.  Every set of the three. */
 Test(proto_table, limits_for_caps_know_only_granted_types)
 {
-	uint64_t caps[9];
-	for (unsigned i = 0; i < 8; i++)
+	uint64_t caps[17];
+	for (unsigned i = 0; i < 16; i++)
 		caps[i] = ((i & 1) ? TCPX_CAP_TREE : 0) |
 			  ((i & 2) ? TCPX_CAP_OFFER : 0) |
-			  ((i & 4) ? TCPX_CAP_STREAM : 0);
-	caps[8] = TCPX_CAPS_V1;
+			  ((i & 4) ? TCPX_CAP_STREAM : 0) |
+			  ((i & 8) ? TCPX_CAP_MULTI : 0);
+	caps[16] = TCPX_CAPS_V1;
 	for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
 		const struct frame_limits *lim = proto_frame_limits_for(caps[i]);
 		for (unsigned t = 0; t < 256; t++) {
@@ -888,7 +890,9 @@ Test(proto_table, limits_for_caps_know_only_granted_types)
 			    (t >= TCPX_FRAME_OFFER && t <= TCPX_FRAME_RESUME &&
 			     !(caps[i] & TCPX_CAP_OFFER)) ||
 			    (t == TCPX_FRAME_STREAM_END &&
-			     !(caps[i] & TCPX_CAP_STREAM)))
+			     !(caps[i] & TCPX_CAP_STREAM)) ||
+			    (t >= TCPX_FRAME_STREAMS && t <= TCPX_FRAME_JOINED &&
+			     !(caps[i] & TCPX_CAP_MULTI)))
 				want = -1;
 			cr_assert_eq(lim->max_payload((uint8_t)t), want,
 				     "caps %llx type %u",

@@ -916,3 +916,76 @@ Test(proto_offer, stream_offer_matches_spec_example)
 	n = proto_encode_file(out, &o.meta);
 	expect_bytes(out, n, EX_FILE_STREAM);
 }
+
+/* ---- STREAMS, JOIN, PLACE, JOINED (MULTI) ------------------------------- */
+
+/* man/tcpxfer.5, SEVERAL CONNECTIONS: the examples, byte for byte. */
+#define EX_TOKEN "00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f" \
+		 "10 11 12 13 14 15 16 17 18 19 1a 1b 1c 1d 1e 1f"
+#define EX_STREAMS "14 00 00 00 00 00 00 22" EX_TOKEN "00 07"
+#define EX_JOIN "15 00 00 00 00 00 00 22" EX_TOKEN "00 01"
+#define EX_PLACE "16 00 00 00 00 00 00 0c 00 00 00 01 00 00 00 00 00 04 00 00"
+#define EX_JOINED "17 00 00 00 00 00 00 00"
+
+Test(proto_multi, encode_matches_spec_examples)
+{
+	uint8_t token[32];
+	struct tcpx_join j;
+	uint32_t id;
+	uint64_t off;
+	for (unsigned i = 0; i < 32; i++)
+		token[i] = (uint8_t)i;
+	size_t n = proto_encode_streams(out, token, 7);
+	expect_bytes(out, n, EX_STREAMS);
+	struct tcpx_frame f = as_frame(out, n);
+	cr_assert_eq(proto_decode_streams(&f, &j), 0);
+	cr_assert_arr_eq(j.token, token, 32);
+	cr_assert_eq(j.n, 7);
+	n = proto_encode_join(out, token, 1);
+	expect_bytes(out, n, EX_JOIN);
+	f = as_frame(out, n);
+	cr_assert_eq(proto_decode_join(&f, &j), 0);
+	cr_assert_eq(j.n, 1);
+	n = proto_encode_place(out, 1, 262144);
+	expect_bytes(out, n, EX_PLACE);
+	f = as_frame(out, n);
+	cr_assert_eq(proto_decode_place(&f, &id, &off), 0);
+	cr_assert_eq(id, 1u);
+	cr_assert_eq(off, 262144u);
+	n = proto_encode_empty(out, TCPX_FRAME_JOINED);
+	expect_bytes(out, n, EX_JOINED);
+	cr_assert_str_eq(proto_frame_spec(TCPX_FRAME_JOINED)->name, "JOINED");
+}
+
+Test(proto_multi, malformed)
+{
+	uint8_t token[32] = { 0 };
+	struct tcpx_join j;
+	uint32_t id;
+	uint64_t off;
+	size_t n = proto_encode_streams(out, token, 64);
+	struct tcpx_frame f = as_frame(out, n);
+	cr_assert_eq(proto_decode_streams(&f, &j), 0);   /* 64 is the most */
+	n = proto_encode_streams(out, token, 65);
+	f = raw_frame(TCPX_FRAME_STREAMS, out + 8, n - 8);
+	cr_assert_eq(proto_decode_streams(&f, &j), -TCPX_E_MALFORMED);
+	n = proto_encode_streams(out, token, 0);         /* takes none: fine */
+	f = raw_frame(TCPX_FRAME_STREAMS, out + 8, n - 8);
+	cr_assert_eq(proto_decode_streams(&f, &j), 0);
+	n = proto_encode_join(out, token, 0);            /* index 0 */
+	f = raw_frame(TCPX_FRAME_JOIN, out + 8, n - 8);
+	cr_assert_eq(proto_decode_join(&f, &j), -TCPX_E_MALFORMED);
+	n = proto_encode_join(out, token, 65);
+	f = raw_frame(TCPX_FRAME_JOIN, out + 8, n - 8);
+	cr_assert_eq(proto_decode_join(&f, &j), -TCPX_E_MALFORMED);
+	f = raw_frame(TCPX_FRAME_JOIN, out + 8, 33);     /* a byte short */
+	cr_assert_eq(proto_decode_join(&f, &j), -TCPX_E_MALFORMED);
+	n = proto_encode_place(out, 0, 5);               /* id 0 */
+	f = raw_frame(TCPX_FRAME_PLACE, out + 8, n - 8);
+	cr_assert_eq(proto_decode_place(&f, &id, &off), -TCPX_E_MALFORMED);
+	n = proto_encode_place(out, 3, 5);
+	f = raw_frame(TCPX_FRAME_PLACE, out + 8, 13);    /* a byte too many */
+	cr_assert_eq(proto_decode_place(&f, &id, &off), -TCPX_E_MALFORMED);
+	f = raw_frame(TCPX_FRAME_STREAMS, out + 8, n - 8);  /* wrong type */
+	cr_assert_eq(proto_decode_place(&f, &id, &off), -TCPX_E_MALFORMED);
+}

@@ -2305,3 +2305,378 @@ Test(receiver_offer, decide_for_a_stream)
 		     TCPX_ANSWER_SEND);
 	cr_assert(!ow);
 }
+
+/* ---- several connections (MULTI): place, PLACE, JOIN -------------------- */
+
+TestSuite(place, .init = init);
+TestSuite(receiver_multi, .init = init);
+
+#include "place.h"
+
+Test(place, in_order_out_of_order_and_read_back)
+{
+	struct place p = { 0 };
+	uint64_t off, len;
+	place_init(&p, 0, 100);
+	cr_assert_eq(place_add(&p, 0, 10), 0);          /* next in order */
+	place_hashed(&p, 10);
+	cr_assert_eq(place_add(&p, 30, 10), 1);         /* after a gap */
+	cr_assert_eq(place_add(&p, 40, 10), 1);         /* merges: [30, 50) */
+	cr_assert_eq(place_add(&p, 20, 10), 1);         /* merges: [20, 50) */
+	cr_assert_eq(p.n, 1u);
+	cr_assert_eq(place_readback(&p, 1000, &off, &len), 0);
+	cr_assert_eq(place_add(&p, 10, 10), 0);         /* fills the gap */
+	place_hashed(&p, 10);
+	cr_assert_eq(place_readback(&p, 16, &off, &len), 1);
+	cr_assert_eq(off, 20u);
+	cr_assert_eq(len, 16u);                         /* at most max */
+	place_hashed(&p, 16);
+	cr_assert_eq(place_readback(&p, 1000, &off, &len), 1);
+	cr_assert_eq(off, 36u);
+	cr_assert_eq(len, 14u);
+	place_hashed(&p, 14);
+	cr_assert_eq(p.n, 0u);
+	cr_assert_not(place_complete(&p));
+	cr_assert_eq(place_add(&p, 50, 50), 0);
+	place_hashed(&p, 50);
+	cr_assert(place_complete(&p));
+	cr_assert_eq(p.arrived, 100u);
+	place_free(&p);
+}
+
+Test(place, overlap_outside_and_too_many_ranges_refused)
+{
+	struct place p = { 0 };
+	place_init(&p, 10, 1u << 30);                   /* a resume from 10 */
+	cr_assert_eq(place_add(&p, 0, 10), -TCPX_E_PLACE);      /* before start */
+	cr_assert_eq(place_add(&p, 5, 10), -TCPX_E_PLACE);
+	cr_assert_eq(place_add(&p, (1u << 30) - 5, 10), -TCPX_E_PLACE); /* past */
+	cr_assert_eq(place_add(&p, UINT64_MAX - 2, 10), -TCPX_E_PLACE); /* wraps */
+	cr_assert_eq(place_add(&p, 100, 0), -TCPX_E_PLACE);
+	cr_assert_eq(place_add(&p, 100, 50), 1);
+	cr_assert_eq(place_add(&p, 120, 10), -TCPX_E_PLACE);    /* inside */
+	cr_assert_eq(place_add(&p, 90, 20), -TCPX_E_PLACE);     /* over lo */
+	cr_assert_eq(place_add(&p, 140, 20), -TCPX_E_PLACE);    /* over hi */
+	cr_assert_eq(place_add(&p, 10, 91), -TCPX_E_PLACE);     /* in order,
+								   too long */
+	cr_assert_eq(p.arrived, 50u);
+	/* Ranges apart from each other, up to the bound. */
+	for (uint64_t i = 1; i < PLACE_RANGES_MAX; i++)
+		cr_assert_eq(place_add(&p, 1000 + 20 * i, 10), 1, "range %llu",
+			     (unsigned long long)i);
+	cr_assert_eq(p.n, (size_t)PLACE_RANGES_MAX);
+	cr_assert_eq(place_add(&p, 1000 + 20 * PLACE_RANGES_MAX, 10),
+		     -TCPX_E_PLACE);
+	/* One that joins two ranges is fine: one fewer. */
+	cr_assert_eq(place_add(&p, 1030, 10), 1);
+	cr_assert_eq(p.n, (size_t)PLACE_RANGES_MAX - 1);
+	place_free(&p);
+}
+
+#define TOKEN_HEX "00 01 02 03 04 05 06 07 08 09 0a 0b 0c 0d 0e 0f" \
+		  "10 11 12 13 14 15 16 17 18 19 1a 1b 1c 1d 1e 1f"
+
+static struct tcpx_receiver *rx_multi(unsigned max_streams)
+{
+	struct receiver_config cfg = { .caps = TCPX_CAPS_V1 | TCPX_CAP_MULTI,
+				       .max_streams = max_streams };
+	for (unsigned i = 0; i < TCPX_JOIN_TOKEN_LEN; i++)
+		cfg.join_token[i] = (uint8_t)i;
+	struct tcpx_receiver *r = receiver_new(&cfg);
+	cr_assert(r != NULL);
+	struct tu_buf b = { 0 };
+	tu_put_hello(&b, 1, 1, TCPX_CAP_MULTI);
+	feed(r, &b);
+	struct receiver_event ev = next(r);
+	cr_assert_eq(ev.type, REV_HELLO);
+	cr_assert_eq(ev.caps, max_streams ? TCPX_CAP_MULTI : 0);
+	struct tu_buf out = take(r);
+	cr_assert_eq(out.len, 24u);
+	tu_buf_free(&out);
+	tu_buf_free(&b);
+	return r;
+}
+
+static void put_place(struct tu_buf *b, uint32_t id, uint64_t off)
+{
+	tu_put_header(b, TCPX_FRAME_PLACE, 0, 0, 12);
+	tu_buf_be32(b, id);
+	tu_buf_be64(b, off);
+}
+
+/* STREAMS goes out before the reply to the first frame after HELLO, with
+ * the token and count of the configuration; and only once. */
+Test(receiver_multi, streams_before_the_first_reply)
+{
+	struct tcpx_receiver *r = rx_multi(7);
+	struct tu_buf b = { 0 };
+	uint8_t empty[64];
+	tu_hex_decode(B2_EMPTY, empty, 64);
+	tu_put_file(&b, 1, 0, "e");
+	tu_put_end(&b, empty);
+	feed(r, &b);
+	expect_event(r, REV_FILE);
+	expect_event(r, REV_END);
+	receiver_file_done(r, 0, NULL);
+	struct tu_buf out = take(r);
+	uint8_t want[42];
+	cr_assert_eq(tu_hex_decode("14 00 00 00 00 00 00 22" TOKEN_HEX "00 07",
+				   want, sizeof(want)), 42u);
+	cr_assert(out.len > 42);
+	cr_assert_arr_eq(out.p, want, 42);
+	cr_assert_eq(out.p[42], TCPX_FRAME_RESULT);
+	tu_buf_free(&out);
+	/* A JOIN now is not the first frame: unexpected. */
+	tu_buf_put(&b, want, 42);
+	b.p[0] = TCPX_FRAME_JOIN;
+	b.p[41] = 1;
+	feed(r, &b);
+	expect_fatal(r, TCPX_E_UNEXPECTED);
+	receiver_free(r);
+	tu_buf_free(&b);
+}
+
+/* Without max_streams the receiver grants no MULTI; its frames are then
+ * no types at all. */
+Test(receiver_multi, not_granted_without_max_streams)
+{
+	struct tcpx_receiver *r = rx_multi(0);
+	struct tu_buf b = { 0 };
+	put_place(&b, 1, 0);
+	feed(r, &b);
+	expect_fatal(r, TCPX_E_UNEXPECTED);
+	receiver_free(r);
+	tu_buf_free(&b);
+}
+
+/* Three chunks of one file: the first on the own connection in order,
+ * the third from a joined connection (receiver_place) before the second:
+ * written at its offset, and hashed from memory once the second came. */
+Test(receiver_multi, chunks_out_of_order_hashed_in_order)
+{
+	struct tcpx_receiver *r = rx_multi(3);
+	struct tu_buf b = { 0 };
+	enum { C = 1000 };
+	uint8_t data[3 * C], dg[64];
+	tu_fill_random(9, 0, data, sizeof(data));
+	tu_digest_of(data, sizeof(data), dg);
+	tu_put_file(&b, 1, sizeof(data), "f");
+	put_place(&b, 1, 0);
+	tu_put_data_raw(&b, data, C);
+	feed(r, &b);
+	expect_event(r, REV_FILE);
+	struct receiver_event ev = next(r);
+	cr_assert_eq(ev.type, REV_DATA);
+	cr_assert(ev.placed);
+	cr_assert_eq(ev.offset, 0u);
+	cr_assert_eq(ev.len, (size_t)C);
+	cr_assert_eq(receiver_place(r, 1, 2 * C, data + 2 * C, C), 0);
+	cr_assert_eq(receiver_arrived(r), 2u * C);
+	cr_assert_eq(receiver_hashed(r), (uint64_t)C);
+	/* END before the second chunk: judged later. */
+	put_place(&b, 1, C);
+	tu_put_data_raw(&b, data + C, C);
+	tu_put_end(&b, dg);
+	feed(r, &b);
+	ev = next(r);
+	cr_assert_eq(ev.type, REV_DATA);
+	cr_assert_eq(ev.offset, (uint64_t)C);
+	ev = next(r);           /* the third, kept in memory: no read-back */
+	cr_assert_eq(ev.type, REV_END);
+	cr_assert_eq(ev.code, 0);
+	cr_assert_arr_eq(ev.digest, dg, 64);
+	receiver_file_done(r, 0, NULL);
+	struct result res[2];
+	cr_assert_eq(results(r, res, 2), 1u);
+	cr_assert_eq(res[0].code, 0);
+	/* Chunks of a file done, or not begun, are dropped or wait. */
+	cr_assert_eq(receiver_place(r, 1, 0, data, C), 2);
+	cr_assert_eq(receiver_place(r, 2, 0, data, C), 1);
+	receiver_free(r);
+	tu_buf_free(&b);
+}
+
+/* More chunks after a gap than are kept in memory (8): the rest is read
+ * back from the disk, in order, once the gap fills. */
+Test(receiver_multi, read_back_past_the_chunks_kept)
+{
+	struct tcpx_receiver *r = rx_multi(3);
+	struct tu_buf b = { 0 };
+	enum { C = 100, N = 11 };
+	uint8_t data[N * C], dg[64];
+	tu_fill_random(11, 0, data, sizeof(data));
+	tu_digest_of(data, sizeof(data), dg);
+	tu_put_file(&b, 1, sizeof(data), "f");
+	feed(r, &b);
+	expect_event(r, REV_FILE);
+	for (unsigned i = 1; i < N; i++)
+		cr_assert_eq(receiver_place(r, 1, i * C, data + i * C, C), 0);
+	expect_event(r, REV_NONE);
+	tu_put_data_raw(&b, data, C);   /* the gap: DATA without PLACE, at 0 */
+	tu_put_end(&b, dg);
+	feed(r, &b);
+	struct receiver_event ev = next(r);
+	cr_assert_eq(ev.type, REV_DATA);
+	cr_assert_eq(ev.offset, 0u);
+	ev = next(r);
+	cr_assert_eq(ev.type, REV_READBACK);
+	cr_assert_eq(ev.offset, 9u * C);
+	cr_assert_eq(ev.len, 2u * C);
+	receiver_readback(r, data + 9 * C, C);  /* a short read: the rest next */
+	ev = next(r);
+	cr_assert_eq(ev.type, REV_READBACK);
+	cr_assert_eq(ev.offset, 10u * C);
+	cr_assert_eq(ev.len, (size_t)C);
+	receiver_readback(r, data + 10 * C, C);
+	ev = next(r);
+	cr_assert_eq(ev.type, REV_END);
+	cr_assert_eq(ev.code, 0);
+	cr_assert_arr_eq(ev.digest, dg, 64);
+	receiver_free(r);
+	tu_buf_free(&b);
+}
+
+/* END waits for the bytes a joined connection still brings. */
+Test(receiver_multi, end_waits_for_every_byte)
+{
+	struct tcpx_receiver *r = rx_multi(3);
+	struct tu_buf b = { 0 };
+	uint8_t data[200], dg[64];
+	tu_fill_random(3, 0, data, sizeof(data));
+	tu_digest_of(data, sizeof(data), dg);
+	tu_put_file(&b, 1, sizeof(data), "f");
+	tu_put_data_raw(&b, data, 100);         /* DATA without PLACE: at 0 */
+	tu_put_end(&b, dg);
+	tu_put_file(&b, 2, 0, "next");          /* not read before the verdict */
+	feed(r, &b);
+	expect_event(r, REV_FILE);
+	struct receiver_event ev = next(r);
+	cr_assert_eq(ev.type, REV_DATA);
+	cr_assert_eq(ev.offset, 0u);
+	expect_event(r, REV_NONE);
+	cr_assert(receiver_in_file(r));
+	cr_assert_eq(receiver_place(r, 1, 100, data + 100, 100), 0);
+	ev = next(r);
+	cr_assert_eq(ev.type, REV_END);
+	cr_assert_eq(ev.code, 0);
+	receiver_file_done(r, 0, NULL);
+	ev = next(r);
+	cr_assert_eq(ev.type, REV_FILE);
+	cr_assert_eq(ev.meta.id, 2u);
+	receiver_free(r);
+	tu_buf_free(&b);
+}
+
+Test(receiver_multi, overlap_and_wrong_file_end_the_session)
+{
+	struct tcpx_receiver *r = rx_multi(3);
+	struct tu_buf b = { 0 };
+	uint8_t data[200] = { 0 };
+	tu_put_file(&b, 1, sizeof(data), "f");
+	put_place(&b, 1, 50);
+	tu_put_data_raw(&b, data, 100);
+	feed(r, &b);
+	expect_event(r, REV_FILE);
+	expect_event(r, REV_DATA);
+	/* a joined connection's chunk over it */
+	cr_assert_eq(receiver_place(r, 1, 100, data, 100), -1);
+	cr_assert(receiver_finished(r));
+	receiver_free(r);
+
+	r = rx_multi(3);
+	tu_put_file(&b, 1, sizeof(data), "f");
+	put_place(&b, 1, 150);
+	tu_put_data_raw(&b, data, 100);         /* past the size */
+	feed(r, &b);
+	expect_event(r, REV_FILE);
+	expect_fatal(r, TCPX_E_PLACE);
+	receiver_free(r);
+
+	r = rx_multi(3);
+	tu_put_file(&b, 1, sizeof(data), "f");
+	put_place(&b, 2, 0);                    /* not the current file */
+	feed(r, &b);
+	expect_event(r, REV_FILE);
+	expect_fatal(r, TCPX_E_PLACE);
+	receiver_free(r);
+
+	r = rx_multi(3);
+	tu_put_file(&b, 1, sizeof(data), "f");
+	put_place(&b, 1, 0);
+	put_place(&b, 1, 0);                    /* PLACE takes a DATA next */
+	feed(r, &b);
+	expect_event(r, REV_FILE);
+	expect_fatal(r, TCPX_E_UNEXPECTED);
+	receiver_free(r);
+	tu_buf_free(&b);
+}
+
+/* A joined connection: HELLO, JOIN (REV_JOIN with its token and index),
+ * JOINED once accepted, then PLACE and DATA pairs as REV_CHUNK, BYE; no
+ * DATA without PLACE, no FILE. */
+Test(receiver_multi, joined_connection)
+{
+	struct tcpx_receiver *r = rx_multi(3);
+	struct tu_buf b = { 0 };
+	uint8_t join[42], data[10] = "0123456789";
+	cr_assert_eq(tu_hex_decode("15 00 00 00 00 00 00 22" TOKEN_HEX "00 02",
+				   join, sizeof(join)), 42u);
+	tu_buf_put(&b, join, 42);
+	feed(r, &b);
+	struct receiver_event ev = next(r);
+	cr_assert_eq(ev.type, REV_JOIN);
+	cr_assert_eq(ev.index, 2u);
+	cr_assert_arr_eq(ev.token, join + 8, 32);
+	struct tu_buf out = take(r);
+	cr_assert_eq(out.len, 0u);              /* no STREAMS on it */
+	tu_buf_free(&out);
+	receiver_join_accept(r);
+	cr_assert(receiver_joined(r));
+	out = take(r);
+	uint8_t joined[8] = { TCPX_FRAME_JOINED };
+	cr_assert_eq(out.len, 8u);
+	cr_assert_arr_eq(out.p, joined, 8);
+	tu_buf_free(&out);
+	put_place(&b, 5, 1000);
+	tu_put_data(&b, 0, 10, data, 10);
+	tu_put_empty(&b, TCPX_FRAME_BYE);
+	feed(r, &b);
+	ev = next(r);
+	cr_assert_eq(ev.type, REV_CHUNK);
+	cr_assert_eq(ev.id, 5u);
+	cr_assert_eq(ev.offset, 1000u);
+	cr_assert_eq(ev.len, 10u);
+	cr_assert(memcmp(ev.data, data, 10) == 0);
+	expect_event(r, REV_BYE);
+	receiver_free(r);
+
+	r = rx_multi(3);
+	tu_buf_put(&b, join, 42);
+	tu_put_data(&b, 0, 10, data, 10);
+	feed(r, &b);
+	expect_event(r, REV_JOIN);
+	receiver_join_accept(r);
+	out = take(r);
+	tu_buf_free(&out);
+	expect_fatal(r, TCPX_E_UNEXPECTED);
+	receiver_free(r);
+
+	r = rx_multi(3);
+	tu_buf_put(&b, join, 42);
+	tu_put_file(&b, 1, 0, "f");
+	feed(r, &b);
+	expect_event(r, REV_JOIN);
+	receiver_join_accept(r);
+	expect_fatal(r, TCPX_E_UNEXPECTED);
+	receiver_free(r);
+
+	/* refused: ERROR JOIN, the session (of this connection) over */
+	r = rx_multi(3);
+	tu_buf_put(&b, join, 42);
+	feed(r, &b);
+	expect_event(r, REV_JOIN);
+	receiver_fail(r, TCPX_E_JOIN, "unknown join token");
+	cr_assert(receiver_finished(r));
+	receiver_free(r);
+	tu_buf_free(&b);
+}

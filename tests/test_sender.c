@@ -2123,3 +2123,198 @@ Test(sender_offer, an_offered_stream_answered_send_ends_with_stream_end)
 	tu_buf_free(&b);
 	sender_free(s);
 }
+
+/* ---- several connections (MULTI) ---------------------------------------- */
+
+TestSuite(sender_multi, .init = init);
+
+static struct tcpx_sender *multi_sender(void)
+{
+	struct tcpx_sender *s = sender_new(TCPX_CAP_MULTI, 0);
+	struct tu_buf b = { 0 };
+	cr_assert(s != NULL);
+	struct tu_buf hello = take(s);
+	cr_assert_eq(be64_load(hello.p + 16), TCPX_CAP_MULTI);
+	tu_buf_free(&hello);
+	tu_put_hello(&b, 1, 1, TCPX_CAP_MULTI);
+	feed(s, &b);
+	cr_assert_eq(next(s).type, SEV_HELLO);
+	tu_buf_free(&b);
+	return s;
+}
+
+static void put_streams(struct tu_buf *b, uint16_t n)
+{
+	tu_put_header(b, TCPX_FRAME_STREAMS, 0, 0, 34);
+	for (unsigned i = 0; i < 32; i++)
+		tu_buf_u8(b, (uint8_t)i);
+	tu_buf_be16(b, n);
+}
+
+Test(sender_multi, streams_event_once)
+{
+	struct tcpx_sender *s = multi_sender();
+	struct tu_buf b = { 0 };
+	put_streams(&b, 7);
+	feed(s, &b);
+	struct sender_event ev = next(s);
+	cr_assert_eq(ev.type, SEV_STREAMS);
+	cr_assert_eq(ev.offset, 7u);
+	for (unsigned i = 0; i < 32; i++)
+		cr_assert_eq(ev.token[i], i);
+	put_streams(&b, 7);
+	feed(s, &b);
+	expect_proto_error(s, TCPX_E_UNEXPECTED);
+	sender_free(s);
+
+	/* without MULTI granted STREAMS is not a frame of the session */
+	s = ready_sender(0, 0);
+	put_streams(&b, 7);
+	feed(s, &b);
+	expect_proto_error(s, TCPX_E_UNEXPECTED);
+	sender_free(s);
+	tu_buf_free(&b);
+}
+
+/* With a lane chosen, chunks go there as PLACE + DATA at their offsets;
+ * FILE and END stay on the session's own queue, and the own queue takes
+ * PLACE + DATA too once placing began. */
+Test(sender_multi, chunks_placed_on_the_lane_chosen)
+{
+	struct tcpx_sender *s = multi_sender();
+	struct outq lane;
+	uint8_t data[3000];
+	tu_fill_random(5, 0, data, sizeof(data));
+	cr_assert_eq(outq_init(&lane, 2 * SENDER_LANE_RESERVE,
+			       SENDER_LANE_RESERVE), 0);
+	uint32_t id = begin(s, "f", sizeof(data), NULL);
+	sender_set_lane(s, &lane);
+	chunk(s, data, 1000);
+	sender_set_lane(s, NULL);
+	chunk(s, data + 1000, 1000);
+	sender_set_lane(s, &lane);
+	chunk(s, data + 2000, 1000);
+	cr_assert_eq(sender_next_action(s, 0), SA_END);
+	cr_assert_eq(sender_end_file(s), 0);
+
+	struct tu_frame fr[16];
+	const uint8_t *p;
+	size_t n;
+	outq_pending(&lane, &p, &n);
+	size_t k = tu_parse_frames(p, n, fr, 16);
+	cr_assert_eq(k, 4u);
+	uint64_t offs[2] = { 0, 2000 };
+	for (size_t i = 0; i < 2; i++) {
+		cr_assert_eq(fr[2 * i].type, TCPX_FRAME_PLACE);
+		cr_assert_eq(be32_load(fr[2 * i].payload), id);
+		cr_assert_eq(be64_load(fr[2 * i].payload + 4), offs[i]);
+		cr_assert_eq(fr[2 * i + 1].type, TCPX_FRAME_DATA);
+		cr_assert(memcmp(fr[2 * i + 1].payload + 8, data + offs[i], 1000) == 0);
+	}
+	struct tu_buf own = take(s);
+	k = tu_parse_frames(own.p, own.len, fr, 16);
+	cr_assert_eq(k, 4u);
+	cr_assert_eq(fr[0].type, TCPX_FRAME_FILE);
+	cr_assert_eq(fr[1].type, TCPX_FRAME_PLACE);
+	cr_assert_eq(be64_load(fr[1].payload + 4), 1000u);
+	cr_assert_eq(fr[2].type, TCPX_FRAME_DATA);
+	cr_assert_eq(fr[3].type, TCPX_FRAME_END);
+	uint8_t dg[64];
+	tu_digest_of(data, sizeof(data), dg);
+	cr_assert_arr_eq(fr[3].payload, dg, 64);        /* the whole file's */
+	tu_buf_free(&own);
+	outq_free(&lane);
+	sender_free(s);
+}
+
+/* A lane's queue without room: SA_WAIT for data, but END needs only the
+ * own queue. */
+Test(sender_multi, data_waits_for_the_lane_room)
+{
+	struct tcpx_sender *s = multi_sender();
+	struct outq lane;
+	static uint8_t data[TCPX_CHUNK_MAX];
+	cr_assert_eq(outq_init(&lane, SENDER_LANE_RESERVE, SENDER_LANE_RESERVE), 0);
+	begin(s, "f", 2 * sizeof(data), NULL);
+	sender_set_lane(s, &lane);
+	chunk(s, data, sizeof(data));
+	cr_assert_eq(sender_data_room(s), 0);
+	cr_assert_eq(sender_next_action(s, 0), SA_WAIT);
+	sender_set_lane(s, NULL);
+	cr_assert_eq(sender_next_action(s, 0), SA_DATA);
+	outq_free(&lane);
+	sender_free(s);
+}
+
+/* The extra connection's own little machine: HELLO, JOIN, JOINED, BYE. */
+Test(sender_multi, lane_handshake_join_bye)
+{
+	struct sender_lane l;
+	uint8_t token[32];
+	struct lane_event ev;
+	struct tu_buf b = { 0 };
+	const uint8_t *p;
+	size_t n;
+	for (unsigned i = 0; i < 32; i++)
+		token[i] = (uint8_t)i;
+	cr_assert_eq(sender_lane_init(&l, TCPX_CAP_MULTI | TCPX_CAP_OFFER,
+				      TCPX_CAP_MULTI, token, 1), 0);
+	outq_pending(&l.out, &p, &n);
+	cr_assert_eq(n, 24u);
+	cr_assert_eq(p[0], TCPX_FRAME_HELLO);
+	outq_consume(&l.out, n);
+	tu_put_hello(&b, 1, 1, TCPX_CAP_MULTI);
+	tu_reader_feed(&l.rd, b.p, b.len, 0);
+	b.len = 0;
+	sender_lane_next(&l, &ev);
+	cr_assert_eq(ev.type, LEV_HELLO);
+	sender_lane_join(&l);
+	outq_pending(&l.out, &p, &n);
+	uint8_t want[42];
+	cr_assert_eq(tu_hex_decode("15 00 00 00 00 00 00 22 00 01 02 03 04 05 06 07"
+				   "08 09 0a 0b 0c 0d 0e 0f 10 11 12 13 14 15 16 17"
+				   "18 19 1a 1b 1c 1d 1e 1f 00 01", want, 42), 42u);
+	cr_assert_eq(n, 42u);
+	cr_assert_arr_eq(p, want, 42);
+	outq_consume(&l.out, n);
+	tu_put_empty(&b, TCPX_FRAME_JOINED);
+	tu_reader_feed(&l.rd, b.p, b.len, 0);
+	b.len = 0;
+	sender_lane_next(&l, &ev);
+	cr_assert_eq(ev.type, LEV_JOINED);
+	cr_assert_eq(l.state, LANE_READY);
+	cr_assert_eq(sender_lane_bye(&l), 0);
+	tu_put_empty(&b, TCPX_FRAME_BYE);
+	tu_reader_feed(&l.rd, b.p, b.len, 0);
+	b.len = 0;
+	sender_lane_next(&l, &ev);
+	cr_assert_eq(ev.type, LEV_BYE);
+	sender_lane_free(&l);
+
+	/* other capabilities than the session's: not used */
+	cr_assert_eq(sender_lane_init(&l, TCPX_CAP_MULTI, TCPX_CAP_MULTI,
+				      token, 2), 0);
+	tu_put_hello(&b, 1, 1, 0);
+	tu_reader_feed(&l.rd, b.p, b.len, 0);
+	b.len = 0;
+	sender_lane_next(&l, &ev);
+	cr_assert_eq(ev.type, LEV_ERROR);
+	cr_assert_eq(l.state, LANE_FAILED);
+	sender_lane_free(&l);
+
+	/* refused: the receiver's ERROR 20 */
+	cr_assert_eq(sender_lane_init(&l, TCPX_CAP_MULTI, TCPX_CAP_MULTI,
+				      token, 3), 0);
+	tu_put_hello(&b, 1, 1, TCPX_CAP_MULTI);
+	tu_put_error(&b, TCPX_E_JOIN, "unknown join token");
+	tu_reader_feed(&l.rd, b.p, b.len, 0);
+	b.len = 0;
+	sender_lane_next(&l, &ev);
+	cr_assert_eq(ev.type, LEV_HELLO);
+	sender_lane_join(&l);
+	sender_lane_next(&l, &ev);
+	cr_assert_eq(ev.type, LEV_ERROR);
+	cr_assert_eq(ev.code, TCPX_E_JOIN);
+	sender_lane_free(&l);
+	tu_buf_free(&b);
+}

@@ -7,6 +7,7 @@
  * what lands on disk, and that each outcome reaches the right file.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -240,5 +241,159 @@ Test(session, receiver_hangs_up_at_once)
 	g.close_early = 1;
 	char *paths[1] = { make_file(&g, 0, "f", 10, 11) };
 	cr_assert_eq(transfer(&g, paths, 1, 0), SEND_CONNECTION);
+	rig_down(&g);
+}
+
+/* ---- several connections: the join registry across serve loops ---------- */
+
+static void no_closed(void *arg, const struct sockaddr_storage *src)
+{
+	(void)arg;
+	(void)src;
+}
+
+/* One end of a socketpair for a serve loop (non-blocking), the other
+ * for the test (blocking). */
+static int loop_pair(struct serve_loop *l, int *mine)
+{
+	int fds[2];
+	struct sockaddr_storage ss = { .ss_family = AF_UNIX };
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+	cr_assert_eq(fcntl(fds[1], F_SETFL, O_NONBLOCK), 0);
+	serve_loop_add(l, fds[1], &ss, "test-sender");
+	*mine = fds[0];
+	return fds[0];
+}
+
+static void send_all(int fd, struct tu_buf *b)
+{
+	cr_assert_eq(write(fd, b->p, b->len), (ssize_t)b->len);
+	b->len = 0;
+}
+
+/* The next frame from fd (bounded: 5 s); its type, payload in p. */
+static uint8_t read_frame(int fd, uint8_t *p, size_t cap, uint32_t *len)
+{
+	uint8_t h[8];
+	size_t got = 0, want = 8;
+	uint8_t *dst = h;
+	for (int part = 0; part < 2; part++) {
+		while (got < want) {
+			struct pollfd pfd = { .fd = fd, .events = POLLIN };
+			cr_assert_eq(poll(&pfd, 1, 5000), 1, "no frame in 5 s");
+			ssize_t r = read(fd, dst + got, want - got);
+			cr_assert(r > 0, "connection ended");
+			got += (size_t)r;
+		}
+		if (part == 0) {
+			*len = be32_load(h + 4);
+			cr_assert(*len <= cap);
+			dst = p;
+			got = 0;
+			want = *len;
+		}
+	}
+	return h[0];
+}
+
+static void put_join(struct tu_buf *b, const uint8_t *token, uint16_t index)
+{
+	tu_put_hello(b, 1, 1, TCPX_CAP_MULTI);
+	tu_put_header(b, TCPX_FRAME_JOIN, 0, 0, 34);
+	tu_buf_put(b, token, 32);
+	tu_buf_be16(b, index);
+}
+
+/* A joining connection must be refused with ERROR 20 after its HELLO. */
+static void expect_join_refused(int fd)
+{
+	uint8_t p[2048];
+	uint32_t len;
+	cr_assert_eq(read_frame(fd, p, sizeof(p), &len), TCPX_FRAME_HELLO);
+	cr_assert_eq(read_frame(fd, p, sizeof(p), &len), TCPX_FRAME_ERROR);
+	cr_assert_eq(be16_load(p), TCPX_E_JOIN);
+	close(fd);
+}
+
+/* A session on one loop; a connection joining it from another loop is
+ * handed over and carries a chunk; a used index, one beyond the count and
+ * a wrong token are refused; the file is whole and verified. */
+Test(session, joins_across_loops_and_refusals)
+{
+	struct rig g;
+	uint8_t p[2048], token[32], bad[32], dg[64];
+	uint32_t len;
+	struct tu_buf b = { 0 };
+	int own, lane, other;
+
+	rig_up(&g, 0);
+	g.sopt.max_streams = 2;
+	struct serve_loop *l1 = serve_loop_start(&g.st, &g.sopt, no_closed, NULL);
+	struct serve_loop *l2 = serve_loop_start(&g.st, &g.sopt, no_closed, NULL);
+	cr_assert(l1 && l2);
+	tu_digest_of((const uint8_t *)"0123456789", 10, dg);
+
+	loop_pair(l1, &own);
+	tu_put_hello(&b, 1, 1, TCPX_CAP_MULTI);
+	tu_put_file(&b, 1, 10, "m");
+	tu_put_header(&b, TCPX_FRAME_PLACE, 0, 0, 12);
+	tu_buf_be32(&b, 1);
+	tu_buf_be64(&b, 0);
+	tu_put_data_raw(&b, "01234", 5);
+	send_all(own, &b);
+	cr_assert_eq(read_frame(own, p, sizeof(p), &len), TCPX_FRAME_HELLO);
+	cr_assert_eq(be64_load(p + 8), TCPX_CAP_MULTI);
+	cr_assert_eq(read_frame(own, p, sizeof(p), &len), TCPX_FRAME_STREAMS);
+	cr_assert_eq(len, 34u);
+	memcpy(token, p, 32);
+	cr_assert_eq(be16_load(p + 32), 2);
+
+	loop_pair(l2, &lane);           /* the other loop: handed over */
+	put_join(&b, token, 1);
+	send_all(lane, &b);
+	cr_assert_eq(read_frame(lane, p, sizeof(p), &len), TCPX_FRAME_HELLO);
+	cr_assert_eq(read_frame(lane, p, sizeof(p), &len), TCPX_FRAME_JOINED);
+
+	put_join(&b, token, 1);         /* index 1 again */
+	send_all(loop_pair(l2, &other), &b);
+	expect_join_refused(other);
+	put_join(&b, token, 3);         /* beyond the count of 2 */
+	send_all(loop_pair(l1, &other), &b);
+	expect_join_refused(other);
+	memcpy(bad, token, 32);
+	bad[31] ^= 1;                   /* one bit off */
+	put_join(&b, bad, 2);
+	send_all(loop_pair(l1, &other), &b);
+	expect_join_refused(other);
+
+	tu_put_header(&b, TCPX_FRAME_PLACE, 0, 0, 12);
+	tu_buf_be32(&b, 1);
+	tu_buf_be64(&b, 5);
+	tu_put_data_raw(&b, "56789", 5);
+	tu_put_empty(&b, TCPX_FRAME_BYE);
+	send_all(lane, &b);
+	cr_assert_eq(read_frame(lane, p, sizeof(p), &len), TCPX_FRAME_BYE);
+	tu_put_end(&b, dg);
+	tu_put_empty(&b, TCPX_FRAME_BYE);
+	send_all(own, &b);
+	cr_assert_eq(read_frame(own, p, sizeof(p), &len), TCPX_FRAME_RESULT);
+	cr_assert_eq(be16_load(p + 4), 0, "RESULT code %u", be16_load(p + 4));
+	cr_assert_arr_eq(p + 8, dg, 64);
+	cr_assert_eq(read_frame(own, p, sizeof(p), &len), TCPX_FRAME_BYE);
+
+	char path[256];
+	snprintf(path, sizeof(path), "%s/m", g.dst);
+	int fd = open(path, O_RDONLY);
+	cr_assert(fd >= 0);
+	cr_assert_eq(read(fd, p, sizeof(p)), 10);
+	cr_assert(memcmp(p, "0123456789", 10) == 0);
+	close(fd);
+	close(own);
+	close(lane);
+	serve_loop_stop(l1, 100);
+	serve_loop_stop(l2, 100);
+	serve_loop_join(l1);
+	serve_loop_join(l2);
+	tu_buf_free(&b);
 	rig_down(&g);
 }

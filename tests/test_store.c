@@ -1471,3 +1471,35 @@ Test(store, a_stream_keeps_no_partial_data)
 	store_keep(&f);
 	cr_assert_str_eq(tree(D), "");
 }
+
+/* Several connections (MULTI): chunks written at their offsets in any
+ * order, read back for the digest, and a lost session keeps its partial
+ * data only up to the first gap. */
+Test(store, written_at_offsets_read_back_and_kept_to_the_gap)
+{
+	struct store_file f;
+	uint8_t id[STORE_PARTIAL_ID_LEN], buf[8];
+	store_partial_id((const uint8_t *)"m", 1, 9, 1700000000, 0, id);
+	struct store_want w = { .partial_id = id, .resume = 1 };
+
+	cr_assert_eq(create_as("m", 9, &w, &f), 0);
+	cr_assert_eq(store_write_at(&f, (const uint8_t *)"ghi", 3, 6), 0);
+	cr_assert_eq(store_write_at(&f, (const uint8_t *)"abc", 3, 0), 0);
+	cr_assert_eq(store_read_at(&f, buf, 3, 6), 3);
+	cr_assert(memcmp(buf, "ghi", 3) == 0);
+	cr_assert_eq(store_read_at(&f, buf, 8, 6), 3, "short at the end");
+	cr_assert_eq(f.written, 6u);
+	store_keep_prefix(&f, 3);       /* [3, 6) never came */
+	cr_assert_eq(count_partials(D), 1u);
+	cr_assert_eq(create_as("m", 9, &w, &f), 0);
+	cr_assert_eq(f.have, 3u, "only the whole prefix is kept");
+	store_discard(&f);
+
+	cr_assert_eq(create_as("m", 9, &w, &f), 0);
+	cr_assert_eq(store_write_at(&f, (const uint8_t *)"def", 3, 3), 0);
+	cr_assert_eq(store_write_at(&f, (const uint8_t *)"abc", 3, 0), 0);
+	cr_assert_eq(store_write_at(&f, (const uint8_t *)"ghi", 3, 6), 0);
+	cr_assert_eq(store_commit(&st, &f, 1700000000, 0), 0);
+	cr_assert(!strcmp(slurp(P("m")), "abcdefghi"));
+	cr_assert_eq(count_partials(D), 0u);
+}

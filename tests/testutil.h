@@ -769,6 +769,11 @@ static inline int tu_drain_receiver(struct tu_session *t)
 		case REV_OFFER:
 			cr_assert_fail("REV_OFFER in a session without offers");
 			break;
+		case REV_READBACK:
+		case REV_JOIN:
+		case REV_CHUNK:
+			cr_assert_fail("MULTI event in a one-connection session");
+			break;
 		case REV_FILE:
 		case REV_REFUSED:
 			cr_assert(ev.meta.id >= 1 && ev.meta.id <= t->n,
@@ -860,6 +865,9 @@ static inline int tu_drain_sender(struct tu_session *t)
 		case SEV_HELLO:
 			t->sev_hello++;
 			t->caps = ev.caps;
+			break;
+		case SEV_STREAMS:
+			cr_assert_fail("STREAMS in a session without MULTI");
 			break;
 		case SEV_RESULT: {
 			cr_assert(ev.id >= 1 && ev.id <= t->n, "RESULT id %u", ev.id);

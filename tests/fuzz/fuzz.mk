@@ -3,7 +3,7 @@
 # tree.  Needs clang with its libFuzzer runtime: fuzz-build installs them
 # with apt-get when they are missing (as `deps` does for the libraries).
 #
-#   make fuzz-build    build-fuzz/fuzz_{frame,receiver,sender,inflate,handshake}
+#   make fuzz-build    build-fuzz/fuzz_{frame,receiver,sender,inflate,handshake,multi}
 #   make fuzz-smoke    each target FUZZ_SMOKE_SECONDS (10) on a fresh copy of
 #                      its seed corpus; fails on any crash, leak, UB or
 #                      broken invariant (what `make check` runs)
@@ -26,8 +26,8 @@ FUZZ_SECONDS       ?= 300
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_ARGS          ?=
 FUZZ_DIR            = tests/fuzz
-FUZZ_TARGETS        = frame receiver sender inflate handshake
-FUZZ_PURE           = error outq frame proto digest chunk names sender receiver keys handshake
+FUZZ_TARGETS        = frame receiver sender inflate handshake multi
+FUZZ_PURE           = error outq frame proto digest chunk names sender receiver keys handshake place
 
 # -fno-sanitize-recover: undefined behaviour aborts, so libFuzzer keeps the
 # input as a crash instead of printing a warning and going on.
@@ -146,9 +146,11 @@ $(FUZZ_BUILD)/gen_corpus: $(FUZZ_DIR)/gen_corpus.c $(FUZZ_DIR)/fuzz_common.h \
 fuzz-corpus: $(FUZZ_BUILD)/gen_corpus
 	rm -rf $(FUZZ_BUILD)/corpus.new
 	$(FUZZ_ENV) $(FUZZ_BUILD)/gen_corpus $(FUZZ_BUILD)/corpus.new
-	# The handshake seeds are written by hand (fuzz_handshake.c says how):
+	# The handshake and multi seeds are written by hand (fuzz_handshake.c
+	# and fuzz_multi.c say how):
 	# kept as they are.
 	cp -r $(FUZZ_DIR)/corpus/handshake $(FUZZ_BUILD)/corpus.new/
+	cp -r $(FUZZ_DIR)/corpus/multi $(FUZZ_BUILD)/corpus.new/
 	rm -rf $(FUZZ_DIR)/corpus && mv $(FUZZ_BUILD)/corpus.new $(FUZZ_DIR)/corpus
 
 endif
