@@ -160,6 +160,10 @@ struct store_want {
 				   store_restart(); 0 truncates it */
 	int stream;             /* size unknown (store_create_stream()): no
 				   promise ahead, no partial data */
+	int looked_up;          /* the caller just looked the name up
+				   (store_lookup()) and decided to write it:
+				   no early EXISTS check (commit still never
+				   replaces unless asked) */
 };
 
 /* What a final name holds now (store_lookup()). */

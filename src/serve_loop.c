@@ -294,6 +294,8 @@ static int file_begins(struct session *s, const struct receiver_event *ev)
 		errno = EINVAL;
 		return -TCPX_E_IO;
 	}
+	/* After an OFFER its lookup decided already: no second look. */
+	w.looked_up = ev->offered;
 	/* A stream is never resumed: no partial data of it is kept. */
 	if (ev->offered && !ev->stream) {
 		store_partial_id(ev->meta.name, ev->meta.name_len, ev->meta.size,

@@ -1471,3 +1471,61 @@ Test(store, a_stream_keeps_no_partial_data)
 	store_keep(&f);
 	cr_assert_str_eq(tree(D), "");
 }
+
+/* After an offer the caller looked the name up already (store_lookup) and
+ * decided: store_create_as() does not look again, and commit still never
+ * replaces what appeared (or was there) unless asked. */
+Test(store, looked_up_skips_the_early_check_not_the_commits)
+{
+	struct store_file f;
+	struct store_want w = { .looked_up = 1 };
+	write_text(P("there"), "old");
+	cr_assert_eq(create_as("there", 3, &w, &f), 0,
+		     "no second look after the offer's");
+	write_str(&f, "new");
+	cr_assert_eq(store_commit(&st, &f, 1, 0), -TCPX_E_EXISTS);
+	cr_assert_str_eq(slurp(P("there")), "old");
+	cr_assert_eq(temps(D), 0);
+	w.looked_up = 0;
+	cr_assert_eq(create_as("there", 3, &w, &f), -TCPX_E_EXISTS);
+}
+
+/* Partial data is made with O_EXCL when its name is free; a name that is
+ * taken (a planted hard link to a file of someone else's, a symlink) goes
+ * through every check of one found and is never written through. */
+Test(store, partial_name_taken_by_a_link_is_not_written_through)
+{
+	struct store_file f;
+	uint8_t id[STORE_PARTIAL_ID_LEN];
+	char hex[2 * STORE_PARTIAL_ID_LEN + 1], name[64];
+	store_partial_id((const uint8_t *)"v", 1, 3, 1, 0, id);
+	for (unsigned i = 0; i < STORE_PARTIAL_ID_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", id[i]);
+	snprintf(name, sizeof(name), ".tcpx-%s.part", hex);
+	struct store_want w = { .partial_id = id, .resume = 1 };
+
+	write_text(in(OUT, "victim"), "secret");
+	cr_assert_eq(link(in(OUT, "victim"), P(name)), 0);
+	cr_assert_eq(create_as("v", 3, &w, &f), 0);
+	cr_assert(!f.partial, "a planted hard link is not our partial");
+	write_str(&f, "abc");
+	cr_assert_eq(store_commit(&st, &f, 1, 0), 0);
+	cr_assert_str_eq(slurp(in(OUT, "victim")), "secret");
+	cr_assert_eq(unlink(P(name)), 0);
+
+	cr_assert_eq(symlink(in(OUT, "victim"), P(name)), 0);
+	cr_assert_eq(create_as("v2", 3, &w, &f), 0);
+	cr_assert(!f.partial, "a planted symlink is not our partial");
+	store_discard(&f);
+	cr_assert_str_eq(slurp(in(OUT, "victim")), "secret");
+	cr_assert_eq(unlink(P(name)), 0);
+
+	/* free: made fresh, private, ours */
+	cr_assert_eq(create_as("v3", 3, &w, &f), 0);
+	cr_assert(f.partial);
+	struct stat sb;
+	cr_assert_eq(fstat(f.fd, &sb), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0600);
+	cr_assert_eq(sb.st_size, 0);
+	store_discard(&f);
+}
