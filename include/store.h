@@ -34,7 +34,11 @@
  *    owns its temporary file's descriptor and, unless it is st->dirfd, its
  *    directory's; store_commit() and store_discard() close both, and every
  *    failed call returns with f inactive and nothing open.  Any number of
- *    files may be in progress at once (one per connection thread).
+ *    files may be in progress at once (one per connection thread).  With a
+ *    struct store_dircache (one per connection) the directory's descriptor
+ *    is the cache's, lent to f (f->cache) until f is inactive again; the
+ *    cache keeps at most STORE_DIRCACHE_DEPTH directories open between
+ *    files, the deepest being the one a file in progress there uses.
  *
  * Temporary files have a real name, not O_TMPFILE, on purpose: the partial
  * data of a file must survive a receiver crash so a later run can resume it,
@@ -160,6 +164,7 @@ struct store_want {
 				   store_restart(); 0 truncates it */
 	int stream;             /* size unknown (store_create_stream()): no
 				   promise ahead, no partial data */
+	struct store_dircache *cache;   /* the connection's, or NULL */
 	int looked_up;          /* the caller just looked the name up
 				   (store_lookup()) and decided to write it:
 				   no early EXISTS check (commit still never
@@ -176,6 +181,34 @@ struct store_found {
 	const char *why;        /* after -TCPX_E_ONE_FILE: the reason (static) */
 };
 
+/* One connection's memory of the directories its last name went through
+ * (store_want.cache, store_lookup_in()), so consecutive files of one
+ * directory do not open it again each: the caller owns it (one per
+ * connection, never shared between threads), store_dircache_init() when
+ * the connection starts, store_dircache_drop() when it ends, after its
+ * files.  A cached descriptor is used only after one fstatat() per level,
+ * from the store's own descriptor down, shows that each component still
+ * names the very directory held (same device and inode, a directory, not
+ * a symlink): what a fresh walk would open at that moment (store.c says
+ * why that is exactly as strong).  It holds at most STORE_DIRCACHE_DEPTH
+ * directory descriptors; the deepest doubles as the descriptor of the
+ * directory of a file in progress there (lent: f->cache). */
+#define STORE_DIRCACHE_DEPTH 2
+#define STORE_COMPONENT_MAX 255u        /* NAME_COMPONENT_MAX */
+struct store_dircache {
+	unsigned depth;         /* levels held */
+	unsigned lent;          /* active store_files using one of fd[] */
+	int fd[STORE_DIRCACHE_DEPTH];
+	dev_t dev[STORE_DIRCACHE_DEPTH];
+	ino_t ino[STORE_DIRCACHE_DEPTH];
+	size_t len[STORE_DIRCACHE_DEPTH];
+	char comp[STORE_DIRCACHE_DEPTH][STORE_COMPONENT_MAX + 1];
+	uint64_t hits;          /* levels reused, not opened (for tests) */
+};
+void store_dircache_init(struct store_dircache *c);
+/* Closes what c holds; nothing may be lent (every file of it ended). */
+void store_dircache_drop(struct store_dircache *c);
+
 /* One connection's limits on what it may create; the caller owns it,
  * zeroes it when the connection starts and hands it to every
  * store_create() of that connection. */
@@ -187,7 +220,9 @@ struct store_budget {
 struct store_file {
 	int fd;                 /* the temporary file, -1 when none */
 	int parentfd;           /* its directory: the deepest existing one */
-	int own_parent;         /* parentfd is ours to close (not st->dirfd) */
+	int own_parent;         /* parentfd is ours to close (not st->dirfd
+				   nor a cached one) */
+	struct store_dircache *cache;   /* parentfd is lent by it */
 	unsigned missing;       /* directories commit creates below parentfd */
 	char tmpname[48];
 	int partial;            /* tmpname is a partial file's (resumable) */
@@ -313,6 +348,9 @@ void store_partial_id(const uint8_t *name, size_t len, uint64_t size,
  * where a directory should be), errno kept.  A sink: see above. */
 int store_lookup(struct store *st, const uint8_t *name, size_t len,
 		 struct store_found *out);
+/* The same through the connection's cache (NULL: none). */
+int store_lookup_in(struct store *st, struct store_dircache *cache,
+		    const uint8_t *name, size_t len, struct store_found *out);
 /* The BLAKE2b-512 of the regular file name holds; 0 or -TCPX_E_*. */
 int store_digest_of(struct store *st, const uint8_t *name, size_t len,
 		    uint8_t digest[64]);

@@ -32,6 +32,8 @@
 #define PARTIAL_HEX (2 * STORE_PARTIAL_ID_LEN)
 
 _Static_assert(STORE_NAME_MAX >= TCPX_NAME_MAX, "store_file.below too small");
+_Static_assert(STORE_COMPONENT_MAX == NAME_COMPONENT_MAX,
+	       "store_dircache.comp too small");
 
 /* openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS where the kernel has it
  * (Linux >= 5.6); otherwise openat with O_NOFOLLOW, which, applied to one
@@ -324,6 +326,7 @@ void store_file_init(struct store_file *f)
 {
 	f->fd = f->parentfd = -1;
 	f->own_parent = 0;
+	f->cache = NULL;
 	f->missing = 0;
 	f->tmpname[0] = '\0';
 	f->below[0] = '\0';
@@ -375,21 +378,110 @@ static void close_file(struct store_file *f)
 	f->sink = 0;
 	if (f->parentfd >= 0 && f->own_parent)
 		close(f->parentfd);
+	if (f->cache)
+		f->cache->lent--;
+	f->cache = NULL;
 	f->fd = f->parentfd = -1;
 	f->own_parent = 0;
 	f->tmpname[0] = '\0';
 	errno = err;
 }
 
+/* ---- the directory cache (store.h: struct store_dircache) -------------
+ *
+ * Why a cached descriptor is exactly as safe as opening the directory
+ * again.  A fresh walk opens each component from the descriptor of the one
+ * before, without following symlinks, so what it gets is the directory
+ * each component names at that moment, starting from st->dirfd.  The cache
+ * holds, per level, the descriptor such a walk once got and that
+ * directory's device and inode.  Before a level is used, fstatat(parent,
+ * component, AT_SYMLINK_NOFOLLOW) on the level above (itself just checked
+ * the same way, down from st->dirfd) must show a directory with that device
+ * and inode: then the component names, now, the very directory the
+ * descriptor holds, which is what the fresh walk would open.  The inode
+ * number cannot have passed to another directory meanwhile: the held
+ * descriptor keeps the old inode alive, so its number stays taken.  So a
+ * directory renamed away (inside or outside the tree), replaced by another
+ * directory, a file or a symlink, removed, or covered by a mount is seen
+ * at the next use: that level and those below are dropped and opened
+ * afresh, with every refusal a fresh walk gives.  After the check, a
+ * cached descriptor is exactly what the walk's would be, for as long:
+ * both are held from store_create() to store_commit(), and a local user
+ * who moves the directory away during that window moves the file in
+ * progress with it, as before.  A component is compared as the bytes
+ * it is (names are validated: no "." or ".."); another spelling is a miss,
+ * never a hit. */
+
+void store_dircache_init(struct store_dircache *c)
+{
+	c->depth = c->lent = 0;
+	c->hits = 0;
+}
+
+/* Drops levels from `from` down (never while a file borrows one). */
+static void cache_cut(struct store_dircache *c, unsigned from)
+{
+	while (c->depth > from)
+		close(c->fd[--c->depth]);
+}
+
+void store_dircache_drop(struct store_dircache *c)
+{
+	/* A descriptor still lent stays open (a leak the tests see), rather
+	 * than leave a file in progress a number the next open may reuse. */
+	if (!c->lent)
+		cache_cut(c, 0);
+}
+
+/* Level `level` of c still is component comp under the level above
+ * (st->dirfd for the first)?  Only a level above that was just checked may
+ * serve as `above` (the walk checks them in order). */
+static int cache_holds(const struct store *st, const struct store_dircache *c,
+		       unsigned level, const char *comp, size_t clen)
+{
+	struct stat sb;
+	int above = level ? c->fd[level - 1] : st->dirfd;
+	return level < c->depth && c->len[level] == clen &&
+	       memcmp(c->comp[level], comp, clen) == 0 &&
+	       fstatat(above, comp, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISDIR(sb.st_mode) && sb.st_dev == c->dev[level] &&
+	       sb.st_ino == c->ino[level];
+}
+
+/* Keeps fd, just opened for comp, as the next level: 0, or -1 (c full,
+ * or fstat failed) and fd stays the caller's. */
+static int cache_add(struct store_dircache *c, int fd, const char *comp,
+		     size_t clen)
+{
+	struct stat sb;
+	if (c->depth == STORE_DIRCACHE_DEPTH || fstat(fd, &sb) < 0)
+		return -1;
+	c->fd[c->depth] = fd;
+	c->dev[c->depth] = sb.st_dev;
+	c->ino[c->depth] = sb.st_ino;
+	c->len[c->depth] = clen;
+	memcpy(c->comp[c->depth], comp, clen + 1);
+	c->depth++;
+	return 0;
+}
+
 /* Opens the deepest existing directory of name as f->parentfd and copies
  * the rest of the name, NUL-separated, to f->below, with f->missing the
- * number of directories in it.  Creates nothing. */
-static int open_parent(struct store *st, const uint8_t *name, size_t len,
-		       struct store_file *f)
+ * number of directories in it.  Creates nothing.  Through cache (may be
+ * NULL): levels it holds and that still check out are used, not opened;
+ * those that do not are dropped, and what is opened instead is kept, while
+ * no file borrows from it (then it is only read).  f->parentfd from the
+ * cache is lent (f->cache), not f's to close. */
+static int open_parent_in(struct store *st, struct store_dircache *cache,
+			  const uint8_t *name, size_t len,
+			  struct store_file *f)
 {
-	int cur = st->dirfd, next;
+	int cur = st->dirfd, next, own = 0;
+	unsigned level = 0;
 	size_t start = 0;
 	char comp[NAME_COMPONENT_MAX + 1];
+	/* c: the cache while the walk can still use or extend it */
+	struct store_dircache *c = cache;
 
 	if (len == 0 || len > STORE_NAME_MAX)
 		goto bad;
@@ -412,14 +504,28 @@ static int open_parent(struct store *st, const uint8_t *name, size_t len,
 			break;          /* the last component */
 		memcpy(comp, name + start, clen);
 		comp[clen] = '\0';
+		if (c && cache_holds(st, c, level, comp, clen)) {
+			cur = c->fd[level++];   /* own is 0: all above cached */
+			c->hits++;
+			start = i + 1;
+			continue;
+		}
+		if (c && c->lent)
+			c = NULL;       /* read only while a file borrows */
+		else if (c)
+			cache_cut(c, level);
 		next = open_beneath(cur, comp, O_RDONLY | O_DIRECTORY, 0);
 		if (next < 0 && errno == ENOENT)
 			break;          /* this one and all below are missing */
 		if (next < 0)
 			goto fail;
-		if (cur != st->dirfd)
+		if (own)
 			close(cur);
 		cur = next;
+		own = !(c && cache_add(c, next, comp, clen) == 0);
+		if (own)
+			c = NULL;       /* the cached levels stay contiguous */
+		level++;
 		start = i + 1;
 	}
 	/* name[start..len) is what commit creates (and then renames to) */
@@ -432,16 +538,26 @@ static int open_parent(struct store *st, const uint8_t *name, size_t len,
 			f->missing++;
 		}
 	f->parentfd = cur;
-	f->own_parent = cur != st->dirfd;
+	f->own_parent = own;
+	if (!own && cur != st->dirfd) {
+		f->cache = cache;
+		cache->lent++;
+	}
 	return 0;
 bad:
 	errno = EINVAL;
 fail:;
 	int err = errno, rc = errno_code(err);
-	if (cur != st->dirfd)
+	if (own)
 		close(cur);
 	errno = err;
 	return rc;
+}
+
+static int open_parent(struct store *st, const uint8_t *name, size_t len,
+		       struct store_file *f)
+{
+	return open_parent_in(st, NULL, name, len, f);
 }
 
 int (*store_test_statvfs)(int fd, struct statvfs *vfs);
@@ -673,7 +789,7 @@ int store_create_as(struct store *st, const uint8_t *name, size_t len,
 		size = 0;       /* nothing promised ahead */
 	f->overwrite = st->overwrite || w->overwrite;
 	f->keep_both = w->keep_both;
-	rc = open_parent(st, name, len, f);
+	rc = open_parent_in(st, w->cache, name, len, f);
 	if (rc < 0)
 		return rc;
 	if (over_budget(budget, f->missing)) {
@@ -1005,6 +1121,12 @@ void store_keep(struct store_file *f)
 int store_lookup(struct store *st, const uint8_t *name, size_t len,
 		 struct store_found *out)
 {
+	return store_lookup_in(st, NULL, name, len, out);
+}
+
+int store_lookup_in(struct store *st, struct store_dircache *cache,
+		    const uint8_t *name, size_t len, struct store_found *out)
+{
 	struct store_file f;
 	struct stat sb;
 	int rc;
@@ -1022,7 +1144,7 @@ int store_lookup(struct store *st, const uint8_t *name, size_t len,
 		return 0;
 	}
 	store_file_init(&f);
-	rc = open_parent(st, name, len, &f);
+	rc = open_parent_in(st, cache, name, len, &f);
 	if (rc < 0)
 		return rc;
 	if (f.missing == 0) {

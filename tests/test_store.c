@@ -1529,3 +1529,119 @@ Test(store, partial_name_taken_by_a_link_is_not_written_through)
 	cr_assert_eq(sb.st_size, 0);
 	store_discard(&f);
 }
+
+/* ---- the directory cache of a connection -------------------------------- */
+
+static struct store_dircache dc;
+
+/* create + write + commit through dc */
+static int put_dc(const char *name, const char *content)
+{
+	struct store_file f;
+	struct store_want w = { .cache = &dc };
+	size_t n = strlen(content);
+	int rc = create_as(name, n, &w, &f);
+	if (rc < 0)
+		return rc;
+	write_str(&f, content);
+	return store_commit(&st, &f, 1, 0);
+}
+
+static int lookup_dc(const char *name, struct store_found *out)
+{
+	return store_lookup_in(&st, &dc, (const uint8_t *)name, strlen(name),
+			       out);
+}
+
+Test(store, dircache_reuses_the_directories_of_consecutive_files)
+{
+	struct store_found sf;
+	int before = open_fds();
+	store_dircache_init(&dc);
+	cr_assert_eq(mkdir(P("a"), 0755), 0);
+	cr_assert_eq(mkdir(P("a/b"), 0755), 0);
+	cr_assert_eq(put_dc("a/b/f1", "1"), 0);
+	cr_assert_eq(dc.depth, 2u);
+	cr_assert_eq(dc.hits, 0u);
+	cr_assert_eq(lookup_dc("a/b/f2", &sf), 0);
+	cr_assert_eq(sf.kind, 0);
+	cr_assert_eq(put_dc("a/b/f2", "2"), 0);
+	cr_assert_eq(dc.hits, 4u, "a and a/b reused twice, not opened");
+	cr_assert_eq(lookup_dc("a/b/f1", &sf), 0);
+	cr_assert_eq(sf.kind, 1);
+	/* another directory below a: the common level is kept */
+	cr_assert_eq(mkdir(P("a/c"), 0755), 0);
+	cr_assert_eq(put_dc("a/c/g", "3"), 0);
+	cr_assert_eq(dc.hits, 7u);
+	cr_assert_str_eq(slurp(P("a/c/g")), "3");
+	cr_assert_str_eq(slurp(P("a/b/f2")), "2");
+	cr_assert_eq(dc.lent, 0u);
+	store_dircache_drop(&dc);
+	cr_assert_eq(open_fds(), before, "descriptors leaked");
+}
+
+/* A directory replaced between two files of one connection, by a symlink
+ * out of the tree (the directory itself moved out there), by another
+ * directory, or by a file: the cached descriptor is not used. */
+Test(store, dircache_sees_a_directory_replaced_or_moved_out)
+{
+	store_dircache_init(&dc);
+	cr_assert_eq(mkdir(P("a"), 0755), 0);
+	cr_assert_eq(put_dc("a/f1", "1"), 0);
+	cr_assert_eq(dc.depth, 1u);
+	/* moved out of the tree, a symlink to it left in its place */
+	cr_assert_eq(rename(P("a"), in(OUT, "a")), 0);
+	cr_assert_eq(symlink(in(OUT, "a"), P("a")), 0);
+	cr_assert_eq(put_dc("a/f2", "2"), -TCPX_E_DENIED);
+	cr_assert(!exists(in(OUT, "a/f2")), "written outside the tree");
+	cr_assert_eq(temps(OUT), 0);
+	cr_assert_eq(unlink(P("a")), 0);
+	/* moved out, nothing in its place: created afresh inside */
+	cr_assert_eq(put_dc("a/f3", "3"), 0);
+	cr_assert_str_eq(slurp(P("a/f3")), "3");
+	cr_assert(!exists(in(OUT, "a/f3")));
+	/* replaced by another directory: the new one gets the file */
+	cr_assert_eq(rename(P("a"), P("old")), 0);
+	cr_assert_eq(mkdir(P("a"), 0755), 0);
+	cr_assert_eq(put_dc("a/f4", "4"), 0);
+	cr_assert_str_eq(slurp(P("a/f4")), "4");
+	cr_assert(!exists(P("old/f4")));
+	/* replaced by a file: refused */
+	cr_assert_eq(rename(P("a"), P("old2")), 0);
+	write_text(P("a"), "file");
+	cr_assert_eq(put_dc("a/f5", "5"), -TCPX_E_DENIED);
+	cr_assert_str_eq(tree(OUT), "a a/f1");
+	cr_assert_eq(dc.lent, 0u);
+	store_dircache_drop(&dc);
+}
+
+/* While a file in progress borrows the cached descriptor, other names
+ * only read the cache: the borrowed descriptor stays the file's. */
+Test(store, dircache_lent_descriptor_stays_while_the_file_is_in_progress)
+{
+	struct store_file f;
+	struct store_found sf;
+	struct store_want w = { .cache = &dc };
+	int before = open_fds();
+	store_dircache_init(&dc);
+	cr_assert_eq(mkdir(P("a"), 0755), 0);
+	cr_assert_eq(mkdir(P("b"), 0755), 0);
+	cr_assert_eq(create_as("a/f", 1, &w, &f), 0);
+	cr_assert_eq(dc.lent, 1u);
+	int lentfd = f.parentfd;
+	cr_assert_eq(lookup_dc("b/g", &sf), 0);
+	cr_assert_eq(put_dc("b/g", "g"), 0);
+	cr_assert_eq(dc.fd[0], lentfd, "the lent level was not replaced");
+	cr_assert_eq(dc.lent, 1u);
+	write_str(&f, "x");
+	cr_assert_eq(store_commit(&st, &f, 1, 0), 0);
+	cr_assert_eq(dc.lent, 0u);
+	cr_assert_str_eq(slurp(P("a/f")), "x");
+	cr_assert_str_eq(slurp(P("b/g")), "g");
+	/* now free to move on to b */
+	cr_assert_eq(put_dc("b/h", "h"), 0);
+	cr_assert_eq(dc.len[0], 1u);
+	cr_assert_eq(dc.comp[0][0], 'b');
+	store_dircache_drop(&dc);
+	cr_assert_eq(open_fds(), before, "descriptors leaked");
+}
