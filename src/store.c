@@ -722,8 +722,9 @@ static int open_partial(struct store_file *f, const uint8_t *id,
 	struct stat sb, now;
 	char hex[PARTIAL_HEX + 1];
 
-	for (unsigned i = 0; i < STORE_PARTIAL_ID_LEN; i++)
-		snprintf(hex + 2 * i, 3, "%02x", id[i]);
+	/* (sodium_bin2hex: sixteen snprintf() per file were 1.5% of tcpget's
+	 * time on 10,000 small files) */
+	sodium_bin2hex(hex, sizeof(hex), id, STORE_PARTIAL_ID_LEN);
 	snprintf(f->tmpname, sizeof(f->tmpname), NAME_TEMP_PREFIX "%s.part", hex);
 	/* Usually there is none yet: made here with O_EXCL, it is certainly a
 	 * plain file of ours with one link, empty, and only the lock is left
