@@ -74,6 +74,10 @@
  *    a file never grows past its declared size (the receiver ends the
  *    session first, TCPX_E_SIZE), and anything else that fills the disk
  *    meanwhile makes a write fail with ENOSPC, which fails that file alone.
+ *    Through a connection's cache the free space is looked at once per
+ *    STORE_LOOK_FILES files or STORE_LOOK_MS (struct store_look),
+ *    accepting no file a fresh look would refuse (other programs aside)
+ *    and refusing only on a fresh look.
  *
  *  - A budget per connection.  store_commit() counts the directories it
  *    actually creates (not those that already existed or that another
@@ -142,9 +146,36 @@ struct store {
 	 * file gets a random temporary name).  store_open() sets
 	 * STORE_KEEP_PARTIAL_DEFAULT. */
 	uint64_t keep_partial;
+	/* Blocks and inodes every file accepted so far was counted for (its
+	 * declared size, its directories, its inode), what streams wrote and
+	 * the directories store_dir() made: they only grow.  A connection's
+	 * last look at the free space (struct store_look) takes what they
+	 * gained since as used. */
+	_Atomic uint64_t counted_blocks;
+	_Atomic uint64_t counted_inodes;
+	dev_t dev;                      /* of dirfd (its file system) */
 };
 
 #define STORE_KEEP_PARTIAL_DEFAULT 86400u
+
+/* A connection's last look at its file system's free space (fstatvfs),
+ * reused by store_create() for at most STORE_LOOK_FILES files and
+ * STORE_LOOK_MS milliseconds: everything counted meanwhile (struct store:
+ * counted_blocks, counted_inodes) is taken as used, so the look accepts
+ * no file that a fresh one would refuse, except for what other programs
+ * (or the file system's own metadata) took meanwhile; a file it cannot
+ * accept gets a fresh look, and only a fresh look refuses. */
+#define STORE_LOOK_FILES 64u
+#define STORE_LOOK_MS 100
+struct store_look {
+	int valid;
+	dev_t dev;                      /* the file system it looked at */
+	unsigned files;                 /* accepted on it */
+	int64_t at_ms;                  /* when (CLOCK_MONOTONIC) */
+	uint64_t frsize, blocks, bavail, files_total, favail;
+	uint64_t used_blocks, used_inodes;      /* promised when taken */
+	uint64_t counted_blocks, counted_inodes;        /* st's, then */
+};
 /* Bytes of a partial identity (store_partial_id()). */
 #define STORE_PARTIAL_ID_LEN 16u
 
@@ -204,6 +235,7 @@ struct store_dircache {
 	size_t len[STORE_DIRCACHE_DEPTH];
 	char comp[STORE_DIRCACHE_DEPTH][STORE_COMPONENT_MAX + 1];
 	uint64_t hits;          /* levels reused, not opened (for tests) */
+	struct store_look look; /* the connection's look at the free space */
 };
 void store_dircache_init(struct store_dircache *c);
 /* Closes what c holds; nothing may be lent (every file of it ended). */
@@ -360,5 +392,7 @@ int store_digest_of(struct store *st, const uint8_t *name, size_t len,
  * system says about its free space from the second instead of fstatvfs(). */
 extern void (*store_test_random)(void *buf, size_t n);
 extern int (*store_test_statvfs)(int fd, struct statvfs *vfs);
+/* And the milliseconds of struct store_look, instead of CLOCK_MONOTONIC. */
+extern int64_t (*store_test_clock_ms)(void);
 
 #endif

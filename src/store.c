@@ -136,6 +136,8 @@ int store_open(struct store *st, const char *dir, int overwrite)
 	atomic_init(&st->pending_bytes, 0);
 	atomic_init(&st->pending_dirs, 0);
 	atomic_init(&st->stop_cleaning, 0);
+	atomic_init(&st->counted_blocks, 0);
+	atomic_init(&st->counted_inodes, 0);
 	st->locked_by = 0;
 	st->dirfd = -1;
 	st->sink_fd = -1;
@@ -145,6 +147,8 @@ int store_open(struct store *st, const char *dir, int overwrite)
 	st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dirfd < 0)
 		return -TCPX_E_SYSTEM;
+	struct stat sb;
+	st->dev = fstat(st->dirfd, &sb) == 0 ? sb.st_dev : 0;
 	return lock_dir(st);
 }
 
@@ -416,6 +420,7 @@ void store_dircache_init(struct store_dircache *c)
 {
 	c->depth = c->lent = 0;
 	c->hits = 0;
+	c->look.valid = 0;
 }
 
 /* Drops levels from `from` down (never while a file borrows one). */
@@ -587,6 +592,107 @@ static void promise(struct store *st, struct store_file *f, uint64_t size)
 	atomic_fetch_add(&st->pending_dirs, f->missing);
 }
 
+int64_t (*store_test_clock_ms)(void);
+
+static int64_t look_now_ms(void)
+{
+	struct timespec ts;
+	if (store_test_clock_ms)
+		return store_test_clock_ms();
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Blocks and inodes a file of size bytes with f->missing new directories
+ * is counted for (struct store: counted_blocks, counted_inodes). */
+static void count_file(struct store *st, const struct store_file *f,
+		       uint64_t size, uint64_t unit)
+{
+	atomic_fetch_add(&st->counted_blocks, div_up(size, unit) + f->missing);
+	atomic_fetch_add(&st->counted_inodes, 1 + (uint64_t)f->missing);
+}
+
+/* The file system as v shows it now, with what is promised now (f's too)
+ * as used: the look the next files of the connection reuse. */
+static void look_take(struct store *st, struct store_look *k,
+		      const struct statvfs *v, dev_t dev)
+{
+	k->valid = 1;
+	k->dev = dev;
+	k->files = 0;
+	k->at_ms = look_now_ms();
+	k->frsize = v->f_frsize;
+	k->blocks = v->f_blocks;
+	k->bavail = v->f_bavail;
+	k->files_total = v->f_files;
+	k->favail = v->f_favail;
+	k->used_blocks = div_up(atomic_load(&st->pending_bytes), v->f_frsize) +
+			 atomic_load(&st->pending_dirs);
+	k->used_inodes = 1 + atomic_load(&st->pending_dirs);
+	k->counted_blocks = atomic_load(&st->counted_blocks);
+	k->counted_inodes = atomic_load(&st->counted_inodes);
+}
+
+/* The file system of f's directory, when known without a system call
+ * (the store's own, or a cached level's); 0 when not. */
+static dev_t parent_dev(const struct store *st, const struct store_file *f)
+{
+	if (f->parentfd == st->dirfd)
+		return st->dev;
+	for (unsigned i = 0; f->cache && i < f->cache->depth; i++)
+		if (f->cache->fd[i] == f->parentfd)
+			return f->cache->dev[i];
+	return 0;
+}
+
+/* Accepts f on the connection's last look (1, its room promised), or 0:
+ * no look to reuse, or it cannot tell that f fits; then room_left()
+ * looks afresh.  Why it never accepts what a fresh look would refuse
+ * (other programs aside): at the look, the room promised (pending) was
+ * taken as used; every byte written since, by any file, was either
+ * promised then or belongs to a file counted since (counted_*), and so is
+ * every directory and inode made since; taking all of that as used
+ * counts, at worst, a file both ways (its promise and its count), never
+ * one way too few.  Counted first and checked after, as room_left()
+ * promises first: two connections racing for the last room on stale
+ * looks both go to a fresh one, they are never both let in; what a
+ * failed try counted stays counted (only ever too much). */
+static int room_by_look(struct store *st, struct store_file *f, uint64_t size,
+			struct store_look *k)
+{
+	uint64_t unit = k->frsize, need, used, keep, cb, ci;
+
+	/* a look is good for its own file system only (a mount below DIR
+	 * has room of its own) */
+	if (!k->valid || k->files >= STORE_LOOK_FILES || !k->dev ||
+	    parent_dev(st, f) != k->dev ||
+	    look_now_ms() - k->at_ms >= STORE_LOOK_MS)
+		return 0;
+	need = div_up(size, unit) + f->missing;
+	if (need > k->bavail)
+		goto fresh;
+	cb = atomic_fetch_add(&st->counted_blocks, need) + need;
+	ci = atomic_fetch_add(&st->counted_inodes, 1 + (uint64_t)f->missing) +
+	     1 + f->missing;
+	used = k->used_blocks + (cb - k->counted_blocks);
+	keep = reserve(st->min_free, k->blocks, STORE_MIN_FREE_DEFAULT, unit);
+	if (used > k->bavail || keep > k->bavail - used)
+		goto fresh;
+	if (k->files_total) {
+		used = k->used_inodes + (ci - k->counted_inodes);
+		keep = reserve(st->min_free_inodes, k->files_total,
+			       STORE_MIN_FREE_INODES_DEFAULT, 1);
+		if (used > k->favail || keep > k->favail - used)
+			goto fresh;
+	}
+	promise(st, f, size);
+	k->files++;
+	return 1;
+fresh:
+	k->valid = 0;
+	return 0;
+}
+
 /* Does a file of size bytes with f->missing new directories fit, leaving
  * the reserves?  Counted in blocks (a directory taken as one) and inodes.
  * f alone must fit before its room is promised (which also keeps the sum
@@ -594,14 +700,20 @@ static void promise(struct store *st, struct store_file *f, uint64_t size)
  * everything promised, ours included, must leave the reserve: promising
  * first and checking after means two files racing for the last room may
  * both be refused, never both accepted.  Differences, not sums, are
- * compared, so no sum overflows. */
-static int room_left(struct store *st, struct store_file *f, uint64_t size)
+ * compared, so no sum overflows.  With look (the connection's), a file
+ * that fits on it needs no fstatvfs(); one accepted here leaves a fresh
+ * look. */
+static int room_left(struct store *st, struct store_file *f, uint64_t size,
+		     struct store_look *look)
 {
 	struct statvfs v;
 	uint64_t unit, avail, promised, keep;
-	int rc = store_test_statvfs ? store_test_statvfs(f->parentfd, &v) :
-		 fstatvfs(f->parentfd, &v);
+	int rc;
 
+	if (look && room_by_look(st, f, size, look))
+		return 0;
+	rc = store_test_statvfs ? store_test_statvfs(f->parentfd, &v) :
+	     fstatvfs(f->parentfd, &v);
 	if (rc < 0 || v.f_frsize == 0)
 		return 0;       /* cannot tell: a write will say ENOSPC */
 	unit = v.f_frsize;
@@ -620,19 +732,21 @@ static int room_left(struct store *st, struct store_file *f, uint64_t size)
 			 "for others (--min-free)";
 		goto none;
 	}
-	if (v.f_files == 0)
-		return 0;       /* no inode count (btrfs): blocks decide */
-	/* The temporary files in progress have their inodes already. */
+	/* No inode count (btrfs): blocks decide.  The temporary files in
+	 * progress have their inodes already. */
 	promised = 1 + atomic_load(&st->pending_dirs);
 	keep = reserve(st->min_free_inodes, v.f_files,
 		       STORE_MIN_FREE_INODES_DEFAULT, 1);
-	if (promised > v.f_favail)
+	if (v.f_files && promised > v.f_favail)
 		goto none;
-	if (keep > v.f_favail - promised) {
+	if (v.f_files && keep > v.f_favail - promised) {
 		f->why = "it would leave fewer free inodes than tcpget keeps "
 			 "for others (--min-free-inodes)";
 		goto none;
 	}
+	count_file(st, f, size, unit);
+	if (look)
+		look_take(st, look, &v, parent_dev(st, f));
 	return 0;
 none:
 	errno = ENOSPC;
@@ -692,6 +806,8 @@ static int room_to_grow(struct store_file *f, size_t n)
 		errno = ENOSPC;
 		return -TCPX_E_NO_SPACE;
 	}
+	/* promised nowhere: counted, for the connections' looks */
+	atomic_fetch_add(&f->st->counted_blocks, div_up(n, unit));
 	return 0;
 }
 
@@ -810,7 +926,7 @@ int store_create_as(struct store *st, const uint8_t *name, size_t len,
 		rc = -TCPX_E_EXISTS;
 		goto fail;
 	}
-	rc = room_left(st, f, size);
+	rc = room_left(st, f, size, w->cache ? &w->cache->look : NULL);
 	if (rc < 0)
 		goto fail;
 	if (w->partial_id && st->keep_partial && !w->stream &&
@@ -1298,6 +1414,10 @@ out:
 	else if (budget)
 		budget->dirs = made > UINT32_MAX - budget->dirs ?
 			       UINT32_MAX : budget->dirs + made;
+	if (rc == 0) {          /* for the connections' looks */
+		atomic_fetch_add(&st->counted_blocks, made);
+		atomic_fetch_add(&st->counted_inodes, made);
+	}
 	close_dirs(fds, f.missing);
 	*why = f.why;
 	f.tmpname[0] = '\0';

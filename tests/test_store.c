@@ -1645,3 +1645,118 @@ Test(store, dircache_lent_descriptor_stays_while_the_file_is_in_progress)
 	store_dircache_drop(&dc);
 	cr_assert_eq(open_fds(), before, "descriptors leaked");
 }
+
+/* ---- a connection's look at the free space (struct store_look) ---------- */
+
+static int looks;               /* fake statvfs calls */
+static int counting_statvfs(int fd, struct statvfs *v)
+{
+	looks++;
+	return fake_statvfs(fd, v);
+}
+
+static int64_t clock_now;
+static int64_t fake_clock(void)
+{
+	return clock_now;
+}
+
+/* create through dc, n bytes written, committed */
+static int put_size(const char *name, uint64_t n, const char **why)
+{
+	static uint8_t buf[1024];
+	struct store_file f;
+	struct store_want w = { .cache = &dc };
+	int rc = store_create_as(&st, (const uint8_t *)name, strlen(name), 0644,
+				 n, NULL, &w, &f);
+	*why = f.why;
+	if (rc < 0)
+		return rc;
+	for (uint64_t left = n; left;) {
+		size_t k = left < sizeof(buf) ? (size_t)left : sizeof(buf);
+		cr_assert_eq(store_write(&f, buf, k), 0);
+		left -= k;
+	}
+	return store_commit(&st, &f, 1, 0);
+}
+
+static void look_setup(unsigned long blocks, unsigned long avail)
+{
+	fake_fs(blocks, avail, 100000, 50000);
+	store_test_statvfs = counting_statvfs;
+	store_test_clock_ms = fake_clock;
+	looks = 0;
+	clock_now = 1000;
+	store_dircache_init(&dc);
+}
+
+Test(store, look_reused_for_64_files_or_100_ms)
+{
+	const char *why;
+	char name[32];
+	look_setup(1000000, 500000);
+	for (int i = 0; i < 130; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		cr_assert_eq(put_size(name, 1, &why), 0);
+	}
+	/* a look serves its own file and 64 more */
+	cr_assert_eq(looks, 2, "one look per 65 files, not %d", looks);
+	clock_now += STORE_LOOK_MS;
+	cr_assert_eq(put_size("late", 1, &why), 0);
+	cr_assert_eq(looks, 3, "a look older than 100 ms is taken again");
+	/* without a connection's cache: a look for every file, as before */
+	struct store_file f;
+	cr_assert_eq(create("nocache", 0644, 1, &f), 0);
+	store_discard(&f);
+	cr_assert_eq(looks, 4);
+	store_test_clock_ms = NULL;
+	store_dircache_drop(&dc);
+}
+
+/* Files written and committed since the look are used room, although the
+ * look (and here the file system, which does not change) cannot show it:
+ * the look stops accepting where the reserve begins, and only a fresh
+ * look may refuse. */
+Test(store, look_counts_what_was_accepted_since)
+{
+	const char *why;
+	look_setup(10000, 5000);        /* 1 KiB blocks; 1% kept: 100 */
+	cr_assert_eq(put_size("a", 2000 * 1024, &why), 0);
+	cr_assert_eq(looks, 1);
+	cr_assert_eq(put_size("b", 2000 * 1024, &why), 0);
+	cr_assert_eq(looks, 1, "fits on the look");
+	/* 4000 counted, 900 over the reserve left: 901 does not fit on it */
+	cr_assert_eq(put_size("c", 901 * 1024, &why), 0);
+	cr_assert_eq(looks, 2, "did not fit on the look: looked again");
+	/* the fake file system still shows 5000 free: a fresh look accepts
+	 * (it was the look's caution, not a refusal) */
+	cr_assert_eq(put_size("d", 4900 * 1024, &why), 0);
+	/* a refusal comes from a fresh look only */
+	fake.f_bavail = 50;
+	int before = looks;
+	cr_assert_eq(put_size("e", 1, &why), -TCPX_E_NO_SPACE);
+	cr_assert_eq(looks, before + 1);
+	cr_assert(why && strstr(why, "--min-free"));
+	store_test_clock_ms = NULL;
+	store_dircache_drop(&dc);
+}
+
+/* Inodes and new directories are counted the same way. */
+Test(store, look_counts_inodes_and_directories)
+{
+	const char *why;
+	look_setup(1000000, 500000);
+	fake.f_files = 10000;           /* 1% kept: 100 inodes */
+	fake.f_favail = fake.f_ffree = 150;
+	cr_assert_eq(put_size("a", 1, &why), 0);                /* 1 */
+	cr_assert_eq(looks, 1);
+	cr_assert_eq(put_size(deep_name(40), 1, &why), 0);      /* 41 */
+	cr_assert_eq(looks, 1);
+	/* 42 counted on 150 - 100 kept: 8 more fit, 9 not on the look */
+	cr_assert_eq(put_size("x1/x2/x3/x4/x5/x6/x7/f", 1, &why), 0);  /* 50 */
+	cr_assert_eq(looks, 1);
+	cr_assert_eq(put_size("y1/f", 1, &why), 0);             /* 52 */
+	cr_assert_eq(looks, 2, "looked again");
+	store_test_clock_ms = NULL;
+	store_dircache_drop(&dc);
+}
