@@ -47,8 +47,9 @@ enum get_status {
  * leave: a peer that reads nothing cannot hold the stop longer. */
 #define SERVER_STOP_FLUSH_MS 2000
 /* Descriptors one connection may hold: its socket, a temporary file and
- * the directory that holds it. */
-#define SERVER_FDS_PER_CLIENT 3
+ * the directory that holds it, and the directory above that, kept open
+ * between files (struct store_dircache, two levels). */
+#define SERVER_FDS_PER_CLIENT 4
 
 /* IPv4 address, or IPv6 /64 (an IPv4-mapped IPv6 address is IPv4). */
 #define SERVER_SOURCE_KEY_LEN 9

@@ -34,7 +34,11 @@
  *    owns its temporary file's descriptor and, unless it is st->dirfd, its
  *    directory's; store_commit() and store_discard() close both, and every
  *    failed call returns with f inactive and nothing open.  Any number of
- *    files may be in progress at once (one per connection thread).
+ *    files may be in progress at once (one per connection thread).  With a
+ *    struct store_dircache (one per connection) the directory's descriptor
+ *    is the cache's, lent to f (f->cache) until f is inactive again; the
+ *    cache keeps at most STORE_DIRCACHE_DEPTH directories open between
+ *    files, the deepest being the one a file in progress there uses.
  *
  * Temporary files have a real name, not O_TMPFILE, on purpose: the partial
  * data of a file must survive a receiver crash so a later run can resume it,
@@ -70,6 +74,10 @@
  *    a file never grows past its declared size (the receiver ends the
  *    session first, TCPX_E_SIZE), and anything else that fills the disk
  *    meanwhile makes a write fail with ENOSPC, which fails that file alone.
+ *    Through a connection's cache the free space is looked at once per
+ *    STORE_LOOK_FILES files or STORE_LOOK_MS (struct store_look),
+ *    accepting no file a fresh look would refuse (other programs aside)
+ *    and refusing only on a fresh look.
  *
  *  - A budget per connection.  store_commit() counts the directories it
  *    actually creates (not those that already existed or that another
@@ -138,9 +146,36 @@ struct store {
 	 * file gets a random temporary name).  store_open() sets
 	 * STORE_KEEP_PARTIAL_DEFAULT. */
 	uint64_t keep_partial;
+	/* Blocks and inodes every file accepted so far was counted for (its
+	 * declared size, its directories, its inode), what streams wrote and
+	 * the directories store_dir() made: they only grow.  A connection's
+	 * last look at the free space (struct store_look) takes what they
+	 * gained since as used. */
+	_Atomic uint64_t counted_blocks;
+	_Atomic uint64_t counted_inodes;
+	dev_t dev;                      /* of dirfd (its file system) */
 };
 
 #define STORE_KEEP_PARTIAL_DEFAULT 86400u
+
+/* A connection's last look at its file system's free space (fstatvfs),
+ * reused by store_create() for at most STORE_LOOK_FILES files and
+ * STORE_LOOK_MS milliseconds: everything counted meanwhile (struct store:
+ * counted_blocks, counted_inodes) is taken as used, so the look accepts
+ * no file that a fresh one would refuse, except for what other programs
+ * (or the file system's own metadata) took meanwhile; a file it cannot
+ * accept gets a fresh look, and only a fresh look refuses. */
+#define STORE_LOOK_FILES 64u
+#define STORE_LOOK_MS 100
+struct store_look {
+	int valid;
+	dev_t dev;                      /* the file system it looked at */
+	unsigned files;                 /* accepted on it */
+	int64_t at_ms;                  /* when (CLOCK_MONOTONIC) */
+	uint64_t frsize, blocks, bavail, files_total, favail;
+	uint64_t used_blocks, used_inodes;      /* promised when taken */
+	uint64_t counted_blocks, counted_inodes;        /* st's, then */
+};
 /* Bytes of a partial identity (store_partial_id()). */
 #define STORE_PARTIAL_ID_LEN 16u
 
@@ -160,6 +195,11 @@ struct store_want {
 				   store_restart(); 0 truncates it */
 	int stream;             /* size unknown (store_create_stream()): no
 				   promise ahead, no partial data */
+	struct store_dircache *cache;   /* the connection's, or NULL */
+	int looked_up;          /* the caller just looked the name up
+				   (store_lookup()) and decided to write it:
+				   no early EXISTS check (commit still never
+				   replaces unless asked) */
 };
 
 /* What a final name holds now (store_lookup()). */
@@ -172,6 +212,35 @@ struct store_found {
 	const char *why;        /* after -TCPX_E_ONE_FILE: the reason (static) */
 };
 
+/* One connection's memory of the directories its last name went through
+ * (store_want.cache, store_lookup_in()), so consecutive files of one
+ * directory do not open it again each: the caller owns it (one per
+ * connection, never shared between threads), store_dircache_init() when
+ * the connection starts, store_dircache_drop() when it ends, after its
+ * files.  A cached descriptor is used only after one fstatat() per level,
+ * from the store's own descriptor down, shows that each component still
+ * names the very directory held (same device and inode, a directory, not
+ * a symlink): what a fresh walk would open at that moment (store.c says
+ * why that is exactly as strong).  It holds at most STORE_DIRCACHE_DEPTH
+ * directory descriptors; the deepest doubles as the descriptor of the
+ * directory of a file in progress there (lent: f->cache). */
+#define STORE_DIRCACHE_DEPTH 2
+#define STORE_COMPONENT_MAX 255u        /* NAME_COMPONENT_MAX */
+struct store_dircache {
+	unsigned depth;         /* levels held */
+	unsigned lent;          /* active store_files using one of fd[] */
+	int fd[STORE_DIRCACHE_DEPTH];
+	dev_t dev[STORE_DIRCACHE_DEPTH];
+	ino_t ino[STORE_DIRCACHE_DEPTH];
+	size_t len[STORE_DIRCACHE_DEPTH];
+	char comp[STORE_DIRCACHE_DEPTH][STORE_COMPONENT_MAX + 1];
+	uint64_t hits;          /* levels reused, not opened (for tests) */
+	struct store_look look; /* the connection's look at the free space */
+};
+void store_dircache_init(struct store_dircache *c);
+/* Closes what c holds; nothing may be lent (every file of it ended). */
+void store_dircache_drop(struct store_dircache *c);
+
 /* One connection's limits on what it may create; the caller owns it,
  * zeroes it when the connection starts and hands it to every
  * store_create() of that connection. */
@@ -183,7 +252,9 @@ struct store_budget {
 struct store_file {
 	int fd;                 /* the temporary file, -1 when none */
 	int parentfd;           /* its directory: the deepest existing one */
-	int own_parent;         /* parentfd is ours to close (not st->dirfd) */
+	int own_parent;         /* parentfd is ours to close (not st->dirfd
+				   nor a cached one) */
+	struct store_dircache *cache;   /* parentfd is lent by it */
 	unsigned missing;       /* directories commit creates below parentfd */
 	char tmpname[48];
 	int partial;            /* tmpname is a partial file's (resumable) */
@@ -324,6 +395,9 @@ void store_partial_id(const uint8_t *name, size_t len, uint64_t size,
  * where a directory should be), errno kept.  A sink: see above. */
 int store_lookup(struct store *st, const uint8_t *name, size_t len,
 		 struct store_found *out);
+/* The same through the connection's cache (NULL: none). */
+int store_lookup_in(struct store *st, struct store_dircache *cache,
+		    const uint8_t *name, size_t len, struct store_found *out);
 /* The BLAKE2b-512 of the regular file name holds; 0 or -TCPX_E_*. */
 int store_digest_of(struct store *st, const uint8_t *name, size_t len,
 		    uint8_t digest[64]);
@@ -333,5 +407,7 @@ int store_digest_of(struct store *st, const uint8_t *name, size_t len,
  * system says about its free space from the second instead of fstatvfs(). */
 extern void (*store_test_random)(void *buf, size_t n);
 extern int (*store_test_statvfs)(int fd, struct statvfs *vfs);
+/* And the milliseconds of struct store_look, instead of CLOCK_MONOTONIC. */
+extern int64_t (*store_test_clock_ms)(void);
 
 #endif

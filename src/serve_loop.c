@@ -55,6 +55,7 @@ struct session {
 	const struct serve_options *opt;
 	struct store_file f;
 	struct store_budget budget;     /* this connection's, for the store */
+	struct store_dircache dc;       /* the directories of its last name */
 	char peer[NET_ADDR_MAX];
 	struct sockaddr_storage src;
 	struct tcpx_file_meta meta;     /* current file (name copied) */
@@ -257,7 +258,8 @@ static void offer_arrived(struct session *s, const struct receiver_event *ev)
 	const char *msg = NULL;
 	int code = 0, overwrite = 0, disp;
 
-	int rc = store_lookup(s->st, o->meta.name, o->meta.name_len, &sf);
+	int rc = store_lookup_in(s->st, &s->dc, o->meta.name, o->meta.name_len,
+				 &sf);
 	if (rc < 0) {
 		code = -rc;
 		disp = TCPX_ANSWER_REFUSED;
@@ -323,6 +325,9 @@ static int file_begins(struct session *s, const struct receiver_event *ev)
 		errno = EINVAL;
 		return -TCPX_E_IO;
 	}
+	/* After an OFFER its lookup decided already: no second look. */
+	w.looked_up = ev->offered;
+	w.cache = &s->dc;
 	/* A stream is never resumed: no partial data of it is kept. */
 	if (ev->offered && !ev->stream) {
 		store_partial_id(ev->meta.name, ev->meta.name_len, ev->meta.size,
@@ -822,6 +827,7 @@ static void session_free(struct session *s)
 	keep_file(s);
 	release_held(s);
 	join_unregister(s);
+	store_dircache_drop(&s->dc);    /* after every file that used it */
 	free(s->held);
 	free(s->lanes);
 	free(s->rbuf);
@@ -877,6 +883,7 @@ static struct session *session_new(int fd, const char *peer,
 	s->st = st;
 	s->opt = opt;
 	s->budget.max_dirs = opt->max_dirs;
+	store_dircache_init(&s->dc);
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	store_file_init(&s->f);
 	conn_init(&s->conn, fd, receiver_reader(s->r), receiver_output(s->r),

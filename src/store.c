@@ -32,6 +32,8 @@
 #define PARTIAL_HEX (2 * STORE_PARTIAL_ID_LEN)
 
 _Static_assert(STORE_NAME_MAX >= TCPX_NAME_MAX, "store_file.below too small");
+_Static_assert(STORE_COMPONENT_MAX == NAME_COMPONENT_MAX,
+	       "store_dircache.comp too small");
 
 /* openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS where the kernel has it
  * (Linux >= 5.6); otherwise openat with O_NOFOLLOW, which, applied to one
@@ -134,6 +136,8 @@ int store_open(struct store *st, const char *dir, int overwrite)
 	atomic_init(&st->pending_bytes, 0);
 	atomic_init(&st->pending_dirs, 0);
 	atomic_init(&st->stop_cleaning, 0);
+	atomic_init(&st->counted_blocks, 0);
+	atomic_init(&st->counted_inodes, 0);
 	st->locked_by = 0;
 	st->dirfd = -1;
 	st->sink_fd = -1;
@@ -143,6 +147,8 @@ int store_open(struct store *st, const char *dir, int overwrite)
 	st->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (st->dirfd < 0)
 		return -TCPX_E_SYSTEM;
+	struct stat sb;
+	st->dev = fstat(st->dirfd, &sb) == 0 ? sb.st_dev : 0;
 	return lock_dir(st);
 }
 
@@ -324,6 +330,7 @@ void store_file_init(struct store_file *f)
 {
 	f->fd = f->parentfd = -1;
 	f->own_parent = 0;
+	f->cache = NULL;
 	f->missing = 0;
 	f->tmpname[0] = '\0';
 	f->below[0] = '\0';
@@ -375,21 +382,111 @@ static void close_file(struct store_file *f)
 	f->sink = 0;
 	if (f->parentfd >= 0 && f->own_parent)
 		close(f->parentfd);
+	if (f->cache)
+		f->cache->lent--;
+	f->cache = NULL;
 	f->fd = f->parentfd = -1;
 	f->own_parent = 0;
 	f->tmpname[0] = '\0';
 	errno = err;
 }
 
+/* ---- the directory cache (store.h: struct store_dircache) -------------
+ *
+ * Why a cached descriptor is exactly as safe as opening the directory
+ * again.  A fresh walk opens each component from the descriptor of the one
+ * before, without following symlinks, so what it gets is the directory
+ * each component names at that moment, starting from st->dirfd.  The cache
+ * holds, per level, the descriptor such a walk once got and that
+ * directory's device and inode.  Before a level is used, fstatat(parent,
+ * component, AT_SYMLINK_NOFOLLOW) on the level above (itself just checked
+ * the same way, down from st->dirfd) must show a directory with that device
+ * and inode: then the component names, now, the very directory the
+ * descriptor holds, which is what the fresh walk would open.  The inode
+ * number cannot have passed to another directory meanwhile: the held
+ * descriptor keeps the old inode alive, so its number stays taken.  So a
+ * directory renamed away (inside or outside the tree), replaced by another
+ * directory, a file or a symlink, removed, or covered by a mount is seen
+ * at the next use: that level and those below are dropped and opened
+ * afresh, with every refusal a fresh walk gives.  After the check, a
+ * cached descriptor is exactly what the walk's would be, for as long:
+ * both are held from store_create() to store_commit(), and a local user
+ * who moves the directory away during that window moves the file in
+ * progress with it, as before.  A component is compared as the bytes
+ * it is (names are validated: no "." or ".."); another spelling is a miss,
+ * never a hit. */
+
+void store_dircache_init(struct store_dircache *c)
+{
+	c->depth = c->lent = 0;
+	c->hits = 0;
+	c->look.valid = 0;
+}
+
+/* Drops levels from `from` down (never while a file borrows one). */
+static void cache_cut(struct store_dircache *c, unsigned from)
+{
+	while (c->depth > from)
+		close(c->fd[--c->depth]);
+}
+
+void store_dircache_drop(struct store_dircache *c)
+{
+	/* A descriptor still lent stays open (a leak the tests see), rather
+	 * than leave a file in progress a number the next open may reuse. */
+	if (!c->lent)
+		cache_cut(c, 0);
+}
+
+/* Level `level` of c still is component comp under the level above
+ * (st->dirfd for the first)?  Only a level above that was just checked may
+ * serve as `above` (the walk checks them in order). */
+static int cache_holds(const struct store *st, const struct store_dircache *c,
+		       unsigned level, const char *comp, size_t clen)
+{
+	struct stat sb;
+	int above = level ? c->fd[level - 1] : st->dirfd;
+	return level < c->depth && c->len[level] == clen &&
+	       memcmp(c->comp[level], comp, clen) == 0 &&
+	       fstatat(above, comp, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+	       S_ISDIR(sb.st_mode) && sb.st_dev == c->dev[level] &&
+	       sb.st_ino == c->ino[level];
+}
+
+/* Keeps fd, just opened for comp, as the next level: 0, or -1 (c full,
+ * or fstat failed) and fd stays the caller's. */
+static int cache_add(struct store_dircache *c, int fd, const char *comp,
+		     size_t clen)
+{
+	struct stat sb;
+	if (c->depth == STORE_DIRCACHE_DEPTH || fstat(fd, &sb) < 0)
+		return -1;
+	c->fd[c->depth] = fd;
+	c->dev[c->depth] = sb.st_dev;
+	c->ino[c->depth] = sb.st_ino;
+	c->len[c->depth] = clen;
+	memcpy(c->comp[c->depth], comp, clen + 1);
+	c->depth++;
+	return 0;
+}
+
 /* Opens the deepest existing directory of name as f->parentfd and copies
  * the rest of the name, NUL-separated, to f->below, with f->missing the
- * number of directories in it.  Creates nothing. */
-static int open_parent(struct store *st, const uint8_t *name, size_t len,
-		       struct store_file *f)
+ * number of directories in it.  Creates nothing.  Through cache (may be
+ * NULL): levels it holds and that still check out are used, not opened;
+ * those that do not are dropped, and what is opened instead is kept, while
+ * no file borrows from it (then it is only read).  f->parentfd from the
+ * cache is lent (f->cache), not f's to close. */
+static int open_parent_in(struct store *st, struct store_dircache *cache,
+			  const uint8_t *name, size_t len,
+			  struct store_file *f)
 {
-	int cur = st->dirfd, next;
+	int cur = st->dirfd, next, own = 0;
+	unsigned level = 0;
 	size_t start = 0;
 	char comp[NAME_COMPONENT_MAX + 1];
+	/* c: the cache while the walk can still use or extend it */
+	struct store_dircache *c = cache;
 
 	if (len == 0 || len > STORE_NAME_MAX)
 		goto bad;
@@ -412,14 +509,28 @@ static int open_parent(struct store *st, const uint8_t *name, size_t len,
 			break;          /* the last component */
 		memcpy(comp, name + start, clen);
 		comp[clen] = '\0';
+		if (c && cache_holds(st, c, level, comp, clen)) {
+			cur = c->fd[level++];   /* own is 0: all above cached */
+			c->hits++;
+			start = i + 1;
+			continue;
+		}
+		if (c && c->lent)
+			c = NULL;       /* read only while a file borrows */
+		else if (c)
+			cache_cut(c, level);
 		next = open_beneath(cur, comp, O_RDONLY | O_DIRECTORY, 0);
 		if (next < 0 && errno == ENOENT)
 			break;          /* this one and all below are missing */
 		if (next < 0)
 			goto fail;
-		if (cur != st->dirfd)
+		if (own)
 			close(cur);
 		cur = next;
+		own = !(c && cache_add(c, next, comp, clen) == 0);
+		if (own)
+			c = NULL;       /* the cached levels stay contiguous */
+		level++;
 		start = i + 1;
 	}
 	/* name[start..len) is what commit creates (and then renames to) */
@@ -432,16 +543,26 @@ static int open_parent(struct store *st, const uint8_t *name, size_t len,
 			f->missing++;
 		}
 	f->parentfd = cur;
-	f->own_parent = cur != st->dirfd;
+	f->own_parent = own;
+	if (!own && cur != st->dirfd) {
+		f->cache = cache;
+		cache->lent++;
+	}
 	return 0;
 bad:
 	errno = EINVAL;
 fail:;
 	int err = errno, rc = errno_code(err);
-	if (cur != st->dirfd)
+	if (own)
 		close(cur);
 	errno = err;
 	return rc;
+}
+
+static int open_parent(struct store *st, const uint8_t *name, size_t len,
+		       struct store_file *f)
+{
+	return open_parent_in(st, NULL, name, len, f);
 }
 
 int (*store_test_statvfs)(int fd, struct statvfs *vfs);
@@ -471,6 +592,107 @@ static void promise(struct store *st, struct store_file *f, uint64_t size)
 	atomic_fetch_add(&st->pending_dirs, f->missing);
 }
 
+int64_t (*store_test_clock_ms)(void);
+
+static int64_t look_now_ms(void)
+{
+	struct timespec ts;
+	if (store_test_clock_ms)
+		return store_test_clock_ms();
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Blocks and inodes a file of size bytes with f->missing new directories
+ * is counted for (struct store: counted_blocks, counted_inodes). */
+static void count_file(struct store *st, const struct store_file *f,
+		       uint64_t size, uint64_t unit)
+{
+	atomic_fetch_add(&st->counted_blocks, div_up(size, unit) + f->missing);
+	atomic_fetch_add(&st->counted_inodes, 1 + (uint64_t)f->missing);
+}
+
+/* The file system as v shows it now, with what is promised now (f's too)
+ * as used: the look the next files of the connection reuse. */
+static void look_take(struct store *st, struct store_look *k,
+		      const struct statvfs *v, dev_t dev)
+{
+	k->valid = 1;
+	k->dev = dev;
+	k->files = 0;
+	k->at_ms = look_now_ms();
+	k->frsize = v->f_frsize;
+	k->blocks = v->f_blocks;
+	k->bavail = v->f_bavail;
+	k->files_total = v->f_files;
+	k->favail = v->f_favail;
+	k->used_blocks = div_up(atomic_load(&st->pending_bytes), v->f_frsize) +
+			 atomic_load(&st->pending_dirs);
+	k->used_inodes = 1 + atomic_load(&st->pending_dirs);
+	k->counted_blocks = atomic_load(&st->counted_blocks);
+	k->counted_inodes = atomic_load(&st->counted_inodes);
+}
+
+/* The file system of f's directory, when known without a system call
+ * (the store's own, or a cached level's); 0 when not. */
+static dev_t parent_dev(const struct store *st, const struct store_file *f)
+{
+	if (f->parentfd == st->dirfd)
+		return st->dev;
+	for (unsigned i = 0; f->cache && i < f->cache->depth; i++)
+		if (f->cache->fd[i] == f->parentfd)
+			return f->cache->dev[i];
+	return 0;
+}
+
+/* Accepts f on the connection's last look (1, its room promised), or 0:
+ * no look to reuse, or it cannot tell that f fits; then room_left()
+ * looks afresh.  Why it never accepts what a fresh look would refuse
+ * (other programs aside): at the look, the room promised (pending) was
+ * taken as used; every byte written since, by any file, was either
+ * promised then or belongs to a file counted since (counted_*), and so is
+ * every directory and inode made since; taking all of that as used
+ * counts, at worst, a file both ways (its promise and its count), never
+ * one way too few.  Counted first and checked after, as room_left()
+ * promises first: two connections racing for the last room on stale
+ * looks both go to a fresh one, they are never both let in; what a
+ * failed try counted stays counted (only ever too much). */
+static int room_by_look(struct store *st, struct store_file *f, uint64_t size,
+			struct store_look *k)
+{
+	uint64_t unit = k->frsize, need, used, keep, cb, ci;
+
+	/* a look is good for its own file system only (a mount below DIR
+	 * has room of its own) */
+	if (!k->valid || k->files >= STORE_LOOK_FILES || !k->dev ||
+	    parent_dev(st, f) != k->dev ||
+	    look_now_ms() - k->at_ms >= STORE_LOOK_MS)
+		return 0;
+	need = div_up(size, unit) + f->missing;
+	if (need > k->bavail)
+		goto fresh;
+	cb = atomic_fetch_add(&st->counted_blocks, need) + need;
+	ci = atomic_fetch_add(&st->counted_inodes, 1 + (uint64_t)f->missing) +
+	     1 + f->missing;
+	used = k->used_blocks + (cb - k->counted_blocks);
+	keep = reserve(st->min_free, k->blocks, STORE_MIN_FREE_DEFAULT, unit);
+	if (used > k->bavail || keep > k->bavail - used)
+		goto fresh;
+	if (k->files_total) {
+		used = k->used_inodes + (ci - k->counted_inodes);
+		keep = reserve(st->min_free_inodes, k->files_total,
+			       STORE_MIN_FREE_INODES_DEFAULT, 1);
+		if (used > k->favail || keep > k->favail - used)
+			goto fresh;
+	}
+	promise(st, f, size);
+	k->files++;
+	return 1;
+fresh:
+	k->valid = 0;
+	return 0;
+}
+
 /* Does a file of size bytes with f->missing new directories fit, leaving
  * the reserves?  Counted in blocks (a directory taken as one) and inodes.
  * f alone must fit before its room is promised (which also keeps the sum
@@ -478,14 +700,20 @@ static void promise(struct store *st, struct store_file *f, uint64_t size)
  * everything promised, ours included, must leave the reserve: promising
  * first and checking after means two files racing for the last room may
  * both be refused, never both accepted.  Differences, not sums, are
- * compared, so no sum overflows. */
-static int room_left(struct store *st, struct store_file *f, uint64_t size)
+ * compared, so no sum overflows.  With look (the connection's), a file
+ * that fits on it needs no fstatvfs(); one accepted here leaves a fresh
+ * look. */
+static int room_left(struct store *st, struct store_file *f, uint64_t size,
+		     struct store_look *look)
 {
 	struct statvfs v;
 	uint64_t unit, avail, promised, keep;
-	int rc = store_test_statvfs ? store_test_statvfs(f->parentfd, &v) :
-		 fstatvfs(f->parentfd, &v);
+	int rc;
 
+	if (look && room_by_look(st, f, size, look))
+		return 0;
+	rc = store_test_statvfs ? store_test_statvfs(f->parentfd, &v) :
+	     fstatvfs(f->parentfd, &v);
 	if (rc < 0 || v.f_frsize == 0)
 		return 0;       /* cannot tell: a write will say ENOSPC */
 	unit = v.f_frsize;
@@ -504,19 +732,21 @@ static int room_left(struct store *st, struct store_file *f, uint64_t size)
 			 "for others (--min-free)";
 		goto none;
 	}
-	if (v.f_files == 0)
-		return 0;       /* no inode count (btrfs): blocks decide */
-	/* The temporary files in progress have their inodes already. */
+	/* No inode count (btrfs): blocks decide.  The temporary files in
+	 * progress have their inodes already. */
 	promised = 1 + atomic_load(&st->pending_dirs);
 	keep = reserve(st->min_free_inodes, v.f_files,
 		       STORE_MIN_FREE_INODES_DEFAULT, 1);
-	if (promised > v.f_favail)
+	if (v.f_files && promised > v.f_favail)
 		goto none;
-	if (keep > v.f_favail - promised) {
+	if (v.f_files && keep > v.f_favail - promised) {
 		f->why = "it would leave fewer free inodes than tcpget keeps "
 			 "for others (--min-free-inodes)";
 		goto none;
 	}
+	count_file(st, f, size, unit);
+	if (look)
+		look_take(st, look, &v, parent_dev(st, f));
 	return 0;
 none:
 	errno = ENOSPC;
@@ -576,6 +806,8 @@ static int room_to_grow(struct store_file *f, size_t n)
 		errno = ENOSPC;
 		return -TCPX_E_NO_SPACE;
 	}
+	/* promised nowhere: counted, for the connections' looks */
+	atomic_fetch_add(&f->st->counted_blocks, div_up(n, unit));
 	return 0;
 }
 
@@ -606,9 +838,24 @@ static int open_partial(struct store_file *f, const uint8_t *id,
 	struct stat sb, now;
 	char hex[PARTIAL_HEX + 1];
 
-	for (unsigned i = 0; i < STORE_PARTIAL_ID_LEN; i++)
-		snprintf(hex + 2 * i, 3, "%02x", id[i]);
+	/* (sodium_bin2hex: sixteen snprintf() per file were 1.5% of tcpget's
+	 * time on 10,000 small files) */
+	sodium_bin2hex(hex, sizeof(hex), id, STORE_PARTIAL_ID_LEN);
 	snprintf(f->tmpname, sizeof(f->tmpname), NAME_TEMP_PREFIX "%s.part", hex);
+	/* Usually there is none yet: made here with O_EXCL, it is certainly a
+	 * plain file of ours with one link, empty, and only the lock is left
+	 * to take (three system calls fewer than checking one found). */
+	f->fd = open_beneath(f->parentfd, f->tmpname, O_RDWR | O_CREAT | O_EXCL,
+			     0600);
+	if (f->fd >= 0) {
+		if (flock(f->fd, LOCK_EX | LOCK_NB) < 0)
+			goto other;     /* another connection opened it first */
+		f->have = 0;
+		f->partial = 1;
+		return 1;
+	}
+	if (errno != EEXIST)
+		goto other;
 	f->fd = open_beneath(f->parentfd, f->tmpname, O_RDWR | O_CREAT, 0600);
 	if (f->fd < 0)
 		goto other;
@@ -659,7 +906,7 @@ int store_create_as(struct store *st, const uint8_t *name, size_t len,
 		size = 0;       /* nothing promised ahead */
 	f->overwrite = st->overwrite || w->overwrite;
 	f->keep_both = w->keep_both;
-	rc = open_parent(st, name, len, f);
+	rc = open_parent_in(st, w->cache, name, len, f);
 	if (rc < 0)
 		return rc;
 	if (over_budget(budget, f->missing)) {
@@ -670,15 +917,16 @@ int store_create_as(struct store *st, const uint8_t *name, size_t len,
 	}
 	/* Early refusal saves the sender a useless upload; commit checks
 	 * again atomically (RENAME_NOREPLACE).  With a parent missing, the
-	 * final name cannot exist yet. */
-	if (f->missing == 0 && !f->keep_both &&
+	 * final name cannot exist yet.  After an offer the caller looked
+	 * already (store_lookup()) and decided (w->looked_up). */
+	if (f->missing == 0 && !f->keep_both && !w->looked_up &&
 	    fstatat(f->parentfd, f->below, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    (!f->overwrite || S_ISDIR(sb.st_mode))) {
 		errno = EEXIST;
 		rc = -TCPX_E_EXISTS;
 		goto fail;
 	}
-	rc = room_left(st, f, size);
+	rc = room_left(st, f, size, w->cache ? &w->cache->look : NULL);
 	if (rc < 0)
 		goto fail;
 	if (w->partial_id && st->keep_partial && !w->stream &&
@@ -1042,6 +1290,12 @@ void store_keep(struct store_file *f)
 int store_lookup(struct store *st, const uint8_t *name, size_t len,
 		 struct store_found *out)
 {
+	return store_lookup_in(st, NULL, name, len, out);
+}
+
+int store_lookup_in(struct store *st, struct store_dircache *cache,
+		    const uint8_t *name, size_t len, struct store_found *out)
+{
 	struct store_file f;
 	struct stat sb;
 	int rc;
@@ -1059,7 +1313,7 @@ int store_lookup(struct store *st, const uint8_t *name, size_t len,
 		return 0;
 	}
 	store_file_init(&f);
-	rc = open_parent(st, name, len, &f);
+	rc = open_parent_in(st, cache, name, len, &f);
 	if (rc < 0)
 		return rc;
 	if (f.missing == 0) {
@@ -1212,6 +1466,10 @@ out:
 	else if (budget)
 		budget->dirs = made > UINT32_MAX - budget->dirs ?
 			       UINT32_MAX : budget->dirs + made;
+	if (rc == 0) {          /* for the connections' looks */
+		atomic_fetch_add(&st->counted_blocks, made);
+		atomic_fetch_add(&st->counted_inodes, made);
+	}
 	close_dirs(fds, f.missing);
 	*why = f.why;
 	f.tmpname[0] = '\0';

@@ -204,8 +204,8 @@ prlimit --nofile=256:256 "$BIN/tcpget" -d "$D" -p 0 -b 127.0.0.1 >"$T/logs/fit.o
 FP=$!
 PIDS+=("$FP")
 for ((i = 0; i < 400 * SLOW; i++)); do grep -q listening "$T/logs/fit.out" && break; sleep 0.05; done
-grep -q "serving at most 64 clients at once" "$T/logs/fit.out" || why "$(head -n 3 "$T/logs/fit.out")"
-grep -q "max 64 clients" "$T/logs/fit.out" || why "start-up line: $(grep listening "$T/logs/fit.out")"
+grep -q "serving at most 48 clients at once" "$T/logs/fit.out" || why "$(head -n 3 "$T/logs/fit.out")"
+grep -q "max 48 clients" "$T/logs/fit.out" || why "start-up line: $(grep listening "$T/logs/fit.out")"
 kill -TERM "$FP"; wait "$FP"
 end_case
 

@@ -386,6 +386,22 @@ hcase "dangling symlink as the name"        "H R1=33 B END" "dangle" hello file:
 mkdir "$D/real"; ln -s real "$D/inner"
 hcase "symlink to a directory inside DIR is not followed either" "H R1=39 B END" "inner real" hello file:1:3:inner/x data:abc end bye
 
+# A directory swapped for a symlink out of DIR between two files of one
+# connection (tcpget keeps the directory of consecutive files open; it must
+# see the swap): the second file is refused, nothing goes through it.
+# d-moved is outside DIR (pruned from the snapshot: it changes on purpose).
+MV=$W/d-moved
+mkdir -p "$D/sub" "$MV"
+SNAP=$(outside_snapshot)
+(for _ in $(seq 1 400); do [ -e "$D/sub/a" ] && break; sleep 0.05; done
+ mv "$D/sub" "$MV/sub" && ln -s "$MV/sub" "$D/sub" && touch "$MV/swapped") &
+SWAP_PID=$!
+chk_swap() { wait "$SWAP_PID"; [ "$(ls -A "$MV/sub" 2>/dev/null)" = a ] || why "written through the swapped directory: $(ls -A "$MV/sub" 2>/dev/null | tr '\n' ' ')"; }
+HC_CHECK=chk_swap hcase "directory swapped for a symlink out of DIR between two files: 39" "H R1=0 R2=39 B END" "sub" \
+	hello file:1:1:sub/a data:x end waitfile:"$MV/swapped" file:2:1:sub/b data:y end bye
+rm -rf "$MV"
+SNAP=$(outside_snapshot)
+
 # --overwrite: replaced atomically, and a symlink is replaced, not followed
 O_D=$W/d-over
 mkdir -p "$O_D"

@@ -1503,3 +1503,292 @@ Test(store, written_at_offsets_read_back_and_kept_to_the_gap)
 	cr_assert(!strcmp(slurp(P("m")), "abcdefghi"));
 	cr_assert_eq(count_partials(D), 0u);
 }
+
+/* After an offer the caller looked the name up already (store_lookup) and
+ * decided: store_create_as() does not look again, and commit still never
+ * replaces what appeared (or was there) unless asked. */
+Test(store, looked_up_skips_the_early_check_not_the_commits)
+{
+	struct store_file f;
+	struct store_want w = { .looked_up = 1 };
+	write_text(P("there"), "old");
+	cr_assert_eq(create_as("there", 3, &w, &f), 0,
+		     "no second look after the offer's");
+	write_str(&f, "new");
+	cr_assert_eq(store_commit(&st, &f, 1, 0), -TCPX_E_EXISTS);
+	cr_assert_str_eq(slurp(P("there")), "old");
+	cr_assert_eq(temps(D), 0);
+	w.looked_up = 0;
+	cr_assert_eq(create_as("there", 3, &w, &f), -TCPX_E_EXISTS);
+}
+
+/* Partial data is made with O_EXCL when its name is free; a name that is
+ * taken (a planted hard link to a file of someone else's, a symlink) goes
+ * through every check of one found and is never written through. */
+Test(store, partial_name_taken_by_a_link_is_not_written_through)
+{
+	struct store_file f;
+	uint8_t id[STORE_PARTIAL_ID_LEN];
+	char hex[2 * STORE_PARTIAL_ID_LEN + 1], name[64];
+	store_partial_id((const uint8_t *)"v", 1, 3, 1, 0, id);
+	for (unsigned i = 0; i < STORE_PARTIAL_ID_LEN; i++)
+		snprintf(hex + 2 * i, 3, "%02x", id[i]);
+	snprintf(name, sizeof(name), ".tcpx-%s.part", hex);
+	struct store_want w = { .partial_id = id, .resume = 1 };
+
+	write_text(in(OUT, "victim"), "secret");
+	cr_assert_eq(link(in(OUT, "victim"), P(name)), 0);
+	cr_assert_eq(create_as("v", 3, &w, &f), 0);
+	cr_assert(!f.partial, "a planted hard link is not our partial");
+	write_str(&f, "abc");
+	cr_assert_eq(store_commit(&st, &f, 1, 0), 0);
+	cr_assert_str_eq(slurp(in(OUT, "victim")), "secret");
+	cr_assert_eq(unlink(P(name)), 0);
+
+	cr_assert_eq(symlink(in(OUT, "victim"), P(name)), 0);
+	cr_assert_eq(create_as("v2", 3, &w, &f), 0);
+	cr_assert(!f.partial, "a planted symlink is not our partial");
+	store_discard(&f);
+	cr_assert_str_eq(slurp(in(OUT, "victim")), "secret");
+	cr_assert_eq(unlink(P(name)), 0);
+
+	/* free: made fresh, private, ours */
+	cr_assert_eq(create_as("v3", 3, &w, &f), 0);
+	cr_assert(f.partial);
+	struct stat sb;
+	cr_assert_eq(fstat(f.fd, &sb), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0600);
+	cr_assert_eq(sb.st_size, 0);
+	store_discard(&f);
+}
+
+/* ---- the directory cache of a connection -------------------------------- */
+
+static struct store_dircache dc;
+
+/* create + write + commit through dc */
+static int put_dc(const char *name, const char *content)
+{
+	struct store_file f;
+	struct store_want w = { .cache = &dc };
+	size_t n = strlen(content);
+	int rc = create_as(name, n, &w, &f);
+	if (rc < 0)
+		return rc;
+	write_str(&f, content);
+	return store_commit(&st, &f, 1, 0);
+}
+
+static int lookup_dc(const char *name, struct store_found *out)
+{
+	return store_lookup_in(&st, &dc, (const uint8_t *)name, strlen(name),
+			       out);
+}
+
+Test(store, dircache_reuses_the_directories_of_consecutive_files)
+{
+	struct store_found sf;
+	int before = open_fds();
+	store_dircache_init(&dc);
+	cr_assert_eq(mkdir(P("a"), 0755), 0);
+	cr_assert_eq(mkdir(P("a/b"), 0755), 0);
+	cr_assert_eq(put_dc("a/b/f1", "1"), 0);
+	cr_assert_eq(dc.depth, 2u);
+	cr_assert_eq(dc.hits, 0u);
+	cr_assert_eq(lookup_dc("a/b/f2", &sf), 0);
+	cr_assert_eq(sf.kind, 0);
+	cr_assert_eq(put_dc("a/b/f2", "2"), 0);
+	cr_assert_eq(dc.hits, 4u, "a and a/b reused twice, not opened");
+	cr_assert_eq(lookup_dc("a/b/f1", &sf), 0);
+	cr_assert_eq(sf.kind, 1);
+	/* another directory below a: the common level is kept */
+	cr_assert_eq(mkdir(P("a/c"), 0755), 0);
+	cr_assert_eq(put_dc("a/c/g", "3"), 0);
+	cr_assert_eq(dc.hits, 7u);
+	cr_assert_str_eq(slurp(P("a/c/g")), "3");
+	cr_assert_str_eq(slurp(P("a/b/f2")), "2");
+	cr_assert_eq(dc.lent, 0u);
+	store_dircache_drop(&dc);
+	cr_assert_eq(open_fds(), before, "descriptors leaked");
+}
+
+/* A directory replaced between two files of one connection, by a symlink
+ * out of the tree (the directory itself moved out there), by another
+ * directory, or by a file: the cached descriptor is not used. */
+Test(store, dircache_sees_a_directory_replaced_or_moved_out)
+{
+	store_dircache_init(&dc);
+	cr_assert_eq(mkdir(P("a"), 0755), 0);
+	cr_assert_eq(put_dc("a/f1", "1"), 0);
+	cr_assert_eq(dc.depth, 1u);
+	/* moved out of the tree, a symlink to it left in its place */
+	cr_assert_eq(rename(P("a"), in(OUT, "a")), 0);
+	cr_assert_eq(symlink(in(OUT, "a"), P("a")), 0);
+	cr_assert_eq(put_dc("a/f2", "2"), -TCPX_E_DENIED);
+	cr_assert(!exists(in(OUT, "a/f2")), "written outside the tree");
+	cr_assert_eq(temps(OUT), 0);
+	cr_assert_eq(unlink(P("a")), 0);
+	/* moved out, nothing in its place: created afresh inside */
+	cr_assert_eq(put_dc("a/f3", "3"), 0);
+	cr_assert_str_eq(slurp(P("a/f3")), "3");
+	cr_assert(!exists(in(OUT, "a/f3")));
+	/* replaced by another directory: the new one gets the file */
+	cr_assert_eq(rename(P("a"), P("old")), 0);
+	cr_assert_eq(mkdir(P("a"), 0755), 0);
+	cr_assert_eq(put_dc("a/f4", "4"), 0);
+	cr_assert_str_eq(slurp(P("a/f4")), "4");
+	cr_assert(!exists(P("old/f4")));
+	/* replaced by a file: refused */
+	cr_assert_eq(rename(P("a"), P("old2")), 0);
+	write_text(P("a"), "file");
+	cr_assert_eq(put_dc("a/f5", "5"), -TCPX_E_DENIED);
+	cr_assert_str_eq(tree(OUT), "a a/f1");
+	cr_assert_eq(dc.lent, 0u);
+	store_dircache_drop(&dc);
+}
+
+/* While a file in progress borrows the cached descriptor, other names
+ * only read the cache: the borrowed descriptor stays the file's. */
+Test(store, dircache_lent_descriptor_stays_while_the_file_is_in_progress)
+{
+	struct store_file f;
+	struct store_found sf;
+	struct store_want w = { .cache = &dc };
+	int before = open_fds();
+	store_dircache_init(&dc);
+	cr_assert_eq(mkdir(P("a"), 0755), 0);
+	cr_assert_eq(mkdir(P("b"), 0755), 0);
+	cr_assert_eq(create_as("a/f", 1, &w, &f), 0);
+	cr_assert_eq(dc.lent, 1u);
+	int lentfd = f.parentfd;
+	cr_assert_eq(lookup_dc("b/g", &sf), 0);
+	cr_assert_eq(put_dc("b/g", "g"), 0);
+	cr_assert_eq(dc.fd[0], lentfd, "the lent level was not replaced");
+	cr_assert_eq(dc.lent, 1u);
+	write_str(&f, "x");
+	cr_assert_eq(store_commit(&st, &f, 1, 0), 0);
+	cr_assert_eq(dc.lent, 0u);
+	cr_assert_str_eq(slurp(P("a/f")), "x");
+	cr_assert_str_eq(slurp(P("b/g")), "g");
+	/* now free to move on to b */
+	cr_assert_eq(put_dc("b/h", "h"), 0);
+	cr_assert_eq(dc.len[0], 1u);
+	cr_assert_eq(dc.comp[0][0], 'b');
+	store_dircache_drop(&dc);
+	cr_assert_eq(open_fds(), before, "descriptors leaked");
+}
+
+/* ---- a connection's look at the free space (struct store_look) ---------- */
+
+static int looks;               /* fake statvfs calls */
+static int counting_statvfs(int fd, struct statvfs *v)
+{
+	looks++;
+	return fake_statvfs(fd, v);
+}
+
+static int64_t clock_now;
+static int64_t fake_clock(void)
+{
+	return clock_now;
+}
+
+/* create through dc, n bytes written, committed */
+static int put_size(const char *name, uint64_t n, const char **why)
+{
+	static uint8_t buf[1024];
+	struct store_file f;
+	struct store_want w = { .cache = &dc };
+	int rc = store_create_as(&st, (const uint8_t *)name, strlen(name), 0644,
+				 n, NULL, &w, &f);
+	*why = f.why;
+	if (rc < 0)
+		return rc;
+	for (uint64_t left = n; left;) {
+		size_t k = left < sizeof(buf) ? (size_t)left : sizeof(buf);
+		cr_assert_eq(store_write(&f, buf, k), 0);
+		left -= k;
+	}
+	return store_commit(&st, &f, 1, 0);
+}
+
+static void look_setup(unsigned long blocks, unsigned long avail)
+{
+	fake_fs(blocks, avail, 100000, 50000);
+	store_test_statvfs = counting_statvfs;
+	store_test_clock_ms = fake_clock;
+	looks = 0;
+	clock_now = 1000;
+	store_dircache_init(&dc);
+}
+
+Test(store, look_reused_for_64_files_or_100_ms)
+{
+	const char *why;
+	char name[32];
+	look_setup(1000000, 500000);
+	for (int i = 0; i < 130; i++) {
+		snprintf(name, sizeof(name), "f%d", i);
+		cr_assert_eq(put_size(name, 1, &why), 0);
+	}
+	/* a look serves its own file and 64 more */
+	cr_assert_eq(looks, 2, "one look per 65 files, not %d", looks);
+	clock_now += STORE_LOOK_MS;
+	cr_assert_eq(put_size("late", 1, &why), 0);
+	cr_assert_eq(looks, 3, "a look older than 100 ms is taken again");
+	/* without a connection's cache: a look for every file, as before */
+	struct store_file f;
+	cr_assert_eq(create("nocache", 0644, 1, &f), 0);
+	store_discard(&f);
+	cr_assert_eq(looks, 4);
+	store_test_clock_ms = NULL;
+	store_dircache_drop(&dc);
+}
+
+/* Files written and committed since the look are used room, although the
+ * look (and here the file system, which does not change) cannot show it:
+ * the look stops accepting where the reserve begins, and only a fresh
+ * look may refuse. */
+Test(store, look_counts_what_was_accepted_since)
+{
+	const char *why;
+	look_setup(10000, 5000);        /* 1 KiB blocks; 1% kept: 100 */
+	cr_assert_eq(put_size("a", 2000 * 1024, &why), 0);
+	cr_assert_eq(looks, 1);
+	cr_assert_eq(put_size("b", 2000 * 1024, &why), 0);
+	cr_assert_eq(looks, 1, "fits on the look");
+	/* 4000 counted, 900 over the reserve left: 901 does not fit on it */
+	cr_assert_eq(put_size("c", 901 * 1024, &why), 0);
+	cr_assert_eq(looks, 2, "did not fit on the look: looked again");
+	/* the fake file system still shows 5000 free: a fresh look accepts
+	 * (it was the look's caution, not a refusal) */
+	cr_assert_eq(put_size("d", 4900 * 1024, &why), 0);
+	/* a refusal comes from a fresh look only */
+	fake.f_bavail = 50;
+	int before = looks;
+	cr_assert_eq(put_size("e", 1, &why), -TCPX_E_NO_SPACE);
+	cr_assert_eq(looks, before + 1);
+	cr_assert(why && strstr(why, "--min-free"));
+	store_test_clock_ms = NULL;
+	store_dircache_drop(&dc);
+}
+
+/* Inodes and new directories are counted the same way. */
+Test(store, look_counts_inodes_and_directories)
+{
+	const char *why;
+	look_setup(1000000, 500000);
+	fake.f_files = 10000;           /* 1% kept: 100 inodes */
+	fake.f_favail = fake.f_ffree = 150;
+	cr_assert_eq(put_size("a", 1, &why), 0);                /* 1 */
+	cr_assert_eq(looks, 1);
+	cr_assert_eq(put_size(deep_name(40), 1, &why), 0);      /* 41 */
+	cr_assert_eq(looks, 1);
+	/* 42 counted on 150 - 100 kept: 8 more fit, 9 not on the look */
+	cr_assert_eq(put_size("x1/x2/x3/x4/x5/x6/x7/f", 1, &why), 0);  /* 50 */
+	cr_assert_eq(looks, 1);
+	cr_assert_eq(put_size("y1/f", 1, &why), 0);             /* 52 */
+	cr_assert_eq(looks, 2, "looked again");
+	store_test_clock_ms = NULL;
+	store_dircache_drop(&dc);
+}
