@@ -27,16 +27,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* The "Max" column of the frame table in man/tcpxfer.5 (FRAMES), by type:
  * the limits the header check must enforce, written down independently
  * of proto_max_payload(). */
-static const uint32_t spec_max[14] = {
+static const uint32_t spec_max[24] = {
 	0, 256, 4126, 262152, 64, 0, 1096, 0, 1028, 4118, 4192, 1106, 4134,
 	72,             /* STREAM_END (STREAM) */
+	0, 0, 0, 0, 0, 0, /* 14-19: not frames of this table (SECURE's
+			     messages travel before it, records around it) */
+	34, 34, 12, 0,  /* STREAMS, JOIN, PLACE, JOINED (MULTI) */
 };
-#define LAST_TYPE TCPX_FRAME_STREAM_END
+#define LAST_TYPE TCPX_FRAME_JOINED
 
-/* A type of the table: 1..13 (10-12 OFFER's, 13 STREAM's). */
+/* A type of the table: 1..13 (10-12 OFFER's, 13 STREAM's) and 20..23
+ * (MULTI's). */
 static int known_type(unsigned t)
 {
-	return t >= TCPX_FRAME_HELLO && t <= LAST_TYPE;
+	return (t >= TCPX_FRAME_HELLO && t <= TCPX_FRAME_STREAM_END) ||
+	       (t >= TCPX_FRAME_STREAMS && t <= LAST_TYPE);
 }
 
 /* Room for the largest frame any encoder writes. */
