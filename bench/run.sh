@@ -1175,6 +1175,9 @@ report() {
 		b=$(med_of "small|tarnc") || b=""
 		r=$([[ -n $a && -n $b ]] && ratio "$a" "$b" || echo n/a)
 		target "2: $small_l: tcpx ≤ 1.5x tar\\|nc" "${r}x" "$(check "$r" "<=" 1.5)"
+		# issue 12: on a disk (--tmp on ext4), at most 0.9x tar|nc
+		[[ $(stat -f -c %T "$WORK") == tmpfs ]] ||
+			target "2: $small_l on the disk ($(stat -f -c %T "$WORK")): tcpx ≤ 0.9x tar\\|nc" "${r}x" "$(check "$r" "<=" 0.9)"
 	fi
 	if wants text; then
 		a=$(med_of "text|tcpx-z") || a=""; b=$(med_of "text|rsync-z") || b=""
