@@ -429,7 +429,9 @@ extern void (*store_test_random)(void *buf, size_t n);
 extern int (*store_test_statvfs)(int fd, struct statvfs *vfs);
 /* And the milliseconds of struct store_look, instead of CLOCK_MONOTONIC. */
 extern int64_t (*store_test_clock_ms)(void);
-/* Non-zero: no unnamed files (as on a file system without O_TMPFILE). */
+/* 1: no unnamed files (as on a file system without O_TMPFILE); 2: they
+ * are named through /proc/self/fd (as by a kernel that refuses
+ * AT_EMPTY_PATH); 0: as the system allows. */
 extern int store_test_named;
 
 #endif

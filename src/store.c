@@ -899,7 +899,7 @@ static _Atomic int link_how = LINK_EMPTY_PATH;
  * connection that ends without a verdict closes it and nothing is left. */
 static int open_unnamed(struct store_file *f)
 {
-	if (store_test_named || atomic_load(&link_how) == LINK_NONE)
+	if (store_test_named == 1 || atomic_load(&link_how) == LINK_NONE)
 		return -1;
 	f->fd = open_beneath(f->parentfd, ".", O_TMPFILE | O_RDWR, 0600);
 	if (f->fd < 0)
@@ -913,7 +913,8 @@ static int open_unnamed(struct store_file *f)
 static int link_unnamed(struct store_file *f, int to, const char *final)
 {
 	char proc[32];
-	int how = atomic_load(&link_how), err;
+	int how = store_test_named == 2 ? LINK_PROC : atomic_load(&link_how);
+	int err;
 
 	if (how == LINK_EMPTY_PATH) {
 		if (linkat(f->fd, "", to, final, AT_EMPTY_PATH) == 0)

@@ -1946,3 +1946,23 @@ Test(store, unnamed_written_at_offsets)
 	cr_assert_eq(store_commit(&st, &f, 1, 0), 0);
 	cr_assert_str_eq(slurp(P("w")), "abcdef");
 }
+
+/* Named through /proc/self/fd (kernels before 6.10 refuse AT_EMPTY_PATH
+ * to a process without CAP_DAC_READ_SEARCH): the same name, the same
+ * refusal of a taken one. */
+Test(store, unnamed_named_through_proc)
+{
+	struct store_file f;
+	struct store_want w = { .looked_up = 1 };
+	store_test_named = 2;
+	cr_assert_eq(create("a/x", 0644, 3, &f), 0);
+	cr_assert(f.unnamed);
+	write_str(&f, "abc");
+	cr_assert_eq(store_commit(&st, &f, 1, 0), 0);
+	cr_assert_str_eq(slurp(P("a/x")), "abc");
+	cr_assert_eq(create_as("a/x", 3, &w, &f), 0);
+	write_str(&f, "new");
+	cr_assert_eq(store_commit(&st, &f, 1, 0), -TCPX_E_EXISTS);
+	cr_assert_str_eq(slurp(P("a/x")), "abc");
+	cr_assert_str_eq(tree(D), "a a/x");
+}
