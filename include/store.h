@@ -40,9 +40,22 @@
  *    cache keeps at most STORE_DIRCACHE_DEPTH directories open between
  *    files, the deepest being the one a file in progress there uses.
  *
- * Temporary files have a real name, not O_TMPFILE, on purpose: the partial
- * data of a file must survive a receiver crash so a later run can resume it,
- * which an unnamed inode cannot; and the test suites watch for them.  The
+ *  - A small file is not named until its commit.  A file of known size at
+ *    most STORE_UNNAMED_MAX that replaces nothing (no overwrite, not a
+ *    stream) is written to an unnamed file (O_TMPFILE) in the same parent
+ *    directory descriptor, and store_commit() names it once with
+ *    linkat(), which, like RENAME_NOREPLACE, never replaces a name
+ *    (EEXIST; keep-both tries NAME.N.EXT the same way): one directory
+ *    search and insertion per file instead of three and two.  No other
+ *    process can see it, so it needs no lock, and a file that ends
+ *    without a verdict leaves nothing.  A file system without O_TMPFILE
+ *    (or a kernel that can name such a file neither with AT_EMPTY_PATH
+ *    nor through /proc/self/fd) gets a named temporary file instead.
+ *
+ * Larger files have a real temporary name, not O_TMPFILE, on purpose: the
+ * partial data of a file must survive a receiver crash so a later run can
+ * resume it, which an unnamed inode cannot (and a small file is simply sent
+ * again); and the test suites watch for them.  The
  * temporary namespace is reserved (names.h refuses it), so a received name
  * never collides with one; a name planted there by a local user only makes
  * store_create() draw a fresh random name (up to 16 times).
@@ -53,7 +66,9 @@
  *    store_partial_id()) writes to ".tcpx-<32 hex>.part" instead, opened
  *    without O_EXCL so a later connection finds it, and used only when it
  *    is a regular file of ours with one link that no other connection has
- *    locked (else a random name, as above).  store_keep() leaves it in
+ *    locked (else a random name, as above); only for a file above
+ *    STORE_UNNAMED_MAX (a smaller one is unnamed, or with overwrite on has
+ *    a random name, and is sent whole again).  store_keep() leaves it in
  *    place, unlocked, when a connection ends without a verdict;
  *    store_discard() removes it like any temporary file;
  *    store_clean_stale() removes it st->keep_partial seconds after its
@@ -158,6 +173,10 @@ struct store {
 
 #define STORE_KEEP_PARTIAL_DEFAULT 86400u
 
+/* Files of at most this many bytes are written unnamed (O_TMPFILE) and
+ * keep no partial data (above). */
+#define STORE_UNNAMED_MAX (1ull << 20)
+
 /* A connection's last look at its file system's free space (fstatvfs),
  * reused by store_create() for at most STORE_LOOK_FILES files and
  * STORE_LOOK_MS milliseconds: everything counted meanwhile (struct store:
@@ -258,6 +277,7 @@ struct store_file {
 	unsigned missing;       /* directories commit creates below parentfd */
 	char tmpname[48];
 	int partial;            /* tmpname is a partial file's (resumable) */
+	int unnamed;            /* fd is an O_TMPFILE file (no tmpname) */
 	int overwrite, keep_both;       /* from struct store_want */
 	uint64_t have;          /* store_want.resume: the partial's length */
 	/* After a keep-both commit under another name: its last component
@@ -409,5 +429,9 @@ extern void (*store_test_random)(void *buf, size_t n);
 extern int (*store_test_statvfs)(int fd, struct statvfs *vfs);
 /* And the milliseconds of struct store_look, instead of CLOCK_MONOTONIC. */
 extern int64_t (*store_test_clock_ms)(void);
+/* 1: no unnamed files (as on a file system without O_TMPFILE); 2: they
+ * are named through /proc/self/fd (as by a kernel that refuses
+ * AT_EMPTY_PATH); 0: as the system allows. */
+extern int store_test_named;
 
 #endif

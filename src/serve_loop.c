@@ -224,7 +224,7 @@ static int try_resume(struct session *s, const struct tcpx_offer *o,
 	struct digest copy;
 
 	if (!(o->flags & TCPX_OFFER_RESUME) || !s->st->keep_partial ||
-	    s->held_count == HELD_MAX)
+	    o->meta.size <= STORE_UNNAMED_MAX || s->held_count == HELD_MAX)
 		return 0;
 	if (!s->held && !(s->held = calloc(HELD_MAX, sizeof(*s->held))))
 		return 0;

@@ -31,6 +31,8 @@
 #define KEEP_BOTH_MAX 1000      /* NAME.1.EXT .. NAME.1000.EXT */
 #define PARTIAL_HEX (2 * STORE_PARTIAL_ID_LEN)
 
+int store_test_named;
+
 _Static_assert(STORE_NAME_MAX >= TCPX_NAME_MAX, "store_file.below too small");
 _Static_assert(STORE_COMPONENT_MAX == NAME_COMPONENT_MAX,
 	       "store_dircache.comp too small");
@@ -44,7 +46,8 @@ static int open_beneath(int dirfd, const char *comp, int flags, mode_t mode)
 	if (have_openat2) {
 		struct open_how how = {
 			.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
-			.mode = (flags & O_CREAT) ? mode : 0,
+			.mode = (flags & O_CREAT) || (flags & O_TMPFILE) ==
+				O_TMPFILE ? mode : 0,
 			.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
 				   RESOLVE_NO_MAGICLINKS,
 		};
@@ -338,6 +341,7 @@ void store_file_init(struct store_file *f)
 	f->written = 0;
 	f->stream = 0;
 	f->sink = 0;
+	f->unnamed = 0;
 	f->st = NULL;
 	f->budget = NULL;
 	f->pending = 0;
@@ -880,6 +884,63 @@ other:
 	return 0;
 }
 
+/* How an unnamed file gets its name: linkat(fd, "", AT_EMPTY_PATH), which
+ * kernels since 6.10 allow to the process that opened the file (older
+ * ones only with CAP_DAC_READ_SEARCH, else ENOENT), or through its
+ * /proc/self/fd link (AT_SYMLINK_FOLLOW), which any process may use.
+ * Learned at the first commit, for the process. */
+enum { LINK_EMPTY_PATH, LINK_PROC, LINK_NONE };
+static _Atomic int link_how = LINK_EMPTY_PATH;
+
+/* An unnamed file (O_TMPFILE) in f->parentfd: 0, or -1 when the file
+ * system (or the kernel) has none, or no way is left to name it: then
+ * the caller makes a named temporary file, which also reports any error
+ * that is not about O_TMPFILE.  Nobody else can see it, so no lock: a
+ * connection that ends without a verdict closes it and nothing is left. */
+static int open_unnamed(struct store_file *f)
+{
+	if (store_test_named == 1 || atomic_load(&link_how) == LINK_NONE)
+		return -1;
+	f->fd = open_beneath(f->parentfd, ".", O_TMPFILE | O_RDWR, 0600);
+	if (f->fd < 0)
+		return -1;
+	f->unnamed = 1;
+	return 0;
+}
+
+/* Gives the unnamed file f the name final in to, never replacing
+ * (EEXIST, like RENAME_NOREPLACE). */
+static int link_unnamed(struct store_file *f, int to, const char *final)
+{
+	char proc[32];
+	int how = store_test_named == 2 ? LINK_PROC : atomic_load(&link_how);
+	int err;
+
+	if (how == LINK_EMPTY_PATH) {
+		if (linkat(f->fd, "", to, final, AT_EMPTY_PATH) == 0)
+			return 0;
+		if (errno != ENOENT && errno != EPERM)
+			return -1;
+	}
+	err = errno;
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", f->fd);
+	int rc = linkat(AT_FDCWD, proc, to, final, AT_SYMLINK_FOLLOW);
+	if (rc == 0 || errno != ENOENT) {
+		/* it resolved: this kernel takes /proc, not AT_EMPTY_PATH */
+		if (how == LINK_EMPTY_PATH)
+			atomic_store(&link_how, LINK_PROC);
+		return rc;
+	}
+	/* Neither way, and no /proc: later files take a named temporary
+	 * file (this one fails with the first error). */
+	if (errno == ENOENT && how == LINK_EMPTY_PATH &&
+	    access("/proc/self/fd", X_OK) < 0) {
+		atomic_store(&link_how, LINK_NONE);
+		errno = err;
+	}
+	return -1;
+}
+
 int store_create(struct store *st, const uint8_t *name, size_t len,
 		 uint32_t mode, uint64_t size, struct store_budget *budget,
 		 struct store_file *f)
@@ -929,7 +990,17 @@ int store_create_as(struct store *st, const uint8_t *name, size_t len,
 	rc = room_left(st, f, size, w->cache ? &w->cache->look : NULL);
 	if (rc < 0)
 		goto fail;
+	/* A small file is written unnamed and named once, at commit: one
+	 * directory search and insertion instead of three and two.  Not
+	 * for overwrite (which needs a rename) nor a stream (size unknown). */
+	if (!w->stream && !f->overwrite && size <= STORE_UNNAMED_MAX &&
+	    open_unnamed(f) == 0) {
+		f->budget = budget;
+		return 0;
+	}
+	/* No partial data of a small file: a resumed one is sent again. */
 	if (w->partial_id && st->keep_partial && !w->stream &&
+	    size > STORE_UNNAMED_MAX &&
 	    open_partial(f, w->partial_id, size, w->resume)) {
 		f->budget = budget;
 		return 0;
@@ -1095,6 +1166,8 @@ static void close_dirs(int *fds, unsigned n)
 
 static int rename_noreplace(struct store_file *f, int to, const char *final)
 {
+	if (f->unnamed)
+		return link_unnamed(f, to, final);
 	int rc = renameat2(f->parentfd, f->tmpname, to, final, RENAME_NOREPLACE);
 	if (rc < 0 && errno == EINVAL) {
 		/* File systems without RENAME_NOREPLACE: link() fails on an
@@ -1200,10 +1273,14 @@ int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
 		rc = errno_code(errno);
 		goto fail;
 	}
-	f->fd = -1;
-	if (close(fd) < 0) {     /* deferred write errors surface here */
-		rc = errno_code(errno);
-		goto fail;
+	/* An unnamed file is closed once it has its name (it has none to
+	 * be found by before); a named one first. */
+	if (!f->unnamed) {
+		f->fd = -1;
+		if (close(fd) < 0) {     /* deferred write errors surface here */
+			rc = errno_code(errno);
+			goto fail;
+		}
 	}
 	for (int try = 1;; try++) {
 		if (make_dirs(f, fds, created, &made) == 0 &&
@@ -1218,6 +1295,16 @@ int store_commit(struct store *st, struct store_file *f, int64_t mtime_sec,
 			goto fail;
 		}
 		close_dirs(fds, f->missing);
+	}
+	if (f->unnamed) {
+		f->fd = -1;
+		if (close(fd) < 0) {
+			/* a deferred write error: the name is taken back */
+			rc = errno_code(errno);
+			unlinkat(f->missing ? fds[f->missing - 1] : f->parentfd,
+				 f->stored_as[0] ? f->stored_as : final_name(f), 0);
+			goto fail;
+		}
 	}
 	close_dirs(fds, f->missing);
 	if (f->budget)      /* saturates: only with no limit can it get there */

@@ -244,7 +244,8 @@ for s in TERM INT; do
 	begin "SIG$s mid-file: ERROR 10 SHUTDOWN to the sender, exit 0, temp removed"
 	: >"$T/logs/stop-$s"
 	: >"$T/logs/stop-idle-$s"
-	"$HELPER" -p "$S_PORT" -w "$WAIT" hello file:1:1000000:x fill:1000 waitframes:1 \
+	# (above 1 MiB: a file in progress with a temporary name to watch)
+	"$HELPER" -p "$S_PORT" -w "$WAIT" hello file:1:2000000:x fill:1000 waitframes:1 \
 		waittemp:"$S_D" sleep:$((20000 * SLOW)) >"$T/logs/stop-$s" 2>&1 &
 	HP=$!
 	PIDS+=("$HP")

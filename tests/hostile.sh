@@ -334,17 +334,19 @@ hcase "HELLO with 240 extension bytes"      "H R1=0 B END" "x" hdr:1:0:0:256 raw
 
 # ---- connections that stop mid-frame ---------------------------------------------
 HALF=$(rep 61 500)
+# (2000000 bytes: above 1 MiB a file in progress has a temporary name;
+# a smaller one is unnamed, O_TMPFILE)
 chk_temp_seen() { grep -q TEMPSEEN <<<"$OUT" || why "no temporary file while the file was in progress (test did not reach the point)"; }
 HC_CHECK=chk_temp_seen hcase "close after half a header, mid-file" "H CLOSED" "" \
-	hello file:1:1000000:x fill:1000 waitframes:1 waittemp:"$D" raw:03000000 close
+	hello file:1:2000000:x fill:1000 waitframes:1 waittemp:"$D" raw:03000000 close
 HC_CHECK=chk_temp_seen hcase "close after a DATA header and half its payload" "H CLOSED" "" \
-	hello file:1:1000000:x fill:1000 waitframes:1 waittemp:"$D" hdr:3:0:0:1008 raw:0000000000000400$HALF close
+	hello file:1:2000000:x fill:1000 waitframes:1 waittemp:"$D" hdr:3:0:0:1008 raw:0000000000000400$HALF close
 HC_CHECK=chk_temp_seen hcase "close between two chunks" "H CLOSED" "" \
-	hello file:1:1000000:x fill:1000 waitframes:1 waittemp:"$D" close
+	hello file:1:2000000:x fill:1000 waitframes:1 waittemp:"$D" close
 HC_CHECK=chk_temp_seen hcase "reset (RST) mid-chunk" "H CLOSED" "" \
-	hello file:1:1000000:x fill:1000 waitframes:1 waittemp:"$D" hdr:3:0:0:1008 raw:0000000000000400$HALF rst
+	hello file:1:2000000:x fill:1000 waitframes:1 waittemp:"$D" hdr:3:0:0:1008 raw:0000000000000400$HALF rst
 HC_CHECK=chk_temp_seen hcase "half-close (EOF) mid-chunk" "H END" "" \
-	hello file:1:1000000:x fill:1000 waitframes:1 waittemp:"$D" hdr:3:0:0:1008 raw:0000000000000400$HALF shut
+	hello file:1:2000000:x fill:1000 waitframes:1 waittemp:"$D" hdr:3:0:0:1008 raw:0000000000000400$HALF shut
 hcase "close after half a header, before HELLO" "CLOSED" "" raw:0100 close
 hcase "close after half a FILE payload"      "H CLOSED" "" hello waitframes:1 hdr:2:0:0:40 raw:0000000100 close
 
@@ -508,12 +510,13 @@ for i in $(seq 1 65); do offers+=("offer:$i:1:0:0:f$i"); done
 HC_FAST=1 hcase "65 offers answered SEND, none begun: OFFERS (18)" \
 	"H $(for i in $(seq 1 64); do printf 'A%d=0 ' "$i"; done)E18 END" "" $O "${offers[@]}"
 hcase "offered with resume, wrong digest at END: 34, partial data removed" "H A1=0 R1=34 B END" "" \
-	$O offer:1:6:0:1:p file:1:6:p data:abcdef end:bad bye
+	$O offer:1:1048582:0:1:p file:1:1048582:p data:abcdef fill:1048576 end:bad bye
 # partial data kept by a connection that ends mid-file, then resumed by one
-# whose END is wrong: the partial data goes too
-"$HELPER" -p "$M_PORT" -w "$WAIT" $O offer:1:6:0:1:q file:1:6:q data:abc sleep:200 close >/dev/null 2>&1
+# whose END is wrong: the partial data goes too (a file above 1 MiB: only
+# those keep partial data)
+"$HELPER" -p "$M_PORT" -w "$WAIT" $O offer:1:1048582:0:1:q file:1:1048582:q data:abc sleep:200 close >/dev/null 2>&1
 hcase "resumed from kept partial data (RESUME 3), wrong END: 34, the partial removed" \
-	"H A1=1 R1=34 B END" "" $O offer:1:6:0:1:q resume:1:6:3:q data:def end:bad bye
+	"H A1=1 R1=34 B END" "" $O offer:1:1048582:0:1:q resume:1:1048582:3:q fill:1048579 end:bad bye
 
 # ---- limits: idle timeout, --max-size, --max-clients ----------------------------
 I_D=$W/d-idle

@@ -48,11 +48,16 @@ static void teardown(void)
 	store_close(&st);
 	store_test_random = NULL;
 	store_test_statvfs = NULL;
+	store_test_named = 0;
 	if (base[0])
 		nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 TestSuite(store, .init = setup, .fini = teardown);
+
+/* A declared size above STORE_UNNAMED_MAX: a named temporary file, with
+ * partial data when asked. */
+#define BIG(n) (STORE_UNNAMED_MAX + (n))
 
 /* ---- helpers -------------------------------------------------------- */
 
@@ -368,6 +373,7 @@ Test(store, overwrite_replaces)
 
 Test(store, new_directories_appear_only_at_commit)
 {
+	store_test_named = 1;    /* a temporary name to watch */
 	struct store_file f;
 	char t[64];
 	cr_assert_eq(create("a/b/c/f", 0644, 3, &f), 0);
@@ -495,6 +501,7 @@ Test(store, final_name_appears_before_commit)
 
 Test(store, failed_commit_removes_the_directories_it_made)
 {
+	store_test_named = 1;    /* a temporary name to watch */
 	struct store_file f;
 	char t[64];
 	cr_assert_eq(create("a/b/c/f", 0644, 3, &f), 0);
@@ -519,6 +526,7 @@ Test(store, failed_commit_removes_the_directories_it_made)
 
 Test(store, other_files_keep_shared_directories)
 {
+	store_test_named = 1;    /* a temporary name to watch */
 	struct store_file f1, f2, f3;
 	cr_assert_eq(create("a/b/x", 0644, 1, &f1), 0);
 	cr_assert_eq(create("a/b/y", 0644, 1, &f2), 0);
@@ -606,6 +614,7 @@ Test(store, symlink_swapped_in_before_commit)
  * symlinks and directories); every next file still gets through. */
 Test(store, planted_counter_names_do_not_block)
 {
+	store_test_named = 1;    /* a temporary name to watch */
 	struct store_file f;
 	char t[64], planted[32][64];
 	unsigned hi, lo;
@@ -672,6 +681,7 @@ static void hook_name(uint64_t call, char out[64])
 
 Test(store, planted_random_names_retry_then_give_up)
 {
+	store_test_named = 1;    /* a temporary name to watch */
 	struct store_file f;
 	char t[64], planted[40][64];
 	size_t np = 0;
@@ -938,6 +948,7 @@ Test(store, budget_counts_the_directories_commits_create)
 
 Test(store, budget_takes_back_nothing_for_a_failed_commit)
 {
+	store_test_named = 1;    /* a temporary name to watch */
 	struct store_budget b = { .max_dirs = 2 };
 	struct store_file f;
 	char t[64];
@@ -987,6 +998,7 @@ Test(store, clean_stale_removes_planted_temps_only_inside)
 
 Test(store, clean_stale_removes_a_killed_receivers_temp)
 {
+	store_test_named = 1;    /* a temporary name to watch */
 	struct store_file f;
 	cr_assert_eq(create("new/dir/f", 0644, 3, &f), 0);
 	cr_assert_eq(store_write(&f, (const uint8_t *)"abc", 3), 0);
@@ -1001,6 +1013,7 @@ Test(store, clean_stale_removes_a_killed_receivers_temp)
 
 Test(store, clean_stale_leaves_files_in_progress_alone)
 {
+	store_test_named = 1;    /* a temporary name to watch */
 	struct store_file f, g;
 	cr_assert_eq(create("busy", 0644, 3, &f), 0);
 	cr_assert_eq(create("n/busy", 0644, 3, &g), 0);
@@ -1044,6 +1057,7 @@ Test(store, a_second_store_on_the_directory_is_refused)
 
 Test(store, no_descriptor_leaks_on_any_path)
 {
+	store_test_named = 1;    /* a temporary name to watch */
 	struct store_file f;
 	char t[64];
 	int before = open_fds();
@@ -1350,10 +1364,10 @@ Test(store, partial_data_is_kept_found_and_resumed)
 	struct store_file f;
 	struct digest dg;
 	uint8_t id[STORE_PARTIAL_ID_LEN], got[64], want[64];
-	store_partial_id((const uint8_t *)"p", 1, 6, 1700000000, 0, id);
+	store_partial_id((const uint8_t *)"p", 1, BIG(6), 1700000000, 0, id);
 	struct store_want w = { .partial_id = id, .resume = 1 };
 
-	cr_assert_eq(create_as("p", 6, &w, &f), 0);
+	cr_assert_eq(create_as("p", BIG(6), &w, &f), 0);
 	cr_assert(f.partial);
 	cr_assert_eq(f.have, 0u);
 	write_str(&f, "hel");
@@ -1361,11 +1375,11 @@ Test(store, partial_data_is_kept_found_and_resumed)
 	cr_assert_eq(count_partials(D), 1u);
 	cr_assert(!exists(P("p")));
 
-	cr_assert_eq(create_as("p", 6, &w, &f), 0);
+	cr_assert_eq(create_as("p", BIG(6), &w, &f), 0);
 	cr_assert_eq(f.have, 3u, "found again with its data");
 	/* a second connection for the same file cannot share it */
 	struct store_file g;
-	cr_assert_eq(create_as("p", 6, &w, &g), 0);
+	cr_assert_eq(create_as("p", BIG(6), &w, &g), 0);
 	cr_assert(!g.partial, "locked: a temporary file of its own");
 	store_discard(&g);
 	cr_assert_eq(store_resume(&f, 3, &dg), 0);
@@ -1379,7 +1393,7 @@ Test(store, partial_data_is_kept_found_and_resumed)
 
 	/* another identity (another size) is another partial */
 	uint8_t id2[STORE_PARTIAL_ID_LEN];
-	store_partial_id((const uint8_t *)"p", 1, 7, 1700000000, 0, id2);
+	store_partial_id((const uint8_t *)"p", 1, BIG(7), 1700000000, 0, id2);
 	cr_assert_neq(memcmp(id, id2, sizeof(id)), 0);
 }
 
@@ -1387,12 +1401,12 @@ Test(store, partial_data_restarted_or_discarded)
 {
 	struct store_file f;
 	uint8_t id[STORE_PARTIAL_ID_LEN];
-	store_partial_id((const uint8_t *)"q", 1, 4, 1, 0, id);
+	store_partial_id((const uint8_t *)"q", 1, BIG(4), 1, 0, id);
 	struct store_want w = { .partial_id = id, .resume = 1 };
-	cr_assert_eq(create_as("q", 4, &w, &f), 0);
+	cr_assert_eq(create_as("q", BIG(4), &w, &f), 0);
 	write_str(&f, "ab");
 	store_keep(&f);
-	cr_assert_eq(create_as("q", 4, &w, &f), 0);
+	cr_assert_eq(create_as("q", BIG(4), &w, &f), 0);
 	cr_assert_eq(f.have, 2u);
 	cr_assert_eq(store_restart(&f), 0);     /* the sender's prefix differed */
 	write_str(&f, "wxyz");
@@ -1400,16 +1414,16 @@ Test(store, partial_data_restarted_or_discarded)
 	cr_assert(!strcmp(slurp(P("q")), "wxyz"));
 	/* verification failed: discarded, nothing kept */
 	cr_assert_eq(unlink(P("q")), 0);
-	cr_assert_eq(create_as("q", 4, &w, &f), 0);
+	cr_assert_eq(create_as("q", BIG(4), &w, &f), 0);
 	write_str(&f, "ab");
 	store_discard(&f);
 	cr_assert_eq(count_partials(D), 0u);
 	/* without resume, an existing partial's data is dropped at create */
-	cr_assert_eq(create_as("q", 4, &w, &f), 0);
+	cr_assert_eq(create_as("q", BIG(4), &w, &f), 0);
 	write_str(&f, "ab");
 	store_keep(&f);
 	w.resume = 0;
-	cr_assert_eq(create_as("q", 4, &w, &f), 0);
+	cr_assert_eq(create_as("q", BIG(4), &w, &f), 0);
 	cr_assert_eq(f.have, 0u);
 	struct stat sb;
 	cr_assert_eq(fstat(f.fd, &sb), 0);
@@ -1422,9 +1436,9 @@ Test(store, partial_data_expires_after_keep_partial)
 	struct store_file f;
 	uint8_t id[STORE_PARTIAL_ID_LEN];
 	char path[256];
-	store_partial_id((const uint8_t *)"r", 1, 4, 1, 0, id);
+	store_partial_id((const uint8_t *)"r", 1, BIG(4), 1, 0, id);
 	struct store_want w = { .partial_id = id, .resume = 1 };
-	cr_assert_eq(create_as("r", 4, &w, &f), 0);
+	cr_assert_eq(create_as("r", BIG(4), &w, &f), 0);
 	write_str(&f, "ab");
 	snprintf(path, sizeof(path), "%s/%s", D, f.tmpname);
 	store_keep(&f);
@@ -1479,10 +1493,10 @@ Test(store, written_at_offsets_read_back_and_kept_to_the_gap)
 {
 	struct store_file f;
 	uint8_t id[STORE_PARTIAL_ID_LEN], buf[8];
-	store_partial_id((const uint8_t *)"m", 1, 9, 1700000000, 0, id);
+	store_partial_id((const uint8_t *)"m", 1, BIG(9), 1700000000, 0, id);
 	struct store_want w = { .partial_id = id, .resume = 1 };
 
-	cr_assert_eq(create_as("m", 9, &w, &f), 0);
+	cr_assert_eq(create_as("m", BIG(9), &w, &f), 0);
 	cr_assert_eq(store_write_at(&f, (const uint8_t *)"ghi", 3, 6), 0);
 	cr_assert_eq(store_write_at(&f, (const uint8_t *)"abc", 3, 0), 0);
 	cr_assert_eq(store_read_at(&f, buf, 3, 6), 3);
@@ -1491,11 +1505,11 @@ Test(store, written_at_offsets_read_back_and_kept_to_the_gap)
 	cr_assert_eq(f.written, 6u);
 	store_keep_prefix(&f, 3);       /* [3, 6) never came */
 	cr_assert_eq(count_partials(D), 1u);
-	cr_assert_eq(create_as("m", 9, &w, &f), 0);
+	cr_assert_eq(create_as("m", BIG(9), &w, &f), 0);
 	cr_assert_eq(f.have, 3u, "only the whole prefix is kept");
 	store_discard(&f);
 
-	cr_assert_eq(create_as("m", 9, &w, &f), 0);
+	cr_assert_eq(create_as("m", BIG(9), &w, &f), 0);
 	cr_assert_eq(store_write_at(&f, (const uint8_t *)"def", 3, 3), 0);
 	cr_assert_eq(store_write_at(&f, (const uint8_t *)"abc", 3, 0), 0);
 	cr_assert_eq(store_write_at(&f, (const uint8_t *)"ghi", 3, 6), 0);
@@ -1530,7 +1544,7 @@ Test(store, partial_name_taken_by_a_link_is_not_written_through)
 	struct store_file f;
 	uint8_t id[STORE_PARTIAL_ID_LEN];
 	char hex[2 * STORE_PARTIAL_ID_LEN + 1], name[64];
-	store_partial_id((const uint8_t *)"v", 1, 3, 1, 0, id);
+	store_partial_id((const uint8_t *)"v", 1, BIG(3), 1, 0, id);
 	for (unsigned i = 0; i < STORE_PARTIAL_ID_LEN; i++)
 		snprintf(hex + 2 * i, 3, "%02x", id[i]);
 	snprintf(name, sizeof(name), ".tcpx-%s.part", hex);
@@ -1538,7 +1552,7 @@ Test(store, partial_name_taken_by_a_link_is_not_written_through)
 
 	write_text(in(OUT, "victim"), "secret");
 	cr_assert_eq(link(in(OUT, "victim"), P(name)), 0);
-	cr_assert_eq(create_as("v", 3, &w, &f), 0);
+	cr_assert_eq(create_as("v", BIG(3), &w, &f), 0);
 	cr_assert(!f.partial, "a planted hard link is not our partial");
 	write_str(&f, "abc");
 	cr_assert_eq(store_commit(&st, &f, 1, 0), 0);
@@ -1546,14 +1560,14 @@ Test(store, partial_name_taken_by_a_link_is_not_written_through)
 	cr_assert_eq(unlink(P(name)), 0);
 
 	cr_assert_eq(symlink(in(OUT, "victim"), P(name)), 0);
-	cr_assert_eq(create_as("v2", 3, &w, &f), 0);
+	cr_assert_eq(create_as("v2", BIG(3), &w, &f), 0);
 	cr_assert(!f.partial, "a planted symlink is not our partial");
 	store_discard(&f);
 	cr_assert_str_eq(slurp(in(OUT, "victim")), "secret");
 	cr_assert_eq(unlink(P(name)), 0);
 
 	/* free: made fresh, private, ours */
-	cr_assert_eq(create_as("v3", 3, &w, &f), 0);
+	cr_assert_eq(create_as("v3", BIG(3), &w, &f), 0);
 	cr_assert(f.partial);
 	struct stat sb;
 	cr_assert_eq(fstat(f.fd, &sb), 0);
@@ -1791,4 +1805,164 @@ Test(store, look_counts_inodes_and_directories)
 	cr_assert_eq(looks, 2, "looked again");
 	store_test_clock_ms = NULL;
 	store_dircache_drop(&dc);
+}
+
+/* ---- small files: unnamed until their commit (STORE_UNNAMED_MAX) -------- */
+
+/* Nothing of a small file is in the directory while it is written, not
+ * even a temporary name; commit names it once, with its mode and mtime. */
+Test(store, small_file_is_unnamed_until_its_commit)
+{
+	struct store_file f;
+	struct stat sb;
+	cr_assert_eq(create("sub/x", 0640, 5, &f), 0);
+	cr_assert(f.unnamed);
+	cr_assert_str_eq(f.tmpname, "");
+	cr_assert_eq(fstat(f.fd, &sb), 0);
+	cr_assert_eq(sb.st_nlink, 0u, "no name at all");
+	write_str(&f, "hello");
+	cr_assert_str_eq(tree(D), "", "no entry in the directory before commit");
+	cr_assert_eq(store_commit(&st, &f, 1700000000, 5), 0);
+	cr_assert_str_eq(tree(D), "sub sub/x");
+	cr_assert_str_eq(slurp(P("sub/x")), "hello");
+	cr_assert_eq(stat(P("sub/x"), &sb), 0);
+	cr_assert_eq(sb.st_mode & 07777, 0640);
+	cr_assert_eq(sb.st_nlink, 1u);
+	cr_assert_eq(sb.st_mtim.tv_sec, 1700000000);
+	cr_assert_eq(sb.st_mtim.tv_nsec, 5);
+	/* as large as the limit: still unnamed; one byte more: named */
+	cr_assert_eq(create("lim", 0644, STORE_UNNAMED_MAX, &f), 0);
+	cr_assert(f.unnamed);
+	store_discard(&f);
+	cr_assert_eq(create("big", 0644, BIG(1), &f), 0);
+	cr_assert(!f.unnamed);
+	cr_assert_eq(temps(D), 1);
+	store_discard(&f);
+	cr_assert_str_eq(tree(D), "sub sub/x");
+}
+
+/* The name taken meanwhile: the commit is refused as a rename's would be
+ * (EXISTS), what took it stays, nothing of ours is left, no directory the
+ * other writer made is removed, and no descriptor leaks. */
+Test(store, unnamed_name_taken_at_commit_is_refused_and_nothing_lost)
+{
+	struct store_file f;
+	struct store_want w = { .looked_up = 1 };
+	int fds = open_fds();
+	cr_assert_eq(create_as("x", 4, &w, &f), 0);
+	cr_assert(f.unnamed);
+	write_str(&f, "ours");
+	write_text(P("x"), "theirs");
+	cr_assert_eq(store_commit(&st, &f, 1, 0), -TCPX_E_EXISTS);
+	cr_assert_eq(errno, EEXIST);
+	cr_assert_str_eq(slurp(P("x")), "theirs");
+	cr_assert_str_eq(tree(D), "x");
+	cr_assert_eq(create_as("n/y", 4, &w, &f), 0);
+	write_str(&f, "ours");
+	cr_assert_eq(mkdir(P("n"), 0755), 0);
+	write_text(P("n/y"), "theirs");
+	cr_assert_eq(store_commit(&st, &f, 1, 0), -TCPX_E_EXISTS);
+	cr_assert_str_eq(slurp(P("n/y")), "theirs");
+	cr_assert_str_eq(tree(D), "n n/y x");
+	/* a directory we made for it is removed again */
+	cr_assert_eq(create_as("m/z", 4, &w, &f), 0);
+	cr_assert_eq(store_commit(&st, &f, 1, 0), 0);
+	cr_assert_eq(create_as("m2/z", 4, &w, &f), 0);
+	write_text(P("m2"), "a file where the directory goes");
+	cr_assert(store_commit(&st, &f, 1, 0) < 0);
+	cr_assert_str_eq(tree(D), "m m/z m2 n n/y x");
+	cr_assert_eq(open_fds(), fds);
+}
+
+/* Keep-both names an unnamed file NAME.N.EXT just as it renames a named
+ * one, even when the name is taken only after create. */
+Test(store, unnamed_keep_both_takes_the_first_free_name)
+{
+	struct store_file f;
+	struct store_want w = { .keep_both = 1 };
+	cr_assert_eq(create_as("r.txt", 3, &w, &f), 0);
+	cr_assert(f.unnamed);
+	write_str(&f, "new");
+	write_text(P("r.txt"), "old");
+	write_text(P("r.1.txt"), "older");
+	cr_assert_eq(store_commit(&st, &f, 1, 0), 0);
+	cr_assert_str_eq(f.stored_as, "r.2.txt");
+	cr_assert_str_eq(slurp(P("r.2.txt")), "new");
+	cr_assert_str_eq(slurp(P("r.txt")), "old");
+	cr_assert_str_eq(tree(D), "r.1.txt r.2.txt r.txt");
+}
+
+/* A small file keeps no partial data: a lost connection leaves nothing
+ * (and a resumed one is sent whole); overwrite, a stream and a file
+ * system without O_TMPFILE take a named temporary file. */
+Test(store, small_file_keeps_no_partial_and_named_where_it_must)
+{
+	struct store_file f;
+	uint8_t id[STORE_PARTIAL_ID_LEN];
+	store_partial_id((const uint8_t *)"p", 1, 3, 1, 0, id);
+	struct store_want w = { .partial_id = id, .resume = 1 };
+	cr_assert_eq(create_as("p", 3, &w, &f), 0);
+	cr_assert(f.unnamed && !f.partial);
+	write_str(&f, "abc");
+	store_keep(&f);                 /* the connection was lost */
+	cr_assert_str_eq(tree(D), "", "nothing kept");
+	cr_assert_eq(f.fd, -1);
+
+	struct store_want ow = { .overwrite = 1 };
+	write_text(P("o"), "old");
+	cr_assert_eq(create_as("o", 3, &ow, &f), 0);
+	cr_assert(!f.unnamed, "overwrite renames over the old file");
+	cr_assert_eq(temps(D), 1);
+	write_str(&f, "new");
+	cr_assert_eq(store_commit(&st, &f, 1, 0), 0);
+	cr_assert_str_eq(slurp(P("o")), "new");
+
+	struct store_want sw = { .stream = 1 };
+	cr_assert_eq(create_as("s", 0, &sw, &f), 0);
+	cr_assert(!f.unnamed, "a stream's size is unknown");
+	store_discard(&f);
+
+	store_test_named = 1;           /* as without O_TMPFILE */
+	cr_assert_eq(create("t", 0644, 3, &f), 0);
+	cr_assert(!f.unnamed);
+	cr_assert_eq(temps(D), 1);
+	write_str(&f, "tmp");
+	cr_assert_eq(store_commit(&st, &f, 1, 0), 0);
+	cr_assert_str_eq(tree(D), "o t");
+	cr_assert_str_eq(slurp(P("t")), "tmp");
+}
+
+/* Several connections write a small file at offsets too: unnamed. */
+Test(store, unnamed_written_at_offsets)
+{
+	struct store_file f;
+	uint8_t buf[4];
+	cr_assert_eq(create("w", 0644, 6, &f), 0);
+	cr_assert(f.unnamed);
+	cr_assert_eq(store_write_at(&f, (const uint8_t *)"def", 3, 3), 0);
+	cr_assert_eq(store_write_at(&f, (const uint8_t *)"abc", 3, 0), 0);
+	cr_assert_eq(store_read_at(&f, buf, 3, 3), 3);
+	cr_assert(memcmp(buf, "def", 3) == 0);
+	cr_assert_eq(store_commit(&st, &f, 1, 0), 0);
+	cr_assert_str_eq(slurp(P("w")), "abcdef");
+}
+
+/* Named through /proc/self/fd (kernels before 6.10 refuse AT_EMPTY_PATH
+ * to a process without CAP_DAC_READ_SEARCH): the same name, the same
+ * refusal of a taken one. */
+Test(store, unnamed_named_through_proc)
+{
+	struct store_file f;
+	struct store_want w = { .looked_up = 1 };
+	store_test_named = 2;
+	cr_assert_eq(create("a/x", 0644, 3, &f), 0);
+	cr_assert(f.unnamed);
+	write_str(&f, "abc");
+	cr_assert_eq(store_commit(&st, &f, 1, 0), 0);
+	cr_assert_str_eq(slurp(P("a/x")), "abc");
+	cr_assert_eq(create_as("a/x", 3, &w, &f), 0);
+	write_str(&f, "new");
+	cr_assert_eq(store_commit(&st, &f, 1, 0), -TCPX_E_EXISTS);
+	cr_assert_str_eq(slurp(P("a/x")), "abc");
+	cr_assert_str_eq(tree(D), "a a/x");
 }
