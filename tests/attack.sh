@@ -171,10 +171,12 @@ stop_tcpget WR
 
 # ---- stop: a session blocked on writes still ends within the grace ----------
 start_tcpget ST "$D" -t $((60 * SLOW)) || finish
+# Files above 1 MiB: smaller ones are written unnamed (O_TMPFILE) and
+# leave no temporary name to watch for.
 begin "SIGTERM: sessions blocked writing replies end in time, SHUTDOWN sent, no temporary file"
-"$HELPER" -p "$ST_PORT" -r 4096 -N -w $((20000 * SLOW)) hello files:30000:s:0 file:+:1000000:inflight data:abc sleep:$((15000 * SLOW)) >"$T/logs/st-blocked" 2>&1 &
+"$HELPER" -p "$ST_PORT" -r 4096 -N -w $((20000 * SLOW)) hello files:30000:s:0 file:+:2000000:inflight data:abc sleep:$((15000 * SLOW)) >"$T/logs/st-blocked" 2>&1 &
 B1=$!
-"$HELPER" -p "$ST_PORT" -w $((20000 * SLOW)) hello file:1:1000000:slowfile data:abc sleep:$((15000 * SLOW)) >"$T/logs/st-slow" 2>&1 &
+"$HELPER" -p "$ST_PORT" -w $((20000 * SLOW)) hello file:1:2000000:slowfile data:abc sleep:$((15000 * SLOW)) >"$T/logs/st-slow" 2>&1 &
 B2=$!
 PIDS+=("$B1" "$B2")
 for ((i = 0; i < 100 * SLOW; i++)); do [ -n "$(temps "$D")" ] && break; sleep 0.05; done
