@@ -105,7 +105,9 @@ check "--max-per-source 2: --streams 4 gets one extra connection, the rest refus
 stop_receiver
 D=$T/d7
 start_receiver "$D"
-seq 1 3000000 >"$SRC/text"
+# Compressible, yet long enough on the wire that the extra connections
+# join before it ends (a text that shrinks 15-fold is sent before they do).
+base64 -w 76 "$SRC/big" | head -c $((48 << 20)) >"$SRC/text"
 "$PUT" -v --zstd --streams 3 "$SRC/text" "127.0.0.1:$RPORT" >"$T/out" 2>"$T/err"; rc=$?
 check "--zstd --streams 3 (compression workers): exit 0, identical, smaller on the wire" \
 	holds '[ $rc -eq 0 ] && cmp -s "$SRC/text" "$D/text" && lanes_used "$T/err" 2 && grep -q "wire" "$T/err"'
