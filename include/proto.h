@@ -114,7 +114,7 @@ enum tcpx_frame_type {
 #define TCPX_ANSWER_FIXED_LEN 82u
 #define TCPX_RESUME_FIXED_LEN 38u   /* FILE's 30, offset */
 /* OFFERs a sender may have whose file has not begun (answered or not). */
-#define TCPX_OFFER_WINDOW 64u
+#define TCPX_OFFER_WINDOW 256u
 
 /* OFFER policy: what the sender asks for when the name exists. */
 enum tcpx_policy {

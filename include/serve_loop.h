@@ -9,7 +9,7 @@
  * outcome to ui.  Nothing here prints.
  *
  * A serve loop is one thread with one epoll instance serving many sessions
- * at once, so an idle or slow connection costs memory (about 30 KiB), not
+ * at once, so an idle or slow connection costs memory (about 35 KiB), not
  * a thread.  Each session runs until BYE, an error, a deadline (conn.h:
  * idle, handshake, frame, write, minimum rate) or a stop; then its
  * temporary file is discarded and its last replies get a short bounded

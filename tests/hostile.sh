@@ -506,9 +506,9 @@ hcase "the same name offered twice: the second refused, 41" "H A1=0 A2=4/41 R1=0
 	$O offer:1:3:0:0:x offer:2:3:0:0:x file:1:3:x data:abc end bye
 hcase "OFFER of '../x': 32 in the ANSWER" "H A1=4/32 B END" "" $O offer:1:3:0:0:../x bye
 offers=()
-for i in $(seq 1 65); do offers+=("offer:$i:1:0:0:f$i"); done
-HC_FAST=1 hcase "65 offers answered SEND, none begun: OFFERS (18)" \
-	"H $(for i in $(seq 1 64); do printf 'A%d=0 ' "$i"; done)E18 END" "" $O "${offers[@]}"
+for i in $(seq 1 257); do offers+=("offer:$i:1:0:0:f$i"); done
+HC_FAST=1 hcase "257 offers answered SEND, none begun: OFFERS (18)" \
+	"H $(for i in $(seq 1 256); do printf 'A%d=0 ' "$i"; done)E18 END" "" $O "${offers[@]}"
 hcase "offered with resume, wrong digest at END: 34, partial data removed" "H A1=0 R1=34 B END" "" \
 	$O offer:1:1048582:0:1:p file:1:1048582:p data:abcdef fill:1048576 end:bad bye
 # partial data kept by a connection that ends mid-file, then resumed by one
