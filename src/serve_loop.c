@@ -981,13 +981,7 @@ static void forget(struct serve_loop *l, struct session *s)
 	for (unsigned i = 0; s->lanes && i < s->opt->max_streams; i++)
 		if (s->lanes[i])
 			s->lanes[i]->primary = NULL;
-	epoll_ctl(l->epfd, EPOLL_CTL_DEL, s->conn.fd, NULL);
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		l->sessions = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
+	unlink_session(l, s);
 	struct sockaddr_storage src = s->src;
 	session_free(s);
 	atomic_fetch_sub(&l->load, 1);
