@@ -1,6 +1,7 @@
 /*
  * helper_common.h: what the test peers (tests/helper_*.c) share: a fatal
- * error, the monotonic clock they time with, the "SIG ..." summary line
+ * error, the monotonic clock they time with, a TCP socket and address on
+ * 127.0.0.1, the "SIG ..." summary line
  * the shell suites compare, and printing untrusted text escaped, so a line
  * of theirs can never carry a raw escape sequence.  Define HELPER_NAME
  * before including it.  Test code only.
@@ -8,11 +9,13 @@
 #ifndef TCPX_HELPER_COMMON_H
 #define TCPX_HELPER_COMMON_H
 
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 static char sig[1 << 20];
@@ -34,6 +37,16 @@ static inline int64_t now_ms(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A TCP socket, and in *sa the address 127.0.0.1:port (0: any port). */
+static inline int loopback(int port, struct sockaddr_in *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((unsigned short)port);
+	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return socket(AF_INET, SOCK_STREAM, 0);
 }
 
 /* Appends one word to the SIG line. */

@@ -25,30 +25,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#define HELPER_NAME "helper_cutrelay"
+#include "helper_common.h"
+
 #define LIFETIME_MS 30000
 #define ACCEPT_MS 10000
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int loopback(int port, struct sockaddr_in *sa)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((unsigned short)port);
-	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	return socket(AF_INET, SOCK_STREAM, 0);
-}
 
 int main(int argc, char **argv)
 {
 	struct sockaddr_in sa;
 	socklen_t sl = sizeof(sa);
-	long long start = now_ms(), cut, sent = 0;
+	int64_t start = now_ms(), cut, sent = 0;
 	int lfd, cfd, sfd, stall;
 	char buf[65536];
 
@@ -85,7 +72,7 @@ int main(int argc, char **argv)
 			break;
 		if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			size_t want = sizeof(buf);
-			if (sent < cut && (long long)want > cut - sent)
+			if (sent < cut && (int64_t)want > cut - sent)
 				want = (size_t)(cut - sent);
 			ssize_t n = read(cfd, buf, want);
 			if (n <= 0)

@@ -29,15 +29,6 @@
 #define ACCEPT_MS 10000
 #define PAIRS 16
 
-static int loopback(int port, struct sockaddr_in *sa)
-{
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((unsigned short)port);
-	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	return socket(AF_INET, SOCK_STREAM, 0);
-}
-
 static int write_all(int fd, const char *p, size_t n)
 {
 	while (n > 0) {
