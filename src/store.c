@@ -1049,15 +1049,14 @@ static void count_written(struct store_file *f, uint64_t w)
 	f->pending -= done;
 }
 
-int store_write(struct store_file *f, const uint8_t *p, size_t n)
+/* Writes all of p[0..n) at offset (write() at the file's position when
+ * offset is -1), counting what was written. */
+static int write_all(struct store_file *f, const uint8_t *p, size_t n,
+		     int64_t offset)
 {
-	if (f->stream && f->st) {
-		int rc = room_to_grow(f, n);
-		if (rc < 0)
-			return rc;
-	}
 	while (n > 0) {
-		ssize_t w = write(f->fd, p, n);
+		ssize_t w = offset < 0 ? write(f->fd, p, n) :
+			    pwrite(f->fd, p, n, (off_t)offset);
 		if (w < 0 && errno == EAGAIN && f->sink) {
 			/* an inherited non-blocking stdout: its reader's pace */
 			struct pollfd pfd = { .fd = f->fd, .events = POLLOUT };
@@ -1071,9 +1070,21 @@ int store_write(struct store_file *f, const uint8_t *p, size_t n)
 		}
 		p += w;
 		n -= (size_t)w;
+		if (offset >= 0)
+			offset += w;
 		count_written(f, (uint64_t)w);
 	}
 	return 0;
+}
+
+int store_write(struct store_file *f, const uint8_t *p, size_t n)
+{
+	if (f->stream && f->st) {
+		int rc = room_to_grow(f, n);
+		if (rc < 0)
+			return rc;
+	}
+	return write_all(f, p, n, -1);
 }
 
 int store_write_at(struct store_file *f, const uint8_t *p, size_t n,
@@ -1083,19 +1094,7 @@ int store_write_at(struct store_file *f, const uint8_t *p, size_t n,
 		errno = ESPIPE;
 		return -TCPX_E_IO;
 	}
-	while (n > 0) {
-		ssize_t w = pwrite(f->fd, p, n, (off_t)offset);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno_code(errno);
-		}
-		p += w;
-		n -= (size_t)w;
-		offset += (uint64_t)w;
-		count_written(f, (uint64_t)w);
-	}
-	return 0;
+	return write_all(f, p, n, (int64_t)offset);
 }
 
 ssize_t store_read_at(struct store_file *f, uint8_t *p, size_t n,
